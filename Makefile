@@ -1,0 +1,49 @@
+# Mangaflow: `make demo` (a manga from the sample story) and `make test` set up everything themselves.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+NODE_STAMP := node_modules/.installed
+STORY ?= examples/lantern-festival.ja.txt
+PAGES ?= 8
+OUT ?= out
+
+.PHONY: setup demo test bench services-up services-down clean
+
+setup: $(STAMP) $(NODE_STAMP)
+
+$(STAMP): requirements.txt functions/requirements.txt pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found (Python 3.11 is required)"; exit 2; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet -r requirements.txt
+	$(BIN)/pip install --quiet --no-deps -e .
+	touch $(STAMP)
+
+$(NODE_STAMP): package.json package-lock.json
+	@command -v npm >/dev/null || { echo "error: npm not found (Node.js 18+ runs the Firestore emulator)"; exit 2; }
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $(NODE_STAMP)
+
+services-up: setup
+	$(BIN)/mangaflow services up
+
+services-down:
+	-$(BIN)/mangaflow services down
+
+demo: setup
+	$(BIN)/mangaflow generate $(STORY) --pages $(PAGES) --out $(OUT) --auto-approve
+	@echo "The manga is in $(OUT)/: pages/*.png, manga.pdf, manga.cbz, manifest.json"
+
+test: setup
+	$(BIN)/mangaflow services up
+	$(BIN)/python -m pytest -q -p no:cacheprovider; status=$$?; \
+	  if [ $$status -eq 5 ]; then echo "pytest collected no tests: a failure"; exit 1; fi; exit $$status
+
+bench: setup
+	$(BIN)/pip install --quiet -r bench/requirements.txt
+	$(BIN)/mangaflow services up
+	$(BIN)/python bench/run_all.py
+
+clean: services-down
+	rm -rf $(VENV) node_modules .local $(OUT)

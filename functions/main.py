@@ -1,0 +1,28 @@
+"""Cloud Functions entry points (one deploy source, one entry point per function)."""
+from mangaflow.entrypoints.pipeline import (
+    get_status,
+    open_gate,
+    phase1_concept,
+    phase2_characters,
+    phase3_plot,
+    phase4_name,
+    phase5_images,
+    phase6_lettering,
+    phase7_finalize,
+    record_decision,
+    start_generation,
+)
+
+__all__ = [
+    "start_generation",
+    "get_status",
+    "phase1_concept",
+    "phase2_characters",
+    "phase3_plot",
+    "phase4_name",
+    "phase5_images",
+    "phase6_lettering",
+    "phase7_finalize",
+    "open_gate",
+    "record_decision",
+]

@@ -1,0 +1,113 @@
+"""All run-time settings in one frozen dataclass, read from the environment with local defaults.
+Cloud and laptop differ only by these variables, never by branches in domain code."""
+
+from __future__ import annotations
+
+import functools
+import os
+from dataclasses import dataclass, field, fields
+
+PROVIDERS = ("offline", "vertex", "simulated")
+HITL_TIMEOUT_MIN_S = 30
+HITL_TIMEOUT_MAX_S = 86_400
+BUCKET_KINDS = (
+    "input_data",
+    "output_images",
+    "preview_cache",
+    "version_snapshots",
+    "final_products",
+    "temp_data",
+)
+
+
+class ConfigError(ValueError):
+    """An environment variable holds a value the service cannot use; the message names it."""
+
+
+def _int(name: str, default: int, low: int | None = None, high: int | None = None) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError as err:
+        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from err
+    if (low is not None and value < low) or (high is not None and value > high):
+        raise ConfigError(f"{name} must be between {low} and {high}, got {value}")
+    return value
+
+
+def _str(name: str, default: str = "") -> str:
+    return os.environ.get(name, default).strip() or default
+
+
+@dataclass(frozen=True)
+class Settings:
+    """One place for every setting; build with `Settings.from_env()` or the cached `settings()`."""
+
+    google_cloud_project: str = "mangaflow-local"
+    region: str = "asia-northeast1"
+    # PostgreSQL: DATABASE_URL locally; on Cloud Run the connector with private IP and IAM auth.
+    database_url: str = ""
+    cloud_sql_instance: str = ""  # "project:region:instance"; when set it wins over DATABASE_URL
+    db_user: str = "mangaflow"
+    db_name: str = "mangaflow"
+    redis_url: str = ""
+    storage_emulator_host: str = ""
+    firestore_emulator_host: str = ""
+    provider: str = "offline"
+    hitl_timeout_s: int = 1800
+    rate_limit_per_minute: int = 1000
+    max_concurrent_requests_per_user: int = 3
+    buckets: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls) -> "Settings":
+        """Reads the environment; raises ConfigError naming the variable and its limits."""
+        project = _str("GOOGLE_CLOUD_PROJECT", cls.google_cloud_project)
+        provider = _str("MANGAFLOW_PROVIDER", cls.provider).lower()
+        if provider not in PROVIDERS:
+            raise ConfigError(f"MANGAFLOW_PROVIDER must be one of {', '.join(PROVIDERS)}, got {provider!r}")
+        # Any bucket can be renamed with e.g. MANGAFLOW_BUCKET_FINAL_PRODUCTS; default is the
+        # infrastructure design's "{project}-manga-final-products".
+        buckets = {
+            kind: _str(f"MANGAFLOW_BUCKET_{kind.upper()}", f"{project}-manga-{kind.replace('_', '-')}")
+            for kind in BUCKET_KINDS
+        }
+        return cls(
+            google_cloud_project=project,
+            region=_str("MANGAFLOW_REGION", cls.region),
+            database_url=_str("DATABASE_URL"),
+            cloud_sql_instance=_str("CLOUD_SQL_INSTANCE"),
+            db_user=_str("DB_USER", cls.db_user),
+            db_name=_str("DB_NAME", cls.db_name),
+            redis_url=_str("REDIS_URL"),
+            storage_emulator_host=_str("STORAGE_EMULATOR_HOST"),
+            firestore_emulator_host=_str("FIRESTORE_EMULATOR_HOST"),
+            provider=provider,
+            hitl_timeout_s=_int("HITL_TIMEOUT_SECONDS", cls.hitl_timeout_s, HITL_TIMEOUT_MIN_S, HITL_TIMEOUT_MAX_S),
+            rate_limit_per_minute=_int("RATE_LIMIT_PER_MINUTE", cls.rate_limit_per_minute, 1, 1_000_000),
+            max_concurrent_requests_per_user=_int("MAX_CONCURRENT_REQUESTS_PER_USER", 3, 1, 1000),
+            buckets=buckets,
+        )
+
+    def bucket(self, kind: str) -> str:
+        """The bucket name of one kind (input_data, output_images, ... temp_data)."""
+        if kind not in self.buckets:
+            raise ConfigError(f"bucket kind must be one of {', '.join(BUCKET_KINDS)}, got {kind!r}")
+        return self.buckets[kind]
+
+    def as_dict(self) -> dict[str, object]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+def clamp_hitl_timeout(seconds: float) -> int:
+    """A per-request HITL timeout bounded to 30 s .. 24 h."""
+    return int(min(max(seconds, HITL_TIMEOUT_MIN_S), HITL_TIMEOUT_MAX_S))
+
+
+@functools.lru_cache(maxsize=1)
+def settings() -> Settings:
+    """The process-wide settings, read once; tests that change the environment call
+    `settings.cache_clear()`."""
+    return Settings.from_env()

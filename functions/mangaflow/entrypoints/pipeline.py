@@ -1,0 +1,60 @@
+"""HTTP entry points of the pipeline: start, status, the seven phases, and the approval gates.
+
+Each one validates its body against its JSON Schema (the decorator), calls one service function
+and returns JSON. Nothing else lives here.
+"""
+from __future__ import annotations
+
+import functions_framework
+import flask
+
+from ..service import gates, requests, runner
+from ._http import json_endpoint
+
+Body = dict
+
+
+def _client_address(request: flask.Request) -> str:
+    forwarded = request.headers.get("X-Forwarded-For", "")
+    return forwarded.split(",")[0].strip() or request.remote_addr or "unknown"
+
+
+@functions_framework.http
+@json_endpoint("http/start_generation")
+def start_generation(body: Body, request: flask.Request) -> tuple[dict, int]:
+    return requests.start_generation(body, _client_address(request)), 202
+
+
+@functions_framework.http
+@json_endpoint("http/get_status", methods=("GET", "POST"))
+def get_status(body: Body, request: flask.Request) -> dict:
+    return requests.request_state(body["request_id"])
+
+
+def _phase_entry_point(phase: int):  # type: ignore[no-untyped-def]
+    @json_endpoint("http/phase_call")
+    def run(body: Body, request: flask.Request) -> dict:
+        return runner.run_phase(phase, body)
+
+    return run
+
+
+phase1_concept = functions_framework.http(_phase_entry_point(1))
+phase2_characters = functions_framework.http(_phase_entry_point(2))
+phase3_plot = functions_framework.http(_phase_entry_point(3))
+phase4_name = functions_framework.http(_phase_entry_point(4))
+phase5_images = functions_framework.http(_phase_entry_point(5))
+phase6_lettering = functions_framework.http(_phase_entry_point(6))
+phase7_finalize = functions_framework.http(_phase_entry_point(7))
+
+
+@functions_framework.http
+@json_endpoint("http/open_gate")
+def open_gate(body: Body, request: flask.Request) -> dict:
+    return gates.open_gate(body)
+
+
+@functions_framework.http
+@json_endpoint("http/gate_decision")
+def record_decision(body: Body, request: flask.Request) -> dict:
+    return gates.record_decision(body)

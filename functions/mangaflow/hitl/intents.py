@@ -1,0 +1,65 @@
+"""Free-text feedback at a gate, parsed into a structured modification: a quick option of the
+phase, an intensity and a confidence. Keyword rules in English and Japanese; the phase applies
+the option when the confidence is high enough, and always sees the original text."""
+from __future__ import annotations
+
+import re
+from typing import Any
+
+# phase -> option -> words that ask for it (lower-case English, Japanese as written)
+QUICK_OPTIONS: dict[int, dict[str, tuple[str, ...]]] = {
+    1: {"brighter": ("bright", "cheer", "happier", "lighter", "明る", "楽し"),
+        "more_serious": ("serious", "dark", "grim", "mature", "シリアス", "暗", "重"),
+        "change_genre": ("genre", "shonen", "shojo", "seinen", "josei", "ジャンル", "少年", "少女", "青年"),
+        "change_target_age": ("younger", "older", "kids", "children", "adult", "age", "年齢", "子供", "大人")},
+    2: {"add_character": ("add a character", "add character", "new character", "another character", "追加", "増や"),
+        "remove_character": ("remove", "drop", "delete", "fewer characters", "削除", "減ら", "消し"),
+        "personality": ("personality", "kinder", "braver", "shy", "性格"),
+        "visual": ("hair", "look", "outfit", "clothes", "colour", "color", "appearance", "髪", "服", "見た目", "外見")},
+    3: {"faster_pacing": ("faster", "quicker", "speed up", "shorter", "テンポ", "速", "早"),
+        "slower_pacing": ("slower", "more time", "linger", "ゆっくり", "遅"),
+        "stronger_climax": ("climax", "stronger", "dramatic", "クライマックス", "盛り上"),
+        "add_episode": ("add an episode", "add a scene", "more scenes", "エピソード", "場面を増")},
+    4: {"panel_layout": ("layout", "bigger panel", "larger panel", "splash", "コマ割り", "レイアウト", "大ゴマ"),
+        "composition": ("composition", "framing", "構図"),
+        "camera_angle": ("close-up", "close up", "closeup", "wide", "angle", "camera", "アップ", "引き", "アングル"),
+        "direction": ("direction", "page turn", "flow", "演出", "めくり")},
+    5: {"art_style": ("style", "sketch", "cleaner", "画風", "タッチ"),
+        "colour": ("colour", "color", "darker", "lighter", "tone", "色", "トーン"),
+        "regenerate_panel": ("regenerate", "redraw", "again", "描き直", "再生成"),
+        "quality": ("quality", "detail", "sharper", "品質", "細か")},
+    6: {"move_bubble": ("move", "position", "left", "right", "上", "下", "位置", "移動"),
+        "font": ("font", "serif", "sans", "bigger text", "larger text", "フォント", "書体", "文字"),
+        "add_sound_effect": ("sound effect", "sfx", "onomatopoeia", "効果音", "擬音"),
+        "bubble_shape": ("shape", "round", "spiky", "cloud", "吹き出し", "形")},
+    7: {"final_touches": ("touch", "polish", "仕上げ"),
+        "format": ("format", "pdf", "cbz", "size", "b5", "a5", "形式", "サイズ"),
+        "quality": ("quality", "resolution", "dpi", "品質", "解像度"),
+        "check_output": ("check", "review", "確認")},
+}
+
+_STRONG = ("very", "much", "a lot", "really", "completely", "totally", "かなり", "もっと", "すごく", "とても", "大幅")
+_WEAK = ("slightly", "a little", "a bit", "somewhat", "少し", "ちょっと", "やや")
+
+
+def parse(phase: int, text: str, option: str | None = None) -> dict[str, Any]:
+    """{"option", "confidence" (0..1), "intensity" (0..1), "matched": [...]} for this phase."""
+    lowered = (text or "").lower()
+    options = QUICK_OPTIONS.get(phase, {})
+    if option and option in options:
+        chosen, confidence, matched = option, 1.0, [option]
+    else:
+        scores = {name: [w for w in words if w in lowered] for name, words in options.items()}
+        ranked = sorted(scores.items(), key=lambda item: (-len(item[1]), list(options).index(item[0])))
+        chosen, matched = (ranked[0][0], ranked[0][1]) if ranked and ranked[0][1] else (None, [])
+        second = len(ranked[1][1]) if len(ranked) > 1 else 0
+        confidence = 0.0 if not matched else min(0.95, 0.55 + 0.2 * len(matched) - 0.15 * second)
+    intensity = 0.5
+    if any(word in lowered for word in _STRONG):
+        intensity = 0.85
+    elif any(word in lowered for word in _WEAK):
+        intensity = 0.25
+    if re.search(r"[!！]{2,}", text or ""):
+        intensity = min(1.0, intensity + 0.1)
+    return {"phase": phase, "option": chosen if confidence >= 0.5 else None, "candidate": chosen,
+            "confidence": round(max(0.0, confidence), 2), "intensity": intensity, "matched": matched}

@@ -1,0 +1,48 @@
+"""Approval tokens: an approval link is bound to one request, phase and gate, and it expires.
+
+A token is `<expires>.<hmac-sha256(key, request|phase|gate|expires)>` in URL-safe base64. The key
+comes from MANGAFLOW_SIGNING_KEY (Secret Manager in the cloud); nothing secret is in the token.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+import time
+
+from ..errors import DomainError
+
+
+class InvalidToken(DomainError):
+    status = 403
+
+
+def _key() -> bytes:
+    key = os.environ.get("MANGAFLOW_SIGNING_KEY", "")
+    if not key:
+        raise DomainError("MANGAFLOW_SIGNING_KEY is not set; approval links cannot be signed", status=503)
+    return key.encode("utf-8")
+
+
+def _mac(request_id: str, phase: int, gate_id: int, expires: int) -> str:
+    message = f"{request_id}|{phase}|{gate_id}|{expires}".encode("utf-8")
+    digest = hmac.new(_key(), message, hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+
+def sign(request_id: str, phase: int, gate_id: int, expires: int) -> str:
+    """A token for this gate, valid until the Unix time `expires`."""
+    return f"{expires}.{_mac(request_id, phase, gate_id, expires)}"
+
+
+def verify(token: str, request_id: str, phase: int, gate_id: int, now: float | None = None) -> None:
+    """Raise InvalidToken unless `token` was signed for exactly this gate and has not expired."""
+    expires_text, _, mac = (token or "").partition(".")
+    if not expires_text.isdigit() or not mac:
+        raise InvalidToken("the approval token is malformed", field="token")
+    expires = int(expires_text)
+    if not hmac.compare_digest(mac, _mac(request_id, phase, gate_id, expires)):
+        raise InvalidToken("the approval token does not belong to this request and gate", field="token")
+    if (now if now is not None else time.time()) > expires:
+        raise InvalidToken("the approval link has expired", field="token")

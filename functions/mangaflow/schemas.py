@@ -1,0 +1,88 @@
+"""JSON Schemas of the HTTP API and the phase outputs, loaded once, and validation errors a person can act on.
+
+The schemas live in the repository's `schemas/`; the deploy bundle carries a copy of that folder
+beside `main.py` (scripts/package_functions.sh), so both places are looked up.
+"""
+from __future__ import annotations
+
+import functools
+import json
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+
+from .errors import PayloadTooLarge, ValidationError
+
+_HERE = Path(__file__).resolve().parent
+_CANDIDATES = (_HERE.parent / "schemas", _HERE.parent.parent / "schemas")
+
+
+def schema_dir() -> Path:
+    """The folder holding the schemas (bundle copy first, then the repository's)."""
+    for candidate in _CANDIDATES:
+        if (candidate / "http").is_dir():
+            return candidate
+    raise FileNotFoundError("schemas/ not found beside the functions source; run scripts/package_functions.sh")
+
+
+@functools.lru_cache(maxsize=None)
+def _validator(name: str) -> jsonschema.protocols.Validator:
+    schema = json.loads((schema_dir() / f"{name}.json").read_text(encoding="utf-8"))
+    cls = jsonschema.validators.validator_for(schema)
+    cls.check_schema(schema)
+    return cls(schema, format_checker=cls.FORMAT_CHECKER)
+
+
+def _field_of(error: jsonschema.ValidationError) -> str:
+    path = [str(p) for p in error.absolute_path]
+    if error.validator == "required":
+        missing = error.message.split("'")[1] if "'" in error.message else ""
+        path.append(missing)
+    if error.validator == "additionalProperties" and "'" in error.message:
+        path.append(error.message.split("'")[1])
+    return ".".join(p for p in path if p) or "(body)"
+
+
+def _describe(error: jsonschema.ValidationError, field: str) -> tuple[str, int]:
+    """A message naming the field and the limit, and the HTTP status for it."""
+    v, limit = error.validator, error.validator_value
+    if v == "maxLength":
+        return f"'{field}' is {len(error.instance)} characters long; the limit is {limit}", 413
+    if v == "minLength":
+        return f"'{field}' must not be empty (at least {limit} character{'s' if limit != 1 else ''})", 400
+    if v == "required":
+        return f"'{field}' is required", 400
+    if v in ("minimum", "maximum"):
+        bounds = error.schema
+        low, high = bounds.get("minimum"), bounds.get("maximum")
+        if low is not None and high is not None:
+            return f"'{field}' must be between {low} and {high}; got {error.instance!r}", 422
+        return f"'{field}' must be {'at least' if v == 'minimum' else 'at most'} {limit}; got {error.instance!r}", 422
+    if v == "enum":
+        return f"'{field}' must be one of {', '.join(map(str, limit))}; got {error.instance!r}", 422
+    if v == "type":
+        return f"'{field}' must be of type {limit}", 422
+    if v == "additionalProperties":
+        return f"'{field}' is not a known field", 422
+    if v == "pattern":
+        return f"'{field}' has an invalid format", 422
+    if v in ("maxItems", "minItems"):
+        return f"'{field}' must have {'at most' if v == 'maxItems' else 'at least'} {limit} items", 422
+    return f"'{field}': {error.message}", 422
+
+
+def validate(name: str, instance: Any) -> None:
+    """Raise a ValidationError (or PayloadTooLarge) naming the first bad field and its limit."""
+    validator = _validator(name)
+    errors = sorted(validator.iter_errors(instance), key=lambda e: (len(list(e.absolute_path)), str(e.absolute_path)))
+    if not errors:
+        return
+    error = errors[0]
+    if error.validator in ("anyOf", "oneOf") and error.context:
+        error = sorted(error.context, key=lambda e: -len(list(e.absolute_path)))[0]
+    field = _field_of(error)
+    message, status = _describe(error, field)
+    if status == 413:
+        raise PayloadTooLarge(message, field=field)
+    raise ValidationError(message, status=status, field=field)

@@ -1,0 +1,128 @@
+"""Approval gates: the workflow records each gate before waiting on its callback, then has the
+answer checked here (bound to the gate by a signed, expiring token) before acting on it."""
+from __future__ import annotations
+
+import os
+import time
+from datetime import datetime, timezone
+from typing import Any
+
+from ..errors import DomainError, NotFound
+from ..hitl import intents, tokens
+from ..stores import postgres, sessions
+
+MAX_MODIFICATIONS = 3
+
+
+def _gate_or_404(gate_id: str, request_id: str) -> dict[str, Any]:
+    try:
+        gate = postgres.get_gate(gate_id)
+    except KeyError:
+        raise NotFound(f"gate_id {gate_id!r} does not exist", field="gate_id") from None
+    if gate["request_id"] != request_id:
+        raise NotFound(f"gate_id {gate_id!r} does not belong to request {request_id}", field="gate_id")
+    return gate
+
+
+def _deadline_epoch(gate: dict[str, Any]) -> int:
+    deadline = gate["deadline"]
+    if isinstance(deadline, str):
+        deadline = datetime.fromisoformat(deadline)
+    if deadline.tzinfo is None:
+        deadline = deadline.replace(tzinfo=timezone.utc)
+    return int(deadline.timestamp())
+
+
+def open_gate(body: dict[str, Any]) -> dict[str, Any]:
+    """Record the gate (callback URL, preview, deadline) and tell whoever is watching."""
+    request_id, phase, attempt = body["request_id"], int(body["phase"]), int(body["attempt"])
+    try:
+        request = postgres.get_request(request_id)
+    except KeyError:
+        raise NotFound(f"request_id {request_id!r} does not exist", field="request_id") from None
+    round_ = min(int(body.get("modifications", 0)), MAX_MODIFICATIONS)
+    previews = [v for v in postgres.list_preview_versions(request_id, phase) if v.get("attempt") == attempt]
+    preview_uri = previews[-1]["uri"] if previews else None
+    timeout = int(body.get("timeout_seconds") or request.get("hitl_timeout_s") or 1800)
+    gate = postgres.open_gate(request_id, phase, callback_url=body["callback_url"], preview_uri=preview_uri,
+                              timeout_s=timeout, round=round_)
+    auto = body.get("auto_decision")
+    if auto:
+        decided = postgres.decide_gate(gate["gate_id"], auto, decided_by="workflow:skip")
+        sessions.publish_progress(request_id, {"type": "gate_decided", "phase": phase, "gate_id": gate["gate_id"],
+                                               "decision": decided.get("decision")})
+        return {"gate_id": gate["gate_id"], "decision": decided.get("decision"), "timeout_seconds": timeout}
+    expires = _deadline_epoch(gate)
+    token = tokens.sign(request_id, phase, gate["gate_id"], expires)
+    postgres.update_request(request_id, status="waiting", current_phase=phase)
+    sessions.touch_session(request_id, current_phase=phase, deadline=expires)
+    summary = ""
+    if preview_uri:
+        from ..stores import objects
+
+        summary = objects.get_json(preview_uri).get("summary", "")
+    sessions.publish_progress(request_id, {
+        "type": "gate_open", "phase": phase, "attempt": attempt, "gate_id": gate["gate_id"],
+        "callback_url": body["callback_url"], "token": token, "deadline": expires, "preview_uri": preview_uri,
+        "summary": summary, "approval_url": approval_url(request_id, phase, gate["gate_id"], token),
+    })
+    remaining = max(30, expires - int(time.time()))
+    return {"gate_id": gate["gate_id"], "decision": None, "timeout_seconds": remaining}
+
+
+def approval_url(request_id: str, phase: int, gate_id: str, token: str) -> str:
+    base = os.environ.get("MANGAFLOW_PUBLIC_URL", "").rstrip("/")
+    return f"{base}/review_gate?request_id={request_id}&phase={phase}&gate_id={gate_id}&token={token}"
+
+
+def record_decision(body: dict[str, Any]) -> dict[str, Any]:
+    """Check and record what came back on the callback (or the timeout); tell the workflow what to do.
+
+    Returns {"decision": approve|modify|skip|timeout|invalid, "feedback": {...} | None,
+    "remaining_seconds": n}. `invalid` (a forged, expired or mismatched answer) makes the workflow
+    wait again for the rest of the gate's time; nothing is recorded for it.
+    """
+    request_id, phase, gate_id = body["request_id"], int(body["phase"]), body["gate_id"]
+    gate = _gate_or_404(gate_id, request_id)
+    remaining = max(0, _deadline_epoch(gate) - int(time.time()))
+    if gate.get("decided_at") is not None:
+        decision = gate.get("decision") or "timeout"
+        return {"decision": decision, "feedback": None, "remaining_seconds": remaining}
+    if body.get("timed_out") or body.get("callback") is None:
+        postgres.decide_gate(gate_id, None, timed_out=True, decided_by="timeout")
+        _after_decision(request_id, phase, gate_id, "timeout")
+        return {"decision": "timeout", "feedback": None, "remaining_seconds": 0}
+    answer = body["callback"]
+    try:
+        tokens.verify(answer.get("token", ""), request_id, phase, gate_id)
+        if answer.get("decision") not in ("approve", "modify", "skip"):
+            raise DomainError("'decision' must be approve, modify or skip", field="decision")
+    except DomainError as err:
+        sessions.publish_progress(request_id, {"type": "gate_rejected_answer", "phase": phase, "gate_id": gate_id,
+                                               "reason": err.message})
+        return {"decision": "invalid", "feedback": None, "remaining_seconds": max(30, remaining), "reason": err.message}
+    decision = answer["decision"]
+    feedback = None
+    if decision == "modify":
+        if int(gate.get("round") or 0) >= MAX_MODIFICATIONS:
+            decision = "approve"  # three modifications were made already: go on with the latest
+        else:
+            intent = intents.parse(phase, answer.get("feedback", ""), answer.get("option"))
+            postgres.record_feedback(request_id, phase, text=answer.get("feedback", ""),
+                                     quick_option=intent.get("option"), parsed_intent=intent,
+                                     intensity=intent.get("intensity"), confidence=intent.get("confidence"),
+                                     gate_id=gate_id)
+            feedback = {"text": answer.get("feedback", "")[:2000], "intensity": float(intent.get("intensity", 0.5))}
+            if intent.get("option"):
+                feedback["option"] = intent["option"]
+    postgres.decide_gate(gate_id, decision, decided_by=str(answer.get("decided_by") or "reviewer")[:128],
+                         feedback=answer.get("feedback"))
+    _after_decision(request_id, phase, gate_id, decision)
+    return {"decision": decision, "feedback": feedback, "remaining_seconds": remaining}
+
+
+def _after_decision(request_id: str, phase: int, gate_id: str, decision: str) -> None:
+    postgres.update_request(request_id, status="running")
+    sessions.touch_session(request_id, current_phase=phase)
+    sessions.publish_progress(request_id, {"type": "gate_decided", "phase": phase, "gate_id": gate_id,
+                                           "decision": decision})

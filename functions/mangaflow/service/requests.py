@@ -1,0 +1,107 @@
+"""Starting a generation and reading a request's whole state."""
+from __future__ import annotations
+
+from typing import Any
+
+from ..config import settings
+from ..errors import DomainError, NotFound
+from ..phases.request import validate_request
+from ..schemas import validate
+from ..stores import objects, postgres, sessions
+from . import executions
+from .phases import PHASE_KEYS
+
+
+def validate_start_body(body: dict[str, Any]) -> dict[str, Any]:
+    """Schema first (field names and limits), then the story rules; returns the normalised request."""
+    validate("http/start_generation", body)
+    request = {key: body[key] for key in ("text", "pages", "language", "style", "title") if key in body}
+    if request.get("language") == "auto":
+        request.pop("language")
+    return validate_request(request)
+
+
+def start_generation(body: dict[str, Any], client_address: str) -> dict[str, Any]:
+    """Validate, rate-limit, record the request and its story, start the workflow; 202 payload."""
+    request = validate_start_body(body)
+    user_id = body.get("user_id", "local-user")
+    limits = sessions.check_rate_limit(client_address, settings().rate_limit_per_minute)
+    if not limits["allowed"]:
+        raise DomainError(f"more than {settings().rate_limit_per_minute} requests per minute from {client_address}; "
+                          f"retry in {limits.get('retry_after_s', 60)} s", status=429, field="(client)")
+    idempotency_key = body.get("idempotency_key")
+    if idempotency_key:
+        previous = sessions.idempotent_response(f"start:{user_id}:{idempotency_key}")
+        if previous is not None:
+            return previous
+    request_id = postgres.new_request_id()
+    if not sessions.acquire_user_slot(user_id, request_id, settings().max_concurrent_requests_per_user):
+        raise DomainError(f"user {user_id} already has {settings().max_concurrent_requests_per_user} generations "
+                          f"running; wait for one to finish", status=429, field="user_id")
+    input_uri = objects.put_json("input_data", {"text": request["text"]}, prefix=f"requests/{request_id}")
+    hitl = body.get("hitl") or {}
+    timeout = int(hitl.get("timeout_seconds", settings().hitl_timeout_s))
+    mode = hitl.get("mode", "review")
+    postgres.create_request(user_id, request_id=request_id, client_address=client_address, title=request.get("title"),
+                            language=request["language"], style=request.get("style"), pages=request["pages"],
+                            input_uri=input_uri, hitl_timeout_s=timeout, auto_approve=(mode == "auto"),
+                            options={"hitl_mode": mode, "concurrency_limit": body.get("concurrency_limit", 5)})
+    sessions.open_session(request_id, user_id=user_id, deadline_s=timeout)
+    execution = executions.start_execution({
+        "request_id": request_id, "hitl_mode": "auto" if mode in ("auto", "auto_approve") else "review",
+        "hitl_timeout_seconds": timeout, "concurrency_limit": int(body.get("concurrency_limit", 5)),
+        "quality_delay_scale": float(settings().quality_delay_scale),
+    })
+    response = {"request_id": request_id, "execution": execution["name"], "status": "accepted"}
+    if idempotency_key:
+        sessions.remember_response(f"start:{user_id}:{idempotency_key}", response)
+    return response
+
+
+def request_state(request_id: str) -> dict[str, Any]:
+    """The request with every phase (`"phase": N`): attempts, scores, gate decisions, artifact URIs."""
+    try:
+        request = postgres.get_request(request_id)
+    except KeyError:
+        raise NotFound(f"request_id {request_id!r} does not exist", field="request_id") from None
+    runs = postgres.list_phase_runs(request_id)
+    gates = postgres.list_gates(request_id)
+    phases = []
+    final: dict[str, Any] | None = None
+    panel_count = 0
+    for phase in range(1, 8):
+        phase_runs = [r for r in runs if int(r["phase"]) == phase]
+        attempts = []
+        for run in phase_runs:
+            attempts.append({"attempt": int(run["attempt"]), "panel_id": run.get("panel_id"),
+                             "status": run.get("status"), "score": run.get("score"), "decision": run.get("decision"),
+                             "seconds": (run.get("duration_ms") or 0) / 1000, "fallback": run.get("fallback"),
+                             "output_uri": run.get("output_uri")})
+        phase_gates = [{"gate_id": g["gate_id"], "round": g.get("round"), "decision": g.get("decision") or
+                        ("timeout" if g.get("timed_out") else None), "timed_out": g.get("timed_out"),
+                        "decided_by": g.get("decided_by"), "deadline": g.get("deadline"),
+                        "preview_uri": g.get("preview_uri")} for g in gates if int(g["phase"]) == phase]
+        artifacts = sorted({a["output_uri"] for a in attempts if a["output_uri"]})
+        whole = [a for a in attempts if a["panel_id"] is None]
+        if whole:
+            chosen = max(whole, key=lambda a: a["attempt"])
+            chosen["selected"] = True
+            if phase == 7 and chosen["output_uri"]:
+                final = objects.get_json(chosen["output_uri"])
+                artifacts += [p["uri"] for p in final.get("pages", [])]
+                artifacts += [u for u in final.get("exports", {}).values() if u]
+            if phase == 5 and chosen["output_uri"]:
+                images = objects.get_json(chosen["output_uri"]).get("image_descriptions", [])
+                panel_count = len(images)
+                artifacts += [i["image_uri"] for i in images if i.get("image_uri")]
+        phases.append({"phase": phase, "name": PHASE_KEYS[phase], "attempts": attempts, "gates": phase_gates,
+                       "artifacts": artifacts})
+    return {
+        "request_id": request_id, "status": request.get("status"), "current_phase": request.get("current_phase"),
+        "language": request.get("language"), "style": request.get("style"), "pages": request.get("pages"),
+        "created_at": request.get("created_at"), "completed_at": request.get("completed_at"),
+        "input_uri": request.get("input_uri"), "result_uri": request.get("result_uri"),
+        "phases": phases, "panel_count": panel_count,
+        "final_pages": (final or {}).get("pages", []), "exports": (final or {}).get("exports", {}),
+        "page_count": len((final or {}).get("pages", [])),
+    }

@@ -1,0 +1,202 @@
+"""The ``text`` module: searching, regexes (RE2-style), splitting, case, URL coding, charsets."""
+from __future__ import annotations
+
+import re
+import urllib.parse
+from functools import lru_cache
+from typing import Any
+
+from localcloud.workflows.stdlib._core import CallContext, define
+from localcloud.workflows.values import raise_type, raise_value, type_name
+
+# Charset names the service documents for text.encode/decode, mapped to Python codecs.
+_CHARSETS = {
+    "UTF-8": "utf-8",
+    "UTF-16": "utf-16",
+    "UTF-16BE": "utf-16-be",
+    "UTF-16LE": "utf-16-le",
+    "US-ASCII": "ascii",
+    "ISO-8859-1": "latin-1",
+    "WINDOWS-1252": "cp1252",
+    "SHIFT_JIS": "shift_jis",
+    "EUC-JP": "euc_jp",
+}
+
+
+def _need_str(fn: str, arg: str, value: Any) -> str:
+    if type(value) is not str:
+        raise_type(f"{fn}: argument '{arg}' must be a string, got {type_name(value)}")
+    return value
+
+
+@lru_cache(maxsize=256)
+def _regex(fn: str, pattern: str) -> re.Pattern:
+    # RE2 syntax is mostly Python's; named groups (?P<n>...) are identical. Compiled once per pattern.
+    try:
+        return re.compile(pattern)
+    except re.error as exc:
+        raise_value(f"{fn}: invalid regular expression {pattern!r}: {exc}")
+
+
+@define("text.find_all", ["source", "substr"])
+def find_all(ctx: CallContext, source: Any, substr: Any) -> list[dict]:
+    _need_str("text.find_all", "source", source)
+    _need_str("text.find_all", "substr", substr)
+    if substr == "":
+        raise_value("text.find_all: argument 'substr' must not be empty")
+    out = []
+    start = source.find(substr)
+    while start != -1:
+        out.append({"index": start, "match": substr})
+        start = source.find(substr, start + len(substr))
+    return out
+
+
+@define("text.find_all_regex", ["source", "regexp"])
+def find_all_regex(ctx: CallContext, source: Any, regexp: Any) -> list[dict]:
+    _need_str("text.find_all_regex", "source", source)
+    _need_str("text.find_all_regex", "regexp", regexp)
+    pattern = _regex("text.find_all_regex", regexp)
+    return [{"index": m.start(), "match": m.group(0)} for m in pattern.finditer(source)]
+
+
+@define("text.match_regex", ["source", "regexp"])
+def match_regex(ctx: CallContext, source: Any, regexp: Any) -> bool:
+    _need_str("text.match_regex", "source", source)
+    _need_str("text.match_regex", "regexp", regexp)
+    # Partial match, as RE2's PartialMatch: anchors in the pattern decide.
+    return _regex("text.match_regex", regexp).search(source) is not None
+
+
+@define("text.replace_all", ["source", "substr", "repl"])
+def replace_all(ctx: CallContext, source: Any, substr: Any, repl: Any) -> str:
+    _need_str("text.replace_all", "source", source)
+    _need_str("text.replace_all", "substr", substr)
+    _need_str("text.replace_all", "repl", repl)
+    if substr == "":
+        raise_value("text.replace_all: argument 'substr' must not be empty")
+    return source.replace(substr, repl)
+
+
+_BACKREF = re.compile(r"\\(\\|[0-9])")
+
+
+def _re2_template(repl: str) -> Any:
+    # RE2 rewrite strings use \0..\9 and \\; translate them without Python's other escapes.
+    def expand(m: re.Match) -> str:
+        out = []
+        pos = 0
+        for ref in _BACKREF.finditer(repl):
+            out.append(repl[pos : ref.start()])
+            token = ref.group(1)
+            if token == "\\":
+                out.append("\\")
+            else:
+                group = m.group(int(token))
+                out.append(group or "")
+            pos = ref.end()
+        out.append(repl[pos:])
+        return "".join(out)
+
+    return expand
+
+
+@define("text.replace_all_regex", ["source", "regexp", "repl"])
+def replace_all_regex(ctx: CallContext, source: Any, regexp: Any, repl: Any) -> str:
+    _need_str("text.replace_all_regex", "source", source)
+    _need_str("text.replace_all_regex", "regexp", regexp)
+    _need_str("text.replace_all_regex", "repl", repl)
+    pattern = _regex("text.replace_all_regex", regexp)
+    for ref in _BACKREF.finditer(repl):
+        token = ref.group(1)
+        if token != "\\" and int(token) > pattern.groups:
+            raise_value(f"text.replace_all_regex: repl refers to group \\{token} but the regexp has {pattern.groups}")
+    return pattern.sub(_re2_template(repl), source)
+
+
+@define("text.split", ["source", "separator"])
+def split(ctx: CallContext, source: Any, separator: Any) -> list[str]:
+    _need_str("text.split", "source", source)
+    _need_str("text.split", "separator", separator)
+    if separator == "":
+        # An empty separator splits into single characters.
+        return list(source)
+    return source.split(separator)
+
+
+@define("text.substring", ["source", "start", "end"])
+def substring(ctx: CallContext, source: Any, start: Any, end: Any) -> str:
+    _need_str("text.substring", "source", source)
+    if type(start) is not int:
+        raise_type(f"text.substring: argument 'start' must be an integer, got {type_name(start)}")
+    if type(end) is not int:
+        raise_type(f"text.substring: argument 'end' must be an integer, got {type_name(end)}")
+    # Out-of-range bounds are clamped to the string; an empty range gives "".
+    n = len(source)
+    start = min(max(start, 0), n)
+    end = min(max(end, 0), n)
+    return source[start:end] if start < end else ""
+
+
+@define("text.to_lower", ["source"])
+def to_lower(ctx: CallContext, source: Any) -> str:
+    return _need_str("text.to_lower", "source", source).lower()
+
+
+@define("text.to_upper", ["source"])
+def to_upper(ctx: CallContext, source: Any) -> str:
+    return _need_str("text.to_upper", "source", source).upper()
+
+
+@define("text.url_encode", ["source"])
+def url_encode(ctx: CallContext, source: Any) -> str:
+    _need_str("text.url_encode", "source", source)
+    # Only RFC 3986 unreserved characters stay as they are.
+    return urllib.parse.quote(source, safe="-_.~")
+
+
+@define("text.url_encode_plus", ["source"])
+def url_encode_plus(ctx: CallContext, source: Any) -> str:
+    _need_str("text.url_encode_plus", "source", source)
+    return urllib.parse.quote_plus(source, safe="-_.~")
+
+
+_BAD_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
+
+
+@define("text.url_decode", ["source"])
+def url_decode(ctx: CallContext, source: Any) -> str:
+    _need_str("text.url_decode", "source", source)
+    if _BAD_PERCENT.search(source):
+        raise_value(f"text.url_decode: malformed percent-escape in {source!r}")
+    try:
+        return urllib.parse.unquote(source, errors="strict")
+    except UnicodeDecodeError:
+        raise_value(f"text.url_decode: {source!r} does not decode to UTF-8 text")
+
+
+def _codec(fn: str, charset: Any) -> str:
+    _need_str(fn, "charset", charset)
+    codec = _CHARSETS.get(charset.upper())
+    if codec is None:
+        raise_value(f"{fn}: unsupported charset {charset!r} (supported: {', '.join(_CHARSETS)})")
+    return codec
+
+
+@define("text.decode", ["data", "charset"], required=1)
+def decode(ctx: CallContext, data: Any, charset: Any = "UTF-8") -> str:
+    if type(data) is not bytes:
+        raise_type(f"text.decode: argument 'data' must be bytes, got {type_name(data)}")
+    try:
+        return data.decode(_codec("text.decode", charset))
+    except UnicodeDecodeError as exc:
+        raise_value(f"text.decode: data is not valid {charset}: {exc.reason} at byte {exc.start}")
+
+
+@define("text.encode", ["text", "charset"], required=1)
+def encode(ctx: CallContext, text: Any, charset: Any = "UTF-8") -> bytes:
+    _need_str("text.encode", "text", text)
+    try:
+        return text.encode(_codec("text.encode", charset))
+    except UnicodeEncodeError as exc:
+        raise_value(f"text.encode: character {text[exc.start]!r} cannot be encoded in {charset}")
