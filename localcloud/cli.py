@@ -229,7 +229,7 @@ def _error_message(response: requests.Response) -> str:
         return f"HTTP {response.status_code}: {response.text[:500]}"
 
 
-Answer = Callable[[dict[str, Any]], dict[str, Any]]
+Answer = Callable[[dict[str, Any]], "dict[str, Any] | None"]
 
 
 def _auto_approver(gate: dict[str, Any]) -> dict[str, Any]:
@@ -253,11 +253,11 @@ def _terminal_reviewer(gate: dict[str, Any]) -> dict[str, Any]:
 
 def follow(request_id: str, execution: str, workflows_host: str, answer: Answer) -> dict[str, Any]:
     """Show progress per phase and per panel until the execution ends; answer gates as they open."""
-    from mangaflow.stores import sessions
+    from mangaflow.service import live
 
     base = f"http://{workflows_host}/v1/{execution}"
     cursor = "0"
-    answered: set[int] = set()
+    answered: set[str] = set()
     progress = Progress(TextColumn("{task.description:<28}"), BarColumn(), MofNCompleteColumn(),
                         TextColumn("{task.fields[note]}"), TimeElapsedColumn(), console=err_console,
                         transient=False)
@@ -271,7 +271,7 @@ def follow(request_id: str, execution: str, workflows_host: str, answer: Answer)
     last_poll = 0.0
     with progress:
         while True:
-            cursor, events = sessions.read_progress(request_id, cursor, block_ms=200)
+            cursor, events = live.read(request_id, cursor, block_ms=200)
             for event in events:
                 kind, phase = event.get("type"), int(event.get("phase") or 0)
                 label = f"{phase} {PHASE_NAMES.get(phase, '')}"
@@ -284,11 +284,13 @@ def follow(request_id: str, execution: str, workflows_host: str, answer: Answer)
                 elif kind == "phase_done":
                     progress.update(task(f"p{phase}", label), completed=1,
                                     note=f"score {float(event.get('score', 0)):.2f} {event.get('decision', '')}")
-                elif kind == "gate_open" and int(event["gate_id"]) not in answered:
-                    answered.add(int(event["gate_id"]))
+                elif kind == "gate_open" and event["gate_id"] not in answered:
+                    answered.add(event["gate_id"])
                     progress.stop()
                     reply = answer(event)
                     progress.start()
+                    if reply is None:  # let the gate time out
+                        continue
                     sent = requests.post(event["callback_url"], json=reply, timeout=30)
                     if sent.status_code >= 400:
                         raise CliError(f"the callback for gate {event['gate_id']} answered {sent.status_code}: {sent.text[:300]}")

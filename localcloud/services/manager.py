@@ -125,6 +125,25 @@ def _pid_alive(pid: int | None) -> bool:
         return True
 
 
+_CMDLINE_MARKS = {
+    "postgres": "postgres",
+    "redis": "valkey-server",
+    "storage": "gcp_storage_emulator",
+    "firestore": "firestore_server.js",
+}
+
+
+def _is_ours(pid: int | None, name: str) -> bool:
+    """The recorded pid is still the service we started (not a recycled pid after a reboot)."""
+    if not _pid_alive(pid):
+        return False
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return False
+    return _CMDLINE_MARKS[name] in cmdline
+
+
 def _port_free(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -186,11 +205,11 @@ def _wait_gone(pid: int, timeout: float) -> bool:
     return not _group_alive(pid)
 
 
-def _stop_pid(pid: int, timeout: float = 10.0) -> None:
-    """SIGTERM, wait, then SIGKILL."""
+def _stop_pid(pid: int, timeout: float = 10.0, sig: int = signal.SIGTERM) -> None:
+    """The service's stop signal (SIGTERM), wait, then SIGKILL."""
     if not _group_alive(pid):
         return
-    _signal_group(pid, signal.SIGTERM)
+    _signal_group(pid, sig)
     if not _wait_gone(pid, timeout):
         _signal_group(pid, signal.SIGKILL)
         _wait_gone(pid, 5.0)
@@ -229,6 +248,15 @@ def _pg_system_user() -> str | None:
     return "pgserver"
 
 
+def _as_user(user: str | None) -> dict[str, object]:
+    """Popen arguments that drop to `user` with its own group only (keeping root's group would
+    make group-permission bits, not the 'others' bits, apply to root-owned directories)."""
+    if user is None:
+        return {}
+    entry = pwd.getpwnam(user)
+    return {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
+
+
 def _chown_tree(path: Path, user: str) -> None:
     entry = pwd.getpwnam(user)
     for root, dirs, files in os.walk(path):
@@ -238,6 +266,15 @@ def _chown_tree(path: Path, user: str) -> None:
                 os.chown(os.path.join(root, name), entry.pw_uid, entry.pw_gid, follow_symlinks=False)
 
 
+def _ensure_traversable(path: Path) -> None:
+    """Running as root, the unprivileged PostgreSQL account must be able to walk down to its data
+    directory: add only the search (x) bit for others on ancestors that lack it."""
+    for parent in [path, *path.parents]:
+        mode = parent.stat().st_mode
+        if not mode & 0o001:
+            os.chmod(parent, mode | 0o001)
+
+
 @dataclass(frozen=True)
 class _Service:
     name: str
@@ -245,6 +282,9 @@ class _Service:
     healthy: Callable[[int], bool]
     version: Callable[[int], str]
     endpoint: Callable[[int], str]
+    # PostgreSQL's SIGTERM is a "smart" shutdown that waits for every client to disconnect;
+    # SIGINT is its documented fast shutdown (clients dropped, data flushed cleanly).
+    stop_signal: int = signal.SIGTERM
 
 
 def _log_file(name: str) -> Path:
@@ -277,21 +317,38 @@ def _pg_start(port: int, base: Path) -> subprocess.Popen:
             shutil.rmtree(data)
         data.mkdir(parents=True)
         if user:
+            _ensure_traversable(data.parent)
             _chown_tree(data, user)
-        subprocess.run(
+        made = subprocess.run(
             [str(bin_dir / "initdb"), "--auth=trust", "--encoding=UTF8", "--no-locale", "-U", "postgres", "-D", str(data)],
-            check=True,
             capture_output=True,
-            user=user,
+            text=True,
+            **_as_user(user),
         )
+        if made.returncode != 0:
+            raise ServiceError(f"initdb failed for {data}: {made.stderr.strip() or made.stdout.strip()}")
     elif user:
+        _ensure_traversable(data.parent)
         _chown_tree(data, user)
+    _remove_stale_pid_file(data)
     # TCP only on loopback; no Unix socket (paths under a deep MANGAFLOW_LOCAL_DIR may be too long).
     cmd = [
         str(bin_dir / "postgres"), "-D", str(data), "-h", "127.0.0.1", "-p", str(port), "-k", "",
         "-c", "max_connections=100", "-c", "fsync=on", "-c", "shared_buffers=64MB",
     ]
-    return _spawn(cmd, "postgres", user=user)
+    return _spawn(cmd, "postgres", **_as_user(user))
+
+
+def _remove_stale_pid_file(data: Path) -> None:
+    """After a crash postmaster.pid names a dead (or zombie, not yet reaped by init) postmaster;
+    PostgreSQL's own kill(pid, 0) check would take the zombie for a live server and refuse to start."""
+    pid_file = data / "postmaster.pid"
+    try:
+        old_pid = int(pid_file.read_text().splitlines()[0])
+    except (OSError, ValueError, IndexError):
+        return
+    if not _pid_alive(old_pid):
+        pid_file.unlink(missing_ok=True)
 
 
 def _pg_connect(port: int, database: str = "postgres", timeout: float = 2.0):  # noqa: ANN202 - pg8000 type
@@ -476,7 +533,7 @@ def _emulator_env(key: str, value: str) -> Iterator[None]:
 _SERVICES: dict[str, _Service] = {
     "postgres": _Service(
         "postgres", _pg_start, _pg_healthy, _pg_version,
-        lambda port: f"postgresql://postgres@127.0.0.1:{port}/{DATABASE_NAME}",
+        lambda port: f"postgresql://postgres@127.0.0.1:{port}/{DATABASE_NAME}", signal.SIGINT,
     ),
     "redis": _Service("redis", _redis_start, _redis_healthy, _redis_version, lambda port: f"redis://127.0.0.1:{port}/0"),
     "storage": _Service(
@@ -525,15 +582,15 @@ def _start_missing(names: list[str], state: dict[str, dict], timeout: float) -> 
     for name in names:
         entry = state.get(name, {})
         pid, port = entry.get("pid"), entry.get("port")
-        if pid and _pid_alive(pid) and port and _SERVICES[name].healthy(port):
+        if _is_ours(pid, name) and port and _SERVICES[name].healthy(port):
             continue
-        if pid and _pid_alive(pid):
+        if _is_ours(pid, name):
             # Alive but not answering: give a starting server a moment before replacing it.
             try:
                 _wait_healthy(name, port, None, 5.0)
                 continue
             except ServiceError:
-                _stop_pid(pid)
+                _stop_pid(pid, sig=_SERVICES[name].stop_signal)
         # Keep the recorded port so URLs already handed to clients stay valid across restarts.
         if not port or not _port_free(port):
             port = _free_port(taken)
@@ -570,8 +627,9 @@ def down(timeout: float = 10.0) -> None:
         state = _read_state()
         for name in SERVICE_NAMES:
             entry = state.get(name)
-            if entry and entry.get("pid"):
-                _stop_pid(entry["pid"], timeout)
+            if entry and _is_ours(entry.get("pid"), name):
+                _stop_pid(entry["pid"], timeout, _SERVICES[name].stop_signal)
+            if entry:
                 entry.pop("pid", None)
         _write_state(state)
 
@@ -582,9 +640,9 @@ def stop(name: str, timeout: float = 10.0) -> None:
     with _locked():
         state = _read_state()
         entry = state.get(name, {})
-        if entry.get("pid"):
-            _stop_pid(entry["pid"], timeout)
-            entry.pop("pid", None)
+        if _is_ours(entry.get("pid"), name):
+            _stop_pid(entry["pid"], timeout, _SERVICES[name].stop_signal)
+        if entry.pop("pid", None):
             _write_state(state)
 
 
@@ -595,7 +653,7 @@ def kill(name: str) -> None:
         state = _read_state()
         entry = state.get(name, {})
         pid = entry.get("pid")
-        if pid:
+        if _is_ours(pid, name):
             _signal_group(pid, signal.SIGKILL)
             _wait_gone(pid, 5.0)
             entry.pop("pid", None)
@@ -608,9 +666,9 @@ def restart(name: str, timeout: float = 60.0) -> dict:
     with _locked():
         state = _read_state()
         entry = state.get(name, {})
-        if entry.get("pid"):
-            _stop_pid(entry["pid"])
-            entry.pop("pid", None)
+        if _is_ours(entry.get("pid"), name):
+            _stop_pid(entry["pid"], sig=_SERVICES[name].stop_signal)
+        entry.pop("pid", None)
         _start_missing([name], state, timeout)
         if name == "storage":
             _storage_ensure_buckets(state[name]["port"])
@@ -626,7 +684,7 @@ def status() -> list[dict]:
     for name in SERVICE_NAMES:
         entry = state.get(name, {})
         pid, port = entry.get("pid"), entry.get("port")
-        running = _pid_alive(pid)
+        running = _is_ours(pid, name)
         healthy = bool(running and port and _SERVICES[name].healthy(port))
         version = None
         if healthy:

@@ -550,7 +550,8 @@ class ParallelStep(Step):
     blocking = True
 
     def __init__(self, shared: list[str], limit: Any, branches: list[tuple[str, StepList]] | None,
-                 loop: _Loop | None, body: StepList | None, next_: str | None):
+                 loop: _Loop | None, body: StepList | None, next_: str | None, continue_all: bool = False):
+        self.continue_all = continue_all
         self.shared = shared
         self.limit = _expr.compile_value(limit) if limit is not None else None
         self.branches = branches
@@ -613,18 +614,28 @@ class ParallelStep(Step):
                 jobs.append((str(i), self._run_branch(fr, self.body, variables, owners, sem)))
         tasks = [asyncio.ensure_future(coro) for _, coro in jobs]
         try:
-            results = await asyncio.gather(*tasks, return_exceptions=True)
+            if self.continue_all:
+                await asyncio.wait(tasks)
+            else:
+                # Default policy: the first unhandled error aborts the other branches.
+                await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+                pending = [t for t in tasks if not t.done()]
+                for t in pending:
+                    t.cancel()
+                if pending:
+                    await asyncio.wait(pending)
         except asyncio.CancelledError:
             for t in tasks:
                 t.cancel()
             raise
         failures = []
-        for (branch_id, _), res in zip(jobs, results):
+        for (branch_id, _), task in zip(jobs, tasks):
+            if task.cancelled():
+                continue
+            res = task.exception()
             if isinstance(res, WorkflowError):
                 failures.append({"id": branch_id, "error": res.value})
-            elif isinstance(res, BaseException):
-                if isinstance(res, asyncio.CancelledError):
-                    raise res
+            elif res is not None:
                 raise res
         if failures:
             raise WorkflowError({
@@ -1048,7 +1059,8 @@ class _Compiler:
                 loop_body = self.steps(fspec["steps"], line)
         finally:
             self.known, self.forbidden = outer_known, outer_forbidden
-        return ParallelStep(shared, spec.get("concurrency_limit"), branches, loop, loop_body, next_)
+        return ParallelStep(shared, spec.get("concurrency_limit"), branches, loop, loop_body, next_,
+                            continue_all=spec.get("exception_policy") == "continueAll")
 
     def _try(self, body: dict[str, Any], name: str, line: int | None, next_: str | None) -> Step:
         attempt = body["try"]

@@ -184,7 +184,8 @@ def split_step(item: Any, lines: dict[int, int], parent_line: int | None) -> tup
     (name, body), = item.items()
     if not isinstance(body, dict):
         raise DeploymentError("step body must be a map", step=str(name), line=line)
-    return str(name), body, lines.get(id(body), line)
+    # The line of the step's name (the item mapping starts there), as the service reports it.
+    return str(name), body, line
 
 
 class _Checker:
@@ -194,7 +195,6 @@ class _Checker:
         self.definition = definition
         self.spec = spec
         self.lines = definition.lines
-        self.seen: set[str] = set()
 
     def check(self) -> None:
         self._check_list(self.spec.steps, scopes=[], parallel_depth=0, in_loop=False, line=self.spec.line)
@@ -207,10 +207,9 @@ class _Checker:
         parsed = []
         for item in items:
             name, body, step_line = split_step(item, self.lines, line)
-            if name in self.seen:
-                raise DeploymentError(f"duplicate step name '{name}' in workflow '{self.spec.name}'",
+            if name in names:
+                raise DeploymentError(f"duplicate step name '{name}' in the same steps list",
                                       step=name, line=step_line)
-            self.seen.add(name)
             names.add(name)
             parsed.append((name, body, step_line))
         inner_scopes = scopes + [names]
@@ -353,9 +352,9 @@ class _Checker:
             raise DeploymentError(
                 f"ParallelNestingError: parallel steps can be nested at most {MAX_PARALLEL_NESTING} levels deep",
                 step=name, line=line)
-        policy = spec.get("exception_policy", "continueAll")
-        if policy != "continueAll":
-            raise DeploymentError(f"exception_policy '{policy}' is not supported; only continueAll",
+        policy = spec.get("exception_policy", "unhandled")
+        if policy not in ("continueAll", "unhandled"):
+            raise DeploymentError(f"exception_policy '{policy}' is not supported; use continueAll (or omit it)",
                                   step=name, line=line)
         shared = spec.get("shared", [])
         if not isinstance(shared, list) or not all(isinstance(s, str) for s in shared):

@@ -193,12 +193,20 @@ async def http_request(ctx: Any, method: str, url: str, timeout: Any = HTTP_DEFA
         async with session.request(method.upper(), url, params=pairs or None, data=data, headers=send_headers,
                                    timeout=aiohttp.ClientTimeout(total=float(timeout)),
                                    allow_redirects=True) as resp:
-            raw = await resp.content.read(HTTP_RESPONSE_LIMIT + 1)
-            if len(raw) > HTTP_RESPONSE_LIMIT:
+            chunks = []
+            size = 0
+            while size <= HTTP_RESPONSE_LIMIT:
+                chunk = await resp.content.read(HTTP_RESPONSE_LIMIT + 1 - size)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                size += len(chunk)
+            raw = b"".join(chunks)
+            if size > HTTP_RESPONSE_LIMIT:
                 raise WorkflowError.tagged(
                     "ResourceLimitError",
                     f"ResourceLimitError: HTTP response from {url} exceeds the limit of {HTTP_RESPONSE_LIMIT} bytes")
-            resp_headers = {k: v for k, v in resp.headers.items()}
+            resp_headers = {str(k): str(v) for k, v in resp.headers.items()}
             decoded = _decode_body(raw, resp.headers.get("Content-Type"))
             status = resp.status
     except WorkflowError:

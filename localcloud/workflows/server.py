@@ -290,7 +290,6 @@ def build_app(service: WorkflowService) -> web.Application:
             return ApiError(500, "INTERNAL", f"{type(exc).__name__}: {exc}").response()
 
     app = web.Application(middlewares=[errors], client_max_size=4 * 1024 * 1024)
-    app["service"] = service
 
     def names(request: web.Request) -> tuple[str, str]:
         return request.match_info["project"], request.match_info["location"]
@@ -420,7 +419,7 @@ def build_app(service: WorkflowService) -> web.Application:
         query: dict[str, list[str]] = {}
         for k, v in request.query.items():
             query.setdefault(k, []).append(v)
-        headers = {k: v for k, v in request.headers.items()}
+        headers = {str(k): str(v) for k, v in request.headers.items()}
         cb.deliver(callback_payload(request.method, request.path_qs, query, headers, body,
                                     request.headers.get("Content-Type"), time.time()))
         return web.json_response({})

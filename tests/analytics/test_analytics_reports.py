@@ -260,3 +260,40 @@ def test_an_unknown_analytics_backend_is_refused(monkeypatch) -> None:
         analytics.backend_from_env()
 
     assert caught.value.field == "MANGAFLOW_ANALYTICS"
+
+
+def test_bigquery_query_parameters_carry_googlesql_types() -> None:
+    cases = {
+        "day": (DAY, "DATE"),
+        "computed_at": (at(DAY, 1), "TIMESTAMP"),
+        "flag": (True, "BOOL"),
+        "phase": (3, "INT64"),
+        "score": (0.5, "FLOAT64"),
+        "request_id": ("r1", "STRING"),
+    }
+
+    for name, (value, kind) in cases.items():
+        parameter = analytics._bigquery_parameter(name, value)
+        assert (parameter.name, parameter.type_, parameter.value) == (name, kind, value)
+
+
+def test_rows_streamed_to_bigquery_are_plain_json() -> None:
+    row = analytics._json_row({"recorded_at": at(DAY, 1), "day": DAY, "hints": ["a"], "n": 1})
+
+    assert json.loads(json.dumps(row)) == {"recorded_at": "2026-11-02T01:00:00+00:00",
+                                           "day": "2026-11-02", "hints": ["a"], "n": 1}
+
+
+def test_the_cloud_configuration_selects_bigquery(monkeypatch) -> None:
+    monkeypatch.setenv("MANGAFLOW_ANALYTICS", "bigquery")
+    monkeypatch.setenv("GOOGLE_CLOUD_PROJECT", "manga-prod")
+    monkeypatch.setenv("BIGQUERY_DATASET", "manga_quality_analytics")
+
+    backend = analytics.backend_from_env()
+
+    assert isinstance(backend, analytics.BigQueryBackend)
+    assert (backend.project, backend.dataset) == ("manga-prod", "manga_quality_analytics")
+    monkeypatch.delenv("GOOGLE_CLOUD_PROJECT")
+    with pytest.raises(ValidationError) as caught:
+        analytics.backend_from_env()
+    assert caught.value.field == "GOOGLE_CLOUD_PROJECT"

@@ -16,7 +16,7 @@ from mangaflow.render.palette import INK, LANTERN, PAPER, RGB, Light, grey, ligh
 # Horizon height (share of the panel) per camera: looking down pushes it up, looking up pulls it down.
 HORIZON = {"wide": 0.56, "birds_eye": 0.14, "worms_eye": 0.86, "medium": 0.52, "bust": 0.5, "close_up": 0.5}
 # How tall buildings and furniture stand relative to the panel, per camera.
-PROP_SCALE = {"wide": 1.0, "birds_eye": 0.45, "worms_eye": 1.5, "medium": 1.1, "bust": 1.15, "close_up": 1.2}
+PROP_SCALE = {"wide": 1.0, "birds_eye": 0.45, "worms_eye": 1.2, "medium": 1.1, "bust": 1.15, "close_up": 1.2}
 
 
 @dataclass
@@ -445,10 +445,11 @@ def _sea(stage: Stage) -> None:
             stage.draw.line((cx - half, y, cx + half, y), fill=(246, 238, 214), width=stage.line)
     # wavy shoreline with foam, sand below
     points = []
-    steps = 24
+    steps = 48
+    phase = stage.rng.random() * math.tau
     for i in range(steps + 1):
         x = stage.w * i / steps
-        points.append((x, shore_y + stage.h * 0.015 * (1 if i % 2 else -1)))
+        points.append((x, shore_y + stage.h * 0.012 * math.sin(phase + i * 0.9) + stage.h * 0.008 * math.sin(i * 0.31)))
     sand = mix(stage.light.ground, PAPER, 0.35)
     stage.draw.polygon(points + [(stage.w, stage.h), (0, stage.h)], fill=sand)
     stage.draw.line(points, fill=PAPER, width=stage.line * 3, joint="curve")

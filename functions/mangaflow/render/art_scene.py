@@ -15,8 +15,8 @@ PLACE_KEYWORDS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("hospital", ("hospital", "clinic", "ward", "病院", "病室", "診療所")),
     ("workshop", ("workshop", "garage", "factory", "工房", "作業場", "工場")),
     ("shop", ("shop", "store", "cafe", "café", "bakery", "market", "stall", "店", "屋台", "商店", "喫茶")),
-    ("school", ("school", "classroom", "academy", "学校", "教室", "学園", "校舎")),
     ("rooftop", ("rooftop", "roof", "屋上")),
+    ("school", ("school", "classroom", "academy", "学校", "教室", "学園", "校舎")),
     ("garden", ("garden", "park", "greenhouse", "orchard", "field", "庭", "公園", "花畑", "畑")),
     ("sea", ("sea", "beach", "shore", "ocean", "harbor", "harbour", "coast", "浜辺", "海", "浜", "港", "砂浜")),
     ("city", ("city", "dome", "glass", "tower", "skyline", "district", "都市", "ドーム", "ビル", "街")),
@@ -48,7 +48,7 @@ _MOOD_ALIASES = {"happy": "joy", "angry": "tension", "fear": "tension", "sorrow"
                  "peaceful": "calm", "exciting": "climax"}
 
 # Head height of a figure at scale 1.0, as a share of the panel height, per camera angle.
-HEAD_SHARE = {"wide": 0.075, "birds_eye": 0.085, "worms_eye": 0.07, "medium": 0.2, "bust": 0.3, "close_up": 0.58}
+HEAD_SHARE = {"wide": 0.075, "birds_eye": 0.085, "worms_eye": 0.092, "medium": 0.2, "bust": 0.3, "close_up": 0.58}
 # Where a head goes when the staging does not say (y, as a share of the panel height).
 DEFAULT_HEAD_Y = {"wide": 0.45, "birds_eye": 0.42, "worms_eye": 0.3, "medium": 0.3, "bust": 0.38, "close_up": 0.48}
 

@@ -36,9 +36,9 @@ def _tile_to(tile: Image.Image, size: tuple[int, int]) -> Image.Image:
 
 
 @lru_cache(maxsize=16)
-def dot_tone(size: tuple[int, int], density: float) -> Image.Image:
+def dot_tone(size: tuple[int, int], density: float, period: int = DOT_PERIOD) -> Image.Image:
     """An 'L' mask of 45-degree screentone dots; density 0..1 is roughly the inked share."""
-    p = DOT_PERIOD
+    p = period
     radius = max(1.0, (density ** 0.5) * p * 0.5)
     tile = Image.new("L", (p, p), 0)
     draw = ImageDraw.Draw(tile)

@@ -112,11 +112,18 @@ def measure_lettering(placements: Sequence[dict], panel_size_px: Sequence[int],
             overflow += 1
     result: dict = {"overflow": overflow}
     if expected_quotes is not None:
-        quotes = [q for q in expected_quotes if q.strip()]
-        lettered = _lettered_texts(placements)
-        hits = sum(1 for q in quotes if _squash(q) in lettered)
-        result["quotes_lettered"] = hits / len(quotes) if quotes else 1.0
+        result["quotes_lettered"] = quotes_lettered([placements], expected_quotes)
     return result
+
+
+def quotes_lettered(panels: Iterable[Sequence[dict]], expected_quotes: Iterable[str]) -> float:
+    """Share of the expected quotes found whole (whitespace aside) in the lettering of the
+    panels (one list of placements per panel; a split bubble's parts are joined back)."""
+    quotes = [q for q in expected_quotes if q.strip()]
+    if not quotes:
+        return 1.0
+    lettered = "\u0000".join(_lettered_texts(placements) for placements in panels)
+    return sum(1 for q in quotes if _squash(q) in lettered) / len(quotes)
 
 
 def _squash(text: str) -> str:

@@ -124,8 +124,35 @@ def break_vertical(text: str, column_cells: int) -> list[str]:
     columns: list[str] = []
     for paragraph in text.strip().split("\n"):
         cells = vertical_cells(paragraph.strip())
-        columns.extend("".join(c) for c in _break_cells(cells, column_cells))
+        columns.extend("".join(c) for c in _balanced_columns(cells, column_cells))
     return [c for c in columns if c]
+
+
+def _balanced_columns(cells: list[str], n: int) -> list[list[str]]:
+    """Break at column length n, then try shorter lengths giving no more columns and keep the
+    most even result: a bubble ending in a one-character column looks broken."""
+    best = _break_cells(cells, n)
+    if len(best) < 2:
+        return best
+
+    for m in range(n - 1, max(1, math.ceil(n * 0.6)) - 1, -1):
+        trial = _break_cells(cells, m)
+        if len(trial) > len(best):
+            break
+        if raggedness(trial) < raggedness(best):
+            best = trial
+    return best
+
+
+def raggedness(columns: list[list[str]] | list[str]) -> float:
+    """How badly a set of columns reads: uneven lengths, a last column of one or two
+    characters, and breaks inside a word all count against it (0 is best)."""
+    cols = [vertical_cells(c) if isinstance(c, str) else c for c in columns]
+    if len(cols) < 2:
+        return 0.0
+    lengths = [len(c) for c in cols]
+    mid_word = sum(1 for a, b in zip(cols, cols[1:]) if not _is_phrase_break(a + b, len(a)))
+    return (max(lengths) - min(lengths)) + 4 * (lengths[-1] < 3) + 4 * mid_word
 
 
 def _break_cells(cells: list[str], n: int) -> list[list[str]]:

@@ -9,7 +9,8 @@ from typing import Any
 
 from ..errors import DomainError, NotFound
 from ..hitl import intents, tokens
-from ..stores import postgres, sessions
+from ..stores import postgres
+from . import live
 
 MAX_MODIFICATIONS = 3
 
@@ -49,19 +50,19 @@ def open_gate(body: dict[str, Any]) -> dict[str, Any]:
     auto = body.get("auto_decision")
     if auto:
         decided = postgres.decide_gate(gate["gate_id"], auto, decided_by="workflow:skip")
-        sessions.publish_progress(request_id, {"type": "gate_decided", "phase": phase, "gate_id": gate["gate_id"],
+        live.publish(request_id, {"type": "gate_decided", "phase": phase, "gate_id": gate["gate_id"],
                                                "decision": decided.get("decision")})
         return {"gate_id": gate["gate_id"], "decision": decided.get("decision"), "timeout_seconds": timeout}
     expires = _deadline_epoch(gate)
     token = tokens.sign(request_id, phase, gate["gate_id"], expires)
     postgres.update_request(request_id, status="waiting", current_phase=phase)
-    sessions.touch_session(request_id, current_phase=phase, deadline=expires)
+    live.activity(request_id, phase, deadline=expires)
     summary = ""
     if preview_uri:
         from ..stores import objects
 
         summary = objects.get_json(preview_uri).get("summary", "")
-    sessions.publish_progress(request_id, {
+    live.publish(request_id, {
         "type": "gate_open", "phase": phase, "attempt": attempt, "gate_id": gate["gate_id"],
         "callback_url": body["callback_url"], "token": token, "deadline": expires, "preview_uri": preview_uri,
         "summary": summary, "approval_url": approval_url(request_id, phase, gate["gate_id"], token),
@@ -98,7 +99,7 @@ def record_decision(body: dict[str, Any]) -> dict[str, Any]:
         if answer.get("decision") not in ("approve", "modify", "skip"):
             raise DomainError("'decision' must be approve, modify or skip", field="decision")
     except DomainError as err:
-        sessions.publish_progress(request_id, {"type": "gate_rejected_answer", "phase": phase, "gate_id": gate_id,
+        live.publish(request_id, {"type": "gate_rejected_answer", "phase": phase, "gate_id": gate_id,
                                                "reason": err.message})
         return {"decision": "invalid", "feedback": None, "remaining_seconds": max(30, remaining), "reason": err.message}
     decision = answer["decision"]
@@ -123,6 +124,6 @@ def record_decision(body: dict[str, Any]) -> dict[str, Any]:
 
 def _after_decision(request_id: str, phase: int, gate_id: str, decision: str) -> None:
     postgres.update_request(request_id, status="running")
-    sessions.touch_session(request_id, current_phase=phase)
-    sessions.publish_progress(request_id, {"type": "gate_decided", "phase": phase, "gate_id": gate_id,
+    live.activity(request_id, phase)
+    live.publish(request_id, {"type": "gate_decided", "phase": phase, "gate_id": gate_id,
                                            "decision": decision})

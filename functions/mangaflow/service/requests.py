@@ -7,7 +7,8 @@ from ..config import settings
 from ..errors import DomainError, NotFound
 from ..phases.request import validate_request
 from ..schemas import validate
-from ..stores import objects, postgres, sessions
+from ..stores import objects, postgres
+from ..stores.sessions import session_store
 from . import executions
 from .phases import PHASE_KEYS
 
@@ -25,19 +26,25 @@ def start_generation(body: dict[str, Any], client_address: str) -> dict[str, Any
     """Validate, rate-limit, record the request and its story, start the workflow; 202 payload."""
     request = validate_start_body(body)
     user_id = body.get("user_id", "local-user")
-    limits = sessions.check_rate_limit(client_address, settings().rate_limit_per_minute)
-    if not limits["allowed"]:
-        raise DomainError(f"more than {settings().rate_limit_per_minute} requests per minute from {client_address}; "
-                          f"retry in {limits.get('retry_after_s', 60)} s", status=429, field="(client)")
+    store = session_store()
     idempotency_key = body.get("idempotency_key")
-    if idempotency_key:
-        previous = sessions.idempotent_response(f"start:{user_id}:{idempotency_key}")
-        if previous is not None:
-            return previous
+    claim = store.claim(f"start:{user_id}:{idempotency_key}") if idempotency_key else None
+    if claim is not None and not claim.claimed:
+        if claim.response is not None:
+            return claim.response
+        raise DomainError("the same idempotency_key is being processed; retry shortly", status=409,
+                          field="idempotency_key")
     request_id = postgres.new_request_id()
-    if not sessions.acquire_user_slot(user_id, request_id, settings().max_concurrent_requests_per_user):
-        raise DomainError(f"user {user_id} already has {settings().max_concurrent_requests_per_user} generations "
-                          f"running; wait for one to finish", status=429, field="user_id")
+    admission = store.admit(client_address, user_id=user_id, request_id=request_id)
+    if not admission.allowed:
+        if claim is not None:
+            store.abandon(claim)
+        if admission.reason == "too_many_concurrent":
+            raise DomainError(f"user {user_id} already has {admission.active} generations running "
+                              f"(the limit is {settings().max_concurrent_requests_per_user}); wait for one to finish",
+                              status=429, field="user_id")
+        raise DomainError(f"more than {admission.limit} requests per minute from {client_address}; "
+                          f"retry in {admission.retry_after_s:.0f} s", status=429, field="(client)")
     input_uri = objects.put_json("input_data", {"text": request["text"]}, prefix=f"requests/{request_id}")
     hitl = body.get("hitl") or {}
     timeout = int(hitl.get("timeout_seconds", settings().hitl_timeout_s))
@@ -46,15 +53,15 @@ def start_generation(body: dict[str, Any], client_address: str) -> dict[str, Any
                             language=request["language"], style=request.get("style"), pages=request["pages"],
                             input_uri=input_uri, hitl_timeout_s=timeout, auto_approve=(mode == "auto"),
                             options={"hitl_mode": mode, "concurrency_limit": body.get("concurrency_limit", 5)})
-    sessions.open_session(request_id, user_id=user_id, deadline_s=timeout)
+    store.open_session(request_id, user_id, current_phase=1)
     execution = executions.start_execution({
         "request_id": request_id, "hitl_mode": "auto" if mode in ("auto", "auto_approve") else "review",
         "hitl_timeout_seconds": timeout, "concurrency_limit": int(body.get("concurrency_limit", 5)),
         "quality_delay_scale": float(settings().quality_delay_scale),
     })
     response = {"request_id": request_id, "execution": execution["name"], "status": "accepted"}
-    if idempotency_key:
-        sessions.remember_response(f"start:{user_id}:{idempotency_key}", response)
+    if claim is not None:
+        store.store_response(claim, response)
     return response
 
 

@@ -16,7 +16,8 @@ from typing import Any
 from .. import quality
 from ..errors import DomainError, NotFound
 from ..logs import log_event
-from ..stores import objects, postgres, sessions
+from ..stores import objects, postgres
+from . import live
 from .phases import PHASE_KEYS, phase_module, provider_for
 
 PANEL_FALLBACKS = ("none", "simplified", "placeholder")
@@ -96,8 +97,8 @@ def run_phase(phase: int, body: dict[str, Any]) -> dict[str, Any]:
         return _response(existing, replay=True)
     if panel_id is None:
         postgres.update_request(request_id, status="running", current_phase=phase)
-        sessions.publish_progress(request_id, {"type": "phase_started", "phase": phase, "attempt": attempt})
-        sessions.touch_session(request_id, current_phase=phase)
+        live.publish(request_id, {"type": "phase_started", "phase": phase, "attempt": attempt})
+        live.activity(request_id, phase)
     started = _now()
     clock = time.perf_counter()
     inputs = load_inputs(request, selected, phase)
@@ -126,16 +127,18 @@ def run_phase(phase: int, body: dict[str, Any]) -> dict[str, Any]:
         fallback=fallback, started_at=started, finished_at=_now(), duration_ms=int(seconds * 1000),
     )
     if panel_id is not None:
-        sessions.publish_progress(request_id, {"type": "panel_done", "phase": 5, "panel_id": panel_id,
+        live.publish(request_id, {"type": "panel_done", "phase": 5, "panel_id": panel_id,
                                                "attempt": attempt, "fallback": fallback})
         return _response(row)
     preview_uri = objects.put_json("preview_cache", {"phase": phase, "attempt": attempt, "summary": summarize(phase, output)},
                                    prefix=f"requests/{request_id}/previews")
     postgres.add_preview_version(request_id, phase, uri=preview_uri, attempt=attempt)
-    sessions.publish_progress(request_id, {"type": "phase_done", "phase": phase, "attempt": attempt,
+    live.publish(request_id, {"type": "phase_done", "phase": phase, "attempt": attempt,
                                            "score": row["score"], "decision": row["decision"],
                                            "seconds": round(seconds, 3)})
     _record_analytics(request_id, phase, attempt, row, retry, judged)
+    if phase == 7:
+        complete(request, output)
     return _response(row, preview_uri=preview_uri, checks=judged.get("checks", {}))
 
 
@@ -153,6 +156,16 @@ def _record_analytics(request_id: str, phase: int, attempt: int, row: dict[str, 
                                    score=float(row["score"]))
     except Exception as err:  # noqa: BLE001 - analytics is best effort
         log_event("analytics write skipped", logging.WARNING, request_id=request_id, phase=phase, error=str(err))
+
+
+def complete(request: dict[str, Any], output: dict[str, Any]) -> None:
+    """The book exists: mark the request done and give the user's concurrency slot back."""
+    from ..stores.sessions import session_store
+
+    request_id = request["request_id"]
+    postgres.update_request(request_id, status="completed", result_uri=output.get("exports", {}).get("manifest"))
+    session_store().release(request.get("user_id") or "local-user", request_id)
+    live.publish(request_id, {"type": "completed", "phase": 7, "status": "completed"})
 
 
 # -- phase 2: character sheets are images beside the data ----------------------------------------
@@ -181,7 +194,7 @@ def _panels(storyboard: dict[str, Any]) -> list[dict[str, Any]]:
 def plan_panels(request: dict[str, Any], selected: dict[str, int], attempt: int) -> dict[str, Any]:
     inputs = load_inputs(request, selected, 5)
     panel_ids = [panel["panel_id"] for panel in _panels(inputs["storyboard"])]
-    sessions.publish_progress(request["request_id"], {"type": "panels_planned", "phase": 5, "attempt": attempt,
+    live.publish(request["request_id"], {"type": "panels_planned", "phase": 5, "attempt": attempt,
                                                       "total": len(panel_ids)})
     return {"request_id": request["request_id"], "phase": 5, "attempt": attempt, "panel_ids": panel_ids}
 

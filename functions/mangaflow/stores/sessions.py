@@ -189,7 +189,7 @@ class SessionStore:
 
         def op(c: redis.Redis) -> str:
             pipe = c.pipeline(transaction=True)
-            pipe.xadd(key, {"event": payload}, maxlen=PROGRESS_MAXLEN, approximate=True)
+            pipe.xadd(key, {"event": payload}, maxlen=PROGRESS_MAXLEN, approximate=False)
             pipe.expire(key, PROGRESS_TTL_S)
             pipe.publish(key, payload)
             return pipe.execute()[0]
@@ -236,6 +236,7 @@ class SessionStore:
         limit_per_minute: int | None = None,
         max_concurrent: int | None = None,
         lease_s: int = CONCURRENCY_LEASE_S,
+        window_ms: int = RATE_WINDOW_MS,
     ) -> "Admission":
         """One atomic decision: the client address is under its requests-per-minute limit
         (a sliding 60 s log) and, when user_id and request_id are given, the user holds fewer
@@ -243,13 +244,15 @@ class SessionStore:
         Taking the slot again for the same request_id is idempotent (it renews the lease)."""
         if not client_address:
             raise InvalidSessionValue("client_address must not be empty")
+        if window_ms < 1:
+            raise InvalidSessionValue(f"window_ms must be >= 1, got {window_ms}")
         if (user_id is None) != (request_id is None):
             raise InvalidSessionValue("user_id and request_id must be given together")
         limit = limit_per_minute or self._config.rate_limit_per_minute
         concurrent = max_concurrent or self._config.max_concurrent_requests_per_user
         member = uuid.uuid4().hex
         keys = [f"ratelimit:{client_address}", f"concurrency:{user_id or ''}"]
-        args = [limit, RATE_WINDOW_MS, member, concurrent, request_id or "", lease_s * 1000]
+        args = [limit, window_ms, member, concurrent, request_id or "", lease_s * 1000]
         _ = self.client  # make sure the script object exists
         allowed, reason, count, retry_after_ms, active = self.call(
             lambda c: self._admit_script(keys=keys, args=args, client=c)

@@ -82,7 +82,7 @@ def _analyse(text: str, language: str, max_scenes: int) -> StoryAnalysis:
     speaking = Counter(b.speaker for s in scenes for b in s.beats if b.kind == "dialogue" and b.speaker)
     _traits(text, figures, language)
     return StoryAnalysis(text=text, language=language, digest=hashlib.sha256(text.encode()).hexdigest(),
-                         quotes=quotes, figures=figures, scenes=scenes, keywords=_keywords(masked, language),
+                         quotes=quotes, figures=figures, scenes=scenes, keywords=_keywords(masked, language, figures),
                          places=[s.place for s in scenes], speaking=speaking)
 
 
@@ -376,6 +376,9 @@ def _first_place(probe: str, places: dict[str, bool], language: str) -> str:
         else:
             m = re.search(r"\b" + re.escape(word) + r"s?\b", probe)
             pos = m.start() if m else -1
+        if pos >= 0 and language == "ja" and any(o != word and word in o and probe.find(o) == pos - o.find(word)
+                                                  for o in places):
+            pos = -1  # 港 inside 港町 is the town, not the harbour
         if pos >= 0:
             rank = (1 if word in lx.GENERAL_PLACES else 0, pos, word)
             best = rank if best is None or rank < best else best
@@ -442,7 +445,9 @@ def _traits(text: str, figures: list[Figure], language: str) -> None:
         fig.traits = found[fig.key][:3]
 
 
-def _keywords(masked: str, language: str) -> list[str]:
+def _keywords(masked: str, language: str, figures: list[Figure]) -> list[str]:
+    names = {a.lower() for f in figures for a in f.aliases} | {a.lower().removeprefix("the ") for f in figures
+                                                               for a in f.aliases}
     if language == "ja":
         from .japanese import tokenize
 
@@ -451,8 +456,11 @@ def _keywords(masked: str, language: str) -> list[str]:
     else:
         stop = lx.NOT_NAMES_EN | {"there", "were", "would", "could", "which", "about", "into", "from", "with",
                                   "have", "had", "been", "them", "then", "than", "what", "were", "every", "only",
-                                  "other", "still", "long", "time", "left", "back", "next", "year", "each"}
-        words = [w for w in re.findall(r"[a-z]{4,}", masked.lower()) if w not in stop]
+                                  "other", "still", "long", "time", "left", "back", "next", "year", "each", "away", "under",
+                                  "over", "instead", "things", "will", "onto", "down", "something", "anything"}
+        words = [w for w in re.findall(r"[a-z]{4,}", masked.lower())
+                 if w not in stop and not w.endswith(("ed", "ing", "ly"))]
+    words = [w for w in words if w.lower() not in names]
     counts = Counter(words)
     first = {}
     for i, w in enumerate(words):

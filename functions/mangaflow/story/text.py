@@ -102,13 +102,20 @@ _EN_SENTENCE = re.compile(r"[^.!?\n]*(?:[.!?]+[\"'”’)]*|$)")
 def sentences(prose: str, language: str) -> list[str]:
     """Split prose (no quotes inside) into sentences, dropping empty bits and stray punctuation."""
     pattern = _JA_SENTENCE if language == "ja" else _EN_SENTENCE
-    found = [s.strip() for s in pattern.findall(prose)]
-    return [s for s in found if len(s.strip("、。,.!?！？ 　…—-\"'“”")) >= 2]
+    found = []
+    limit = 40 if language == "ja" else 130
+    for piece in (s.strip() for s in pattern.findall(prose)):
+        # a long sentence with a colon or semicolon reads as two captions, not one cut short
+        if len(piece) > limit and re.search(r"[:;：；]\s", piece + " "):
+            found += [p.strip() for p in re.split(r"(?<=[:;：；])\s*", piece) if p.strip()]
+        else:
+            found.append(piece)
+    return [s for s in found if len(s.strip("、。,.!?！？ 　…—-\"'“”:;")) >= 2]
 
 
 def shorten(sentence: str, language: str, limit: int | None = None) -> str:
     """Cut a sentence to a panel-sized caption at a clause boundary, marking the cut with …."""
-    limit = limit or (40 if language == "ja" else 110)
+    limit = limit or (40 if language == "ja" else 130)
     if len(sentence) <= limit:
         return sentence
     head = sentence[:limit]

@@ -1,0 +1,548 @@
+"""Phase 6, dialogue and lettering: place every panel's dialogue as bubbles (size, shape, tail,
+line breaks) so text never overflows, faces stay clear and bubbles read in order.
+
+Feedback (quick options), each a dict with "option" (alone, or a list under "modifications"):
+  {"option": "move_bubble", "panel_id", "dialogue_index", "to": [x, y] | "direction": "up"|"down"|"left"|"right", "amount": 0.1}
+  {"option": "font", "font": "sans" | "serif"}
+  {"option": "add_sfx", "panel_id", "text"}
+  {"option": "bubble_shape", "shape": "oval"|"cloud"|"burst"|"rect", "panel_id"?, "dialogue_index"?}
+"""
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from mangaflow.render.fonts import DEFAULT_FONT_PX, MIN_FONT_PX, FontFamily
+from mangaflow.render.lettering import bubble_size, decor_px, measure_lettering, text_fits
+from mangaflow.render.pages import PAGE_SIZE_PX, panel_rects_px
+from mangaflow.render.typesetting import break_lines, break_vertical, raggedness, vertical_cells
+
+KINDS = ("speech", "thought", "shout", "narration", "sfx")
+DEFAULT_SHAPE = {"speech": "oval", "thought": "cloud", "shout": "burst", "narration": "rect", "sfx": "none"}
+BUBBLE_GAP_PX = 14           # white air kept between two bubbles
+_FACE_WEIGHT = 4.0
+_FACE_TOLERANCE = 0.12       # grazing a head's outline is fine; covering a face is not
+_JA = re.compile(r"[\u3040-\u30ff\u4e00-\u9fff]")
+
+
+class LetteringError(ValueError):
+    """Inputs phase 6 cannot letter (names the field and what was expected)."""
+
+
+@dataclass
+class Bubble:
+    """One laid-out bubble in panel pixels, before it becomes a placement dict."""
+
+    dialogue_index: int
+    kind: str
+    shape: str
+    family: FontFamily
+    vertical: bool
+    size_px: int
+    lines: list[str]
+    w: float
+    h: float
+    x: float = 0.0
+    y: float = 0.0
+    speaker: str | None = None
+    linked_to: int | None = None
+    tail: tuple[float, float] | None = None
+    extra: dict = field(default_factory=dict)
+
+    def rect(self) -> tuple[float, float, float, float]:
+        return self.x, self.y, self.x + self.w, self.y + self.h
+
+
+@dataclass(frozen=True)
+class Head:
+    character_id: str
+    x: float
+    y: float
+    r: float
+
+
+# ---------------------------------------------------------------------------------------------
+# Entry point
+
+
+def run(inputs: dict, feedback: dict | None, provider: Any = None) -> dict:
+    """Letter every panel of the storyboard. `provider` is unused: lettering is deterministic."""
+    storyboard = inputs.get("storyboard")
+    if not isinstance(storyboard, dict) or not isinstance(storyboard.get("pages"), list):
+        raise LetteringError("inputs.storyboard must be the phase 4 output with a 'pages' list")
+    images = inputs.get("images") or {}
+    descriptions = {d.get("panel_id"): d for d in images.get("image_descriptions", []) if isinstance(d, dict)}
+    language = _language(inputs, storyboard)
+    direction = storyboard.get("reading_direction") or ("rtl" if language == "ja" else "ltr")
+    if direction not in ("rtl", "ltr"):
+        raise LetteringError(f"storyboard.reading_direction must be 'rtl' or 'ltr', got {direction!r}")
+    page_size = storyboard.get("page_size_px") or list(PAGE_SIZE_PX)
+    mods = _modifications(feedback)
+
+    placements_out: list[dict] = []
+    overflow = collisions = splits = 0
+    smallest = None
+    for page in storyboard["pages"]:
+        rects = panel_rects_px(page, page_size)
+        for panel in sorted(page.get("panels", []), key=lambda p: p.get("reading_order", 0)):
+            pid = str(panel["panel_id"])
+            _, _, pw, ph = rects[pid]
+            dialogues = _dialogues_with_feedback(panel, mods, language)
+            heads = _heads(descriptions.get(pid), pw, ph)
+            letterer = PanelLetterer(pw, ph, heads, direction, language, mods, pid)
+            bubbles = letterer.letter(dialogues)
+            placements = [_placement(b, pw, ph) for b in bubbles]
+            report = measure_lettering(placements, (pw, ph))
+            overflow += report["overflow"]
+            collisions += letterer.collisions
+            splits += sum(1 for b in bubbles if b.linked_to is not None)
+            for b in bubbles:
+                smallest = b.size_px if smallest is None else min(smallest, b.size_px)
+            placements_out.append({"panel_id": pid, "panel_size_px": [pw, ph],
+                                   "dialogues": dialogues, "placements": placements})
+
+    output = dict(storyboard)
+    for key, value in images.items():
+        output.setdefault(key, value)
+    output.update({
+        "language": language,
+        "reading_direction": direction,
+        "dialogue_placements": placements_out,
+        "lettering": {"overflow": overflow, "collisions": collisions, "split_bubbles": splits,
+                      "min_font_px": MIN_FONT_PX, "smallest_font_px": smallest, "dpi": 300},
+        "processing_metadata": {"phase": 6, "timestamp": datetime.now(timezone.utc).isoformat(),
+                                "status": "completed"},
+    })
+    return output
+
+
+def _language(inputs: dict, storyboard: dict) -> str:
+    for candidate in (inputs.get("language"), (inputs.get("request") or {}).get("language"),
+                      (storyboard.get("story_context") or {}).get("language")):
+        if candidate:
+            if candidate not in ("ja", "en"):
+                raise LetteringError(f"language must be 'ja' or 'en', got {candidate!r}")
+            return candidate
+    texts = "".join(d.get("text", "") for p in storyboard["pages"] for q in p.get("panels", [])
+                    for d in q.get("dialogues", []))
+    return "ja" if _JA.search(texts) else "en"
+
+
+def _heads(description: dict | None, pw: int, ph: int) -> list[Head]:
+    """Where the faces are, from phase 5 staging; a head is about a fifth of the panel's short side."""
+    if not description:
+        return []
+    heads = []
+    for s in description.get("staging", []) or []:
+        try:
+            x, y, scale = float(s["x"]), float(s["y"]), float(s.get("scale", 1.0))
+        except (KeyError, TypeError, ValueError):
+            raise LetteringError(f"staging entry of panel {description.get('panel_id')} needs numeric x, y: {s!r}")
+        heads.append(Head(str(s.get("character_id")), x * pw, y * ph, 0.1 * min(pw, ph) * max(scale, 0.3)))
+    return heads
+
+
+def _placement(b: Bubble, pw: int, ph: int) -> dict:
+    placement = {
+        "dialogue_index": b.dialogue_index,
+        "box": [round(b.x / pw, 5), round(b.y / ph, 5), round(b.w / pw, 5), round(b.h / ph, 5)],
+        "shape": b.shape,
+        "tail": [round(b.tail[0] / pw, 5), round(b.tail[1] / ph, 5)] if b.tail else None,
+        "vertical": b.vertical, "font": b.family, "font_size_px": b.size_px, "lines": b.lines,
+        "kind": b.kind,
+    }
+    if b.linked_to is not None:
+        placement["linked_to"] = b.linked_to
+    return placement
+
+
+# ---------------------------------------------------------------------------------------------
+# Feedback
+
+
+def _modifications(feedback: dict | None) -> list[dict]:
+    if not feedback:
+        return []
+    if not isinstance(feedback, dict):
+        raise LetteringError("feedback must be an object with an 'option' or 'modifications'")
+    items = feedback.get("modifications")
+    if items is None:
+        items = [feedback.get("modification", feedback)]
+    mods = []
+    for item in items:
+        merged = dict(item.get("params") or {}, **{k: v for k, v in item.items() if k != "params"})
+        option = str(merged.get("option") or merged.get("quick_option") or "").lower().replace(" ", "_")
+        option = {"move": "move_bubble", "add_sound_effect": "add_sfx", "sound_effect": "add_sfx",
+                  "shape": "bubble_shape"}.get(option, option)
+        if not option and isinstance(merged.get("text"), str):
+            option, merged = _parse_free_text(merged["text"])
+        if option:
+            merged["option"] = option
+            mods.append(merged)
+    return mods
+
+
+def _parse_free_text(text: str) -> tuple[str, dict]:
+    lowered = text.lower()
+    if "serif" in lowered.replace("sans-serif", "") or "明朝" in text:
+        return "font", {"font": "serif"}
+    if "sans" in lowered or "ゴシック" in text:
+        return "font", {"font": "sans"}
+    return "", {}
+
+
+def _dialogues_with_feedback(panel: dict, mods: list[dict], language: str) -> list[dict]:
+    dialogues = []
+    for i, d in enumerate(panel.get("dialogues", []) or []):
+        kind = d.get("kind", "speech")
+        if kind not in KINDS:
+            raise LetteringError(f"panel {panel.get('panel_id')} dialogue {i}: kind must be one of {KINDS}, got {kind!r}")
+        if not isinstance(d.get("text"), str):
+            raise LetteringError(f"panel {panel.get('panel_id')} dialogue {i}: text must be a string")
+        dialogues.append({"speaker": d.get("speaker"), "text": d["text"], "kind": kind})
+    for m in mods:
+        if m["option"] == "add_sfx" and m.get("panel_id") == panel.get("panel_id"):
+            text = m.get("text") or ("ドン" if language == "ja" else "BOOM")
+            dialogues.append({"speaker": None, "text": str(text), "kind": "sfx"})
+    return dialogues
+
+
+# ---------------------------------------------------------------------------------------------
+# Layout of one panel
+
+
+class PanelLetterer:
+    """Places the bubbles of one panel, in reading order, one dialogue at a time."""
+
+    def __init__(self, pw: int, ph: int, heads: list[Head], direction: str, language: str,
+                 mods: list[dict], panel_id: str) -> None:
+        self.pw, self.ph = pw, ph
+        self.heads = heads
+        self.direction = direction
+        self.vertical = language == "ja"
+        self.mods = mods
+        self.panel_id = panel_id
+        self.margin = max(10.0, 0.025 * min(pw, ph))
+        self.placed: list[Bubble] = []
+        self.collisions = 0
+        self.font_override = next((m.get("font") for m in reversed(mods) if m["option"] == "font"), None)
+        if self.font_override not in (None, "sans", "serif"):
+            raise LetteringError(f"feedback font must be 'sans' or 'serif', got {self.font_override!r}")
+
+    def letter(self, dialogues: list[dict]) -> list[Bubble]:
+        for index, dialogue in enumerate(dialogues):
+            if dialogue["text"].strip():
+                self._place_dialogue(index, dialogue)
+        for m in self.mods:
+            if m["option"] == "move_bubble" and m.get("panel_id", self.panel_id) == self.panel_id:
+                self._move(m)
+        return self.placed
+
+    # -- sizing -----------------------------------------------------------------------------
+
+    def _style(self, index: int, kind: str) -> tuple[str, FontFamily]:
+        shape = DEFAULT_SHAPE[kind]
+        for m in self.mods:
+            if m["option"] == "bubble_shape" and kind not in ("sfx", "narration") \
+                    and m.get("panel_id", self.panel_id) == self.panel_id \
+                    and m.get("dialogue_index", index) == index:
+                if m.get("shape") not in ("oval", "cloud", "burst", "rect"):
+                    raise LetteringError(f"feedback shape must be oval, cloud, burst or rect, got {m.get('shape')!r}")
+                shape = m["shape"]
+        family: FontFamily = "serif" if kind == "narration" else "sans"
+        if self.font_override and kind != "sfx":
+            family = self.font_override
+        return shape, family
+
+    def _layouts(self, text: str, kind: str, shape: str, family: FontFamily, size: int) -> list[list[str]]:
+        """Line breakings of the text at one size, the preferred shape first, then taller or
+        wider ones (the bubble growing inside the panel)."""
+        vertical = self.vertical
+        if kind == "sfx":
+            measure = self.ph * 0.6 if vertical else self.pw * 0.8
+            return [break_lines(text, size, vertical, family, measure)]
+        if vertical:
+            cells = len(vertical_cells(text))
+            guess = min(max(4, round(math.sqrt(cells * 1.7))), 11)
+            # Of the lengths near the guess, the one that breaks the text most evenly between phrases.
+            preferred = min(range(max(3, guess - 1), guess + 3),
+                            key=lambda n: (raggedness(break_vertical(text, n)) + 0.8 * abs(n - guess), n))
+            max_cells = max(1, int((self.ph - 2 * self.margin) * 0.8 // size))
+            lengths = [preferred, preferred + 2, preferred + 4, preferred + 7, preferred - 2]
+            measures = [min(n, max_cells) * size for n in lengths if n >= 2]
+        else:
+            chars = len(text)
+            if kind == "narration":  # captions run wider than speech
+                per_line = min(max(16, round(math.sqrt(chars * 4.5))), 40)
+            else:
+                per_line = min(max(12, round(math.sqrt(chars * 2.6))), 26)
+            measures = [per_line * 0.55 * size * f for f in (1.0, 1.35, 1.75, 2.3, 0.75)]
+            measures = [min(m, self.pw - 2 * self.margin - 2 * size) for m in measures]
+        seen, layouts = set(), []
+        for m in measures:
+            lines = break_lines(text, size, vertical, family, max(m, size))
+            if tuple(lines) not in seen:
+                seen.add(tuple(lines))
+                layouts.append(lines)
+        if vertical:
+            # Growing must not cost readability: drop shapes that break words the preferred one keeps.
+            limit = raggedness(layouts[0]) + 4
+            layouts = [layouts[0]] + [l for l in layouts[1:] if raggedness(l) <= limit]
+        return layouts
+
+    def _sizes(self, kind: str) -> list[int]:
+        default = DEFAULT_FONT_PX[kind]
+        sizes, s = [default], default
+        while s > MIN_FONT_PX:
+            s = max(MIN_FONT_PX, int(s * 0.9))
+            sizes.append(s)
+        return sizes
+
+    # -- placing ----------------------------------------------------------------------------
+
+    def _place_dialogue(self, index: int, dialogue: dict) -> None:
+        """Try layouts in the agreed order (wrap, grow, split, then smaller type) and take the
+        first that fits beside the other bubbles without covering a face; if every fitting one
+        covers a face, the one covering least (smaller type is not traded below 80 %)."""
+        kind, text = dialogue["kind"], dialogue["text"].strip()
+        shape, family = self._style(index, kind)
+        best: tuple[float, list[Bubble], list[tuple[float, float]]] | None = None
+        smallest: list[Bubble] | None = None
+        default = DEFAULT_FONT_PX[kind]
+        for bubbles in self._ladder(index, dialogue, kind, text, shape, family):
+            if smallest is None or _area(bubbles) < _area(smallest):
+                smallest = bubbles
+            if best is not None and bubbles[0].size_px < 0.8 * default:
+                break
+            plan = self._plan(bubbles)
+            if plan is None:
+                continue
+            positions, face = plan
+            if face <= _FACE_TOLERANCE:
+                self._commit(bubbles, positions)
+                return
+            if best is None or face < best[0] - 0.05:
+                best = (face, bubbles, positions)
+        if best is not None:
+            self._commit(best[1], best[2])
+            return
+        # Nothing fits without touching another bubble: place the smallest layout where it
+        # overlaps least, and count it, rather than drop words.
+        assert smallest is not None
+        self.collisions += 1
+        self._place_anyway(smallest)
+
+    def _ladder(self, index: int, dialogue: dict, kind: str, text: str, shape: str, family: FontFamily):
+        speaker = dialogue.get("speaker")
+        for size in self._sizes(kind):
+            for parts in [[text]] + ([_split_text(text)] if kind != "sfx" else []):
+                if any(not p for p in parts):
+                    continue
+                part_layouts = [self._layouts(p, kind, shape, family, size) for p in parts]
+                for choice in range(max(len(l) for l in part_layouts)):
+                    bubbles = []
+                    for p_layouts in part_layouts:
+                        lines = p_layouts[min(choice, len(p_layouts) - 1)]
+                        w, h = bubble_size(lines, size, self.vertical, family, shape)
+                        bubbles.append(Bubble(index, kind, shape, family, self.vertical, size, lines,
+                                              math.ceil(w), math.ceil(h), speaker=speaker))
+                    yield bubbles
+
+    def _plan(self, bubbles: list[Bubble]) -> tuple[list[tuple[float, float]], float] | None:
+        """Best positions for the parts of one dialogue (each part after the one before), and
+        how much face they cover; None if a part fits nowhere free."""
+        positions: list[tuple[float, float]] = []
+        face = 0.0
+        added = 0
+        try:
+            for bubble in bubbles:
+                position = self._best_position(bubble, bubbles[added - 1] if added else None, allow_overlap=False)
+                if position is None:
+                    return None
+                bubble.x, bubble.y = position
+                if bubble.kind != "narration":  # captions keep their corner whatever is under it
+                    face += self._face_cost(bubble.x, bubble.y, bubble.w, bubble.h)
+                positions.append(position)
+                self.placed.append(bubble)
+                added += 1
+            return positions, face
+        finally:
+            if added:
+                del self.placed[-added:]
+
+    def _commit(self, bubbles: list[Bubble], positions: list[tuple[float, float]]) -> None:
+        for k, (bubble, (x, y)) in enumerate(zip(bubbles, positions)):
+            bubble.x, bubble.y = x, y
+            bubble.linked_to = len(self.placed) - 1 if k else None
+            self._add(bubble)
+
+    def _place_anyway(self, bubbles: list[Bubble]) -> None:
+        previous = None
+        for bubble in bubbles:
+            bubble.w = min(bubble.w, self.pw)
+            bubble.h = min(bubble.h, self.ph)
+            bubble.x, bubble.y = self._best_position(bubble, previous, allow_overlap=True)
+            if previous is not None:
+                bubble.linked_to = len(self.placed) - 1
+            self._add(bubble)
+            previous = bubble
+
+    def _add(self, bubble: Bubble) -> None:
+        bubble.tail = self._tail(bubble)
+        self.placed.append(bubble)
+
+    def _reading_key(self, x: float, y: float, w: float, h: float) -> float:
+        """0 at the panel's reading start (top-right for rtl, top-left for ltr), growing along
+        the reading path; readers take bubbles by their top corner on the reading-start side."""
+        across = (self.pw - (x + w)) / self.pw if self.direction == "rtl" else x / self.pw
+        return across * 0.8 + y / self.ph
+
+    def _candidates(self, bubble: Bubble) -> list[tuple[float, float]]:
+        pw, ph, w, h = self.pw, self.ph, bubble.w, bubble.h
+        inset = 0.0 if bubble.kind == "narration" else self.margin  # captions sit flush on the frame
+        x_max, y_max = pw - inset - w, ph - inset - h
+        if x_max < inset - 1e-6 or y_max < inset - 1e-6:
+            return []
+        steps = 14
+        xs = sorted({inset + (x_max - inset) * i / steps for i in range(steps + 1)})
+        ys = sorted({inset + (y_max - inset) * i / steps for i in range(steps + 1)})
+        return [(x, y) for y in ys for x in xs]
+
+    def _best_position(self, bubble: Bubble, linked: Bubble | None, *, allow_overlap: bool):
+        candidates = self._candidates(bubble)
+        if not candidates:
+            if not allow_overlap:
+                return None
+            return (max(0.0, (self.pw - bubble.w) / 2), max(0.0, (self.ph - bubble.h) / 2))
+        speaker_head = next((hd for hd in self.heads if hd.character_id == bubble.speaker), None)
+        previous_key = None
+        if self.placed:
+            last = self.placed[-1]
+            previous_key = self._reading_key(last.x, last.y, last.w, last.h)
+        best, best_cost = None, math.inf
+        diag = math.hypot(self.pw, self.ph)
+        for x, y in candidates:
+            overlap = self._overlap_with_bubbles(x, y, bubble.w, bubble.h)
+            if overlap > 0 and not allow_overlap:
+                continue
+            cost = overlap / (bubble.w * bubble.h) * 50
+            key = self._reading_key(x, y, bubble.w, bubble.h)
+            face_weight = {"sfx": 1.5, "narration": 0.3}.get(bubble.kind, _FACE_WEIGHT)
+            cost += self._face_cost(x, y, bubble.w, bubble.h) * face_weight
+            if bubble.kind == "sfx":
+                cx, cy = x + bubble.w / 2, y + bubble.h / 2
+                cost += 0.6 * math.hypot(cx - self.pw / 2, cy - self.ph * 0.55) / diag
+            elif bubble.kind == "narration":
+                cost += 3.0 * key
+            else:
+                cost += 1.0 * key
+                if previous_key is not None and key < previous_key - 0.02:
+                    cost += 2.0  # would be read before the line that precedes it
+            if linked is not None:
+                gap = _rect_gap((x, y, x + bubble.w, y + bubble.h), linked.rect())
+                cost += 3.0 * gap / diag
+            if speaker_head is not None and bubble.kind in ("speech", "thought", "shout"):
+                cx, cy = x + bubble.w / 2, y + bubble.h / 2
+                comfortable = speaker_head.r + max(bubble.w, bubble.h) / 2 + 0.08 * diag
+                cost += 1.2 * max(0.0, math.hypot(cx - speaker_head.x, cy - speaker_head.y) - comfortable) / diag
+            if cost < best_cost - 1e-9:
+                best, best_cost = (x, y), cost
+        return best
+
+    def _overlap_with_bubbles(self, x: float, y: float, w: float, h: float) -> float:
+        total = 0.0
+        for b in self.placed:
+            ox = min(x + w, b.x + b.w + BUBBLE_GAP_PX) - max(x, b.x - BUBBLE_GAP_PX)
+            oy = min(y + h, b.y + b.h + BUBBLE_GAP_PX) - max(y, b.y - BUBBLE_GAP_PX)
+            if ox > 0 and oy > 0:
+                total += ox * oy
+        return total
+
+    def _face_cost(self, x: float, y: float, w: float, h: float) -> float:
+        """How much of the faces (and a little of the bodies under them) the box would cover."""
+        cost = 0.0
+        for head in self.heads:
+            dx = max(x - head.x, 0.0, head.x - (x + w))
+            dy = max(y - head.y, 0.0, head.y - (y + h))
+            distance = math.hypot(dx, dy)
+            if distance < head.r * 1.15:
+                cost += 1.0 - distance / (head.r * 1.15)
+            body = (head.x - head.r, head.y + head.r, head.x + head.r, head.y + 4 * head.r)
+            ox = min(x + w, body[2]) - max(x, body[0])
+            oy = min(y + h, body[3]) - max(y, body[1])
+            if ox > 0 and oy > 0:
+                cost += 0.25 * (ox * oy) / ((body[2] - body[0]) * (body[3] - body[1]))
+        return cost
+
+    def _tail(self, bubble: Bubble) -> tuple[float, float] | None:
+        """Tail tip on the ray from the bubble's centre to the speaker's head, stopping short of
+        the face; None for captions, sound effects, and speakers not in the panel."""
+        if bubble.kind in ("narration", "sfx") or bubble.shape == "rect" or bubble.linked_to is not None:
+            return None
+        head = next((hd for hd in self.heads if hd.character_id == bubble.speaker), None)
+        if head is None:
+            return None
+        cx, cy = bubble.x + bubble.w / 2, bubble.y + bubble.h / 2
+        dx, dy = head.x - cx, head.y - cy
+        distance = math.hypot(dx, dy)
+        if distance < 1:
+            return None
+        ux, uy = dx / distance, dy / distance
+        decor = decor_px(bubble.shape, bubble.size_px)
+        a, b = bubble.w / 2 - decor, bubble.h / 2 - decor
+        edge = 1.0 / math.sqrt((ux / a) ** 2 + (uy / b) ** 2) + decor
+        if edge >= distance - head.r * 0.5:
+            return None  # the bubble sits on the speaker: a tail would point into itself
+        length = max(0.7 * bubble.size_px, min(distance - edge - 1.1 * head.r, 2.6 * bubble.size_px))
+        tip_x = min(max(cx + ux * (edge + length), 2.0), self.pw - 2.0)
+        tip_y = min(max(cy + uy * (edge + length), 2.0), self.ph - 2.0)
+        return tip_x, tip_y
+
+    def _move(self, m: dict) -> None:
+        """Quick option "move a bubble": every part of one dialogue moves together, inside the panel."""
+        index = int(m.get("dialogue_index", 0))
+        parts = [b for b in self.placed if b.dialogue_index == index]
+        if not parts:
+            return
+        if "to" in m:
+            tx, ty = (float(v) for v in m["to"])
+            dx, dy = tx * self.pw - (parts[0].x + parts[0].w / 2), ty * self.ph - (parts[0].y + parts[0].h / 2)
+        else:
+            amount = float(m.get("amount", 0.1))
+            vectors = {"up": (0, -1), "down": (0, 1), "left": (-1, 0), "right": (1, 0)}
+            if m.get("direction") not in vectors:
+                raise LetteringError(f"move_bubble needs 'to' [x, y] or direction up/down/left/right, got {m.get('direction')!r}")
+            vx, vy = vectors[m["direction"]]
+            dx, dy = vx * amount * self.pw, vy * amount * self.ph
+        for b in parts:
+            b.x = min(max(b.x + dx, 0.0), self.pw - b.w)
+            b.y = min(max(b.y + dy, 0.0), self.ph - b.h)
+        for b in parts:
+            b.tail = self._tail(b)
+
+
+def _split_text(text: str) -> list[str]:
+    """Two halves for two linked bubbles: at the sentence end nearest the middle, else at a
+    comma or space, else in the middle."""
+    middle = len(text) / 2
+    for marks in ("。！？!?.", "、，,;", " 　"):
+        cuts = [i + 1 for i, ch in enumerate(text[:-1]) if ch in marks]
+        cuts = [c for c in cuts if 0.25 * len(text) <= c <= 0.75 * len(text)]
+        if cuts:
+            cut = min(cuts, key=lambda c: abs(c - middle))
+            return [text[:cut].strip(), text[cut:].strip()]
+    cut = int(middle)
+    return [text[:cut], text[cut:]]
+
+
+def _area(bubbles: list[Bubble]) -> float:
+    return sum(b.w * b.h for b in bubbles)
+
+
+def _rect_gap(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> float:
+    dx = max(a[0] - b[2], b[0] - a[2], 0.0)
+    dy = max(a[1] - b[3], b[1] - a[3], 0.0)
+    return math.hypot(dx, dy)

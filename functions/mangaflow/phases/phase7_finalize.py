@@ -1,0 +1,152 @@
+"""Phase 7, final assembly: compose every page (art, lettering, borders), export PNG pages, a
+B5 300 dpi PDF and a CBZ (right-to-left for Japanese), WebP previews, and the final quality checks.
+
+Returns the output dict (file names where the lead's storage will put URIs) and the files as bytes.
+Feedback: {"option": "format", "paper": "B5"|"A5"|"B6"|"A4", "exports": ["pdf", "cbz"]},
+{"option": "final_touches", "page_numbers": false}.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any, Mapping
+
+from PIL import Image
+
+from mangaflow.render.exports import PAPER_MM, cbz_bytes, pdf_from_pngs, png_bytes, preview_webp
+from mangaflow.render.lettering import measure_lettering, quotes_lettered
+from mangaflow.render.pages import PAGE_SIZE_PX, compose_page
+
+QUALITY_WEIGHTS = {"visual_consistency": 0.25, "narrative_coherence": 0.20, "technical_quality": 0.15,
+                   "readability": 0.15, "pacing": 0.10, "character_development": 0.10, "artistic_appeal": 0.05}
+
+
+class FinalizeError(ValueError):
+    """Inputs phase 7 cannot assemble (names the field and what was expected)."""
+
+
+def run(inputs: dict, feedback: dict | None, provider: Any = None, *,
+        panel_images: Mapping[str, Image.Image]) -> tuple[dict, dict[str, bytes]]:
+    """Compose and export the book. `inputs` is the phase 6 output (or holds it under
+    "lettering"); `panel_images` maps panel_id to its art."""
+    lettering = inputs.get("lettering") if isinstance(inputs.get("lettering"), dict) and "pages" in inputs["lettering"] else inputs
+    pages = lettering.get("pages")
+    if not isinstance(pages, list) or not pages:
+        raise FinalizeError("inputs must carry the storyboard's 'pages' (a non-empty list) from phase 6")
+    context = lettering.get("story_context") or {}
+    language = lettering.get("language") or context.get("language") or (inputs.get("request") or {}).get("language") or "ja"
+    direction = lettering.get("reading_direction") or ("rtl" if language == "ja" else "ltr")
+    title = (inputs.get("request") or {}).get("title") or context.get("title") or "Mangaflow"
+    page_size = tuple(lettering.get("page_size_px") or PAGE_SIZE_PX)
+    options = _options(feedback)
+
+    placements_by_panel = {p["panel_id"]: p.get("placements", []) for p in lettering.get("dialogue_placements", [])}
+    files: dict[str, bytes] = {}
+    pngs: list[bytes] = []
+    page_entries = []
+    for page in sorted(pages, key=lambda p: int(p.get("page", 0))):
+        image = compose_page(page, panel_images, placements_by_panel, page_size_px=page_size,
+                             direction=direction, page_numbers=options["page_numbers"])
+        number = int(page["page"])
+        png = png_bytes(image)
+        pngs.append(png)
+        files[f"pages/{number:03d}.png"] = png
+        files[f"previews/{number:03d}.webp"] = preview_webp(image)
+        page_entries.append({"page": number, "file": f"pages/{number:03d}.png",
+                             "preview": f"previews/{number:03d}.webp", "size_px": list(image.size)})
+
+    exports: dict[str, str] = {"manifest": "manifest.json"}
+    if "pdf" in options["exports"]:
+        files["manga.pdf"] = pdf_from_pngs(pngs, dpi=300, paper=options["paper"], direction=direction, title=title)
+        exports["pdf"] = "manga.pdf"
+    if "cbz" in options["exports"]:
+        files["manga.cbz"] = cbz_bytes(pngs, {
+            "Title": title, "Summary": context.get("summary") or None, "Genre": context.get("style") or None,
+            "LanguageISO": language, "Manga": "YesAndRightToLeft" if direction == "rtl" else "No",
+            "BlackAndWhite": "Unknown"})
+        exports["cbz"] = "manga.cbz"
+
+    output = dict(lettering)
+    output.update({
+        "pages_composed": page_entries,
+        "exports": exports,
+        "quality_checks": quality_checks(lettering),
+        "processing_metadata": {"phase": 7, "timestamp": datetime.now(timezone.utc).isoformat(),
+                                "status": "completed"},
+    })
+    # data-model.md: "pages" of the final output are the composed pages ({page, uri}); the
+    # storyboard pages stay available under "storyboard_pages" for the evaluators.
+    output["storyboard_pages"] = pages
+    output["pages"] = [{"page": e["page"], "file": e["file"]} for e in page_entries]
+    return output, files
+
+
+def _options(feedback: dict | None) -> dict:
+    options = {"paper": "B5", "exports": ["pdf", "cbz"], "page_numbers": True}
+    if not feedback:
+        return options
+    items = feedback.get("modifications") or [feedback.get("modification", feedback)]
+    for item in items:
+        item = dict(item.get("params") or {}, **item)
+        option = str(item.get("option") or "").lower().replace(" ", "_")
+        if option == "format":
+            if "paper" in item:
+                if item["paper"] not in PAPER_MM:
+                    raise FinalizeError(f"feedback paper must be one of {sorted(PAPER_MM)}, got {item['paper']!r}")
+                options["paper"] = item["paper"]
+            if "exports" in item:
+                wanted = [e for e in item["exports"] if e in ("pdf", "cbz")]
+                if not wanted:
+                    raise FinalizeError("feedback exports must name 'pdf' and/or 'cbz'")
+                options["exports"] = wanted
+        elif option == "final_touches" and "page_numbers" in item:
+            options["page_numbers"] = bool(item["page_numbers"])
+    return options
+
+
+def expected_quotes(data: Mapping) -> list[str]:
+    """The story's quoted lines: phase 3 dialogue beats if carried forward, else the storyboard's
+    speech/thought/shout dialogues."""
+    beats = [b.get("text", "") for s in data.get("scenes", []) or [] for b in s.get("beats", []) or []
+             if b.get("kind") == "dialogue"]
+    if beats:
+        return beats
+    return [d.get("text", "") for page in data.get("pages", []) for panel in page.get("panels", [])
+            for d in panel.get("dialogues", []) or [] if d.get("kind") in ("speech", "thought", "shout")]
+
+
+def quality_checks(data: Mapping) -> dict:
+    """Final checks from what the book contains (deterministic, no model): lettering overflow and
+    quote coverage are measured; the other categories are simple structural proxies that the
+    quality package may replace with its own evaluators."""
+    placements = [p for panel in data.get("dialogue_placements", []) for p in panel.get("placements", [])]
+    overflow = sum(measure_lettering(panel.get("placements", []), panel.get("panel_size_px") or [1000, 1000])["overflow"]
+                   for panel in data.get("dialogue_placements", []))
+    quotes = expected_quotes(data)
+    lettered = quotes_lettered([panel.get("placements", []) for panel in data.get("dialogue_placements", [])], quotes)
+    panels = [panel for page in data.get("pages", []) for panel in page.get("panels", [])]
+    descriptions = data.get("image_descriptions", []) or []
+    with_art = sum(1 for d in descriptions if d.get("fallback", "none") != "placeholder")
+    art_share = with_art / len(descriptions) if descriptions else 0.5
+    sizes = [p.get("font_size_px", 0) for p in placements if p.get("kind") != "sfx"]
+    legible = sum(1 for s in sizes if s >= 30) / len(sizes) if sizes else 1.0
+    per_page = [len(page.get("panels", [])) for page in data.get("pages", [])]
+    pacing = sum(1 for n in per_page if 1 <= n <= 7) / len(per_page) if per_page else 0.0
+    cast = {c for panel in panels for c in panel.get("characters", [])}
+    recurring = sum(1 for c in cast if sum(c in p.get("characters", []) for p in panels) >= 2)
+    scenes = {s.get("scene_id") for s in data.get("scenes", []) or []}
+    shown = {p.get("scene_id") for p in panels}
+    coherence = len(scenes & shown) / len(scenes) if scenes else (1.0 if panels else 0.0)
+    angles = {p.get("camera_angle") for p in panels}
+    checks = {
+        "visual_consistency": round(art_share, 3),
+        "narrative_coherence": round(0.5 * coherence + 0.5 * lettered, 3),
+        "technical_quality": round(max(0.0, 1.0 - overflow / max(1, len(placements))) * (0.5 + 0.5 * art_share), 3),
+        "readability": round(0.5 * legible + 0.5 * lettered if overflow == 0 else 0.5 * legible * lettered, 3),
+        "pacing": round(pacing, 3),
+        "character_development": round(recurring / len(cast), 3) if cast else 0.5,
+        "artistic_appeal": round(min(1.0, 0.5 * art_share + 0.1 * len(angles - {None})), 3),
+    }
+    checks["overall"] = round(sum(checks[k] * w for k, w in QUALITY_WEIGHTS.items()), 3)
+    checks["text_overflow"] = overflow
+    checks["quotes_lettered"] = round(lettered, 3)
+    return checks

@@ -1,0 +1,478 @@
+"""Offline phase 4 (the name): beats -> panels -> exactly `pages` pages -> tiers of bboxes.
+
+Panels are cut from each scene's beats (an establishing shot, then dialogue chunks within a
+lettering budget), spread or compressed to fit 3-6 panels a page, paginated by dynamic
+programming (balanced pages, scenes starting pages, the climax after a page turn), and laid out
+in tiers read right-to-left for Japanese.
+"""
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+
+from . import _feedback
+from ._common import language_of, pages_of, reading_direction
+from ._plot import cast_of, plot as offline_plot
+
+PAGE_SIZE_PX = [2150, 3035]  # B5 at 300 dpi
+GUTTER_X, GUTTER_Y = 0.025, 0.02
+MAX_LINES = 3
+WEIGHT = {"splash": 6.0, "large": 2.2, "medium": 1.4, "small": 1.0}
+
+
+def line_budget(language: str) -> int:
+    """Characters of dialogue one panel can letter comfortably."""
+    return 60 if language == "ja" else 150
+
+
+@dataclass
+class PanelDraft:
+    scene: int
+    shot: str  # establishing | dialogue | action | reaction | atmosphere
+    lines: list[dict] = field(default_factory=list)
+    prose: list[str] = field(default_factory=list)
+    characters: list[str] = field(default_factory=list)
+    size: str = "medium"
+    camera: str = "medium"
+    key: bool = False  # the climax reveal
+    scene_start: bool = False
+
+    def quoted(self) -> int:
+        return sum(1 for d in self.lines if d["kind"] not in ("narration", "sfx"))
+
+    def length(self) -> int:
+        return sum(len(d["text"]) for d in self.lines)
+
+
+def storyboard(inputs: dict, feedback: dict | None) -> dict:
+    request = _feedback.read(feedback, 4)
+    language = language_of(inputs)
+    pages = pages_of(inputs)
+    plot = inputs.get("plot") if isinstance(inputs.get("plot"), dict) else offline_plot(inputs, None)
+    scenes = plot.get("scenes") or []
+    cast = cast_of(inputs)
+    direction = _direction(language, request)
+    density = _density(request)
+    panels = _panels_to_fit(scenes, cast, language, pages, density)
+    _sizes(panels, scenes, pages, request)
+    _cameras(panels, scenes, request)
+    grouped = _paginate(panels, pages, scenes)
+    out_pages = [_layout_page(number, group, scenes, direction, language, request)
+                 for number, group in enumerate(grouped, start=1)]
+    result = {"reading_direction": direction, "page_size_px": list(PAGE_SIZE_PX), "pages": out_pages}
+    if request.option:
+        result["applied_feedback"] = {"option": request.option, "intensity": request.intensity}
+    return result
+
+
+def _direction(language: str, request: _feedback.Request) -> str:
+    base = reading_direction(language)
+    if not request.wants("direction"):
+        return base
+    text = request.text.lower()
+    if "ltr" in text or "left to right" in text or "左から" in text:
+        return "ltr"
+    if "rtl" in text or "right to left" in text or "右から" in text:
+        return "rtl"
+    return "ltr" if base == "rtl" else "rtl"
+
+
+def _density(request: _feedback.Request) -> float:
+    """Panels per page to aim for: fewer, bigger panels or more, smaller ones on request."""
+    if request.wants("panel_layout"):
+        text = request.text.lower()
+        if any(w in text for w in ("more", "smaller", "細か", "増や")):
+            return 4.0 + 1.8 * request.intensity
+        return 3.2 - 0.2 * request.intensity  # default reading of "layout": bigger, bolder panels
+    return 3.5
+
+
+# ---------------------------------------------------------------- beats -> panels
+
+def _cut_scene(index: int, scene: dict, language: str, level: int) -> list[PanelDraft]:
+    """Panels for one scene. level -1 gives every prose beat its own panel; 1 folds prose into the
+    dialogue panels; 2 also folds the establishing shot into the first dialogue panel."""
+    budget = line_budget(language)
+    people = list(scene.get("characters") or [])
+    first_prose = next((str(b.get("text") or "") for b in scene.get("beats") or [] if b.get("kind") != "dialogue"), "")
+    on_stage = _named(first_prose, scene, people) or people[:2]
+    opening = PanelDraft(index, "establishing", characters=on_stage[:3], scene_start=True)
+    panels = [opening]
+    current = opening
+    captioned = False
+    for beat in scene.get("beats") or []:
+        text = str(beat.get("text") or "")
+        kind = beat.get("kind")
+        if kind == "dialogue":
+            line = {"speaker": beat.get("speaker"), "text": text,
+                    "kind": beat.get("delivery") if beat.get("delivery") in ("speech", "thought", "shout", "sfx")
+                    else "speech"}
+            fits = current.quoted() < MAX_LINES and current.length() + len(text) <= budget
+            if current is opening and level < 2 and current.lines and level >= 0:
+                fits = fits and current.quoted() < 1
+            if not fits or (current.shot == "action" and level < 0 and current.prose):
+                current = PanelDraft(index, "dialogue")
+                panels.append(current)
+            if current.shot == "action":
+                current.shot = "dialogue"
+            current.lines.append(line)
+            if line["speaker"] and line["speaker"] not in current.characters:
+                current.characters.append(line["speaker"])
+            continue
+        if beat.get("delivery") == "sfx":
+            current.lines.append({"speaker": None, "text": text, "kind": "sfx"})
+            continue
+        if not captioned and current is opening:
+            current.lines.append({"speaker": None, "text": text, "kind": "narration"})
+            current.prose.append(text)
+            captioned = True
+            continue
+        starts_new = level < 0 or (level == 0 and kind == "action" and current.lines)
+        if starts_new:
+            current = PanelDraft(index, "action")
+            panels.append(current)
+        current.prose.append(text)
+        if not current.lines and len(text) <= budget:
+            current.lines.append({"speaker": None, "text": text, "kind": "narration"})
+        for cid in _named(text, scene, people):
+            if cid not in current.characters:
+                current.characters.append(cid)
+    if level >= 2 and len(panels) > 1 and opening.quoted() == 0:
+        first = panels[1]
+        first.lines = opening.lines + first.lines
+        first.prose = opening.prose + first.prose
+        first.shot, first.scene_start = "establishing", True
+        first.characters = list(dict.fromkeys(opening.characters + first.characters))
+        panels = panels[1:]
+    for panel in panels:
+        if not panel.characters and panel.shot in ("action", "dialogue"):
+            panel.characters = people[:2]
+    return panels
+
+
+def _named(text: str, scene: dict, people: list[str]) -> list[str]:
+    names = scene.get("_names") or {}
+    return [cid for name, cid in names.items() if name and name in text and cid in people]
+
+
+def _panels_to_fit(scenes: list[dict], cast: list[dict], language: str, pages: int,
+                   density: float) -> list[PanelDraft]:
+    names = {str(n): c["id"] for c in cast for n in [c.get("name", ""), *(c.get("aliases") or [])] if n}
+    for scene in scenes:
+        scene["_names"] = names
+    try:
+        most = 6 * pages
+        panels: list[PanelDraft] = []
+        for level in (0, 1, 2):
+            panels = [p for i, s in enumerate(scenes) for p in _cut_scene(i, s, language, level)]
+            if len(panels) <= most:
+                break
+        if len(panels) > most:
+            panels = _bucket(panels, most)
+        least = _least_panels(pages)
+        goal = min(most, max(least, math.ceil(density * pages)))
+        if len(panels) < goal:
+            spread = [p for i, s in enumerate(scenes) for p in _cut_scene(i, s, language, -1)]
+            if len(panels) < len(spread) <= most:
+                panels = spread
+            panels = _add_silent(panels, scenes, goal)
+        if not panels:
+            panels = [PanelDraft(0, "atmosphere", scene_start=True)]
+            panels = _add_silent(panels, scenes or [{}], least)
+        return panels
+    finally:
+        for scene in scenes:
+            scene.pop("_names", None)
+
+
+def _least_panels(pages: int) -> int:
+    return 3 * pages if pages < 4 else 3 * (pages - 1) + 1
+
+
+def _bucket(panels: list[PanelDraft], most: int) -> list[PanelDraft]:
+    """Merge neighbouring panels evenly until `most` remain: lines are never dropped."""
+    merged: list[PanelDraft] = []
+    n = len(panels)
+    for bucket in range(most):
+        group = panels[bucket * n // most : (bucket + 1) * n // most]
+        if not group:
+            continue
+        head = group[0]
+        for other in group[1:]:
+            head.lines += other.lines
+            head.prose += other.prose
+            head.characters = list(dict.fromkeys(head.characters + other.characters))
+        merged.append(head)
+    return merged
+
+
+def _add_silent(panels: list[PanelDraft], scenes: list[dict], goal: int) -> list[PanelDraft]:
+    """Short story, many pages: reaction, detail and atmosphere panels, most important scenes first.
+
+    Each round gives every scene one more silent panel of the next kind, anchored on a different
+    panel, so the additions read as pacing rather than repetition.
+    """
+    order = sorted(range(len(scenes)), key=lambda i: (-float(scenes[i].get("importance") or 0), i)) or [0]
+    if not panels:
+        panels.append(PanelDraft(order[0], "atmosphere", scene_start=True))
+    kinds = ("reaction", "detail", "atmosphere")
+    round_no = 0
+    while len(panels) < goal:
+        for scene_index in order:
+            if len(panels) >= goal:
+                break
+            members = [k for k, p in enumerate(panels) if p.scene == scene_index and p.shot != "atmosphere"] \
+                or [len(panels) - 1]
+            for turn in range(3):
+                shot = kinds[(round_no + turn) % 3]
+                if shot == "reaction":
+                    pool = [k for k in members if panels[k].quoted()]
+                elif shot == "detail":
+                    pool = [k for k in members if panels[k].prose]
+                else:
+                    pool = members[-1:]
+                if pool:
+                    break
+            anchor = pool[(round_no // 3) % len(pool)]
+            base = panels[anchor]
+            if shot == "reaction":
+                speakers = [d["speaker"] for d in base.lines if d.get("speaker")]
+                listeners = [c for c in base.characters if c not in speakers[-1:]]
+                people = (listeners or base.characters)[:1]
+            else:
+                people = base.characters[:2] if shot == "atmosphere" else base.characters[:1]
+            panels.insert(anchor + 1, PanelDraft(base.scene, shot, characters=list(people),
+                                                 prose=base.prose[-1:]))
+        round_no += 1
+    return panels
+
+
+# ---------------------------------------------------------------- sizes and cameras
+
+def _sizes(panels: list[PanelDraft], scenes: list[dict], pages: int, request: _feedback.Request) -> None:
+    importance = [float(s.get("importance") or 0) for s in scenes]
+    climax = max(range(len(scenes)), key=lambda i: (importance[i], scenes[i].get("emotion") == "climax", -i),
+                 default=None)
+    bold = request.wants("panel_layout") or request.wants("composition")
+    for panel in panels:
+        weight = importance[panel.scene] if panel.scene < len(importance) else 0.5
+        if panel.shot == "establishing" and (weight >= 0.7 or (bold and weight >= 0.5)):
+            panel.size = "large"
+        elif panel.quoted() >= 2 or panel.length() > 40 or panel.shot in ("establishing", "action"):
+            panel.size = "medium"
+        else:
+            panel.size = "small"
+        if request.wants("composition") and panel.shot in ("reaction", "dialogue") and panel.size == "small":
+            panel.size = "medium"
+    if climax is not None:
+        key = next((p for p in panels if p.scene == climax), None)
+        if key is not None:
+            key.key = True
+            key.size = "splash" if pages >= 4 or (bold and pages >= 2) else "large"
+    if panels and panels[0].size != "splash":
+        panels[0].size = "large"  # the opening shot sets the world
+
+
+def _cameras(panels: list[PanelDraft], scenes: list[dict], request: _feedback.Request) -> None:
+    named = _named_angle(request.text) if request.wants("camera_angle") else None
+    dynamic = request.wants("camera_angle") or request.wants("composition")
+    for index, panel in enumerate(panels):
+        scene = scenes[panel.scene] if panel.scene < len(scenes) else {}
+        emotion = scene.get("emotion", "calm")
+        indoor = bool((scene.get("setting") or {}).get("indoor"))
+        kinds = {d["kind"] for d in panel.lines}
+        if panel.key:
+            camera = "worms_eye" if indoor else "birds_eye"
+        elif panel.shot == "establishing":
+            camera = "birds_eye" if emotion in ("tension", "climax") else "wide"
+        elif panel.shot == "atmosphere":
+            camera = "wide"
+        elif panel.shot == "detail":
+            camera = "close_up"
+        elif panel.shot == "reaction" or kinds & {"shout", "thought"}:
+            camera = "close_up"
+        elif panel.shot == "action":
+            camera = "worms_eye" if emotion in ("tension", "climax") else "medium"
+        elif emotion in ("sad", "tension", "climax") and len({d["speaker"] for d in panel.lines}) == 1:
+            camera = "close_up"
+        elif len({d["speaker"] for d in panel.lines if d["speaker"]}) >= 2:
+            camera = "medium"
+        else:
+            camera = "bust" if index % 2 == 0 else "medium"
+        if named and panel.shot != "establishing":
+            camera = named
+        elif dynamic and camera in ("medium", "bust"):
+            camera = ["close_up", "worms_eye", "birds_eye"][index % 3] if request.intensity >= 0.5 else "close_up"
+        panel.camera = camera
+
+
+def _named_angle(text: str) -> str | None:
+    text = text.lower()
+    table = [("bird", "birds_eye"), ("俯瞰", "birds_eye"), ("worm", "worms_eye"), ("煽り", "worms_eye"),
+             ("アオリ", "worms_eye"), ("close", "close_up"), ("アップ", "close_up"), ("wide", "wide"),
+             ("引き", "wide"), ("bust", "bust")]
+    return next((angle for word, angle in table if word in text), None)
+
+
+# ---------------------------------------------------------------- pagination
+
+def _paginate(panels: list[PanelDraft], pages: int, scenes: list[dict]) -> list[list[PanelDraft]]:
+    for relax in range(3):
+        result = _dp(panels, pages, relax)
+        if result is not None:
+            return result
+        if relax == 0:
+            for p in panels:
+                if p.size == "splash":
+                    p.size = "large"
+    # counts out of range (an unusual plot from another provider): rebalance and cut evenly
+    least, most = 3 * pages, 6 * pages
+    while len(panels) < least:
+        panels = _add_silent(panels, scenes or [{}], least)
+    if len(panels) > most:
+        panels = _bucket(panels, most)
+    result = _dp(panels, pages, 2)
+    assert result is not None, "panel count is within 3..6 per page"
+    return result
+
+
+def _dp(panels: list[PanelDraft], pages: int, relax: int) -> list[list[PanelDraft]] | None:
+    n = len(panels)
+    weights = [WEIGHT[p.size] for p in panels]
+    average = sum(weights) / pages
+    inf = float("inf")
+    best = [[inf] * (pages + 1) for _ in range(n + 1)]
+    back = [[-1] * (pages + 1) for _ in range(n + 1)]
+    best[0][0] = 0.0
+    prefix = [0.0]
+    for w in weights:
+        prefix.append(prefix[-1] + w)
+    for k in range(1, pages + 1):
+        for j in range(1, n + 1):
+            for m in (1, 3, 4, 5, 6):
+                i = j - m
+                if i < 0 or best[i][k - 1] == inf:
+                    continue
+                group = panels[i:j]
+                if m == 1 and group[0].size != "splash":
+                    continue
+                if m > 1 and any(p.size == "splash" for p in group):
+                    continue
+                cost = best[i][k - 1] + _page_cost(group, prefix[j] - prefix[i], average, k, relax)
+                if cost < best[j][k]:
+                    best[j][k], back[j][k] = cost, i
+    if best[n][pages] == inf:
+        return None
+    groups, j = [], n
+    for k in range(pages, 0, -1):
+        i = back[j][k]
+        groups.append(panels[i:j])
+        j = i
+    return groups[::-1]
+
+
+def _page_cost(group: list[PanelDraft], weight: float, average: float, page: int, relax: int) -> float:
+    if group[0].size == "splash":
+        cost = 0.2
+    else:
+        cost = ((weight - average) / max(average, 1e-6)) ** 2
+    if not group[0].scene_start:
+        cost += 0.35  # a new page reads best when it opens a new scene
+    for offset, panel in enumerate(group):
+        if panel.key and offset:
+            if relax < 2:
+                cost += 50.0  # the reveal comes after a page turn
+        if panel.key and page % 2 == 0 and page > 1:
+            cost += 0.6  # and, in a bound book, on an odd page (the one you turn to)
+    larges = sum(p.size == "large" for p in group)
+    cost += 0.5 * max(0, larges - 1)
+    return cost
+
+
+# ---------------------------------------------------------------- page layout
+
+def _layout_page(number: int, group: list[PanelDraft], scenes: list[dict], direction: str, language: str,
+                 request: _feedback.Request) -> dict:
+    if len(group) == 1 and group[0].size == "splash":
+        boxes = [[0.0, 0.0, 1.0, 1.0]]
+        layouts = ["splash"]
+    else:
+        larges = [p for p in group if p.size == "large"]
+        for extra in larges[1:]:
+            extra.size = "medium"  # one dominant panel per page keeps the eye's path clear
+        rows = _rows(group)
+        boxes, layouts = _tile(rows, direction)
+    panels = []
+    for order, (panel, box, layout) in enumerate(zip(group, boxes, layouts), start=1):
+        scene = scenes[panel.scene] if panel.scene < len(scenes) else {}
+        panels.append({
+            "panel_id": f"p{number:02d}-{order}", "page": number, "reading_order": order,
+            "layout_type": layout, "size": panel.size, "camera_angle": panel.camera,
+            "bbox": [round(v, 4) for v in box],
+            "scene_id": scene.get("scene_id", f"s{panel.scene + 1}"),
+            "scene_description": _description(panel, scene, language),
+            "characters": list(panel.characters), "dialogues": [dict(d) for d in panel.lines],
+            "shot": "climax" if panel.key else panel.shot,
+            "emotion": scene.get("emotion", "calm"),
+        })
+    return {"page": number, "panels": panels}
+
+
+def _rows(group: list[PanelDraft]) -> list[list[PanelDraft]]:
+    span = {"large": 1.0, "medium": 0.5, "small": 0.34}
+    rows: list[list[PanelDraft]] = [[]]
+    used = 0.0
+    for panel in group:
+        width = span.get(panel.size, 0.5)
+        if rows[-1] and used + width > 1.001:
+            rows.append([])
+            used = 0.0
+        rows[-1].append(panel)
+        used += width
+    while len(rows) > 4:  # too many tiers: squeeze the two shortest neighbours into one
+        k = min(range(len(rows) - 1), key=lambda r: (len(rows[r]) + len(rows[r + 1]), r))
+        rows[k : k + 2] = [rows[k] + rows[k + 1]]
+    if len(rows) == 1 and len(group) >= 2:
+        half = math.ceil(len(group) / 2)
+        rows = [group[:half], group[half:]]
+    return rows
+
+
+def _tile(rows: list[list[PanelDraft]], direction: str) -> tuple[list[list[float]], list[str]]:
+    tall = {"large": 1.6, "medium": 1.0, "small": 0.85, "splash": 2.0}
+    wide = {"large": 2.0, "medium": 1.4, "small": 1.0, "splash": 2.0}
+    heights = [max(tall[p.size] for p in row) for row in rows]
+    free_h = 1.0 - GUTTER_Y * (len(rows) - 1)
+    boxes, layouts = [], []
+    y = 0.0
+    for row, h in zip(rows, heights):
+        row_h = free_h * h / sum(heights)
+        free_w = 1.0 - GUTTER_X * (len(row) - 1)
+        total = sum(wide[p.size] for p in row)
+        x = 0.0
+        for panel in row:
+            w = free_w * wide[panel.size] / total
+            left = x if direction == "ltr" else 1.0 - x - w
+            boxes.append([max(0.0, left), y, w, row_h])
+            layouts.append("tier" if len(row) == 1 else "grid")
+            x += w + GUTTER_X
+        y += row_h + GUTTER_Y
+    return boxes, layouts
+
+
+def _description(panel: PanelDraft, scene: dict, language: str) -> str:
+    place = (scene.get("setting") or {}).get("place", "")
+    if panel.shot == "reaction":
+        text = ("無言の反応、" if language == "ja" else "Silent reaction: ") + (panel.prose[-1] if panel.prose else "")
+    elif panel.shot == "detail":
+        text = ("手元のアップ、" if language == "ja" else "Close detail: ") + (panel.prose[-1] if panel.prose else place)
+    elif panel.shot == "atmosphere":
+        text = (f"{place}の情景" if language == "ja" else f"The {place}, quiet and wide") + \
+               (("、" if language == "ja" else ". ") + panel.prose[-1] if panel.prose else "")
+    else:
+        joiner = "" if language == "ja" else " "
+        text = joiner.join(panel.prose[:2]) or scene.get("description", "") or \
+            joiner.join(d["text"] for d in panel.lines[:1])
+    text = re.sub(r"\s+", " ", text).strip()
+    return text[:220] or (place or "…")

@@ -1,0 +1,251 @@
+# Every Mangaflow function: one bundle (functions/ plus schemas/, zipped once by
+# scripts/package_functions.sh and named by its hash), one resource block, one entry per function.
+
+locals {
+  function_defaults = {
+    memory        = "2Gi"
+    cpu           = "1"
+    timeout       = 300
+    concurrency   = 1
+    min_instances = 0
+    max_instances = 10
+    callers       = []
+    env           = {}
+  }
+
+  # Key = the Python entry point re-exported by functions/main.py. url_env = the workflow variable
+  # that carries the function's URL ("" when the workflow does not call it). callers = who may
+  # invoke it: "workflow", "scheduler", "clients" (var.client_invokers).
+  functions = {
+    phase1_concept = {
+      name          = "phase1-concept"
+      url_env       = "PHASE1_URL"
+      callers       = ["workflow"]
+      min_instances = var.phase_min_instances
+      max_instances = var.phase_max_instances
+    }
+    phase2_characters = {
+      name    = "phase2-characters"
+      url_env = "PHASE2_URL"
+      # Reference images of the main characters: 3 GiB (design 3.1). The seed's 1.5 CPU is not a
+      # size Cloud Run offers; 1 CPU serves 3 GiB. 30 s: the 18 s target plus a margin.
+      memory        = "3Gi"
+      timeout       = 30
+      callers       = ["workflow"]
+      min_instances = var.phase_min_instances
+      max_instances = var.phase_max_instances
+    }
+    phase3_plot = {
+      name          = "phase3-plot"
+      url_env       = "PHASE3_URL"
+      callers       = ["workflow"]
+      min_instances = var.phase_min_instances
+      max_instances = var.phase_max_instances
+    }
+    phase4_name = {
+      name          = "phase4-name"
+      url_env       = "PHASE4_URL"
+      callers       = ["workflow"]
+      min_instances = var.phase_min_instances
+      max_instances = var.phase_max_instances
+    }
+    phase5_images = {
+      name    = "phase5-images"
+      url_env = "PHASE5_URL"
+      # One call per panel, five panels at a time: 2 CPU, 4 GiB, 60 s (the 40 s target plus a
+      # margin), five requests per instance (design 3.1).
+      memory        = "4Gi"
+      cpu           = "2"
+      timeout       = 60
+      concurrency   = 5
+      callers       = ["workflow"]
+      min_instances = var.phase_min_instances
+      max_instances = var.phase_max_instances
+    }
+    phase6_lettering = {
+      name          = "phase6-lettering"
+      url_env       = "PHASE6_URL"
+      callers       = ["workflow"]
+      min_instances = var.phase_min_instances
+      max_instances = var.phase_max_instances
+    }
+    phase7_finalize = {
+      name          = "phase7-finalize"
+      url_env       = "PHASE7_URL"
+      callers       = ["workflow"]
+      min_instances = var.phase_min_instances
+      max_instances = var.phase_max_instances
+    }
+    start_generation = {
+      name    = "start-generation"
+      url_env = ""
+      memory  = "512Mi"
+      timeout = 60
+      callers = ["clients"]
+    }
+    get_status = {
+      name    = "get-status"
+      url_env = "GET_STATUS_URL"
+      memory  = "512Mi"
+      timeout = 60
+      callers = ["workflow", "clients"]
+    }
+    open_gate = {
+      name    = "open-gate"
+      url_env = "OPEN_GATE_URL"
+      memory  = "512Mi"
+      timeout = 60
+      callers = ["workflow"]
+    }
+    record_decision = {
+      name    = "record-decision"
+      url_env = "RECORD_DECISION_URL"
+      memory  = "512Mi"
+      timeout = 60
+      callers = ["workflow"]
+    }
+    chat_message = {
+      name    = "chat-message"
+      url_env = ""
+      # Design: process-chat-message, 512 MB, 60 s.
+      memory  = "512Mi"
+      timeout = 60
+      callers = ["clients"]
+    }
+    cleanup_sessions = {
+      name          = "cleanup-sessions"
+      url_env       = ""
+      memory        = "512Mi"
+      max_instances = 1
+      callers       = ["scheduler"]
+    }
+    aggregate_analytics = {
+      name          = "aggregate-analytics"
+      url_env       = ""
+      memory        = "512Mi"
+      max_instances = 1
+      callers       = ["scheduler"]
+    }
+    quality_report = {
+      name          = "quality-report"
+      url_env       = ""
+      memory        = "512Mi"
+      max_instances = 1
+      callers       = ["scheduler"]
+    }
+  }
+
+  function_specs = { for key, spec in local.functions : key => merge(local.function_defaults, spec) }
+
+  # Settings every function reads from its environment (docs/deploy.md lists them).
+  function_env = merge(
+    {
+      ENVIRONMENT          = var.environment
+      LOG_LEVEL            = var.log_level
+      GOOGLE_CLOUD_PROJECT = var.project_id
+      MANGAFLOW_PROVIDER   = var.provider_kind
+      VERTEX_LOCATION      = var.vertex_location
+      MANGAFLOW_ANALYTICS  = "bigquery"
+      BIGQUERY_DATASET     = local.analytics_dataset
+      BIGQUERY_LOCATION    = var.region
+      CLOUD_SQL_INSTANCE   = google_sql_database_instance.manga_db.connection_name
+      DB_NAME              = google_sql_database.manga.name
+      DB_IAM_USER          = google_sql_user.functions_iam.name
+      WORKFLOW_NAME        = local.workflow_name
+      WORKFLOW_LOCATION    = var.region
+    },
+    { for key, env_name in local.bucket_env : env_name => google_storage_bucket.bucket[key].name },
+  )
+
+  # Members behind each kind of caller. Keys of the pairs below use the caller kind and an index,
+  # never an e-mail: service account e-mails are unknown until the accounts exist.
+  caller_members = {
+    workflow  = [google_service_account.account["workflow"].member]
+    scheduler = [google_service_account.account["scheduler"].member]
+    clients   = var.client_invokers
+  }
+
+  # Every (function, caller) pair that gets roles/run.invoker on the function's service.
+  function_invokers = merge([
+    for key, spec in local.function_specs : merge([
+      for caller in spec.callers : {
+        for index, member in local.caller_members[caller] :
+        "${key}:${caller}:${index}" => { function = key, member = member }
+      }
+    ]...)
+  ]...)
+}
+
+resource "google_storage_bucket_object" "function_source" {
+  # Named by content: a new bundle is a new object, which makes every function redeploy.
+  name   = "mangaflow-functions-${filesha256(var.function_source_zip)}.zip"
+  bucket = google_storage_bucket.function_source.name
+  source = var.function_source_zip
+}
+
+resource "google_cloudfunctions2_function" "fn" {
+  for_each = local.function_specs
+
+  name     = each.value.name
+  location = var.region
+
+  build_config {
+    runtime         = "python311"
+    entry_point     = each.key
+    service_account = google_service_account.account["build"].id
+
+    source {
+      storage_source {
+        bucket = google_storage_bucket.function_source.name
+        object = google_storage_bucket_object.function_source.name
+      }
+    }
+  }
+
+  service_config {
+    available_memory                 = each.value.memory
+    available_cpu                    = each.value.cpu
+    timeout_seconds                  = each.value.timeout
+    max_instance_request_concurrency = each.value.concurrency
+    min_instance_count               = each.value.min_instances
+    max_instance_count               = each.value.max_instances
+    ingress_settings                 = "ALLOW_ALL" # callers still need run.invoker (IAM below)
+    all_traffic_on_latest_revision   = true
+    service_account_email            = google_service_account.account["functions"].email
+    environment_variables            = merge(local.function_env, each.value.env)
+
+    # Cloud SQL and Memorystore sit on private addresses; everything else leaves directly.
+    direct_vpc_egress = "VPC_EGRESS_PRIVATE_RANGES_ONLY"
+    direct_vpc_network_interface {
+      network    = google_compute_network.manga_vpc.id
+      subnetwork = google_compute_subnetwork.subnet["public"].id
+    }
+
+    dynamic "secret_environment_variables" {
+      for_each = local.secret_env
+      content {
+        key        = secret_environment_variables.value
+        project_id = var.project_id
+        secret     = google_secret_manager_secret.secret[secret_environment_variables.key].secret_id
+        version    = "latest"
+      }
+    }
+  }
+
+  depends_on = [
+    google_project_iam_member.role,
+    google_secret_manager_secret_iam_member.functions_access,
+    google_secret_manager_secret_version.secret,
+    google_storage_bucket_iam_member.build_reads_source,
+  ]
+}
+
+# A 2nd gen function is a Cloud Run service: invoking it takes roles/run.invoker on that service.
+resource "google_cloud_run_v2_service_iam_member" "invoker" {
+  for_each = local.function_invokers
+
+  location = var.region
+  name     = google_cloudfunctions2_function.fn[each.value.function].service_config[0].service
+  role     = "roles/run.invoker"
+  member   = each.value.member
+}

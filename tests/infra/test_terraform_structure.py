@@ -1,0 +1,427 @@
+"""The Terraform under infra/, parsed with python-hcl2 and held against the infrastructure design:
+buckets and lifecycle rules, the function map and its sizes, the workflow's variables, scheduled
+jobs, network and data services, no secrets in the code, every variable declared."""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import hcl2
+import pytest
+from hcl2 import SerializationOptions
+
+REPO = Path(__file__).resolve().parents[2]
+INFRA = REPO / "infra"
+OPTIONS = SerializationOptions(with_comments=False, explicit_blocks=False, strip_string_quotes=True)
+
+
+def parse(path: Path) -> dict[str, Any]:
+    with path.open(encoding="utf-8") as handle:
+        return hcl2.load(handle, serialization_options=OPTIONS)
+
+
+@pytest.fixture(scope="module")
+def terraform() -> dict[str, Any]:
+    """All of infra/*.tf merged: resources by type and name, locals, variables, outputs."""
+    merged: dict[str, Any] = {"resource": {}, "locals": {}, "variable": {}, "output": {},
+                              "terraform": [], "provider": []}
+    for path in sorted(INFRA.glob("*.tf")):
+        parsed = parse(path)
+        for block in parsed.get("resource", []):
+            for kind, named in block.items():
+                for name, body in named.items():
+                    assert name not in merged["resource"].setdefault(kind, {}), (kind, name)
+                    merged["resource"][kind][name] = body
+        for block in parsed.get("locals", []):
+            for name, value in block.items():
+                assert name not in merged["locals"], f"local.{name} defined twice"
+                merged["locals"][name] = value
+        for kind in ("variable", "output"):
+            for block in parsed.get(kind, []):
+                merged[kind].update(block)
+        merged["terraform"] += parsed.get("terraform", [])
+        merged["provider"] += parsed.get("provider", [])
+    return merged
+
+
+def resource(terraform: dict[str, Any], kind: str, name: str) -> dict[str, Any]:
+    return terraform["resource"][kind][name]
+
+
+def block(body: dict[str, Any], name: str) -> dict[str, Any]:
+    value = body[name]
+    return value[0] if isinstance(value, list) else value
+
+
+def all_tf_text() -> str:
+    return "\n".join(path.read_text(encoding="utf-8") for path in sorted(INFRA.glob("*.tf")))
+
+
+# ------------------------------------------------------------------------------------------------
+# Storage
+# ------------------------------------------------------------------------------------------------
+
+DESIGN_BUCKETS = {
+    "input_data": [(90, "Delete", None)],
+    "output_images": [],
+    "preview_cache": [(30, "Delete", None)],
+    "version_snapshots": [(7, "SetStorageClass", "NEARLINE"), (60, "Delete", None)],
+    "final_products": [(30, "SetStorageClass", "NEARLINE"), (365, "SetStorageClass", "COLDLINE")],
+    "temp_data": [(7, "Delete", None)],
+}
+
+
+def test_every_bucket_of_the_design_has_its_lifecycle_rules(terraform):
+    buckets = terraform["locals"]["buckets"]
+
+    assert set(buckets) == set(DESIGN_BUCKETS)
+    for key, expected in DESIGN_BUCKETS.items():
+        rules = [(r["age"], r["action"], r["storage_class"]) for r in buckets[key]["lifecycle_rules"]]
+        assert rules == expected, key
+        assert buckets[key]["name"] == "manga-" + key.replace("_", "-")
+
+
+def test_the_bucket_resource_turns_every_rule_into_a_lifecycle_rule(terraform):
+    bucket = resource(terraform, "google_storage_bucket", "bucket")
+    [dynamic] = [d for d in bucket["dynamic"] if "lifecycle_rule" in d]
+    rule = dynamic["lifecycle_rule"]
+
+    assert bucket["for_each"] == "${local.buckets}"
+    assert bucket["name"] == "${var.project_id}-${each.value.name}"
+    assert bucket["uniform_bucket_level_access"] is True
+    assert rule["for_each"] == "${each.value.lifecycle_rules}"
+    content = block(rule, "content")
+    assert block(content, "condition")["age"] == "${lifecycle_rule.value.age}"
+    assert block(content, "action") == {"type": "${lifecycle_rule.value.action}",
+                                        "storage_class": "${lifecycle_rule.value.storage_class}"}
+
+
+def test_only_the_cdn_buckets_may_be_public_and_the_rest_enforce_prevention(terraform):
+    buckets = terraform["locals"]["buckets"]
+    public = {key for key, bucket in buckets.items() if bucket["public"]}
+    prevention = resource(terraform, "google_storage_bucket", "bucket")["public_access_prevention"]
+
+    assert public == {"output_images", "preview_cache"}
+    assert '"enforced"' in prevention and "each.value.public" in prevention
+    assert resource(terraform, "google_storage_bucket", "function_source")[
+        "public_access_prevention"] == "enforced"
+
+
+# ------------------------------------------------------------------------------------------------
+# Functions
+# ------------------------------------------------------------------------------------------------
+
+FUNCTIONS = {
+    "phase1_concept", "phase2_characters", "phase3_plot", "phase4_name", "phase5_images",
+    "phase6_lettering", "phase7_finalize", "start_generation", "get_status", "open_gate",
+    "record_decision", "chat_message", "cleanup_sessions", "aggregate_analytics", "quality_report",
+}
+
+
+def function_spec(terraform: dict[str, Any], key: str) -> dict[str, Any]:
+    return {**terraform["locals"]["function_defaults"], **terraform["locals"]["functions"][key]}
+
+
+def test_the_function_map_holds_every_function(terraform):
+    functions = terraform["locals"]["functions"]
+
+    assert set(functions) == FUNCTIONS
+    names = [spec["name"] for spec in functions.values()]
+    assert len(set(names)) == len(names)
+    for key, spec in functions.items():
+        assert re.fullmatch(r"[a-z][a-z0-9-]{0,61}[a-z0-9]", spec["name"]), key
+        assert spec["name"] == key.replace("_", "-")
+
+
+def test_functions_are_sized_as_the_design_says(terraform):
+    phase5 = function_spec(terraform, "phase5_images")
+    phase2 = function_spec(terraform, "phase2_characters")
+
+    assert (phase5["cpu"], phase5["memory"], phase5["timeout"], phase5["concurrency"]) == (
+        "2", "4Gi", 60, 5)
+    assert phase2["memory"] == "3Gi"
+    for phase in ("phase1_concept", "phase3_plot", "phase4_name", "phase6_lettering",
+                  "phase7_finalize"):
+        spec = function_spec(terraform, phase)
+        assert (spec["cpu"], spec["memory"], spec["timeout"]) == ("1", "2Gi", 300), phase
+        assert spec["min_instances"] == "${var.phase_min_instances}"
+        assert spec["max_instances"] == "${var.phase_max_instances}"
+    assert terraform["variable"]["phase_min_instances"]["default"] == 1
+    assert terraform["variable"]["phase_max_instances"]["default"] == 50
+    chat = function_spec(terraform, "chat_message")
+    assert (chat["memory"], chat["timeout"]) == ("512Mi", 60)
+
+
+def test_one_function_resource_deploys_the_map_from_one_hashed_bundle(terraform):
+    assert list(terraform["resource"]["google_cloudfunctions2_function"]) == ["fn"]
+    function = resource(terraform, "google_cloudfunctions2_function", "fn")
+    build = block(function, "build_config")
+    service = block(function, "service_config")
+    source = resource(terraform, "google_storage_bucket_object", "function_source")
+
+    assert function["for_each"] == "${local.function_specs}"
+    assert build["runtime"] == "python311"
+    assert build["entry_point"] == "${each.key}"
+    assert block(block(build, "source"), "storage_source")["object"] == (
+        "${google_storage_bucket_object.function_source.name}")
+    assert "filesha256(var.function_source_zip)" in source["name"]
+    assert source["source"] == "${var.function_source_zip}"
+    assert service["available_memory"] == "${each.value.memory}"
+    assert service["available_cpu"] == "${each.value.cpu}"
+    assert service["timeout_seconds"] == "${each.value.timeout}"
+    assert service["max_instance_request_concurrency"] == "${each.value.concurrency}"
+    assert service["service_account_email"] == (
+        '${google_service_account.account["functions"].email}')
+
+
+def test_functions_reach_sql_and_redis_through_the_vpc_and_read_secrets_from_secret_manager(
+        terraform):
+    service = block(resource(terraform, "google_cloudfunctions2_function", "fn"), "service_config")
+    [secrets] = [d for d in service["dynamic"] if "secret_environment_variables" in d]
+
+    assert service["direct_vpc_egress"] == "VPC_EGRESS_PRIVATE_RANGES_ONLY"
+    assert "google_compute_network.manga_vpc" in block(service, "direct_vpc_network_interface")[
+        "network"]
+    assert secrets["secret_environment_variables"]["for_each"] == "${local.secret_env}"
+    assert set(terraform["locals"]["secret_env"].values()) >= {"DATABASE_URL", "REDIS_URL"}
+    env = terraform["locals"]["function_env"]
+    assert "MANGAFLOW_ANALYTICS" in json.dumps(env) and "GOOGLE_CLOUD_PROJECT" in json.dumps(env)
+
+
+# ------------------------------------------------------------------------------------------------
+# Workflow and its variables
+# ------------------------------------------------------------------------------------------------
+
+
+def workflow_env_names() -> set[str]:
+    """Every sys.get_env name the workflow definitions ask for, dynamic phase URLs expanded."""
+    names: set[str] = set()
+    for path in (REPO / "workflows").glob("*.workflows.yaml"):
+        text = path.read_text(encoding="utf-8")
+        names |= set(re.findall(r'sys\.get_env\("([A-Z0-9_]+)"\)', text))
+        if re.search(r'sys\.get_env\("PHASE"\s*\+\s*string\(\w+\)\s*\+\s*"_URL"\)', text):
+            names |= {f"PHASE{n}_URL" for n in range(1, 8)}
+    return names
+
+
+def test_the_workflow_gets_a_url_for_every_variable_its_yaml_reads(terraform):
+    url_envs = {spec["url_env"] for spec in terraform["locals"]["functions"].values()} - {""}
+    wanted = workflow_env_names()
+
+    assert {f"PHASE{n}_URL" for n in range(1, 8)} <= url_envs
+    assert wanted, "no sys.get_env found in workflows/*.workflows.yaml"
+    assert wanted <= url_envs, f"not provided by Terraform: {sorted(wanted - url_envs)}"
+
+
+def test_the_workflow_resource_uses_the_yaml_and_the_url_map(terraform):
+    workflow = resource(terraform, "google_workflows_workflow", "pipeline")
+    env = terraform["locals"]["workflow_env"]
+
+    assert workflow["user_env_vars"] == "${local.workflow_env}"
+    assert "var.workflow_source" in workflow["source_contents"]
+    assert (INFRA / terraform["variable"]["workflow_source"]["default"]).is_file()
+    assert "google_cloudfunctions2_function.fn[key].url" in env
+    assert 'google_service_account.account["workflow"]' in workflow["service_account"]
+
+
+def test_the_workflow_may_invoke_every_function_it_calls(terraform):
+    for key, spec in terraform["locals"]["functions"].items():
+        if spec["url_env"]:
+            assert "workflow" in spec["callers"], key
+    invoker = resource(terraform, "google_cloud_run_v2_service_iam_member", "invoker")
+    assert invoker["role"] == "roles/run.invoker"
+    assert invoker["for_each"] == "${local.function_invokers}"
+
+
+# ------------------------------------------------------------------------------------------------
+# Scheduler
+# ------------------------------------------------------------------------------------------------
+
+
+def test_scheduled_jobs_call_their_functions_with_oidc(terraform):
+    schedules = terraform["locals"]["schedules"]
+    functions = terraform["locals"]["functions"]
+    job = resource(terraform, "google_cloud_scheduler_job", "job")
+    target = block(job, "http_target")
+    oidc = block(target, "oidc_token")
+
+    assert {s["function"] for s in schedules.values()} == {
+        "cleanup_sessions", "aggregate_analytics", "quality_report"}
+    for name, schedule in schedules.items():
+        assert "scheduler" in functions[schedule["function"]]["callers"], name
+    assert 'google_service_account.account["scheduler"].email' in oidc["service_account_email"]
+    assert oidc["audience"] == target["uri"]
+
+
+def test_schedules_are_hourly_daily_and_weekly(terraform):
+    cron = {name: s["schedule"].split() for name, s in terraform["locals"]["schedules"].items()}
+
+    minute, hour, dom, month, dow = cron["cleanup-sessions"]
+    assert hour == "*" and minute.isdigit()
+    for daily in ("aggregate-analytics", "daily-quality-report"):
+        assert cron[daily][1].isdigit() and cron[daily][2:] == ["*", "*", "*"]
+    assert cron["weekly-quality-trends"][4] == "1" and cron["weekly-quality-trends"][2] == "*"
+    # Aggregation of yesterday has finished before the reports read it.
+    assert int(cron["aggregate-analytics"][1]) < int(cron["daily-quality-report"][1])
+    assert terraform["locals"]["schedules"]["weekly-quality-trends"]["body"] == {"period": "weekly"}
+
+
+# ------------------------------------------------------------------------------------------------
+# Network and data services
+# ------------------------------------------------------------------------------------------------
+
+
+def test_the_vpc_and_subnets_follow_the_design(terraform):
+    vpc = resource(terraform, "google_compute_network", "manga_vpc")
+    subnets = {s["name"]: s["cidr"] for s in terraform["locals"]["subnets"].values()}
+
+    assert vpc["name"] == "manga-service-vpc" and vpc["auto_create_subnetworks"] is False
+    assert subnets == {"manga-public": "10.0.1.0/24", "manga-private": "10.0.2.0/24",
+                       "manga-management": "10.0.3.0/24"}
+    assert resource(terraform, "google_compute_router_nat", "manga_nat")[
+        "source_subnetwork_ip_ranges_to_nat"] == "ALL_SUBNETWORKS_ALL_IP_RANGES"
+    rules = terraform["locals"]["firewall_allow_rules"]
+    assert rules["manga-allow-https"]["priority"] == 1000
+    assert rules["manga-allow-health-check"]["source_ranges"] == ["130.211.0.0/22",
+                                                                 "35.191.0.0/16"]
+    assert resource(terraform, "google_compute_firewall", "deny_all_ingress")["priority"] == 65534
+    assert resource(terraform, "google_service_networking_connection", "private_services")[
+        "service"] == "servicenetworking.googleapis.com"
+
+
+def test_cloud_sql_is_private_with_iam_auth_backups_and_pitr(terraform):
+    instance = resource(terraform, "google_sql_database_instance", "manga_db")
+    settings = block(instance, "settings")
+    ip = block(settings, "ip_configuration")
+    backup = block(settings, "backup_configuration")
+
+    assert instance["database_version"] == "POSTGRES_15"
+    assert ip["ipv4_enabled"] is False and ip["ssl_mode"] == "ENCRYPTED_ONLY"
+    assert {"name": "cloudsql.iam_authentication", "value": "on"} == block(settings,
+                                                                           "database_flags")
+    assert backup["enabled"] is True and backup["point_in_time_recovery_enabled"] is True
+    assert backup["transaction_log_retention_days"] == 7
+    assert block(backup, "backup_retention_settings")["retained_backups"] == 30
+    assert settings["disk_type"] == "PD_SSD" and settings["disk_autoresize"] is True
+    assert resource(terraform, "google_sql_user", "functions_iam")["type"] == (
+        "CLOUD_IAM_SERVICE_ACCOUNT")
+
+
+def test_memorystore_is_basic_redis_7_with_one_gigabyte(terraform):
+    redis = resource(terraform, "google_redis_instance", "manga_cache")
+
+    assert (redis["tier"], redis["redis_version"]) == ("BASIC", "REDIS_7_0")
+    assert redis["memory_size_gb"] == "${var.redis_memory_gb}"
+    assert terraform["variable"]["redis_memory_gb"]["default"] == 1
+    assert redis["connect_mode"] == "PRIVATE_SERVICE_ACCESS"
+
+
+def test_firestore_is_native(terraform):
+    database = resource(terraform, "google_firestore_database", "chat")
+
+    assert (database["name"], database["type"]) == ("(default)", "FIRESTORE_NATIVE")
+
+
+def test_bigquery_tables_come_from_the_schema_files(terraform):
+    tables = terraform["locals"]["bigquery_tables"]
+    table = resource(terraform, "google_bigquery_table", "analytics")
+
+    assert set(tables) == {"phase_quality_scores", "retry_patterns", "quality_trends",
+                           "user_feedback_analysis", "chat_interaction_metrics"}
+    assert terraform["locals"]["analytics_dataset"] == "manga_quality_analytics"
+    assert table["schema"] == '${file("${path.module}/../schemas/bigquery/${each.key}.json")}'
+    for name, partition_field in tables.items():
+        fields = json.loads((REPO / "schemas" / "bigquery" / f"{name}.json").read_text())
+        by_name = {f["name"]: f for f in fields}
+        assert by_name[partition_field]["type"] in {"TIMESTAMP", "DATE"}, name
+        assert by_name["phase"]["type"] == "INTEGER"  # the clustering column
+        for field in fields:
+            assert field["type"] in {"STRING", "INTEGER", "FLOAT", "BOOLEAN", "TIMESTAMP",
+                                     "DATE"}, (name, field)
+            assert field["mode"] in {"REQUIRED", "NULLABLE", "REPEATED"}, (name, field)
+            assert field.get("description"), (name, field["name"])
+
+
+# ------------------------------------------------------------------------------------------------
+# Hygiene: secrets, variables, references, versions
+# ------------------------------------------------------------------------------------------------
+
+SECRET_PATTERNS = [
+    re.compile(r'(password|secret_data|auth_string|api_key|secret_key)\s*=\s*"(?!\$\{)[^"]+"',
+               re.IGNORECASE),
+    re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----"),
+    re.compile(r"AIza[0-9A-Za-z_\-]{35}"),
+    re.compile(r"redis://:[^$@]+@"),
+]
+
+
+def test_no_secret_is_written_in_the_terraform_or_the_example_tfvars():
+    texts = {path.name: path.read_text(encoding="utf-8")
+             for path in [*INFRA.glob("*.tf"), *INFRA.glob("*.tfvars*")]}
+
+    for name, text in texts.items():
+        for pattern in SECRET_PATTERNS:
+            assert not pattern.search(text), f"{name}: {pattern.pattern}"
+    assert not list(INFRA.glob("*.tfvars")), "real tfvars files stay out of the repository"
+    assert "*.tfvars" in (INFRA / ".gitignore").read_text()
+
+
+def test_secret_values_are_generated_not_given(terraform):
+    app_user = resource(terraform, "google_sql_user", "app")
+    version = resource(terraform, "google_secret_manager_secret_version", "secret")
+
+    assert app_user["password"] == "${random_password.db_password.result}"
+    assert version["secret_data"] == "${local.secret_values[each.key]}"
+    assert not any("password" in name or "secret" in name for name in terraform["variable"])
+
+
+def test_every_variable_used_is_declared_and_every_declared_one_used(terraform):
+    text = all_tf_text()
+    used = set(re.findall(r"\bvar\.([a-z_][a-z0-9_]*)", text))
+    declared = set(terraform["variable"])
+
+    assert used - declared == set(), "used but not declared"
+    assert declared - used == set(), "declared but never used"
+    for name, variable in terraform["variable"].items():
+        assert variable.get("description"), name
+        assert "type" in variable, name
+
+
+def test_every_local_used_is_defined(terraform):
+    used = set(re.findall(r"\blocal\.([a-z_][a-z0-9_]*)", all_tf_text()))
+
+    assert used - set(terraform["locals"]) == set()
+
+
+def test_every_resource_referenced_is_declared(terraform):
+    values = json.dumps({kind: terraform[kind] for kind in ("resource", "locals", "output")})
+    referenced = set(re.findall(r"\b((?:google|random)_[a-z0-9_]+)\.([a-z0-9_]+)\b", values))
+    declared = {(kind, name) for kind, named in terraform["resource"].items() for name in named}
+
+    missing = {ref for ref in referenced if ref not in declared}
+    assert missing == set()
+
+
+def test_no_project_wide_basic_roles_for_the_runtime_accounts(terraform):
+    accounts = terraform["locals"]["service_accounts"]
+
+    for key in ("functions", "workflow", "scheduler", "build"):
+        roles = accounts[key]["roles"]
+        assert not {"roles/owner", "roles/editor", "roles/storage.admin"} & set(roles), key
+    # Object access is granted per bucket, not on the project.
+    assert "roles/storage.objectAdmin" not in accounts["functions"]["roles"]
+    assert resource(terraform, "google_storage_bucket_iam_member", "functions_objects")[
+        "role"] == "roles/storage.objectAdmin"
+    assert set(accounts) == {"functions", "build", "workflow", "scheduler", "cicd"}
+
+
+def test_the_google_provider_is_pinned(terraform):
+    [settings] = terraform["terraform"]
+    google = settings["required_providers"][0]["google"] if isinstance(
+        settings["required_providers"], list) else settings["required_providers"]["google"]
+
+    assert google["source"] == "hashicorp/google"
+    assert re.fullmatch(r"~> 7\.\d+", google["version"])
+    assert settings["required_version"].startswith(">=")

@@ -1,0 +1,63 @@
+"""Cloud Storage artifacts against the real local emulator: buckets and content addressing."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+
+import pytest
+
+from mangaflow.config import BUCKET_KINDS, settings
+from mangaflow.stores import objects
+
+
+def test_six_buckets_exist_with_design_names(services: dict) -> None:
+    names = objects.ensure_buckets()
+    project = settings().google_cloud_project
+    assert names == [f"{project}-manga-{kind.replace('_', '-')}" for kind in BUCKET_KINDS]
+    listed = {b.name for b in objects.object_store().client.list_buckets()}
+    assert set(names) <= listed
+
+
+def test_same_bytes_same_uri_one_object(services: dict) -> None:
+    prefix = f"test/{uuid.uuid4().hex[:8]}/panels"
+    panel = b"\x89PNG fake panel bytes " + uuid.uuid4().bytes
+    first = objects.put_bytes("output_images", panel, "image/png", prefix)
+    second = objects.put_bytes("output_images", panel, "image/png", prefix)
+    assert first == second
+    assert first.endswith(f"/{prefix}/{hashlib.sha256(panel).hexdigest()}.png")
+    assert objects.object_store().list_uris("output_images", prefix) == [first]
+    other = objects.put_bytes("output_images", panel + b"!", "image/png", prefix)
+    assert other != first and len(objects.object_store().list_uris("output_images", prefix)) == 2
+    assert objects.get_bytes(first) == panel and objects.exists(first)
+
+
+def test_json_is_canonical_and_round_trips(services: dict) -> None:
+    prefix = f"test/{uuid.uuid4().hex[:8]}"
+    a = objects.put_json("temp_data", {"b": 1, "a": "夜祭り"}, prefix)
+    b = objects.put_json("temp_data", {"a": "夜祭り", "b": 1}, prefix)
+    assert a == b and a.endswith(".json")
+    assert objects.get_json(a) == {"a": "夜祭り", "b": 1}
+
+
+def test_named_objects_are_replaced(services: dict) -> None:
+    name = f"requests/r-{uuid.uuid4().hex[:8]}/manga.pdf"
+    uri = objects.put_named("final_products", name, b"%PDF-1.7 one", "application/pdf")
+    assert uri == f"gs://{settings().bucket('final_products')}/{name}"
+    objects.put_named("final_products", name, b"%PDF-1.7 two", "application/pdf")
+    assert objects.get_bytes(uri) == b"%PDF-1.7 two"
+    blob = objects.object_store().client.bucket(settings().bucket("final_products")).get_blob(name)
+    assert blob.content_type == "application/pdf"
+
+
+def test_missing_and_bad_inputs_are_named(services: dict) -> None:
+    missing = f"gs://{settings().bucket('temp_data')}/nothing/{uuid.uuid4().hex}.json"
+    assert not objects.exists(missing)
+    with pytest.raises(FileNotFoundError, match="nothing"):
+        objects.get_bytes(missing)
+    with pytest.raises(objects.InvalidObject, match="bucket_kind"):
+        objects.put_bytes("photos", b"x")
+    with pytest.raises(objects.InvalidObject, match="uri"):
+        objects.get_bytes("s3://x/y")
+    with pytest.raises(objects.InvalidObject, match="name"):
+        objects.put_named("temp_data", "../escape", b"x")
