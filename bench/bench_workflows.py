@@ -66,9 +66,6 @@ main:
         return: ${req.http_request.body}
 """
 
-STEPS_PER_ITERATION = 3  # assign + switch + the switch's embedded assign (every other) ~ counted as 2.5; see below
-
-
 def _expected(n: int) -> dict[str, int]:
     return {"total": n * (n + 1), "evens": n // 2}
 
@@ -146,6 +143,65 @@ async def _callback_latency(executions: int) -> dict[str, float]:
     }
 
 
+PARALLEL_SOURCE = """
+main:
+  steps:
+    - init:
+        assign:
+          - total: 0
+    - fan_out:
+        parallel:
+          shared: [total]
+          for:
+            value: v
+            range: [1, 20]
+            steps:
+              - work:
+                  for:
+                    value: k
+                    range: [1, 200]
+                    steps:
+                      - add:
+                          assign:
+                            - total: ${total + 1}
+              - nap:
+                  call: sys.sleep
+                  args:
+                    seconds: 0.05
+    - done:
+        return: ${total}
+"""
+
+
+async def _parallel_responsiveness(executions: int) -> dict[str, float]:
+    """`executions` executions each running 20 parallel iterations (CPU + sleep) while we poll the API."""
+    server = await WorkflowsServer("127.0.0.1", 0).start()
+    base = f"{server.base_url}/v1/projects/bench/locations/local/workflows"
+    try:
+        async with aiohttp.ClientSession() as http:
+            async with http.post(f"{base}?workflowId=fan", json={"sourceContents": PARALLEL_SOURCE}) as r:
+                assert r.status == 200, await r.text()
+            t0 = time.perf_counter()
+            names = []
+            for _ in range(executions):
+                async with http.post(f"{base}/fan/executions", json={}) as r:
+                    names.append((await r.json())["name"])
+            polls: list[float] = []
+            while not all(rec.done.is_set() for rec in server.service.executions.values()):
+                start = time.perf_counter()
+                async with http.get(f"{server.base_url}/v1/{names[0]}") as r:
+                    await r.read()
+                polls.append(time.perf_counter() - start)
+                await asyncio.sleep(0.01)
+            elapsed = time.perf_counter() - t0
+            assert all(rec.state == "SUCCEEDED" and rec.result == "4000" for rec in server.service.executions.values())
+    finally:
+        await server.stop()
+    polls.sort()
+    return {"get_median_ms": statistics.median(polls) * 1000, "get_max_ms": polls[-1] * 1000,
+            "elapsed_ms": elapsed * 1000, "polls": float(len(polls))}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--iterations", type=int, default=5000, help="loop iterations per run")
@@ -173,6 +229,10 @@ def main() -> None:
     print(f"{args.executions} concurrent executions via REST, start -> awaiting first callback:")
     print(f"  median {lat['median_ms']:.1f} ms, p95 {lat['p95_ms']:.1f} ms, all waiting after "
           f"{lat['all_waiting_ms']:.1f} ms")
+    par = asyncio.run(_parallel_responsiveness(args.executions))
+    print(f"{args.executions} executions x 20 parallel iterations (200 steps + 50 ms sleep each), API polled meanwhile:")
+    print(f"  all done in {par['elapsed_ms']:.0f} ms; GET execution latency median {par['get_median_ms']:.1f} ms, "
+          f"max {par['get_max_ms']:.1f} ms over {par['polls']:.0f} polls")
 
 
 if __name__ == "__main__":

@@ -137,24 +137,28 @@ locals {
 
   function_specs = { for key, spec in local.functions : key => merge(local.function_defaults, spec) }
 
-  # Settings every function reads from its environment (docs/deploy.md lists them).
+  # Settings every function reads from its environment (mangaflow.config; docs/deploy.md lists
+  # them). The workflow's name is spelled out, not taken from the resource: the workflow needs
+  # the functions' URLs first.
   function_env = merge(
     {
-      ENVIRONMENT          = var.environment
-      LOG_LEVEL            = var.log_level
-      GOOGLE_CLOUD_PROJECT = var.project_id
-      MANGAFLOW_PROVIDER   = var.provider_kind
-      VERTEX_LOCATION      = var.vertex_location
-      MANGAFLOW_ANALYTICS  = "bigquery"
-      BIGQUERY_DATASET     = local.analytics_dataset
-      BIGQUERY_LOCATION    = var.region
-      CLOUD_SQL_INSTANCE   = google_sql_database_instance.manga_db.connection_name
-      DB_NAME              = google_sql_database.manga.name
-      DB_IAM_USER          = google_sql_user.functions_iam.name
-      WORKFLOW_NAME        = local.workflow_name
-      WORKFLOW_LOCATION    = var.region
+      ENVIRONMENT               = var.environment
+      LOG_LEVEL                 = var.log_level
+      GOOGLE_CLOUD_PROJECT      = var.project_id
+      MANGAFLOW_REGION          = var.region
+      MANGAFLOW_PROVIDER        = var.provider_kind
+      GOOGLE_GENAI_USE_VERTEXAI = "true"
+      GOOGLE_CLOUD_LOCATION     = var.vertex_location
+      MANGAFLOW_ANALYTICS       = "bigquery"
+      BIGQUERY_DATASET          = local.analytics_dataset
+      BIGQUERY_LOCATION         = var.region
+      CLOUD_SQL_INSTANCE        = google_sql_database_instance.manga_db.connection_name
+      DB_NAME                   = google_sql_database.manga.name
+      DB_USER                   = google_sql_user.functions_iam.name
+      MANGAFLOW_WORKFLOW        = "projects/${var.project_id}/locations/${var.region}/workflows/${local.workflow_name}"
+      MANGAFLOW_PUBLIC_URL      = var.public_url
     },
-    { for key, env_name in local.bucket_env : env_name => google_storage_bucket.bucket[key].name },
+    { for key in keys(local.buckets) : "MANGAFLOW_BUCKET_${upper(key)}" => google_storage_bucket.bucket[key].name },
   )
 
   # Members behind each kind of caller. Keys of the pairs below use the caller kind and an index,
@@ -217,8 +221,8 @@ resource "google_cloudfunctions2_function" "fn" {
     # Cloud SQL and Memorystore sit on private addresses; everything else leaves directly.
     direct_vpc_egress = "VPC_EGRESS_PRIVATE_RANGES_ONLY"
     direct_vpc_network_interface {
-      network    = google_compute_network.manga_vpc.id
-      subnetwork = google_compute_subnetwork.subnet["public"].id
+      network    = google_compute_network.manga_vpc.name
+      subnetwork = google_compute_subnetwork.subnet["public"].name
     }
 
     dynamic "secret_environment_variables" {

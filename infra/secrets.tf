@@ -9,10 +9,11 @@ resource "random_password" "secret_key" {
 }
 
 locals {
-  # Secret id => the environment variable the functions read it as. The values sit in a separate
+  # Secret id => the environment variable the functions read it as (the secret key signs the
+  # approval links). The values sit in a separate
   # map: a sensitive value cannot drive for_each.
   secret_env = {
-    "manga-secret-key"   = "SECRET_KEY"
+    "manga-secret-key"   = "MANGAFLOW_SIGNING_KEY"
     "manga-database-url" = "DATABASE_URL"
     "manga-db-password"  = "DB_PASSWORD"
     "manga-redis-url"    = "REDIS_URL"

@@ -58,16 +58,6 @@ locals {
       ]
     }
   }
-
-  # Functions read the bucket names from these variables.
-  bucket_env = {
-    input_data        = "BUCKET_INPUT_DATA"
-    output_images     = "BUCKET_OUTPUT_IMAGES"
-    preview_cache     = "BUCKET_PREVIEW_CACHE"
-    version_snapshots = "BUCKET_VERSION_SNAPSHOTS"
-    final_products    = "BUCKET_FINAL_PRODUCTS"
-    temp_data         = "BUCKET_TEMP_DATA"
-  }
 }
 
 resource "google_storage_bucket" "bucket" {

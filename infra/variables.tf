@@ -57,6 +57,12 @@ variable "vertex_location" {
   default     = "asia-northeast1"
 }
 
+variable "public_url" {
+  description = "Base URL where people open approval (review) pages; MANGAFLOW_PUBLIC_URL of the functions."
+  type        = string
+  default     = ""
+}
+
 variable "log_level" {
   description = "LOG_LEVEL of the functions (the design: DEBUG in dev, INFO in staging, WARN in production)."
   type        = string

@@ -58,7 +58,8 @@ def _hitl_last_activity(redis_client: Any, key: str) -> dt.datetime | None:
     return _parse_instant(fields.get("last_activity") or fields.get("session_start"))
 
 
-def _sweep_hitl_sessions(redis_client: Any, cutoff: dt.datetime, max_idle_s: int) -> tuple[int, int]:
+def _sweep_hitl_sessions(redis_client: Any, cutoff: dt.datetime,
+                         max_idle_s: int) -> tuple[int, int]:
     """Sessions normally expire by their Redis TTL; this catches ones written without one."""
     removed = expiring = 0
     for raw_key in redis_client.scan_iter(match=HITL_SESSION_PATTERN, count=500):
@@ -103,7 +104,8 @@ def cleanup_inactive_sessions(redis_client: Any, firestore_client: Any, now: dt.
     timestamp `last_activity`), drop their Redis chat cache, and remove HITL `session:*` records
     that were left without a TTL and are idle too. Returns what was done, as counts."""
     now = _aware("now", now)
-    if isinstance(max_idle_s, bool) or not isinstance(max_idle_s, int) or not 60 <= max_idle_s <= 86400:
+    if (isinstance(max_idle_s, bool) or not isinstance(max_idle_s, int)
+            or not 60 <= max_idle_s <= 86400):
         raise ValidationError("max_idle_s must be an integer from 60 to 86400 seconds",
                               field="max_idle_s")
     cutoff = now - dt.timedelta(seconds=max_idle_s)

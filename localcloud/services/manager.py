@@ -10,6 +10,7 @@ import importlib.metadata
 import json
 import os
 import pwd
+import random
 import shutil
 import signal
 import socket
@@ -154,13 +155,34 @@ def _port_free(port: int) -> bool:
     return True
 
 
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
 def _free_port(taken: set[int]) -> int:
-    while True:
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
-        if port not in taken:
+    """A free port below the kernel's ephemeral range, so outgoing client sockets never take a
+    service's port while it restarts."""
+    low, _high = _ephemeral_range()
+    start, stop = (20000, low) if low > 21000 else (low, 65000)
+    rng = random.Random()
+    for _ in range(500):
+        port = rng.randrange(start, stop)
+        if port not in taken and _port_free(port):
             return port
+    raise ServiceError(f"no free TCP port found on 127.0.0.1 between {start} and {stop}")
+
+
+def _wait_port_free(port: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if _port_free(port):
+            return True
+        time.sleep(0.05)
+    return _port_free(port)
 
 
 def _signal_group(pid: int, sig: int) -> None:
@@ -558,6 +580,13 @@ def _now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
 
+def _log_tail(name: str, lines: int = 12) -> str:
+    try:
+        return "\n".join(_log_file(name).read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
 def _wait_healthy(name: str, port: int, proc: subprocess.Popen | None, timeout: float) -> None:
     service = _SERVICES[name]
     deadline = time.monotonic() + timeout
@@ -567,7 +596,8 @@ def _wait_healthy(name: str, port: int, proc: subprocess.Popen | None, timeout: 
             return
         if proc is not None and proc.poll() is not None:
             raise ServiceError(
-                f"local service '{name}' exited with code {proc.returncode} while starting; see {_log_file(name)}"
+                f"local service '{name}' exited with code {proc.returncode} while starting; see {_log_file(name)}:\n"
+                + _log_tail(name)
             )
         time.sleep(delay)
         delay = min(delay * 1.5, 0.5)
@@ -592,7 +622,7 @@ def _start_missing(names: list[str], state: dict[str, dict], timeout: float) -> 
             except ServiceError:
                 _stop_pid(pid, sig=_SERVICES[name].stop_signal)
         # Keep the recorded port so URLs already handed to clients stay valid across restarts.
-        if not port or not _port_free(port):
+        if not port or not _wait_port_free(port, 3.0):
             port = _free_port(taken)
         taken.add(port)
         proc = _SERVICES[name].start(port, base)

@@ -12,9 +12,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .engine import error_context, error_payload, internal_error
-from .errors import DeploymentError, WorkflowError
-from .values import to_json_text
+from .server import ExecutionRecord
+
+from .errors import DeploymentError
 
 
 def _parse_env(items: list[str]) -> dict[str, str]:
@@ -27,7 +27,7 @@ def _parse_env(items: list[str]) -> dict[str, str]:
     return env
 
 
-async def _run_once(path: Path, argument: Any, env: dict[str, str]) -> Any:
+async def _run_once(path: Path, argument: Any, env: dict[str, str]) -> ExecutionRecord:
     # A real server on a free loopback port, so callback endpoints in the workflow work too.
     from .server import WorkflowsServer
 

@@ -13,8 +13,8 @@ import json
 import re
 import time
 import uuid
-from dataclasses import dataclass, field
-from typing import Any, Callable
+from dataclasses import dataclass
+from typing import Any, Iterable, Iterator
 
 from . import expr as _expr
 from . import runtime as _runtime  # noqa: F401  (registers http.*, sys.sleep, events.*)
@@ -161,6 +161,11 @@ class Step:
         return self.run(fr)
 
 
+def _is_resource_limit(exc: WorkflowError) -> bool:
+    value = exc.value
+    return type(value) is dict and "ResourceLimitError" in (value.get("tags") or ())
+
+
 def _blocking_in_expression(what: str) -> WorkflowError:
     return WorkflowError.tagged(
         "TypeError", f"blocking call {what} cannot run inside an expression; use a call step")
@@ -169,12 +174,15 @@ def _blocking_in_expression(what: str) -> WorkflowError:
 class StepList:
     """An ordered list of steps with a name index for `next` jumps."""
 
-    __slots__ = ("steps", "index", "is_async", "blocking", "routine")
+    __slots__ = ("steps", "index", "is_async", "blocking", "routine", "loops")
 
     def __init__(self, steps: list[Step], routine: str):
         self.steps = steps
         self.index = {s.name: i for i, s in enumerate(steps)}
-        self.is_async = any(s.is_async for s in steps)
+        # A `next` back to an earlier step is a loop: run it on the async path so it can yield.
+        self.loops = any(self.index.get(t, len(steps)) <= i
+                         for i, s in enumerate(steps) for t in _jump_targets(s))
+        self.is_async = self.loops or any(s.is_async for s in steps)
         self.blocking = any(s.blocking for s in steps)
         self.routine = routine
 
@@ -226,10 +234,19 @@ class StepList:
                     j = self.index.get(target)
                     if j is None:
                         return target
+                    if j <= i and ex.steps >= ex.next_yield:
+                        await ex.breathe(fr)
                     i = j
         except WorkflowError as exc:
             raise _located(exc, self.routine, step.name, step.line) if step is not None else exc
         return None
+
+
+def _jump_targets(step: Step) -> list[str]:
+    targets = [getattr(step, "next", None)]
+    if isinstance(step, SwitchStep):
+        targets.extend(c.next for c in step.conditions)
+    return [t for t in targets if isinstance(t, str)]
 
 
 class NextStep(Step):
@@ -444,7 +461,7 @@ class _Loop:
         self.in_expr = _expr.compile_value(spec["in"]) if "in" in spec else None
         self.range_expr = _expr.compile_value(spec["range"]) if "range" in spec else None
 
-    def items(self, fr: Frame) -> list[Any] | range:
+    def items(self, fr: Frame) -> Iterable[Any]:
         if self.in_expr is not None:
             items = self.in_expr.evaluate(fr, fr.ctx)
             if type(items) is not list:
@@ -461,12 +478,15 @@ class _Loop:
                 raise WorkflowError.tagged("TypeError", f"for loop 'range' bounds must be numbers, got {type_name(b)}")
         if type(begin) is int and type(end) is int:
             return range(begin, end + 1)
-        out = []
-        v = begin
-        while v <= end:
-            out.append(v)
-            v += 1
-        return out
+        return _float_range(float(begin), float(end))
+
+
+def _float_range(begin: float, end: float) -> Iterator[float]:
+    # Lazy, so a huge range stops at the step limit instead of filling memory first.
+    v = begin
+    while v <= end:
+        yield v
+        v += 1
 
 
 class ForStep(Step):
@@ -582,60 +602,73 @@ class ParallelStep(Step):
         return min(limit, MAX_CONCURRENT_BRANCHES)
 
     async def _run_branch(self, fr: Frame, body: StepList, variables: dict[str, Any],
-                          owners: dict[str, dict[str, Any]], sem: asyncio.Semaphore) -> None:
-        async with sem:
-            branch = BranchFrame(fr.ex, variables, fr.depth, owners)
-            try:
-                if body.is_async:
-                    await body.arun(branch)
-                else:
-                    body.run(branch)
-            except _Return:
-                pass  # a return ends only its own branch
+                          owners: dict[str, dict[str, Any]]) -> None:
+        branch = BranchFrame(fr.ex, variables, fr.depth, owners)
+        try:
+            if body.is_async:
+                await body.arun(branch)
+            else:
+                body.run(branch)
+        except _Return:
+            pass  # a return ends only its own branch
+
+    def _jobs(self, items: Iterable[Any] | None, base: dict[str, Any]) -> Iterator[tuple[str, StepList, dict]]:
+        """Branches or iterations, produced lazily (a long range is never materialised)."""
+        if self.branches is not None:
+            for bname, body in self.branches:
+                yield bname, body, dict(base)
+            return
+        loop = self.loop
+        assert loop is not None and self.body is not None and items is not None
+        for i, item in enumerate(items):
+            variables = dict(base)
+            variables[loop.value_name] = copy_value(item) if type(item) in (dict, list) else item
+            if loop.index_name is not None:
+                variables[loop.index_name] = i
+            yield str(i), self.body, variables
 
     async def arun(self, fr: Frame) -> str | None:
         owners = self._shared_owners(fr)
-        sem = asyncio.Semaphore(self._concurrency(fr))
+        limit = self._concurrency(fr)
         base = fr.visible()
         for name in owners:
             base.pop(name, None)
-        jobs: list[tuple[str, Any]] = []
-        if self.branches is not None:
-            for bname, body in self.branches:
-                jobs.append((bname, self._run_branch(fr, body, dict(base), owners, sem)))
-        else:
-            loop = self.loop
-            assert loop is not None and self.body is not None
-            for i, item in enumerate(loop.items(fr)):
-                variables = dict(base)
-                variables[loop.value_name] = item
-                if loop.index_name is not None:
-                    variables[loop.index_name] = i
-                jobs.append((str(i), self._run_branch(fr, self.body, variables, owners, sem)))
-        tasks = [asyncio.ensure_future(coro) for _, coro in jobs]
+        jobs = self._jobs(self.loop.items(fr) if self.loop is not None else None, base)
+        failures: list[dict[str, Any]] = []
+        workers: list[asyncio.Task] = []
+        state = {"abort": False}
+
+        async def worker() -> None:
+            # Each worker runs one branch/iteration at a time: `limit` workers = the concurrency limit.
+            for branch_id, body, variables in jobs:
+                if state["abort"]:
+                    return
+                try:
+                    await self._run_branch(fr, body, variables, owners)
+                except WorkflowError as exc:
+                    fatal = _is_resource_limit(exc)
+                    if not fatal:
+                        failures.append({"id": branch_id, "error": exc.value})
+                    if fatal or not self.continue_all:
+                        # Default policy: the first unhandled error aborts the other branches.
+                        state["abort"] = True
+                        current = asyncio.current_task()
+                        for w in workers:
+                            if w is not current:
+                                w.cancel()
+                        if fatal:
+                            raise  # a service limit ends the execution, it is not a branch failure
+                        return
+
+        workers.extend(asyncio.ensure_future(worker()) for _ in range(limit))
         try:
-            if self.continue_all:
-                await asyncio.wait(tasks)
-            else:
-                # Default policy: the first unhandled error aborts the other branches.
-                await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
-                pending = [t for t in tasks if not t.done()]
-                for t in pending:
-                    t.cancel()
-                if pending:
-                    await asyncio.wait(pending)
+            results = await asyncio.gather(*workers, return_exceptions=True)
         except asyncio.CancelledError:
-            for t in tasks:
-                t.cancel()
+            for w in workers:
+                w.cancel()
             raise
-        failures = []
-        for (branch_id, _), task in zip(jobs, tasks):
-            if task.cancelled():
-                continue
-            res = task.exception()
-            if isinstance(res, WorkflowError):
-                failures.append({"id": branch_id, "error": res.value})
-            elif res is not None:
+        for res in results:
+            if isinstance(res, BaseException) and not isinstance(res, asyncio.CancelledError):
                 raise res
         if failures:
             raise WorkflowError({
@@ -646,11 +679,6 @@ class ParallelStep(Step):
                 "truncated": len(failures) > MAX_UNHANDLED_BRANCH_ERRORS,
             })
         return self.next
-
-
-@dataclass
-class _RetrySpec:
-    policy: Any  # Compiled: either the whole policy (expression) or a map with predicate/max_retries/backoff
 
 
 class TryStep(Step):
@@ -875,7 +903,7 @@ class Program:
 def _refresh_list(lst: StepList) -> tuple[bool, bool]:
     """Recompute async/blocking flags bottom-up (flags only ever grow)."""
     flags = [_refresh_step(s) for s in lst.steps]
-    lst.is_async = any(a for a, _ in flags)
+    lst.is_async = lst.loops or any(a for a, _ in flags)
     lst.blocking = any(b for _, b in flags)
     return lst.is_async, lst.blocking
 
@@ -980,6 +1008,9 @@ class _Compiler:
             if k not in func.params:
                 raise DeploymentError(f"function '{target}' has no argument '{k}' (expected: {', '.join(func.params)})",
                                       step=name, line=line)
+        for k in func.params[: func.required]:
+            if k not in args:
+                raise DeploymentError(f"call to '{target}' is missing required argument '{k}'", step=name, line=line)
         return CallFunctionStep(func, args, result, next_)
 
     def _assign(self, items: list[dict[str, Any]], name: str, line: int | None) -> list[Assignment]:

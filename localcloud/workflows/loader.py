@@ -85,6 +85,12 @@ def parse_source(text: str) -> tuple[Any, dict[int, int]]:
     try:
         node = yaml.compose(text, Loader=_Loader)
     except yaml.YAMLError as exc:
+        if text.lstrip()[:1] in ("{", "["):
+            # JSON that YAML rejects (e.g. tabs inside): take it as JSON, without line numbers.
+            try:
+                return json.loads(text), lines
+            except ValueError:
+                pass
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
         problem = getattr(exc, "problem", None) or str(exc)

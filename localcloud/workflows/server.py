@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import datetime as _dt
 import json
-import os
 import secrets
 import time
 import uuid
@@ -477,8 +476,6 @@ async def serve_forever(host: str, port: int, source_dir: str | None) -> None:
     server = WorkflowsServer(host, port, source_dir)
     await server.start()
     print(f"workflows server listening on {server.base_url}", flush=True)
-    if os.environ.get("WORKFLOWS_SERVER_READY_FILE"):
-        Path(os.environ["WORKFLOWS_SERVER_READY_FILE"]).write_text(server.base_url)
     try:
         await asyncio.Event().wait()
     finally:

@@ -78,7 +78,8 @@ def test_every_bucket_of_the_design_has_its_lifecycle_rules(terraform):
 
     assert set(buckets) == set(DESIGN_BUCKETS)
     for key, expected in DESIGN_BUCKETS.items():
-        rules = [(r["age"], r["action"], r["storage_class"]) for r in buckets[key]["lifecycle_rules"]]
+        rules = [(rule["age"], rule["action"], rule["storage_class"])
+                 for rule in buckets[key]["lifecycle_rules"]]
         assert rules == expected, key
         assert buckets[key]["name"] == "manga-" + key.replace("_", "-")
 
@@ -425,3 +426,32 @@ def test_the_google_provider_is_pinned(terraform):
     assert google["source"] == "hashicorp/google"
     assert re.fullmatch(r"~> 7\.\d+", google["version"])
     assert settings["required_version"].startswith(">=")
+
+
+def test_function_environment_uses_the_names_the_code_reads(terraform):
+    from mangaflow import config
+
+    env_text = json.dumps(terraform["locals"]["function_env"])
+    secrets = set(terraform["locals"]["secret_env"].values())
+
+    for name in ("GOOGLE_CLOUD_PROJECT", "MANGAFLOW_REGION", "MANGAFLOW_PROVIDER",
+                 "CLOUD_SQL_INSTANCE", "DB_USER", "DB_NAME", "MANGAFLOW_WORKFLOW",
+                 "MANGAFLOW_ANALYTICS", "BIGQUERY_DATASET", "MANGAFLOW_PUBLIC_URL"):
+        assert re.search(rf"\b{name} = ", env_text), name
+    assert secrets == {"DATABASE_URL", "REDIS_URL", "MANGAFLOW_SIGNING_KEY", "DB_PASSWORD"}
+    # MANGAFLOW_BUCKET_<KIND> for every bucket kind the settings know.
+    assert set(terraform["locals"]["buckets"]) == set(config.BUCKET_KINDS)
+    assert "MANGAFLOW_BUCKET_${upper(key)}" in env_text
+
+
+def test_every_function_in_the_map_is_an_entry_point_of_main_py(terraform):
+    import ast
+
+    tree = ast.parse((REPO / "functions" / "main.py").read_text(encoding="utf-8"))
+    exported = {
+        alias.asname or alias.name
+        for node in tree.body if isinstance(node, ast.ImportFrom) for alias in node.names
+    } | {node.name for node in tree.body if isinstance(node, ast.FunctionDef)}
+
+    missing = set(terraform["locals"]["functions"]) - exported
+    assert missing == set(), f"deployed by Terraform, not exported by main.py: {sorted(missing)}"

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import tempfile
 import uuid
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -58,8 +61,18 @@ def test_restart_keeps_port_and_on_disk_objects(services: dict) -> None:
         local.restart("mysql")
 
 
-def test_full_cycle_in_a_fresh_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.fixture()
+def fresh_dir() -> Iterator[Path]:
+    # Not pytest's tmp_path: pytest keeps /tmp/pytest-of-<user> at mode 700, which an unprivileged
+    # PostgreSQL account (used when the tests run as root) cannot walk through.
+    path = Path(tempfile.mkdtemp(prefix="mangaflow-services-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def test_full_cycle_in_a_fresh_directory(fresh_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """up from nothing (initdb, npm package present), healthy, then down stops every process."""
+    tmp_path = fresh_dir
     monkeypatch.setenv("MANGAFLOW_LOCAL_DIR", str(tmp_path / "local"))
     with pytest.raises(local.ServiceNotRunning, match="mangaflow services up"):
         local.env()

@@ -286,3 +286,67 @@ def test_sys_log_call_step_records_entry() -> None:
 def test_callbacks_need_a_server() -> None:
     err = failure("- c:\n    call: events.create_callback_endpoint\n")
     assert err.value["tags"] == ["SystemError"]
+
+
+def test_next_loop_yields_to_other_executions() -> None:
+    program = deploy("""
+- init:
+    assign:
+      - i: 0
+- spin:
+    assign:
+      - i: ${i + 1}
+- again:
+    switch:
+      - condition: ${i < 20000}
+        next: spin
+- r:
+    return: ${i}
+""")
+
+    async def scenario() -> list[str]:
+        events: list[str] = []
+
+        async def other() -> None:
+            for _ in range(3):
+                await asyncio.sleep(0)
+                events.append("other ran")
+
+        async def long_run() -> None:
+            assert await Execution(program).run() == 20000
+            events.append("loop done")
+
+        await asyncio.gather(long_run(), other())
+        return events
+
+    events = asyncio.run(scenario())
+    assert events[-1] == "loop done"
+
+
+def test_parallel_for_over_huge_range_stops_at_step_limit() -> None:
+    err = failure("""
+- par:
+    parallel:
+      for:
+        value: v
+        range: [1, 1000000000000]
+        steps:
+          - s:
+              assign:
+                - x: ${v}
+""")
+    assert err.value["tags"] == ["ResourceLimitError"]
+
+
+def test_float_range_is_lazy_and_bounded_by_step_limit() -> None:
+    err = failure("""
+- loop:
+    for:
+      value: v
+      range: [0.5, 1000000000000.5]
+      steps:
+        - s:
+            assign:
+              - x: ${v}
+""")
+    assert err.value["tags"] == ["ResourceLimitError"]

@@ -179,3 +179,14 @@ def test_retry_predicate_must_be_a_subworkflow() -> None:
 """
     with pytest.raises(DeploymentError, match="not a defined subworkflow"):
         deploy(src)
+
+
+def test_json_with_tabs_falls_back_to_json_parser() -> None:
+    d = load_definition('{\t"main": {"steps": [{"a": {"return": "x\\ty"}}]}}')
+    assert d.workflows["main"].steps == [{"a": {"return": "x\ty"}}]
+
+
+def test_required_stdlib_argument_checked_at_deploy() -> None:
+    with pytest.raises(DeploymentError, match="missing required argument 'url'") as info:
+        deploy("- c:\n    call: http.get\n    args:\n      timeout: 3\n")
+    assert info.value.step == "c"

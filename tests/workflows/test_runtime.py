@@ -55,7 +55,7 @@ class Upstream:
         }, headers={"X-Reply": "yes"})
 
     async def slow(self, request: web.Request) -> web.Response:
-        await asyncio.sleep(2)
+        await asyncio.sleep(0.5)
         return web.Response(text="late")
 
     async def flaky(self, request: web.Request) -> web.Response:

@@ -338,7 +338,9 @@ class PanelLetterer:
     def _ladder(self, index: int, dialogue: dict, kind: str, text: str, shape: str, family: FontFamily):
         speaker = dialogue.get("speaker")
         for size in self._sizes(kind):
-            for parts in [[text]] + ([_split_text(text)] if kind != "sfx" else []):
+            # Only a long line is worth two bubbles; a short shout split in half reads as two.
+            splittable = kind != "sfx" and len(vertical_cells(text) if self.vertical else text.split()) >= (16 if self.vertical else 8)
+            for parts in [[text]] + ([_split_text(text)] if splittable else []):
                 if any(not p for p in parts):
                     continue
                 part_layouts = [self._layouts(p, kind, shape, family, size) for p in parts]

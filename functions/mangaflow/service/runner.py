@@ -200,9 +200,12 @@ def plan_panels(request: dict[str, Any], selected: dict[str, int], attempt: int)
 
 
 def panel_size_px(panel: dict[str, Any], storyboard: dict[str, Any]) -> tuple[int, int]:
+    """The panel's size on its page, so the art is drawn once at the size it is printed."""
     from ..render import pages
 
-    return pages.panel_size_px(panel, tuple(storyboard.get("page_size_px") or pages.DEFAULT_PAGE_SIZE_PX))
+    page = next(p for p in storyboard.get("pages", []) if any(q["panel_id"] == panel["panel_id"] for q in p["panels"]))
+    _, _, width, height = pages.panel_rects_px(page, tuple(storyboard.get("page_size_px") or pages.PAGE_SIZE_PX))[panel["panel_id"]]
+    return int(width), int(height)
 
 
 def render_panel(request: dict[str, Any], inputs: dict[str, Any], panel_id: str, attempt: int,

@@ -11,6 +11,7 @@ import functools
 import json
 import os
 import threading
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -22,6 +23,7 @@ QueryParams = Mapping[str, Any]
 
 DEFAULT_DATASET = "manga_quality_analytics"
 DEFAULT_DUCKDB_PATH = ".local/analytics.duckdb"
+_LOCK_WAIT_S = 5.0
 TABLES = (
     "phase_quality_scores",
     "retry_patterns",
@@ -226,10 +228,8 @@ class AnalyticsBackend(Protocol):
 
 
 def schemas_dir() -> Path:
-    """The folder of BigQuery table schemas: in the deploy bundle, or at the repository root."""
-    override = os.environ.get("MANGAFLOW_SCHEMAS_DIR")
-    if override:
-        return Path(override) / "bigquery"
+    """The folder of BigQuery table schemas: in the deploy bundle, or at the repository root
+    (the same two places mangaflow.schemas looks; Terraform reads the repository's copy)."""
     here = Path(__file__).resolve()
     # Bundle: <root>/mangaflow/stores/analytics.py with <root>/schemas; repository:
     # <repo>/functions/mangaflow/stores/analytics.py with <repo>/schemas.
@@ -289,7 +289,16 @@ class DuckDBBackend:
         import duckdb
 
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        connection = duckdb.connect(str(self.path))
+        # Another process (the CLI beside the local gateway) may hold the file for a moment.
+        deadline = time.monotonic() + _LOCK_WAIT_S
+        while True:
+            try:
+                connection = duckdb.connect(str(self.path))
+                break
+            except duckdb.IOException as err:
+                if "lock" not in str(err).lower() or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
         # BigQuery's TIMESTAMP(date) is midnight UTC; DuckDB would use the machine's zone.
         connection.execute("SET TimeZone = 'UTC'")
         if not self._ready:

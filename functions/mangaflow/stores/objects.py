@@ -29,6 +29,19 @@ _EXTENSIONS = {
 }
 
 
+# Lifecycles of the infrastructure design (4.3): (action, age in days, storage class).
+# Terraform sets them in the cloud; a bucket this module creates gets the same rules.
+# (The local emulator accepts and ignores them.)
+BUCKET_LIFECYCLES: dict[str, list[tuple[str, int, str | None]]] = {
+    "input_data": [("Delete", 90, None)],
+    "output_images": [],
+    "preview_cache": [("Delete", 30, None)],
+    "version_snapshots": [("SetStorageClass", 7, "NEARLINE"), ("Delete", 60, None)],
+    "final_products": [("SetStorageClass", 30, "NEARLINE"), ("SetStorageClass", 365, "COLDLINE")],
+    "temp_data": [("Delete", 7, None)],
+}
+
+
 class InvalidObject(ValueError):
     """A bucket kind, URI or object name is not acceptable; the message names it."""
 
@@ -102,12 +115,19 @@ class ObjectStore:
 
         def op() -> None:
             existing = {b.name for b in self.client.list_buckets()}
-            for name in names:
-                if name not in existing:
-                    try:
-                        self.client.create_bucket(name, location=self._config.region)
-                    except gexc.Conflict:
-                        pass  # another worker created it meanwhile
+            for kind, name in zip(BUCKET_KINDS, names):
+                if name in existing:
+                    continue
+                bucket = self.client.bucket(name)
+                for action, age, storage_class in BUCKET_LIFECYCLES[kind]:
+                    if action == "Delete":
+                        bucket.add_lifecycle_delete_rule(age=age)
+                    else:
+                        bucket.add_lifecycle_set_storage_class_rule(storage_class, age=age)
+                try:
+                    self.client.create_bucket(bucket, location=self._config.region)
+                except gexc.Conflict:
+                    pass  # another worker created it meanwhile
 
         self._call(op)
         return names

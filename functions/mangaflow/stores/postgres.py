@@ -32,10 +32,10 @@ class InvalidRecord(ValueError):
 
 
 def _sql_dirs() -> list[Path]:
-    """Where migrations are looked for: MANGAFLOW_SQL_DIR, the deployed bundle's copy
-    (functions/schemas/sql, put there by packaging), then the repository's schemas/sql."""
+    """Where migrations are looked for: MANGAFLOW_SQL_DIR, the repository's schemas/sql, then the
+    deployed bundle's copy (functions/schemas/sql, put there by the packaging step)."""
     here = Path(__file__).resolve()
-    candidates = [here.parents[2] / "schemas" / "sql", here.parents[3] / "schemas" / "sql"]
+    candidates = [here.parents[3] / "schemas" / "sql", here.parents[2] / "schemas" / "sql"]
     configured = os.environ.get("MANGAFLOW_SQL_DIR")
     if configured:
         candidates.insert(0, Path(configured))

@@ -72,10 +72,20 @@ def _analyse(text: str, language: str, max_scenes: int) -> StoryAnalysis:
     quotes = extract_quotes(text)
     masked = _mask(text, quotes, language)
     figures = find_figures(masked, language, text)
+    stranger = None
+    if not figures and quotes:
+        # someone speaks but is never named: an unnamed figure keeps a consistent look
+        stranger = Figure(name="見知らぬ人" if language == "ja" else "the stranger", aliases=[], named=False)
+        stranger.aliases = [stranger.name]
+        figures = [stranger]
     mentions = _mention_index(masked, figures, language)
     spans = _scene_spans(text, quotes, language, max_scenes)
     scenes = [SceneDraft(start, end) for start, end in spans]
     _attribute_and_beat(text, quotes, figures, mentions, scenes, language)
+    if stranger is not None:
+        for scene in scenes:
+            if any(b.kind == "dialogue" for b in scene.beats):
+                scene.figures.append(stranger.key)
     _settings(text, scenes, language)
     _emotions(text, scenes, language)
     _acts(scenes, language)
@@ -104,9 +114,11 @@ def _mention_index(masked: str, figures: list[Figure], language: str) -> list[tu
 # ---------------------------------------------------------------- scenes
 
 def _starts_with_shift(unit: str, language: str) -> bool:
-    head = unit.lstrip("　 「\"“")[:14]
+    if unit.lstrip().startswith(("「", "\"", "“", "『", "（")):
+        return False  # a line of dialogue is never a time shift, whatever its first word
+    head = unit.lstrip()[:14]
     if language == "ja":
-        return any(m in head[:8] for m in lx.TIME_SHIFT_JA) and not unit.lstrip().startswith("「")
+        return any(m in head[:8] for m in lx.TIME_SHIFT_JA)
     lowered = head.lower() + unit.lstrip()[14:30].lower()
     return any(lowered.startswith(m) for m in lx.TIME_SHIFT_EN)
 
@@ -188,7 +200,7 @@ def _attribute_and_beat(text: str, quotes: list[Quote], figures: list[Figure],
             nxt = inside[qi + 1].start if qi + 1 < len(inside) else scene.end
             before, after = text[cursor : q.start], text[q.end : nxt]
             speaker, attribution = _speaker(before, after, q, by_alias, gender, mentions, language)
-            if speaker is None and attributed_after and not before.strip() and history:
+            if speaker is None and attributed_after and not before.strip() and "\n" not in before and history:
                 speaker = history[-1]  # '"…," said Moss. "…"': the speaker carries on
             attributed_after = bool(attribution)
             if speaker is None:
@@ -199,8 +211,9 @@ def _attribute_and_beat(text: str, quotes: list[Quote], figures: list[Figure],
             cursor = q.end + len(attribution)
         _prose_beats(scene, text[cursor : scene.end], cursor, by_alias, language, trailing=False)
         if not any(b.kind != "dialogue" for b in scene.beats):
-            scene.beats.insert(0, Beat("narration", _fallback_caption(text[scene.start : scene.end], language),
-                                       None, "narration", scene.start))
+            speakers = list(dict.fromkeys(b.speaker for b in scene.beats if b.speaker))
+            scene.beats.insert(0, Beat("narration", _fallback_caption(speakers, language), None, "narration",
+                                       scene.start))
         present = [k for p, k in mentions if scene.start <= p < scene.end]
         present += [b.speaker for b in scene.beats if b.speaker]
         scene.figures = list(dict.fromkeys(present))
@@ -325,13 +338,14 @@ def _sfx_in(sentence: str, language: str) -> list[str]:
     return [w.upper() + "!" for w in words if w.lower() in lx.SFX_EN][:1]
 
 
-def _fallback_caption(scene_text: str, language: str) -> str:
-    # a scene that is only dialogue still opens with a caption so the reader knows where we are
-    plain = re.sub(r"「[^」]*」|\"[^\"]*\"|“[^”]*”", "", scene_text).strip()
-    found = sentences(plain, language)
-    if found:
-        return shorten(found[0], language)
-    return "……" if language == "ja" else "…"
+def _fallback_caption(speakers: list[str], language: str) -> str:
+    """A scene told only in dialogue still opens with a caption that says who is talking."""
+    if language == "ja":
+        return ("と".join(speakers[:3]) + "の会話。") if speakers else "どこからか声が聞こえる。"
+    if not speakers:
+        return "Voices carry through the quiet."
+    names = speakers[0] if len(speakers) == 1 else ", ".join(speakers[:-1]) + " and " + speakers[-1]
+    return f"{names[0].upper() + names[1:]} talk{'s' if len(speakers) == 1 else ''}."
 
 
 # ---------------------------------------------------------------- settings and emotions
@@ -451,8 +465,9 @@ def _keywords(masked: str, language: str, figures: list[Figure]) -> list[str]:
     if language == "ja":
         from .japanese import tokenize
 
-        words = [t.surface for t in tokenize(masked[:20000])
-                 if t.pos.startswith(("名詞,一般", "名詞,固有名詞,地域", "名詞,サ変接続")) and len(t.surface) >= 2]
+        nouns = [t.surface for t in tokenize(masked)
+                 if t.pos.startswith(("名詞,一般", "名詞,固有名詞,地域", "名詞,サ変接続"))]
+        words = [w for w in nouns if len(w) >= 2] or nouns  # a one-line story may only have 猫 and 塀
     else:
         stop = lx.NOT_NAMES_EN | {"there", "were", "would", "could", "which", "about", "into", "from", "with",
                                   "have", "had", "been", "them", "then", "than", "what", "were", "every", "only",

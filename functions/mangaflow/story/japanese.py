@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from functools import lru_cache
 
 _lock = threading.Lock()
 _tokenizer = None
@@ -28,6 +29,11 @@ def tokenizer():  # -> janome.tokenizer.Tokenizer (janome ships no type hints)
     return _tokenizer
 
 
+@lru_cache(maxsize=4)
+def _tokenize(text: str) -> tuple[Token, ...]:
+    return tuple(Token(t.surface, t.part_of_speech) for t in tokenizer().tokenize(text))
+
+
 def tokenize(text: str) -> list[Token]:
-    """Morphemes of `text` in order."""
-    return [Token(t.surface, t.part_of_speech) for t in tokenizer().tokenize(text)]
+    """Morphemes of `text` in order (the last few texts are remembered: analysis asks twice)."""
+    return list(_tokenize(text))

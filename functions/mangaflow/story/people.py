@@ -34,6 +34,7 @@ class Figure:
 
 
 _KATAKANA = re.compile(r"^[\u30a0-\u30ffー]{2,}$")
+_LATIN_NAME = re.compile(r"^[A-Z][a-z]{1,15}$")
 
 
 def find_figures(masked: str, language: str, full_text: str | None = None) -> list[Figure]:
@@ -55,7 +56,8 @@ def find_figures(masked: str, language: str, full_text: str | None = None) -> li
 
 def mention_positions(text: str, fig: Figure, language: str) -> list[int]:
     """Start offsets of every mention of any alias (longest alias wins where they overlap)."""
-    taken: list[tuple[int, int]] = []
+    covered = bytearray(len(text) + 1)
+    starts: list[int] = []
     for alias in sorted(set(fig.aliases), key=lambda a: (-len(a), a)):
         if language == "ja":
             pattern = re.escape(alias)
@@ -64,9 +66,10 @@ def mention_positions(text: str, fig: Figure, language: str) -> list[int]:
         for m in re.finditer(pattern, text):
             if language == "ja" and fig.kin and not _kin_standalone(text, m.start(), m.end()):
                 continue
-            if not any(s <= m.start() < e for s, e in taken):
-                taken.append((m.start(), m.end()))
-    return sorted(s for s, _ in taken)
+            if not covered[m.start()]:
+                covered[m.start() : m.end()] = b"\x01" * (m.end() - m.start())
+                starts.append(m.start())
+    return sorted(starts)
 
 
 def _kin_standalone(text: str, start: int, end: int) -> bool:
@@ -113,6 +116,8 @@ def _person_names(tokens: list[Token], names: dict[str, Figure]) -> None:
             if nxt.surface in lx.HONORIFICS_JA and (nxt.pos.startswith("名詞,接尾,人名") or
                                                     "固有名詞" in tok.pos or _KATAKANA.match(tok.surface)):
                 _add_name(names, tok.surface, nxt.surface)
+            elif _LATIN_NAME.match(tok.surface) and nxt.surface in ("は", "が", "と", "に", *lx.HONORIFICS_JA):
+                _add_name(names, tok.surface, nxt.surface)  # a romanised name in Japanese prose (Annaは)
             elif _KATAKANA.match(tok.surface) and nxt.surface in ("は", "が"):
                 katakana_subject[tok.surface] = katakana_subject.get(tok.surface, 0) + 1
         i += 1

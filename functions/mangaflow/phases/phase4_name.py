@@ -1,0 +1,20 @@
+"""Phase 4, the name (storyboard): exactly `pages` pages of tiled panels carrying every quoted line."""
+from __future__ import annotations
+
+from ..providers.base import Provider
+from . import finish
+
+
+def run(inputs: dict, feedback: dict | None, provider: Provider) -> dict:
+    """Feedback options: panel_layout, composition, camera_angle, direction."""
+    body = provider.storyboard(inputs, feedback)
+    plot = inputs.get("plot") if isinstance(inputs.get("plot"), dict) else {}
+    body.setdefault("scenes", list(plot.get("scenes") or []) or _offline_scenes(inputs))
+    return finish(4, body, inputs, provider, feedback)
+
+
+def _offline_scenes(inputs: dict) -> list[dict]:
+    # called without phase 3 (a direct call): the scenes the storyboard was cut from
+    from ..providers._plot import plot
+
+    return plot(inputs, None)["scenes"]
