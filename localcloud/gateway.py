@@ -45,7 +45,20 @@ def build_app(names: Iterable[str] | None = None, source: Path = FUNCTIONS_SOURC
 
     mounts = {f"/{name}": create_app(name, str(source)) for name in (names or targets(source))}
     mounts["/_health"] = _health
-    return DispatcherMiddleware(_not_found, mounts)
+    dispatcher = DispatcherMiddleware(_not_found, mounts)
+
+    def app(environ, start_response):  # type: ignore[no-untyped-def]
+        # `/phase1_concept` is the function's root, as in the cloud: no redirect to a trailing slash.
+        response = dispatcher(environ, start_response)
+        return response
+
+    def root_path(environ, start_response):  # type: ignore[no-untyped-def]
+        path = environ.get("PATH_INFO", "")
+        if path.count("/") == 1 and path[1:] in mounts:
+            environ["PATH_INFO"] = path + "/"
+        return app(environ, start_response)
+
+    return root_path
 
 
 def serve(host: str, port: int) -> None:

@@ -37,6 +37,19 @@ def _int(name: str, default: int, low: int | None = None, high: int | None = Non
     return value
 
 
+def _float(name: str, default: float, low: float, high: float) -> float:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number between {low} and {high}, got {raw!r}") from None
+    if not low <= value <= high:
+        raise ConfigError(f"{name} must be between {low} and {high}, got {value}")
+    return value
+
+
 def _str(name: str, default: str = "") -> str:
     return os.environ.get(name, default).strip() or default
 
@@ -59,6 +72,8 @@ class Settings:
     hitl_timeout_s: int = 1800
     rate_limit_per_minute: int = 1000
     max_concurrent_requests_per_user: int = 3
+    # Scales the quality-gate back-off (1/2/1/2/5/1/2 s doubling); tests and demos may shorten it.
+    quality_delay_scale: float = 1.0
     buckets: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -88,6 +103,7 @@ class Settings:
             hitl_timeout_s=_int("HITL_TIMEOUT_SECONDS", cls.hitl_timeout_s, HITL_TIMEOUT_MIN_S, HITL_TIMEOUT_MAX_S),
             rate_limit_per_minute=_int("RATE_LIMIT_PER_MINUTE", cls.rate_limit_per_minute, 1, 1_000_000),
             max_concurrent_requests_per_user=_int("MAX_CONCURRENT_REQUESTS_PER_USER", 3, 1, 1000),
+            quality_delay_scale=_float("MANGAFLOW_QUALITY_DELAY_SCALE", 1.0, 0.0, 10.0),
             buckets=buckets,
         )
 

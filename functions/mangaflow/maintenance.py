@@ -61,22 +61,35 @@ def _hitl_last_activity(redis_client: Any, key: str) -> dt.datetime | None:
 def _sweep_hitl_sessions(redis_client: Any, cutoff: dt.datetime,
                          max_idle_s: int) -> tuple[int, int]:
     """Sessions normally expire by their Redis TTL; this catches ones written without one."""
+    import redis
+
     removed = expiring = 0
     for raw_key in redis_client.scan_iter(match=HITL_SESSION_PATTERN, count=500):
         key = _text(raw_key)
-        if redis_client.ttl(key) != -1:  # has a TTL (or vanished meanwhile): Redis handles it
-            continue
-        last_activity = _hitl_last_activity(redis_client, key)
-        if last_activity is not None and last_activity < cutoff:
-            removed += redis_client.delete(key)
-        else:
-            # Unknown age or still fresh: give it the idle allowance so it cannot live forever.
-            expiring += int(bool(redis_client.expire(key, max_idle_s)))
+        # WATCH: a session touched while we look at it is left alone (the touch sets a TTL).
+        with redis_client.pipeline() as pipe:
+            try:
+                pipe.watch(key)
+                if pipe.ttl(key) != -1:  # has a TTL (or vanished meanwhile): Redis handles it
+                    continue
+                last_activity = _hitl_last_activity(pipe, key)
+                pipe.multi()
+                if last_activity is not None and last_activity < cutoff:
+                    pipe.delete(key)
+                    removed += pipe.execute()[0]
+                else:
+                    # Unknown age or still fresh: give it the idle allowance so it cannot live
+                    # forever.
+                    pipe.expire(key, max_idle_s)
+                    expiring += int(bool(pipe.execute()[0]))
+            except redis.WatchError:
+                continue
     return removed, expiring
 
 
 def _close_chat_sessions(firestore_client: Any, redis_client: Any, now: dt.datetime,
                          cutoff: dt.datetime) -> tuple[int, int]:
+    from google.api_core.exceptions import FailedPrecondition
     from google.cloud.firestore_v1.base_query import FieldFilter
 
     closed = cache_keys = 0
@@ -89,7 +102,13 @@ def _close_chat_sessions(firestore_client: Any, redis_client: Any, now: dt.datet
             continue
         # Messages and intents stay: they are the chat's history. Only the session closes and its
         # real-time cache (recent messages, typing, online) goes.
-        snapshot.reference.update({"status": "closed", "closed_at": now})
+        try:
+            # Only if nobody wrote a message since we read it; otherwise it is not idle.
+            snapshot.reference.update(
+                {"status": "closed", "closed_at": now},
+                option=firestore_client.write_option(last_update_time=snapshot.update_time))
+        except FailedPrecondition:
+            continue
         closed += 1
         session_id = session.get("session_id") or snapshot.id
         cache = list(redis_client.scan_iter(match=f"chat:{session_id}:*", count=100))
@@ -161,5 +180,5 @@ def quality_report(day: dt.date, period: str = "daily", *,
         "phases": phases,
         "chat": _jsonable(analytics.daily_chat_engagement(day, backend=backend)),
         "flagged_phases": [row["phase"] for row in phases
-                           if row["best_effort"] > 0 or row["avg_score"] < 0.70],
+                           if row["given_up"] > 0 or row["avg_score"] < 0.70],
     }

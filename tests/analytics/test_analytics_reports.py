@@ -48,7 +48,7 @@ def busy_day(duckdb_backend: analytics.DuckDBBackend) -> analytics.DuckDBBackend
         analytics.record_quality_score("r9", 5, 1, score, decision_for(score),
                                        panel_id=f"p01-{i + 1}", recorded_at=at(DAY, 20, i),
                                        backend=duckdb_backend)
-    analytics.record_quality_score("r9", 5, 4, 0.52, "best_effort", panel_id="p01-2",
+    analytics.record_quality_score("r9", 5, 4, 0.52, "give_up", panel_id="p01-2",
                                    recorded_at=at(DAY, 23, 59, 59), backend=duckdb_backend)
     # Outside the day: one second before it and at the next midnight.
     analytics.record_quality_score("r0", 1, 1, 0.10, "retry",
@@ -58,11 +58,11 @@ def busy_day(duckdb_backend: analytics.DuckDBBackend) -> analytics.DuckDBBackend
                                    recorded_at=at(DAY + dt.timedelta(days=1), 0),
                                    backend=duckdb_backend)
     for attempt, delay in ((2, 1.0), (3, 2.5), (2, 1.2)):
-        analytics.record_retry("r1", 1, attempt, "low_score", delay, score_before=0.5,
+        analytics.record_retry("r1", 1, attempt, "quality", delay_s=delay, score=0.5,
                                recorded_at=at(DAY, 12), backend=duckdb_backend)
-    analytics.record_retry("r9", 5, 2, "error", 5.0, panel_id="p01-2",
+    analytics.record_retry("r9", 5, 2, "error", delay_s=5.0, panel_id="p01-2",
                            recorded_at=at(DAY, 21), backend=duckdb_backend)
-    analytics.record_retry("r1", 1, 2, "low_score", 9.0,
+    analytics.record_retry("r1", 1, 2, "quality", delay_s=9.0,
                            recorded_at=at(DAY + dt.timedelta(days=1), 3), backend=duckdb_backend)
     for decision, wait in (("approve", 10.0), ("approve", 30.0), ("modify", 50.0),
                            ("timeout", 1800.0)):
@@ -95,11 +95,11 @@ def test_daily_report_computes_averages_percentiles_and_gate_shares(busy_day) ->
     assert phase1["pass_rate"] == pytest.approx(6 / 10)
     assert phase1["warn_rate"] == pytest.approx(2 / 10)
     assert phase1["retry_rate"] == pytest.approx(2 / 10)
-    assert phase1["best_effort"] == 0
+    assert phase1["given_up"] == 0
 
     phase5 = report[5]
-    assert phase5["attempts"] == 4  # the 23:59:59 best-effort row is still the same day
-    assert phase5["best_effort"] == 1
+    assert phase5["attempts"] == 4  # the 23:59:59 give-up row is still the same day
+    assert phase5["given_up"] == 1
     assert phase5["avg_score"] == pytest.approx(statistics.fmean(PHASE5_SCORES + [0.52]), abs=1e-4)
 
 
@@ -138,7 +138,7 @@ def test_aggregate_daily_writes_quality_trends_and_can_run_again(busy_day) -> No
     assert rows[0]["avg_score"] == pytest.approx(statistics.fmean(PHASE1_SCORES))
     assert rows[0]["p90_score"] == pytest.approx(percentile_cont(PHASE1_SCORES, 0.9))
     assert rows[0]["retries"] == 3 and rows[1]["retries"] == 1
-    assert rows[1]["best_effort"] == 1
+    assert rows[1]["given_up"] == 1
     assert rows[0]["computed_at"] == computed_at
 
 
@@ -151,7 +151,7 @@ def test_weekly_trends_weigh_days_by_attempts_and_compare_with_last_week(duckdb_
     analytics.record_quality_score("b", 3, 1, 0.5, "retry",
                                    recorded_at=at(monday + dt.timedelta(days=2), 9),
                                    backend=duckdb_backend)
-    analytics.record_retry("b", 3, 2, "low_score", 2.0,
+    analytics.record_retry("b", 3, 2, "quality", delay_s=2.0,
                            recorded_at=at(monday + dt.timedelta(days=2), 9),
                            backend=duckdb_backend)
     # Last week, phase 3 averaged 0.7; phase 4 only ran last week.
@@ -206,8 +206,9 @@ def test_chat_engagement_counts_applied_modifications(duckdb_backend) -> None:
         (lambda b: analytics.record_quality_score("", 1, 1, 0.5, "pass", backend=b), "request_id"),
         (lambda b: analytics.record_quality_score(
             "r", 1, 1, 0.5, "pass", recorded_at=dt.datetime(2026, 1, 1), backend=b), "recorded_at"),
-        (lambda b: analytics.record_retry("r", 1, 1, "low_score", 1.0, backend=b), "attempt"),
-        (lambda b: analytics.record_retry("r", 1, 2, "low_score", -1.0, backend=b), "delay_s"),
+        (lambda b: analytics.record_retry("r", 1, 0, "quality", backend=b), "attempt"),
+        (lambda b: analytics.record_retry("r", 1, 2, "quality", delay_s=-1.0, backend=b), "delay_s"),
+        (lambda b: analytics.record_retry("r", 1, 2, "bored", backend=b), "reason"),
         (lambda b: analytics.record_feedback("r", 1, "maybe", 1.0, backend=b), "decision"),
         (lambda b: analytics.record_feedback("r", 1, "modify", 1.0, modification_round=4,
                                              backend=b), "modification_round"),
@@ -317,3 +318,16 @@ def test_a_second_process_holding_the_file_briefly_is_waited_for(duckdb_backend)
         holder.wait(timeout=10)
 
     assert analytics.daily_quality_report(DAY, backend=duckdb_backend)[0]["attempts"] == 1
+
+
+def test_the_pipeline_runner_s_call_shapes_are_accepted(duckdb_backend) -> None:
+    """service/runner.py records a retry without knowing its back-off delay."""
+    analytics.record_quality_score(request_id="r1", phase=2, attempt=2, score=0.66, decision="warn",
+                                   hints=["give c2 a palette"], recorded_at=at(DAY, 4),
+                                   backend=duckdb_backend)
+    analytics.record_retry(request_id="r1", phase=2, attempt=2, reason="quality", score=0.66,
+                           recorded_at=at(DAY, 4), backend=duckdb_backend)
+
+    [phase2] = analytics.daily_quality_report(DAY, backend=duckdb_backend)
+
+    assert (phase2["retries"], phase2["avg_retry_delay_s"], phase2["warn_rate"]) == (1, None, 1.0)

@@ -31,8 +31,8 @@ TABLES = (
     "user_feedback_analysis",
     "chat_interaction_metrics",
 )
-QUALITY_DECISIONS = ("pass", "warn", "retry", "best_effort")
-RETRY_REASONS = ("low_score", "error", "timeout", "fallback")
+QUALITY_DECISIONS = ("pass", "warn", "retry", "give_up")  # mangaflow.quality.gate
+RETRY_REASONS = ("quality", "error", "timeout", "fallback")
 FEEDBACK_DECISIONS = ("approve", "modify", "skip", "timeout")
 CHAT_MESSAGE_TYPES = ("text", "quick_action", "system")
 
@@ -71,7 +71,7 @@ score_stats AS (
     COUNTIF(decision = 'pass') / COUNT(*) AS pass_rate,
     COUNTIF(decision = 'warn') / COUNT(*) AS warn_rate,
     COUNTIF(decision = 'retry') / COUNT(*) AS retry_rate,
-    COUNTIF(decision = 'best_effort') AS best_effort
+    COUNTIF(decision = 'give_up') AS given_up
   FROM scored
   GROUP BY phase
 ),
@@ -106,7 +106,7 @@ SELECT
   ROUND(s.pass_rate, 4) AS pass_rate,
   ROUND(s.warn_rate, 4) AS warn_rate,
   ROUND(s.retry_rate, 4) AS retry_rate,
-  s.best_effort,
+  s.given_up,
   IFNULL(r.retries, 0) AS retries,
   ROUND(r.avg_retry_delay_s, 3) AS avg_retry_delay_s,
   IFNULL(f.approvals, 0) AS approvals,
@@ -127,12 +127,12 @@ _DELETE_TRENDS_DAY = "DELETE FROM quality_trends WHERE day = @day"
 _INSERT_TRENDS_DAY = f"""
 INSERT INTO quality_trends (
   day, phase, requests, attempts, avg_score, p50_score, p90_score, min_score,
-  pass_rate, warn_rate, retry_rate, best_effort, retries, avg_retry_delay_s, computed_at
+  pass_rate, warn_rate, retry_rate, given_up, retries, avg_retry_delay_s, computed_at
 )
 {_DAY_PHASE_STATS}
 SELECT
   @day, s.phase, s.requests, s.attempts, s.avg_score, s.p50_score, s.p90_score, s.min_score,
-  s.pass_rate, s.warn_rate, s.retry_rate, s.best_effort, IFNULL(r.retries, 0),
+  s.pass_rate, s.warn_rate, s.retry_rate, s.given_up, IFNULL(r.retries, 0),
   r.avg_retry_delay_s, @computed_at
 FROM score_stats AS s
 LEFT JOIN retry_stats AS r ON r.phase = s.phase
@@ -152,7 +152,7 @@ WITH this_week AS (
     MAX(avg_score) AS best_day_avg_score,
     SUM(retries) AS retries,
     SUM(retry_rate * attempts) / SUM(attempts) AS retry_rate,
-    SUM(best_effort) AS best_effort
+    SUM(given_up) AS given_up
   FROM quality_trends
   WHERE day >= @week_start AND day < DATE_ADD(@week_start, INTERVAL 7 DAY)
   GROUP BY phase
@@ -170,7 +170,7 @@ SELECT
   ROUND(w.best_day_avg_score, 4) AS best_day_avg_score,
   w.retries,
   ROUND(w.retry_rate, 4) AS retry_rate,
-  w.best_effort,
+  w.given_up,
   ROUND(p.avg_score, 4) AS previous_avg_score,
   ROUND(w.avg_score - p.avg_score, 4) AS score_change,
   CASE
@@ -550,23 +550,24 @@ def record_retry(
     phase: int,
     attempt: int,
     reason: str,
-    delay_s: float,
     *,
-    score_before: float | None = None,
+    score: float | None = None,
+    delay_s: float | None = None,
     panel_id: str | None = None,
     hints: Sequence[str] | None = None,
     recorded_at: dt.datetime | None = None,
     backend: AnalyticsBackend | None = None,
 ) -> Row:
-    """Append one scheduled retry to retry_patterns; `attempt` is the attempt about to run."""
+    """Append one retry to retry_patterns: `attempt` is the run that is the retry, `score` its
+    score when it has one, `delay_s` the back-off before it when the caller knows it."""
     row = {
         "recorded_at": _when(recorded_at),
         "request_id": _text("request_id", request_id),
         "phase": _phase(phase),
-        "attempt": _count("attempt", attempt, minimum=2),
+        "attempt": _count("attempt", attempt, minimum=1),
         "reason": _choice("reason", reason, RETRY_REASONS),
-        "score_before": _unit("score_before", score_before, optional=True),
-        "delay_s": _seconds("delay_s", delay_s),
+        "score": _unit("score", score, optional=True),
+        "delay_s": None if delay_s is None else _seconds("delay_s", delay_s),
         "panel_id": _text("panel_id", panel_id, optional=True),
         "hints": _hints(hints),
     }
