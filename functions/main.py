@@ -12,6 +12,13 @@ from mangaflow.entrypoints.pipeline import (
     record_decision,
     start_generation,
 )
+from mangaflow.entrypoints.operations import (
+    aggregate_analytics,
+    chat_message,
+    cleanup_sessions,
+    quality_report,
+    review_gate,
+)
 
 __all__ = [
     "start_generation",
@@ -25,4 +32,9 @@ __all__ = [
     "phase7_finalize",
     "open_gate",
     "record_decision",
+    "review_gate",
+    "chat_message",
+    "cleanup_sessions",
+    "aggregate_analytics",
+    "quality_report",
 ]

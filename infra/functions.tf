@@ -104,6 +104,15 @@ locals {
       timeout = 60
       callers = ["workflow"]
     }
+    review_gate = {
+      name    = "review-gate"
+      url_env = ""
+      # The approval link a person opens from a notice: public, because the signed, expiring
+      # token in the link (bound to request, phase and gate) is what authorises the decision.
+      memory  = "512Mi"
+      timeout = 60
+      callers = ["public"]
+    }
     chat_message = {
       name    = "chat-message"
       url_env = ""
@@ -167,6 +176,7 @@ locals {
     workflow  = [google_service_account.account["workflow"].member]
     scheduler = [google_service_account.account["scheduler"].member]
     clients   = var.client_invokers
+    public    = ["allUsers"]
   }
 
   # Every (function, caller) pair that gets roles/run.invoker on the function's service.

@@ -251,6 +251,9 @@ def _terminal_reviewer(gate: dict[str, Any]) -> dict[str, Any]:
     return answer
 
 
+_terminal_reviewer.interactive = True  # type: ignore[attr-defined]
+
+
 def follow(request_id: str, execution: str, workflows_host: str, answer: Answer) -> dict[str, Any]:
     """Show progress per phase and per panel until the execution ends; answer gates as they open."""
     from mangaflow.service import live
@@ -286,9 +289,12 @@ def follow(request_id: str, execution: str, workflows_host: str, answer: Answer)
                                     note=f"score {float(event.get('score', 0)):.2f} {event.get('decision', '')}")
                 elif kind == "gate_open" and event["gate_id"] not in answered:
                     answered.add(event["gate_id"])
-                    progress.stop()
+                    interactive = getattr(answer, "interactive", False)
+                    if interactive:  # the prompt needs the terminal to itself
+                        progress.stop()
                     reply = answer(event)
-                    progress.start()
+                    if interactive:
+                        progress.start()
                     if reply is None:  # let the gate time out
                         continue
                     sent = requests.post(event["callback_url"], json=reply, timeout=30)

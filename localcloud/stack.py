@@ -141,7 +141,7 @@ def _wait(url: str, proc: subprocess.Popen, name: str, timeout: float = 60) -> N
     raise services.ServiceError(f"{name} did not become healthy within {timeout:.0f} s (see .local/{name}.log)")
 
 
-def function_env(store_env: dict[str, str], workflows_host: str) -> dict[str, str]:
+def function_env(store_env: dict[str, str], workflows_host: str, public_url: str) -> dict[str, str]:
     """The environment the functions run with locally."""
     env = dict(os.environ)
     env.update(store_env)
@@ -149,6 +149,8 @@ def function_env(store_env: dict[str, str], workflows_host: str) -> dict[str, st
         "MANGAFLOW_SIGNING_KEY": signing_key(),
         "WORKFLOWS_EMULATOR_HOST": workflows_host,
         "MANGAFLOW_WORKFLOW": f"projects/{PROJECT}/locations/{LOCATION}/workflows/{WORKFLOW_ID}",
+        "MANGAFLOW_PUBLIC_URL": public_url,
+        "MANGAFLOW_ANALYTICS_DB": str(services.local_dir() / "analytics.duckdb"),
         "PYTHONUNBUFFERED": "1",
     })
     return env
@@ -180,7 +182,7 @@ def up(timeout: float = 90.0) -> dict[str, Any]:
     if not (_alive(gateway.get("pid")) and _healthy(f"http://127.0.0.1:{gateway['port']}/_health")):
         port = _free_port()
         proc = _spawn("gateway", [sys.executable, "-m", "localcloud.gateway", "--host", "127.0.0.1", "--port", str(port)],
-                      function_env(store_env, workflows_host))
+                      function_env(store_env, workflows_host, f"http://127.0.0.1:{port}"))
         _wait(f"http://127.0.0.1:{port}/_health", proc, "gateway", timeout)
         gateway = {"pid": proc.pid, "port": port}
         state["gateway"] = gateway

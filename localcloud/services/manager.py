@@ -129,7 +129,7 @@ def _pid_alive(pid: int | None) -> bool:
 _CMDLINE_MARKS = {
     "postgres": "postgres",
     "redis": "valkey-server",
-    "storage": "gcp_storage_emulator",
+    "storage": "localcloud.services.storage_server",
     "firestore": "firestore_server.js",
 }
 
@@ -458,9 +458,10 @@ def _redis_version(port: int) -> str:
 def _storage_start(port: int, base: Path) -> subprocess.Popen:
     data = base / "storage"
     data.mkdir(parents=True, exist_ok=True)
+    # The emulator's own request handling, behind a launcher that batches its metadata writes.
     cmd = [
-        sys.executable, "-m", "gcp_storage_emulator", "--data-dir", str(data),
-        "start", "--host", "127.0.0.1", "--port", str(port), "--quiet",
+        sys.executable, "-m", "localcloud.services.storage_server",
+        "--host", "127.0.0.1", "--port", str(port), "--data-dir", str(data),
     ]
     return _spawn(cmd, "storage", cwd=str(data))
 
@@ -604,9 +605,21 @@ def _wait_healthy(name: str, port: int, proc: subprocess.Popen | None, timeout: 
     raise ServiceError(f"local service '{name}' did not become healthy within {timeout:.0f} s; see {_log_file(name)}")
 
 
+def _launch(name: str, port: int, state: dict[str, dict]) -> subprocess.Popen:
+    proc = _SERVICES[name].start(port, local_dir())
+    state[name] = {
+        "name": name,
+        "pid": proc.pid,
+        "port": port,
+        "endpoint": _SERVICES[name].endpoint(port),
+        "started": _now(),
+        "log": str(_log_file(name)),
+    }
+    return proc
+
+
 def _start_missing(names: list[str], state: dict[str, dict], timeout: float) -> None:
     """Starts every named service that is not already running and healthy, then waits for all."""
-    base = local_dir()
     taken = {entry["port"] for entry in state.values() if "port" in entry}
     started: dict[str, subprocess.Popen] = {}
     for name in names:
@@ -625,19 +638,26 @@ def _start_missing(names: list[str], state: dict[str, dict], timeout: float) -> 
         if not port or not _wait_port_free(port, 3.0):
             port = _free_port(taken)
         taken.add(port)
-        proc = _SERVICES[name].start(port, base)
-        started[name] = proc
-        state[name] = {
-            "name": name,
-            "pid": proc.pid,
-            "port": port,
-            "endpoint": _SERVICES[name].endpoint(port),
-            "started": _now(),
-            "log": str(_log_file(name)),
-        }
+        started[name] = _launch(name, port, state)
     _write_state(state)
     for name, proc in started.items():
-        _wait_healthy(name, state[name]["port"], proc, timeout)
+        try:
+            _wait_healthy(name, state[name]["port"], proc, timeout)
+        except ServiceError as first:
+            if proc.poll() is None:
+                raise
+            # It died while starting (e.g. its port was taken between the check and the bind):
+            # one more try on the same port if it is free again, else on a fresh one.
+            port = state[name]["port"]
+            if not _port_free(port):
+                port = _free_port(taken)
+                taken.add(port)
+            retry = _launch(name, port, state)
+            _write_state(state)
+            try:
+                _wait_healthy(name, port, retry, timeout)
+            except ServiceError as second:
+                raise ServiceError(f"{second}\n(first attempt: {first})") from second
 
 
 def up(timeout: float = 60.0) -> dict[str, dict]:

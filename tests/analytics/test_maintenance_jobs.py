@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 
 import pytest
 
@@ -149,3 +150,31 @@ def test_report_period_must_be_daily_or_weekly(duckdb_backend):
         maintenance.quality_report(dt.date(2026, 11, 2), "monthly", backend=duckdb_backend)
 
     assert caught.value.field == "period"
+
+
+def test_cleanup_understands_what_the_chat_and_session_stores_write(redis_client, firestore_client,
+                                                                    valkey_server):
+    """The real stores write the records; cleanup two hours later closes and sweeps them."""
+    from mangaflow.config import Settings
+    from mangaflow.stores.chat import ChatStore
+    from mangaflow.stores.sessions import SessionStore
+
+    config = Settings(google_cloud_project=firestore_client.project,
+                      firestore_emulator_host=os.environ["FIRESTORE_EMULATOR_HOST"],
+                      redis_url=valkey_server.connection_url)
+    chat = ChatStore(config)
+    chat.open_session("r-1", "u-1", session_id="cs-1")
+    chat.add_message("cs-1", 3, "もっと速いテンポで")
+    sessions = SessionStore(config)
+    sessions.open_session("r-kept", "u-1")
+    sessions.open_session("r-lost-ttl", "u-1")
+    redis_client.persist("session:r-lost-ttl")  # as if written by a buggy client
+    later = dt.datetime.now(UTC) + dt.timedelta(hours=2)
+
+    counts = maintenance.cleanup_inactive_sessions(redis_client, firestore_client, later)
+
+    assert counts["chat_sessions_closed"] == 1
+    assert chat.get_session("cs-1")["status"] == "closed"
+    assert counts["hitl_sessions_removed"] == 1
+    assert redis_client.exists("session:r-kept") == 1
+    assert redis_client.exists("session:r-lost-ttl") == 0

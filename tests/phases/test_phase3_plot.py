@@ -99,3 +99,13 @@ def test_no_quotes_and_no_names_still_give_narrated_scenes():
     plot = plot_inputs("The rain fell on the empty town. Nobody came to the station that night.")["plot"]
     assert plot["scenes"] and all(s["beats"] for s in plot["scenes"])
     assert dialogue_lines(plot) == []
+
+
+def test_a_character_removed_in_phase_2_disappears_from_the_plot():
+    inputs = run_text_phases(story(LANTERN), upto=3, feedback={"option": "remove_character", "text": "祖父を削除"},
+                             feedback_phase=2)
+    assert "祖父" not in names_by_id(inputs).values()
+    ids = set(names_by_id(inputs))
+    for scene in inputs["plot"]["scenes"]:
+        assert set(scene["characters"]) <= ids
+        assert all(b["speaker"] is None or b["speaker"] in ids for b in scene["beats"])

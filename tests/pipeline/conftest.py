@@ -24,7 +24,7 @@ def approve(gate: dict[str, Any]) -> dict[str, Any]:
     return {"decision": "approve", "token": gate["token"], "decided_by": "test"}
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def run_pipeline(stack) -> Callable[..., dict[str, Any]]:
     """Start a request through start_generation, answer gates with `answer`, wait for the end."""
 

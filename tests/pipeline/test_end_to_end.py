@@ -13,11 +13,14 @@ import pytest
 import requests
 
 from mangaflow.stores import objects
-from tests.pipeline.conftest import approve
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 JA_STORY = (EXAMPLES / "lantern-festival.ja.txt").read_text(encoding="utf-8")
 EN_STORY = (EXAMPLES / "the-last-robot-gardener.en.txt").read_text(encoding="utf-8")
+
+
+def approve(gate: dict) -> dict:
+    return {"decision": "approve", "token": gate["token"], "decided_by": "test"}
 
 
 def _phase(state: dict, number: int) -> dict:
@@ -75,7 +78,7 @@ def test_japanese_book_pages_pdf_and_cbz(japanese_book):
 def test_every_quoted_line_is_lettered(japanese_book):
     lettered = _normalise(_lettered_text(japanese_book["state"]))
     quotes = re.findall(r"「(.+?)」", JA_STORY)
-    assert len(quotes) == 7
+    assert len(quotes) == 6
     for quote in quotes:
         assert _normalise(quote) in lettered, quote
 

@@ -37,3 +37,20 @@ def test_chat_limits_are_named(services: dict) -> None:
         store.add_message("s", 1, "x", message_type="voice")
     with pytest.raises(chat.InvalidChatValue, match="confidence_score"):
         store.record_intent("m", {}, 1.2)
+
+
+def test_unreachable_firestore_names_it(services: dict) -> None:
+    import os
+    import socket
+
+    from mangaflow.config import Settings
+    from mangaflow.stores._retry import StoreUnavailable
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    running = os.environ["FIRESTORE_EMULATOR_HOST"]
+    store = chat.ChatStore(Settings(firestore_emulator_host=f"127.0.0.1:{port}"), retry_deadline_s=0.3)
+    with pytest.raises(StoreUnavailable, match="Firestore .*mangaflow services up"):
+        store.open_session("r", "u")
+    assert os.environ["FIRESTORE_EMULATOR_HOST"] == running  # the process environment is untouched

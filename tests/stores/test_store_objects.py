@@ -61,3 +61,18 @@ def test_missing_and_bad_inputs_are_named(services: dict) -> None:
         objects.get_bytes("s3://x/y")
     with pytest.raises(objects.InvalidObject, match="name"):
         objects.put_named("temp_data", "../escape", b"x")
+
+
+def test_unreachable_storage_names_it(services: dict) -> None:
+    import socket
+
+    from mangaflow.config import Settings
+    from mangaflow.stores._retry import StoreUnavailable
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    config = Settings(storage_emulator_host=f"http://127.0.0.1:{port}", buckets=dict(settings().buckets))
+    store = objects.ObjectStore(config, retry_deadline_s=0.3)
+    with pytest.raises(StoreUnavailable, match="Cloud Storage .*mangaflow services up"):
+        store.put_bytes("temp_data", b"x")

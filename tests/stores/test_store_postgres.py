@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import uuid
 
@@ -178,3 +179,25 @@ def test_unreachable_database_names_it_and_the_start_command(services: dict) -> 
         db.run("SELECT 1")
     assert "PostgreSQL" in str(err.value) and f"127.0.0.1:{port}" in str(err.value)
     assert "mangaflow services up" in str(err.value)
+
+
+class _DbApiDatabase(pg.Database):
+    """Opens a pg8000 DB-API connection, the kind the Cloud SQL connector returns, to exercise the
+    same adapter path the cloud uses (named parameters over the shared pg8000 core)."""
+
+    def _open(self) -> object:
+        import pg8000.dbapi
+
+        conn = pg8000.dbapi.connect("postgres", host="127.0.0.1", port=self._port, database="mangaflow")
+        conn.autocommit = True
+        return conn
+
+
+def test_dbapi_connection_path_used_with_cloud_sql(services: dict) -> None:
+    db = _DbApiDatabase(Settings(database_url=os.environ["DATABASE_URL"]))
+    db._port = services["postgres"]["port"]
+    row = pg.create_request("u-dbapi", language="en", options={"k": [1, 2]}, db=db)
+    assert pg.get_request(row["request_id"], db=db)["options"] == {"k": [1, 2]}
+    run = pg.record_phase_run(row["request_id"], 2, 1, score=0.7, db=db)
+    assert pg.record_phase_run(row["request_id"], 2, 1, db=db)["run_id"] == run["run_id"]
+    db.close()

@@ -99,3 +99,10 @@ def test_html_and_template_syntax_is_just_text():
     text = '<div>{{ user }}</div>\n\n"SELECT * FROM t; --" she said.\n\n<script>alert("x")</script> ${name}'
     analysis = analyse(text)
     assert [t for _, t in dialogue(analysis)] == ["SELECT * FROM t; --", "x"]
+
+
+def test_onomatopoeia_in_prose_becomes_a_sound_effect_beat():
+    beats = [b for s in analyse("雷がゴロゴロと鳴った。春香は走った。").scenes for b in s.beats]
+    assert ("ゴロゴロ", "sfx") in [(b.text, b.delivery) for b in beats]
+    beats = [b for s in analyse("The door went BANG and Moss jumped.").scenes for b in s.beats]
+    assert ("BANG!", "sfx") in [(b.text, b.delivery) for b in beats]

@@ -67,6 +67,8 @@ def json_endpoint(schema: str | None, methods: tuple[str, ...] = ("POST",)) -> C
 def _read_body(request: flask.Request) -> Body:
     if request.method == "GET":
         return {k: v for k, v in request.args.items()}
+    if request.mimetype == "application/x-www-form-urlencoded":  # the review page's form
+        return {**request.args.to_dict(), **request.form.to_dict()}
     length = request.content_length
     if length is not None and length > MAX_BODY_BYTES:
         raise DomainError(f"the request body is {length} bytes; the limit is {MAX_BODY_BYTES}", status=413, field="(body)")

@@ -15,19 +15,22 @@ MAX_TITLE_CHARS = 200
 def validate_request(request: dict) -> dict:
     """The request with text stripped, language detected when absent/auto, pages as int, style checked.
 
-    Errors name the field and the limit: 413 for a story over 50,000 characters, 422 otherwise.
+    Errors name the field and the limit: 400 for a missing or blank story, 413 for one over 50,000
+    characters, 422 for everything else.
     """
     if not isinstance(request, dict):
         raise ValidationError("the request body must be a JSON object", status=400)
     text = request.get("text")
+    # a missing or blank story is a malformed request (400); a story we cannot take is 413/422
     if not isinstance(text, str):
-        raise ValidationError("text is required and must be a string (the story, up to 50,000 characters)",
-                              field="text")
+        raise ValidationError(f"text is required and must be a string (the story, up to {MAX_TEXT_CHARS} "
+                              "characters)", status=400, field="text")
     text = text.strip()
     if not text:
-        raise ValidationError("text must not be empty (the story, up to 50,000 characters)", field="text")
+        raise ValidationError(f"text must not be empty (the story, up to {MAX_TEXT_CHARS} characters)",
+                              status=400, field="text")
     if len(text) > MAX_TEXT_CHARS:
-        raise PayloadTooLarge(f"text is {len(text):,} characters; the limit is {MAX_TEXT_CHARS:,}", field="text")
+        raise PayloadTooLarge(f"text is {len(text)} characters; the limit is {MAX_TEXT_CHARS}", field="text")
     if has_control_characters(text):
         raise ValidationError("text contains control or binary characters; only printable text with "
                               "newlines and tabs is accepted", field="text")

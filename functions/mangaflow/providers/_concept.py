@@ -10,7 +10,7 @@ from ..story.text import sentences, shorten
 THEMES = [
     (("再会", "幼なじみ", "reunion", "came back", "returned"), "reunion", "再会"),
     (("祖父", "祖母", "じいちゃん", "grandfather", "grandmother", "family", "家族"), "family and legacy", "家族と継承"),
-    (("祭り", "灯籠", "伝統", "festival", "tradition", "lantern"), "keeping a tradition alive", "伝統を守ること"),
+    (("祭り", "灯籠", "伝統", "festival", "tradition"), "keeping a tradition alive", "伝統を守ること"),
     (("garden", "bees", "soil", "seed", "花", "庭", "green"), "nature and care", "自然といたわり"),
     (("robot", "machine", "ロボット", "機械"), "what makes us human", "人間らしさとは"),
     (("remember", "memory", "思い出", "記憶"), "memory", "記憶"),

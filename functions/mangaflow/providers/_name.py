@@ -18,6 +18,7 @@ from ._plot import cast_of, plot as offline_plot
 PAGE_SIZE_PX = [2150, 3035]  # B5 at 300 dpi
 GUTTER_X, GUTTER_Y = 0.025, 0.02
 MAX_LINES = 3
+SILENT = ("reaction", "detail", "atmosphere")
 WEIGHT = {"splash": 6.0, "large": 2.2, "medium": 1.4, "small": 1.0}
 
 
@@ -37,6 +38,7 @@ class PanelDraft:
     camera: str = "medium"
     key: bool = False  # the climax reveal
     scene_start: bool = False
+    variant: int = 0  # which silent-panel focus (hands, sky, ...) so repeats do not look alike
 
     def quoted(self) -> int:
         return sum(1 for d in self.lines if d["kind"] not in ("narration", "sfx"))
@@ -191,20 +193,23 @@ def _least_panels(pages: int) -> int:
 
 
 def _bucket(panels: list[PanelDraft], most: int) -> list[PanelDraft]:
-    """Merge neighbouring panels evenly until `most` remain: lines are never dropped."""
-    merged: list[PanelDraft] = []
-    n = len(panels)
-    for bucket in range(most):
-        group = panels[bucket * n // most : (bucket + 1) * n // most]
-        if not group:
+    """Merge neighbouring panels until at most `most` remain, balancing quoted lines per panel:
+    lines are never dropped, only shared out as evenly as the story allows."""
+    weights = [max(1, p.quoted()) for p in panels]
+    target = sum(weights) / most
+    merged: dict[int, PanelDraft] = {}
+    done = 0.0
+    for panel, weight in zip(panels, weights):
+        slot = min(most - 1, int((done + weight / 2) / target))  # by the middle of its lines
+        done += weight
+        head = merged.get(slot)
+        if head is None:
+            merged[slot] = panel
             continue
-        head = group[0]
-        for other in group[1:]:
-            head.lines += other.lines
-            head.prose += other.prose
-            head.characters = list(dict.fromkeys(head.characters + other.characters))
-        merged.append(head)
-    return merged
+        head.lines += panel.lines
+        head.prose += panel.prose
+        head.characters = list(dict.fromkeys(head.characters + panel.characters))
+    return [merged[k] for k in sorted(merged)]
 
 
 def _add_silent(panels: list[PanelDraft], scenes: list[dict], goal: int) -> list[PanelDraft]:
@@ -222,8 +227,9 @@ def _add_silent(panels: list[PanelDraft], scenes: list[dict], goal: int) -> list
         for scene_index in order:
             if len(panels) >= goal:
                 break
-            members = [k for k, p in enumerate(panels) if p.scene == scene_index and p.shot != "atmosphere"] \
-                or [len(panels) - 1]
+            members = [k for k, p in enumerate(panels) if p.scene == scene_index and p.shot not in SILENT
+                       and not (k + 1 < len(panels) and panels[k + 1].shot in SILENT)] \
+                or [k for k, p in enumerate(panels) if p.scene == scene_index] or [len(panels) - 1]
             for turn in range(3):
                 shot = kinds[(round_no + turn) % 3]
                 if shot == "reaction":
@@ -243,7 +249,7 @@ def _add_silent(panels: list[PanelDraft], scenes: list[dict], goal: int) -> list
             else:
                 people = base.characters[:2] if shot == "atmosphere" else base.characters[:1]
             panels.insert(anchor + 1, PanelDraft(base.scene, shot, characters=list(people),
-                                                 prose=base.prose[-1:]))
+                                                 prose=base.prose[-1:], variant=round_no))
         round_no += 1
     return panels
 
@@ -287,7 +293,7 @@ def _cameras(panels: list[PanelDraft], scenes: list[dict], request: _feedback.Re
         elif panel.shot == "establishing":
             camera = "birds_eye" if emotion in ("tension", "climax") else "wide"
         elif panel.shot == "atmosphere":
-            camera = "wide"
+            camera = ("wide", "birds_eye", "wide", "worms_eye")[panel.variant % 4]
         elif panel.shot == "detail":
             camera = "close_up"
         elif panel.shot == "reaction" or kinds & {"shout", "thought"}:
@@ -461,15 +467,23 @@ def _tile(rows: list[list[PanelDraft]], direction: str) -> tuple[list[list[float
     return boxes, layouts
 
 
+DETAIL_JA = ("手元のアップ、", "足元のアップ、", "小物のアップ、", "目元のアップ、")
+DETAIL_EN = ("Close on hands: ", "Close on feet: ", "Close on an object: ", "Close on the eyes: ")
+VIEW_JA = ("{place}の情景", "{place}を見下ろす", "{place}の空", "{place}の遠景")
+VIEW_EN = ("The {place}, quiet and wide", "The {place} from above", "The sky over the {place}",
+           "The {place} in the distance")
+
+
 def _description(panel: PanelDraft, scene: dict, language: str) -> str:
     place = (scene.get("setting") or {}).get("place", "")
     if panel.shot == "reaction":
         text = ("無言の反応、" if language == "ja" else "Silent reaction: ") + (panel.prose[-1] if panel.prose else "")
     elif panel.shot == "detail":
-        text = ("手元のアップ、" if language == "ja" else "Close detail: ") + (panel.prose[-1] if panel.prose else place)
+        focus = (DETAIL_JA if language == "ja" else DETAIL_EN)[panel.variant % 4]
+        text = focus + (panel.prose[-1] if panel.prose else place)
     elif panel.shot == "atmosphere":
-        text = (f"{place}の情景" if language == "ja" else f"The {place}, quiet and wide") + \
-               (("、" if language == "ja" else ". ") + panel.prose[-1] if panel.prose else "")
+        view = (VIEW_JA if language == "ja" else VIEW_EN)[panel.variant % 4].format(place=place)
+        text = view + (("、" if language == "ja" else ". ") + panel.prose[-1] if panel.prose else "")
     else:
         joiner = "" if language == "ja" else " "
         text = joiner.join(panel.prose[:2]) or scene.get("description", "") or \

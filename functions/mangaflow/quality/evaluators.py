@@ -204,9 +204,26 @@ def _first_panel_ok(page: dict, direction: str) -> bool:
     return all(float(first["bbox"][0]) <= float(p["bbox"][0]) + 1e-6 for p in tier)
 
 
-def _load_ok(panel: dict, budget: int) -> bool:
-    lines = [d for d in panel.get("dialogues") or [] if d.get("kind") not in ("narration", "sfx")]
-    return len(lines) <= MAX_LINES_PER_PANEL and sum(len(str(d.get("text") or "")) for d in lines) <= budget
+def _quoted(panel: dict) -> list[dict]:
+    return [d for d in panel.get("dialogues") or [] if d.get("kind") not in ("narration", "sfx")]
+
+
+def _load_limits(panels: list[dict], budget: int) -> tuple[int, int]:
+    """Lines and characters a panel may carry: the comfortable limit, or, when the story has more
+    lines than the pages can hold at that limit, an even share of them (plus one line of slack)."""
+    lines = [d for p in panels for d in _quoted(p)]
+    if not panels:
+        return MAX_LINES_PER_PANEL, budget
+    share_lines = -(-len(lines) // len(panels)) + 1
+    share_chars = int(sum(len(str(d.get("text") or "")) for d in lines) / len(panels) * 1.5) + budget // 2
+    if len(lines) <= MAX_LINES_PER_PANEL * len(panels) * 0.8:
+        return MAX_LINES_PER_PANEL, budget
+    return max(MAX_LINES_PER_PANEL, share_lines), max(budget, share_chars)
+
+
+def _load_ok(panel: dict, limits: tuple[int, int]) -> bool:
+    lines = _quoted(panel)
+    return len(lines) <= limits[0] and sum(len(str(d.get("text") or "")) for d in lines) <= limits[1]
 
 
 def phase4(output: dict, inputs: dict) -> Result:
@@ -221,6 +238,7 @@ def phase4(output: dict, inputs: dict) -> Result:
     lettered = [str(d.get("text")) for p in panels for d in p.get("dialogues") or [] if isinstance(d, dict)]
     quotes_score, quote_detail = c.quotes_once(c.story_quotes(inputs), lettered)
     ids = [p.get("panel_id") for p in panels]
+    limits = _load_limits(panels, budget)
     checks = {
         "page_count": float(wanted is None or len(pages) == wanted) if pages else 0.0,
         "panels_per_page": c.share(pages, _page_count_ok) if pages else 0.0,
@@ -232,7 +250,7 @@ def phase4(output: dict, inputs: dict) -> Result:
         "reading_direction": c.share(pages, lambda pg: _first_panel_ok(pg, direction))
         if direction in ("rtl", "ltr") else 0.0,
         "quotes_once": quotes_score,
-        "dialogue_load": c.share(panels, lambda p: _load_ok(p, budget)),
+        "dialogue_load": c.share(panels, lambda p: _load_ok(p, limits)),
         "panel_characters_exist": c.share(panels, lambda p: all(x in known for x in p["characters"]) and all(
             d.get("speaker") is None or d["speaker"] in known for d in p["dialogues"])),
         "climax_emphasis": float(any(p.get("size") in ("splash", "large") for p in panels)),
@@ -248,7 +266,7 @@ def phase4(output: dict, inputs: dict) -> Result:
         hints.append(f"reading_order 1 must be the top-{'right' if direction == 'rtl' else 'left'} panel")
     hints += [f"phase 4: {d}; every quoted line belongs to exactly one panel" for d in quote_detail]
     if checks["dialogue_load"] < 1:
-        hints.append(f"split panels carrying more than {MAX_LINES_PER_PANEL} lines or {budget} characters")
+        hints.append(f"split panels carrying more than {limits[0]} lines or {limits[1]} characters")
     return checks, hints
 
 

@@ -50,8 +50,7 @@ def open_gate(body: dict[str, Any]) -> dict[str, Any]:
     auto = body.get("auto_decision")
     if auto:
         decided = postgres.decide_gate(gate["gate_id"], auto, decided_by="workflow:skip")
-        live.publish(request_id, {"type": "gate_decided", "phase": phase, "gate_id": gate["gate_id"],
-                                               "decision": decided.get("decision")})
+        _after_decision(request_id, phase, gate["gate_id"], decided.get("decision") or auto)
         return {"gate_id": gate["gate_id"], "decision": decided.get("decision"), "timeout_seconds": timeout}
     expires = _deadline_epoch(gate)
     token = tokens.sign(request_id, phase, gate["gate_id"], expires)
@@ -63,7 +62,7 @@ def open_gate(body: dict[str, Any]) -> dict[str, Any]:
 
         summary = objects.get_json(preview_uri).get("summary", "")
     live.publish(request_id, {
-        "type": "gate_open", "phase": phase, "attempt": attempt, "gate_id": gate["gate_id"],
+        "type": "gate_open", "request_id": request_id, "phase": phase, "attempt": attempt, "gate_id": gate["gate_id"],
         "callback_url": body["callback_url"], "token": token, "deadline": expires, "preview_uri": preview_uri,
         "summary": summary, "approval_url": approval_url(request_id, phase, gate["gate_id"], token),
     })
@@ -123,7 +122,12 @@ def record_decision(body: dict[str, Any]) -> dict[str, Any]:
 
 
 def _after_decision(request_id: str, phase: int, gate_id: str, decision: str) -> None:
-    postgres.update_request(request_id, status="running")
-    live.activity(request_id, phase)
+    if phase == 7 and decision != "modify":
+        from .runner import complete
+
+        complete(request_id)
+    else:
+        postgres.update_request(request_id, status="running")
+        live.activity(request_id, phase)
     live.publish(request_id, {"type": "gate_decided", "phase": phase, "gate_id": gate_id,
                                            "decision": decision})

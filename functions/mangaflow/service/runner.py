@@ -137,8 +137,6 @@ def run_phase(phase: int, body: dict[str, Any]) -> dict[str, Any]:
                                            "score": row["score"], "decision": row["decision"],
                                            "seconds": round(seconds, 3)})
     _record_analytics(request_id, phase, attempt, row, retry, judged)
-    if phase == 7:
-        complete(request, output)
     return _response(row, preview_uri=preview_uri, checks=judged.get("checks", {}))
 
 
@@ -158,12 +156,19 @@ def _record_analytics(request_id: str, phase: int, attempt: int, row: dict[str, 
         log_event("analytics write skipped", logging.WARNING, request_id=request_id, phase=phase, error=str(err))
 
 
-def complete(request: dict[str, Any], output: dict[str, Any]) -> None:
-    """The book exists: mark the request done and give the user's concurrency slot back."""
+def complete(request_id: str) -> None:
+    """The last gate is passed: mark the request done and give the user's concurrency slot back."""
     from ..stores.sessions import session_store
 
-    request_id = request["request_id"]
-    postgres.update_request(request_id, status="completed", result_uri=output.get("exports", {}).get("manifest"))
+    request = get_request(request_id)
+    finals = [r for r in postgres.list_phase_runs(request_id, 7) if r.get("output_uri")]
+    manifest_uri = _cached_json(finals[-1]["output_uri"]).get("exports", {}).get("manifest") if finals else None
+    if manifest_uri:  # the last gate is decided only now: the manifest gets every decision
+        manifest = objects.get_json(manifest_uri)
+        manifest["phases"] = phase_records(request_id)
+        manifest["completed_at"] = _now().isoformat()
+        objects.put_named("final_products", objects.parse_uri(manifest_uri)[1], _json_bytes(manifest), "application/json")
+    postgres.update_request(request_id, status="completed", result_uri=manifest_uri)
     session_store().release(request.get("user_id") or "local-user", request_id)
     live.publish(request_id, {"type": "completed", "phase": 7, "status": "completed"})
 
@@ -294,9 +299,8 @@ def _json_bytes(value: Any) -> bytes:
     return json.dumps(value, ensure_ascii=False, indent=2, sort_keys=True, default=str).encode("utf-8")
 
 
-def build_manifest(request: dict[str, Any], inputs: dict[str, Any], output: dict[str, Any]) -> dict[str, Any]:
-    """Everything about the run: request, options, each phase's output, scores, timings, gates."""
-    request_id = request["request_id"]
+def phase_records(request_id: str) -> list[dict[str, Any]]:
+    """Every attempt (score, decision, timing, fallback, output) and gate of every phase."""
     runs = postgres.list_phase_runs(request_id)
     gates = postgres.list_gates(request_id)
     phases = []
@@ -306,8 +310,16 @@ def build_manifest(request: dict[str, Any], inputs: dict[str, Any], output: dict
                      "fallback": r.get("fallback"), "output_uri": r.get("output_uri")}
                     for r in runs if int(r["phase"]) == phase]
         phases.append({"phase": phase, "name": PHASE_KEYS[phase], "attempts": attempts,
-                       "gates": [{"round": g.get("round"), "decision": g.get("decision"), "timed_out": g.get("timed_out"),
-                                  "decided_by": g.get("decided_by")} for g in gates if int(g["phase"]) == phase]})
+                       "gates": [{"round": g.get("round"), "decision": g.get("decision"),
+                                  "timed_out": g.get("timed_out"), "decided_by": g.get("decided_by")}
+                                 for g in gates if int(g["phase"]) == phase]})
+    return phases
+
+
+def build_manifest(request: dict[str, Any], inputs: dict[str, Any], output: dict[str, Any]) -> dict[str, Any]:
+    """Everything about the run: request, options, each phase's output, scores, timings, gates."""
+    request_id = request["request_id"]
+    phases = phase_records(request_id)
     return {
         "request": {key: request.get(key) for key in ("request_id", "language", "style", "pages", "title", "created_at")},
         "options": request.get("options") or {},

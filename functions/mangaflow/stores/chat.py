@@ -14,6 +14,8 @@ from google.api_core import exceptions as gexc
 from mangaflow.config import Settings, settings
 from mangaflow.stores._retry import StoreUnavailable, with_retry
 
+# Seconds per RPC; the library's own retries are off so with_retry() decides and names Firestore.
+_TIMEOUT = 10.0
 MESSAGE_TYPES = ("text", "quick_action", "system")
 MAX_MESSAGE_BYTES = 10 * 1024  # "Max Message Size: 10KB"
 
@@ -24,7 +26,7 @@ class InvalidChatValue(ValueError):
 
 def _is_transient(err: BaseException) -> bool:
     return isinstance(err, (gexc.ServiceUnavailable, gexc.DeadlineExceeded, gexc.InternalServerError,
-                            gexc.RetryError, ConnectionError))
+                            gexc.RetryError, gexc.Aborted, ConnectionError))
 
 
 def _now() -> _dt.datetime:
@@ -52,10 +54,21 @@ class ChatStore:
             if self._client is None or self._pid != os.getpid():
                 from google.cloud import firestore
 
-                if self._config.firestore_emulator_host:
-                    # The client library switches to the emulator (no credentials) on this variable.
-                    os.environ["FIRESTORE_EMULATOR_HOST"] = self._config.firestore_emulator_host
-                self._client = firestore.Client(project=self._config.google_cloud_project)
+                # The library reads FIRESTORE_EMULATOR_HOST once, in the constructor, to pick the
+                # emulator (insecure channel, no credentials); set it just for that moment.
+                host = self._config.firestore_emulator_host
+                previous = os.environ.get("FIRESTORE_EMULATOR_HOST")
+                if host:
+                    os.environ["FIRESTORE_EMULATOR_HOST"] = host
+                else:
+                    os.environ.pop("FIRESTORE_EMULATOR_HOST", None)
+                try:
+                    self._client = firestore.Client(project=self._config.google_cloud_project)
+                finally:
+                    if previous is None:
+                        os.environ.pop("FIRESTORE_EMULATOR_HOST", None)
+                    else:
+                        os.environ["FIRESTORE_EMULATOR_HOST"] = previous
                 self._pid = os.getpid()
             return self._client
 
@@ -73,19 +86,19 @@ class ChatStore:
         ref = self.client.collection("chat_sessions").document(sid)
 
         def op() -> dict[str, Any]:
-            snap = ref.get()
+            snap = ref.get(retry=None, timeout=_TIMEOUT)
             if snap.exists:
                 return _plain(snap.to_dict())
             now = _now()
             doc = {"session_id": sid, "request_id": request_id, "user_id": user_id,
                    "created_at": now, "last_activity": now}
-            ref.set(doc)
+            ref.set(doc, retry=None, timeout=_TIMEOUT)
             return _plain(doc)
 
         return self._call(op)
 
     def get_session(self, session_id: str) -> dict[str, Any] | None:
-        snap = self._call(lambda: self.client.collection("chat_sessions").document(session_id).get())
+        snap = self._call(lambda: self.client.collection("chat_sessions").document(session_id).get(retry=None, timeout=_TIMEOUT))
         return _plain(snap.to_dict()) if snap.exists else None
 
     def add_message(
@@ -115,7 +128,7 @@ class ChatStore:
             batch = self.client.batch()
             batch.set(self.client.collection("chat_messages").document(mid), doc)
             batch.set(self.client.collection("chat_sessions").document(session_id), {"last_activity": now}, merge=True)
-            batch.commit()
+            batch.commit(retry=None, timeout=_TIMEOUT)
 
         self._call(op)
         return _plain(doc)
@@ -128,7 +141,7 @@ class ChatStore:
             query = self.client.collection("chat_messages").where(
                 filter=firestore.FieldFilter("session_id", "==", session_id)
             )
-            docs = [d.to_dict() for d in query.stream()]
+            docs = [d.to_dict() for d in query.stream(retry=None, timeout=_TIMEOUT)]
             docs.sort(key=lambda d: (d["created_at"], d["message_id"]))
             return [_plain(d) for d in docs if phase is None or d["phase"] == phase]
 
@@ -154,16 +167,20 @@ class ChatStore:
             batch = self.client.batch()
             batch.set(self.client.collection("chat_intents").document(iid), doc)
             batch.set(self.client.collection("chat_messages").document(message_id), {"processed": True}, merge=True)
-            batch.commit()
+            batch.commit(retry=None, timeout=_TIMEOUT)
 
         self._call(op)
         return dict(doc)
 
     def mark_intent_applied(self, intent_id: str) -> None:
-        self._call(lambda: self.client.collection("chat_intents").document(intent_id).set({"applied": True}, merge=True))
+        self._call(
+            lambda: self.client.collection("chat_intents").document(intent_id).set(
+                {"applied": True}, merge=True, retry=None, timeout=_TIMEOUT
+            )
+        )
 
     def get_intent(self, intent_id: str) -> dict[str, Any] | None:
-        snap = self._call(lambda: self.client.collection("chat_intents").document(intent_id).get())
+        snap = self._call(lambda: self.client.collection("chat_intents").document(intent_id).get(retry=None, timeout=_TIMEOUT))
         return _plain(snap.to_dict()) if snap.exists else None
 
     def intents_for_message(self, message_id: str) -> list[dict[str, Any]]:
@@ -173,7 +190,7 @@ class ChatStore:
             query = self.client.collection("chat_intents").where(
                 filter=firestore.FieldFilter("message_id", "==", message_id)
             )
-            return [_plain(d.to_dict()) for d in query.stream()]
+            return [_plain(d.to_dict()) for d in query.stream(retry=None, timeout=_TIMEOUT)]
 
         return self._call(op)
 

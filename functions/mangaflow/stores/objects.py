@@ -10,7 +10,6 @@ import threading
 from typing import Any
 
 from google.api_core import exceptions as gexc
-from google.api_core import retry as gretry
 
 from mangaflow.config import BUCKET_KINDS, Settings, settings
 from mangaflow.stores._retry import StoreUnavailable, with_retry
@@ -28,6 +27,10 @@ _EXTENSIONS = {
     "application/octet-stream": "bin",
 }
 
+
+# (connect, read) seconds per HTTP call. The library's own retries (up to 120 s) are switched off:
+# with_retry() below retries connection failures with its own deadline and then names the service.
+_TIMEOUT = (3, 60)
 
 # Lifecycles of the infrastructure design (4.3): (action, age in days, storage class).
 # Terraform sets them in the cloud; a bucket this module creates gets the same rules.
@@ -52,7 +55,8 @@ def _is_transient(err: BaseException) -> bool:
     return isinstance(
         err,
         (requests.exceptions.ConnectionError, requests.exceptions.Timeout, ConnectionError,
-         gexc.ServiceUnavailable, gexc.InternalServerError, gexc.BadGateway, gexc.GatewayTimeout),
+         gexc.ServiceUnavailable, gexc.InternalServerError, gexc.BadGateway, gexc.GatewayTimeout,
+         gexc.TooManyRequests),
     )
 
 
@@ -114,7 +118,7 @@ class ObjectStore:
         names = [self.bucket_name(kind) for kind in BUCKET_KINDS]
 
         def op() -> None:
-            existing = {b.name for b in self.client.list_buckets()}
+            existing = {b.name for b in self.client.list_buckets(retry=None, timeout=_TIMEOUT)}
             for kind, name in zip(BUCKET_KINDS, names):
                 if name in existing:
                     continue
@@ -125,7 +129,7 @@ class ObjectStore:
                     else:
                         bucket.add_lifecycle_set_storage_class_rule(storage_class, age=age)
                 try:
-                    self.client.create_bucket(bucket, location=self._config.region)
+                    self.client.create_bucket(bucket, location=self._config.region, retry=None, timeout=_TIMEOUT)
                 except gexc.Conflict:
                     pass  # another worker created it meanwhile
 
@@ -136,7 +140,7 @@ class ObjectStore:
     # the same content-addressed name never writes a second generation.
     def _upload(self, bucket: str, name: str, data: bytes, content_type: str, only_if_absent: bool) -> None:
         blob = self.client.bucket(bucket).blob(name)
-        kwargs: dict[str, Any] = {"content_type": content_type, "retry": gretry.Retry(deadline=10)}
+        kwargs: dict[str, Any] = {"content_type": content_type, "retry": None, "timeout": _TIMEOUT}
         if only_if_absent:
             kwargs["if_generation_match"] = 0
         try:
@@ -158,7 +162,7 @@ class ObjectStore:
 
         def op() -> None:
             blob = self.client.bucket(bucket).blob(name)
-            if not blob.exists():
+            if not blob.exists(retry=None, timeout=_TIMEOUT):
                 self._upload(bucket, name, bytes(data), content_type, only_if_absent=True)
 
         self._call(op)
@@ -185,7 +189,7 @@ class ObjectStore:
 
         def op() -> bytes:
             try:
-                return self.client.bucket(bucket).blob(name).download_as_bytes()
+                return self.client.bucket(bucket).blob(name).download_as_bytes(retry=None, timeout=_TIMEOUT)
             except gexc.NotFound as err:
                 raise FileNotFoundError(f"no object at {uri}") from err
 
@@ -196,12 +200,15 @@ class ObjectStore:
 
     def exists(self, uri: str) -> bool:
         bucket, name = parse_uri(uri)
-        return bool(self._call(lambda: self.client.bucket(bucket).blob(name).exists()))
+        return bool(self._call(lambda: self.client.bucket(bucket).blob(name).exists(retry=None, timeout=_TIMEOUT)))
 
     def list_uris(self, bucket_kind: str, prefix: str = "") -> list[str]:
         bucket = self.bucket_name(bucket_kind)
         return self._call(
-            lambda: [f"gs://{bucket}/{b.name}" for b in self.client.list_blobs(bucket, prefix=prefix or None)]
+            lambda: [
+                f"gs://{bucket}/{b.name}"
+                for b in self.client.list_blobs(bucket, prefix=prefix or None, retry=None, timeout=_TIMEOUT)
+            ]
         )
 
 

@@ -383,7 +383,7 @@ def _word_in(probe: str, word: str, language: str) -> bool:
 
 def _first_place(probe: str, places: dict[str, bool], language: str) -> str:
     # the earliest specific place wins; a city or the sea only when nothing more specific is named
-    best: tuple[int, int, str] | None = None
+    best: tuple[int, int, int, str] | None = None
     for word in places:
         if language == "ja":
             pos = probe.find(word)
@@ -394,9 +394,15 @@ def _first_place(probe: str, places: dict[str, bool], language: str) -> str:
                                                   for o in places):
             pos = -1  # 港 inside 港町 is the town, not the harbour
         if pos >= 0:
-            rank = (1 if word in lx.GENERAL_PLACES else 0, pos, word)
+            rank = (1 if word in lx.GENERAL_PLACES else 0, pos, -len(word), word)
             best = rank if best is None or rank < best else best
-    return best[2] if best else ""
+    if best and language == "en":
+        # "the lighthouse kitchen": the last noun of a compound is where we are
+        tail = probe[best[1] + len(best[3]) :]
+        head = next((w for w in places if re.match(r"s?\s+" + re.escape(w) + r"s?\b", tail)), None)
+        if head:
+            return head
+    return best[3] if best else ""
 
 
 def _emotions(text: str, scenes: list[SceneDraft], language: str) -> None:

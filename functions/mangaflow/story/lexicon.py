@@ -10,13 +10,17 @@ PLACES_JA: dict[str, bool] = {  # word -> indoor
     "図書館": True, "工房": True, "駅": True, "神社": False, "寺": False, "屋上": False, "屋根": False,
     "浜辺": False, "砂浜": False, "海岸": False, "港": False, "公園": False, "森": False, "山": False,
     "川": False, "庭": False, "畑": False, "校庭": False, "学校": True, "道": False, "橋": False,
+    "灯台": False, "教会": True, "島": False, "湖": False, "洞窟": True, "電車": True, "船": False, "市場": False,
+    "城": True, "病室": True, "喫茶店": True, "カフェ": True, "体育館": True, "廊下": True,
     "海": False, "空": False, "港町": False, "町": False, "村": False, "都市": False, "街": False,
 }
 PLACES_EN: dict[str, bool] = {
     "rooftop garden": False, "rooftop": False, "roof": False, "garden": False, "balcony": False,
     "kitchen": True, "shop": True, "store": True, "hospital": True, "classroom": True, "school": True,
     "academy": True, "library": True, "workshop": True, "bedroom": True, "room": True, "house": True,
-    "hall": True, "station": True, "office": True, "tavern": True, "castle": True,
+    "hall": True, "station": True, "office": True, "castle": True,
+    "lighthouse": True, "tavern": True, "church": True, "temple": False, "tower": False, "farm": False,
+    "lake": False, "island": False, "cave": True, "train": True, "ship": False, "market": False, "palace": True,
     "beach": False, "shore": False, "harbour": False, "harbor": False, "park": False,
     "forest": False, "mountain": False, "river": False, "bridge": False, "field": False,
     "street": False, "sea": False, "district": False, "village": False, "town": False, "city": False,

@@ -80,10 +80,22 @@ def _kin_standalone(text: str, start: int, end: int) -> bool:
 
 # ---------------------------------------------------------------- Japanese
 
+_SPEAKER_JA = re.compile(r"[」）]\s*と、?\s*([\u4e00-\u9fff\u30a1-\u30faー]{1,6}?)(?:さん|くん|ちゃん)?[はが]"
+                         r"[^。「」]{0,12}?(?:言|聞|叫|答|返|つぶや|呟|怒鳴|尋|笑|囁|ささや|話)")
+_NOT_NAMES_JA = {"彼", "彼女", "私", "僕", "俺", "二人", "皆", "誰", "母", "父", "兄", "姉", "人", "声", "男", "女",
+                 "少年", "少女", "老人", "先生"}
+
+
 def _figures_ja(masked: str, full_text: str) -> list[Figure]:
     tokens = tokenize(masked)
     names: dict[str, Figure] = {}
     _person_names(tokens, names)
+    kin_words = {a for aliases in lx.KINSHIP_JA.values() for a in aliases}
+    for m in _SPEAKER_JA.finditer(full_text):
+        # 「…」と春香は叫んだ: whoever is said to speak is a person, whatever janome tagged the word
+        word = m.group(1)
+        if word not in _NOT_NAMES_JA and word not in kin_words and word not in lx.GENERIC_JA and word not in names:
+            _add_name(names, word, "")
     figures = list(names.values())
     figures += _kin_figures(tokens, masked, full_text, names)
     if not figures:
@@ -333,7 +345,11 @@ def _describe_en(masked: str, fig: Figure) -> None:
             fig.gender = "female"
         elif male > female:
             fig.gender = "male"
-        if re.search(r"\b(girl|boy|teenager|student)\b", before):
+        sentence = masked[first : first + 80].split(".")[0].lower()
+        young = re.search(r"\b(?:[1-9]|1[0-2]|five|six|seven|eight|nine|ten|eleven|twelve)\b", sentence)
+        if young and re.search(r"years? old|older than|aged", sentence):
+            fig.age = "child"  # "a girl named Pia, no older than ten"
+        elif re.search(r"\b(girl|boy|teenager|student)\b", before):
             fig.age = "teen"
         elif re.search(r"\b(child|kid|little)\b", before):
             fig.age = "child"
