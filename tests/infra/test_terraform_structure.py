@@ -114,11 +114,18 @@ def test_only_the_cdn_buckets_may_be_public_and_the_rest_enforce_prevention(terr
 # Functions
 # ------------------------------------------------------------------------------------------------
 
-FUNCTIONS = {
-    "phase1_concept", "phase2_characters", "phase3_plot", "phase4_name", "phase5_images",
-    "phase6_lettering", "phase7_finalize", "start_generation", "get_status", "open_gate",
-    "record_decision", "chat_message", "cleanup_sessions", "aggregate_analytics", "quality_report",
-}
+def _exported_entry_points() -> set[str]:
+    """What functions/main.py re-exports: every one must be deployed, and nothing else."""
+    import ast
+
+    tree = ast.parse((Path(__file__).resolve().parents[2] / "functions" / "main.py").read_text())
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", "") == "__all__" for t in node.targets):
+            return set(ast.literal_eval(node.value))
+    raise AssertionError("functions/main.py has no __all__")
+
+
+FUNCTIONS = _exported_entry_points()
 
 
 def function_spec(terraform: dict[str, Any], key: str) -> dict[str, Any]:

@@ -109,3 +109,11 @@ def test_a_character_removed_in_phase_2_disappears_from_the_plot():
     for scene in inputs["plot"]["scenes"]:
         assert set(scene["characters"]) <= ids
         assert all(b["speaker"] is None or b["speaker"] in ids for b in scene["beats"])
+
+
+def test_an_evaluator_hint_about_the_climax_is_answered_on_retry():
+    text = story(GARDENER)
+    base = plot_inputs(text)["plot"]["scenes"]
+    hinted = plot_inputs(text, feedback={"hints": ["give the climax (in the second half) the highest importance"]})
+    others = [s["importance"] for s in hinted["plot"]["scenes"] if s["emotion"] != "climax"]
+    assert max(others) < max(s["importance"] for s in base if s["emotion"] != "climax")

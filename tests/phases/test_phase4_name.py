@@ -146,3 +146,51 @@ def test_composition_feedback_enlarges_small_panels():
     base = Counter(p["size"] for p in panels(name(story(GARDENER))["storyboard"]))
     composed = Counter(p["size"] for p in panels(name(story(GARDENER), feedback={"option": "composition"})["storyboard"]))
     assert composed["small"] < base["small"] or composed["large"] > base["large"]
+
+
+_DIGEST_SCRIPT = """
+import hashlib, json, pathlib, sys
+from mangaflow.phases import phase1_concept, phase2_characters, phase3_plot, phase4_name
+from mangaflow.providers import OfflineProvider
+inputs = {"text": pathlib.Path(sys.argv[1]).read_text(encoding="utf-8"), "pages": 8}
+for key, module in (("concept", phase1_concept), ("characters", phase2_characters), ("plot", phase3_plot),
+                    ("storyboard", phase4_name)):
+    out = module.run(inputs, None, OfflineProvider())
+    out.pop("processing_metadata")
+    inputs[key] = out
+print(hashlib.sha256(json.dumps(inputs, ensure_ascii=False, sort_keys=True).encode()).hexdigest())
+"""
+
+
+def test_storyboard_is_identical_across_processes_with_different_hash_seeds():
+    import os
+    import subprocess
+    import sys
+
+    from _text_phase_runs import EXAMPLES
+
+    digests = set()
+    for seed in ("1", "2"):
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        result = subprocess.run([sys.executable, "-c", _DIGEST_SCRIPT, str(EXAMPLES / LANTERN)], env=env,
+                                capture_output=True, text=True, check=True, timeout=120)
+        digests.add(result.stdout.strip())
+    assert len(digests) == 1
+
+
+_PIECES = list('abcXYZ 。、「」『』（）"“”!?！？\n\n.,;:') + [
+    "Moss", " said ", "と春香は言った", "嵐", "night", "😀", "<b>", "{{", "}}", "ドンドン", " The ", "Mr Lee",
+    "先生", "さん", "\t", "42", "One day", "最終日"]
+
+
+def test_scrambled_texts_never_crash_and_stay_well_formed():
+    import random
+
+    rng = random.Random(20261128)  # a fixed seed: the same scrambles every run
+    for _ in range(60):
+        text = "".join(rng.choice(_PIECES) for _ in range(rng.randint(1, 250))).strip() or "x"
+        pages = rng.choice([1, 2, 5, 8])
+        inputs = name(text, pages)
+        assert_well_formed(inputs["storyboard"], pages)
+        for phase, key in ((1, "concept"), (2, "characters"), (3, "plot"), (4, "storyboard")):
+            assert quality.evaluate(phase, inputs[key], inputs)["score"] >= 0.9, (phase, text)

@@ -8,6 +8,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from ..phases import QUICK_OPTIONS
+
 OPTION_WORDS: dict[str, tuple[str, ...]] = {
     "brighter": ("brighter", "lighter", "happier", "cheerful", "明るく", "明るい"),
     "more_serious": ("serious", "darker", "grim", "シリアス", "暗く", "重く"),
@@ -28,13 +30,7 @@ OPTION_WORDS: dict[str, tuple[str, ...]] = {
 }
 
 # Which quick options each phase understands (PIPELINE.md, "Quick options by phase").
-PHASE_OPTIONS: dict[int, tuple[str, ...]] = {
-    1: ("brighter", "more_serious", "change_genre", "change_target_age"),
-    2: ("add_character", "remove_character", "personality", "visual"),
-    3: ("faster_pacing", "slower_pacing", "stronger_climax", "add_episode"),
-    4: ("panel_layout", "composition", "camera_angle", "direction"),
-    5: ("art_style", "colour", "regenerate_panel", "quality"),
-}
+PHASE_OPTIONS = QUICK_OPTIONS
 
 
 @dataclass
@@ -66,7 +62,23 @@ def read(feedback: dict | None, phase: int) -> Request:
     allowed = PHASE_OPTIONS.get(phase, ())
     if option not in allowed:
         option = _option_from_text(text.lower(), allowed)
+    if option is None and hints:
+        option, text = _option_from_hints(" ".join(hints).lower(), phase, text)
     return Request(option=option, text=text, intensity=intensity, hints=hints)
+
+
+# A retry after a low score carries the evaluator's hints: answer the ones a rule can act on.
+HINT_OPTIONS: dict[int, tuple[tuple[str, str, str], ...]] = {
+    3: (("climax", "stronger_climax", ""),),
+    4: (("split panels", "panel_layout", "more panels"), ("tile the page", "panel_layout", "")),
+}
+
+
+def _option_from_hints(hints: str, phase: int, text: str) -> tuple[str | None, str]:
+    for fragment, option, implied in HINT_OPTIONS.get(phase, ()):
+        if fragment in hints:
+            return option, text or implied
+    return None, text
 
 
 def _option_from_text(text: str, allowed: tuple[str, ...]) -> str | None:

@@ -111,8 +111,8 @@ def _cut_scene(index: int, scene: dict, language: str, level: int) -> list[Panel
                     "kind": beat.get("delivery") if beat.get("delivery") in ("speech", "thought", "shout", "sfx")
                     else "speech"}
             fits = current.quoted() < MAX_LINES and current.length() + len(text) <= budget
-            if current is opening and level < 2 and current.lines and level >= 0:
-                fits = fits and current.quoted() < 1
+            if current is opening and level in (0, 1):
+                fits = fits and current.quoted() < 1  # the wide shot carries one line at most
             if not fits or (current.shot == "action" and level < 0 and current.prose):
                 current = PanelDraft(index, "dialogue")
                 panels.append(current)

@@ -151,11 +151,12 @@ def _scene_spans(text: str, quotes: list[Quote], language: str, max_scenes: int)
 
 
 def _prose_length(text: str, span: tuple[int, int], quotes: list[Quote]) -> int:
+    """Characters of prose in a span, not counting quoted lines or their attributions."""
+    body = text[span[0] : span[1]]
     inner = sum(q.end - q.start for q in quotes if span[0] <= q.start < span[1])
-    prose = (span[1] - span[0]) - inner
-    # attributions (と春香は聞いた / said Moss) are not prose of their own
-    attributions = len(re.findall(r"[」\"”]\s*と|said|asked|replied", text[span[0] : span[1]]))
-    return prose - attributions * (8 if text[span[0] : span[1]].isascii() is False else 12)
+    # "と春香は聞いた" / "said Moss" are part of the exchange, not prose of their own
+    attributions = len(re.findall(r"[」\"”]\s*と|\bsaid\b|\basked\b|\breplied\b", body))
+    return len(body) - inner - attributions * (8 if detect_language(body) == "ja" else 12)
 
 
 def _merge_to(text: str, pieces: list[tuple[int, int]], language: str, limit: int) -> list[tuple[int, int]]:
@@ -231,8 +232,10 @@ def _pronoun_target(word: str, pos: int, gender: dict[str, str], mentions: list[
     if wanted is None:
         return None
     for mpos, key in reversed(mentions):
-        if mpos < pos and gender.get(key) in (wanted, "unknown") and not key.startswith("the ") or \
-                (mpos < pos and gender.get(key) == wanted):
+        if mpos >= pos:
+            continue
+        # a person of unknown gender can be "she"; a group ("the inspectors") only if marked so
+        if gender.get(key) == wanted or (gender.get(key) == "unknown" and not key.startswith("the ")):
             return key
     return None
 
@@ -249,12 +252,10 @@ def _speaker(before: str, after: str, q: Quote, by_alias, gender, mentions, lang
                 if pronoun in clause:
                     who = _pronoun_target(pronoun, q.start, gender, mentions)
                     break
-        if who is None:
+        if who is None:  # 蒼太は「…」と言った: the subject of the sentence the quote sits in
             sentence = re.split(r"[。\n]", before)[-1]
             who = _subject(sentence, by_alias)
-        if who is None and not before.strip():
-            who = None
-        elif who is None:
+        if who is None:  # 春香は和紙を手に取った。「…」: the subject of the sentence before
             sentences_before = [s for s in re.split(r"[。\n]", before) if s.strip()]
             if sentences_before:
                 who = _subject(sentences_before[-1], by_alias)

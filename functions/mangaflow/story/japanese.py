@@ -4,6 +4,10 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from janome.tokenizer import Tokenizer
 
 _lock = threading.Lock()
 _tokenizer = None
@@ -17,7 +21,7 @@ class Token:
     pos: str
 
 
-def tokenizer():  # -> janome.tokenizer.Tokenizer (janome ships no type hints)
+def tokenizer() -> "Tokenizer":
     """The shared tokenizer; janome's Tokenizer is safe to reuse for many texts."""
     global _tokenizer
     if _tokenizer is None:

@@ -51,7 +51,10 @@ def find_figures(masked: str, language: str, full_text: str | None = None) -> li
         fig.first_pos = positions[0] if positions else len(masked)
     figures = [f for f in figures if f.mentions > 0]
     figures.sort(key=lambda f: (f.first_pos, f.name))
-    return figures
+    unique: dict[str, Figure] = {}
+    for fig in figures:  # one character per name, whichever rule found it first
+        unique.setdefault(fig.name, fig)
+    return list(unique.values())
 
 
 def mention_positions(text: str, fig: Figure, language: str) -> list[int]:
@@ -147,7 +150,12 @@ def _reduplicated(surface: str) -> bool:
     return len(surface) >= 2 and len(surface) % 2 == 0 and surface[:half] == surface[half:]
 
 
+_KIN_WORDS = {a for aliases in lx.KINSHIP_JA.values() for a in aliases}
+
+
 def _add_name(names: dict[str, Figure], surface: str, honorific: str) -> None:
+    if surface in _KIN_WORDS or surface in lx.GENERIC_JA or surface in lx.HONORIFICS_JA:
+        return  # 先生さん, 母さん: a role, handled as a kinship figure
     fig = names.setdefault(surface, Figure(name=surface, aliases=[surface]))
     if honorific in lx.HONORIFICS_JA and surface + honorific not in fig.aliases:
         fig.aliases.append(surface + honorific)
@@ -248,7 +256,8 @@ def _figures_en(masked: str) -> list[Figure]:
         if not words:
             continue
         phrase = " ".join(words)
-        has_the = bool(m.group(1)) and words == [w for w in re.split(r"\s+", m.group(2).strip()) if w]
+        # "the" belongs to the phrase only when no leading word was dropped after it
+        has_the = bool(m.group(1)) and start == m.start(2)
         lowered = [w.lower() for w in words]
         if any(w in lx.TITLES_EN for w in lowered):
             name = ("the " + phrase) if has_the else phrase
@@ -266,9 +275,9 @@ def _figures_en(masked: str) -> list[Figure]:
         counts[word] = counts.get(word, 0) + 1
         evidence[word] = evidence.get(word, 0) + _person_evidence(masked, start, start + len(word), initial)
     for word, count in counts.items():
-        if evidence.get(word, 0) >= 1 or (count >= 2 and evidence.get(word, 0) >= 0):
-            if evidence.get(word, 0) >= 1 or count >= 3:
-                found.setdefault(word, Figure(name=word, aliases=[word]))
+        # a person is named/called, speaks, owns something or acts; or simply keeps coming back
+        if evidence.get(word, 0) >= 1 or (count >= 3 and evidence.get(word, 0) >= 0):
+            found.setdefault(word, Figure(name=word, aliases=[word]))
     for m in re.finditer(r"\bthe\s+(?:other\s+)?(" + "|".join(sorted(lx.GROUPS_EN)) + r")\b", masked):
         name = "the " + m.group(1)
         found.setdefault(name, Figure(name=name, aliases=[name, m.group(1)], kind="group", named=False))
