@@ -1,20 +1,12 @@
 """The whole local stack for end-to-end tests: stores, function gateway and Workflows engine."""
 from __future__ import annotations
 
-import os
 from typing import Any, Callable
 
 import pytest
 import requests
 
-from localcloud import cli, stack as local_stack
-
-
-@pytest.fixture(scope="session")
-def stack(services) -> dict[str, Any]:  # `services` (tests/conftest.py) starts the stores
-    info = local_stack.up()
-    os.environ.update(info["stores"])
-    return info
+from localcloud import cli
 
 
 Answer = Callable[[dict[str, Any]], "dict[str, Any] | None"]

@@ -1,0 +1,111 @@
+"""End-to-end seconds for both sample stories at 8 and 16 pages, the services already up.
+
+Each run goes through the real path: `start_generation`, the YAML on the local engine, every
+approval gate answered `approve` through its callback URL, the book downloaded. The time is split
+from the recorded phase runs: generation = the spans of phases 1-4, rendering = the spans of
+phases 5-7 (panel fan-out included), orchestration = everything else (the engine, HTTP hops,
+gates, stores between phases). Writes medians to bench/RESULTS.md under "End to end".
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import requests
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+RESULTS = Path(__file__).with_name("RESULTS.md")
+STORIES = {"lantern-festival.ja": REPO / "examples" / "lantern-festival.ja.txt",
+           "the-last-robot-gardener.en": REPO / "examples" / "the-last-robot-gardener.en.txt"}
+
+
+def _when(value: Any) -> float:
+    if isinstance(value, datetime):
+        return value.timestamp()
+    return datetime.fromisoformat(str(value)).timestamp()
+
+
+def one_run(stack: dict[str, Any], text: str, pages: int) -> dict[str, float]:
+    from localcloud import cli
+    from mangaflow.stores import postgres
+
+    started = time.perf_counter()
+    response = requests.post(f"{stack['gateway']}/start_generation", timeout=60,
+                             json={"text": text, "pages": pages, "hitl": {"mode": "review"}})
+    response.raise_for_status()
+    accepted = response.json()
+    cli.follow(accepted["request_id"], accepted["execution"], stack["workflows"],
+               lambda gate: {"decision": "approve", "token": gate["token"], "decided_by": "bench"})
+    with tempfile.TemporaryDirectory() as out:
+        summary = cli.download(accepted["request_id"], Path(out), stack["gateway"])
+    total = time.perf_counter() - started
+    runs = postgres.list_phase_runs(accepted["request_id"])
+    spans = {}
+    for phase in range(1, 8):
+        mine = [r for r in runs if int(r["phase"]) == phase and r.get("started_at") and r.get("finished_at")]
+        spans[phase] = max(_when(r["finished_at"]) for r in mine) - min(_when(r["started_at"]) for r in mine)
+    generation = sum(spans[p] for p in (1, 2, 3, 4))
+    rendering = sum(spans[p] for p in (5, 6, 7))
+    return {"total": total, "generation": generation, "rendering": rendering,
+            "orchestration": total - generation - rendering, "panels": summary["panels"], "pages": summary["pages"]}
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--pages", type=int, nargs="+", default=[8, 16])
+    parser.add_argument("--no-write", action="store_true")
+    args = parser.parse_args(argv)
+
+    from localcloud import stack as local_stack
+
+    stack = local_stack.up()
+    os.environ.update(stack["stores"])
+    one_run(stack, "A warm-up story. \"Hello,\" said Ann.", 1)  # first requests import modules
+    rows = []
+    for name, path in STORIES.items():
+        text = path.read_text(encoding="utf-8")
+        for pages in args.pages:
+            samples = [one_run(stack, text, pages) for _ in range(args.repeat)]
+            row = {key: statistics.median(s[key] for s in samples) for key in samples[0]}
+            row.update(story=name, requested=pages, runs=len(samples))
+            rows.append(row)
+            print(f"{name} {pages}p: total {row['total']:.2f} s (orchestration {row['orchestration']:.2f}, "
+                  f"generation {row['generation']:.2f}, rendering {row['rendering']:.2f}), {row['panels']:.0f} panels",
+                  flush=True)
+    if not args.no_write:
+        _write(rows, args.repeat)
+    return 0
+
+
+def _write(rows: list[dict[str, Any]], repeat: int) -> None:
+    lines = ["## End to end", "",
+             f"`bench/bench_pipeline.py`: the real YAML on the local engine, every gate approved through its callback, "
+             f"services already up, median of {repeat} runs per row on the 2-core machine. Generation = phases 1-4, "
+             "rendering = phases 5-7 (spans from the recorded phase runs), orchestration = the rest.", "",
+             "| story | pages | panels | total s | orchestration s | generation s | rendering s |",
+             "|---|---|---|---|---|---|---|"]
+    for row in rows:
+        lines.append(f"| {row['story']} | {row['requested']} | {row['panels']:.0f} | {row['total']:.2f} | "
+                     f"{row['orchestration']:.2f} | {row['generation']:.2f} | {row['rendering']:.2f} |")
+    section = "\n".join(lines) + "\n"
+    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
+    start = text.find("## End to end")
+    if start >= 0:
+        end = text.find("\n## ", start + 1)
+        text = text[:start] + section + (text[end + 1:] if end >= 0 else "")
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
+    RESULTS.write_text(text)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

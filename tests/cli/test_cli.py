@@ -1,0 +1,121 @@
+"""The `mangaflow` command as a person uses it: real subprocesses against the local stack."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from functions_framework import create_app
+
+REPO = Path(__file__).resolve().parents[2]
+MANGAFLOW = [sys.executable, "-m", "localcloud.cli"]
+
+
+def mangaflow(*args: str, stdin: str | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([*MANGAFLOW, *args], cwd=REPO, input=stdin, capture_output=True, text=True,
+                          timeout=timeout, env={**os.environ, "COLUMNS": "120"})
+
+
+def http_error(body: dict) -> str:
+    client = create_app("start_generation", str(REPO / "functions" / "main.py")).test_client()
+    return client.post("/", json=body).get_json()["error"]
+
+
+@pytest.mark.parametrize(
+    ("content", "args", "body"),
+    [
+        ("", [], {"text": ""}),
+        ("   \n  ", [], {"text": "   \n  "}),
+        ("A story.", ["--pages", "0"], {"text": "A story.", "pages": 0}),
+        ("A story.", ["--pages", "33"], {"text": "A story.", "pages": 33}),
+        ("A story.", ["--style", "noir"], {"text": "A story.", "style": "noir"}),
+        ("A story.", ["--language", "fr"], {"text": "A story.", "language": "fr"}),
+        ("x" * 50_001, [], {"text": "x" * 50_001}),
+    ],
+)
+def test_bad_input_exits_2_with_the_http_message(tmp_path, content, args, body):
+    story = tmp_path / "story.txt"
+    story.write_text(content, encoding="utf-8")
+    result = mangaflow("generate", str(story), "--out", str(tmp_path / "out"), "--auto-approve", *args, timeout=60)
+    assert result.returncode == 2, result.stderr
+    message = http_error(body)
+    assert " ".join(message.split()) in " ".join(result.stderr.split())
+    assert "Traceback" not in result.stderr
+
+
+def test_binary_story_exits_2(tmp_path):
+    story = tmp_path / "story.bin"
+    story.write_bytes(bytes(range(256)) * 4)
+    result = mangaflow("generate", str(story), "--out", str(tmp_path / "out"), timeout=60)
+    assert result.returncode == 2
+    assert "text" in result.stderr and "UTF-8" in result.stderr
+
+
+def test_missing_story_file_exits_2(tmp_path):
+    result = mangaflow("generate", str(tmp_path / "nope.txt"), "--out", str(tmp_path / "out"), timeout=60)
+    assert result.returncode == 2
+    assert "does not exist" in result.stderr
+
+
+@pytest.fixture(scope="module")
+def generated(stack, tmp_path_factory):
+    out = tmp_path_factory.mktemp("book")
+    story = REPO / "examples" / "the-last-robot-gardener.en.txt"
+    result = mangaflow("generate", str(story), "--pages", "3", "--out", str(out), "--auto-approve", "--json")
+    assert result.returncode == 0, result.stderr[-3000:]
+    return out, json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_generate_json_summary_and_files(generated):
+    out, summary = generated
+    assert set(summary) >= {"request_id", "pages", "panels", "outputs", "phases"}
+    assert summary["pages"] == 3 and summary["panels"] >= 3
+    assert [p["phase"] for p in summary["phases"]] == list(range(1, 8))
+    for phase in summary["phases"]:
+        assert phase["attempts"] >= 1 and phase["decision"] == "approve"
+        assert 0.0 <= phase["quality_score"] <= 1.0 and phase["seconds"] >= 0
+    assert sorted(os.listdir(out / "pages")) == ["001.png", "002.png", "003.png"]
+    for key in ("pdf", "cbz", "manifest"):
+        assert Path(summary["outputs"][key]).stat().st_size > 0
+
+
+def test_status_json_reads_every_phase_from_the_stores(generated):
+    _, summary = generated
+    result = mangaflow("status", summary["request_id"], "--json", timeout=60)
+    assert result.returncode == 0, result.stderr
+    state = json.loads(result.stdout)
+    assert state["status"] == "completed"
+    assert [p["phase"] for p in state["phases"]] == list(range(1, 8))
+    assert all(p["gates"] and p["attempts"] and p["artifacts"] for p in state["phases"])
+
+
+def test_status_of_an_unknown_request_exits_2(stack):
+    result = mangaflow("status", "r-0000000000000000", "--json", timeout=60)
+    assert result.returncode == 2
+    assert "does not exist" in result.stderr
+
+
+def test_review_mode_asks_at_each_gate(stack, tmp_path):
+    story = tmp_path / "story.txt"
+    story.write_text("Lena found a key under the bridge. \"Whose is this?\" Lena asked.", encoding="utf-8")
+    answers = "modify\nmuch brighter please\napprove\nskip\n"
+    result = mangaflow("generate", str(story), "--pages", "1", "--out", str(tmp_path / "out"), "--review", "--json",
+                       stdin=answers)
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    phases = {p["phase"]: p for p in summary["phases"]}
+    assert phases[1]["attempts"] == 2
+    assert phases[2]["decision"] == "skip"
+    assert all(phases[n]["decision"] == "skip" for n in range(3, 8))
+
+
+def test_services_status_json(stack):
+    result = mangaflow("services", "status", "--json", timeout=60)
+    assert result.returncode == 0, result.stderr
+    rows = {row["name"]: row for row in json.loads(result.stdout)}
+    assert {"postgres", "redis", "storage", "firestore", "gateway", "workflows"} <= set(rows)
+    for row in rows.values():
+        assert row["healthy"] is True and row["endpoint"] and row["version"]
