@@ -61,20 +61,38 @@ def build_app(names: Iterable[str] | None = None, source: Path = FUNCTIONS_SOURC
     return root_path
 
 
-def serve(host: str, port: int) -> None:
-    app = build_app()
-    server = make_server(host, port, app, threaded=True)
-    print(json.dumps({"gateway": f"http://{host}:{server.server_port}"}), flush=True)
-    server.serve_forever()
+def serve(host: str, port: int, workers: int = 1, threads: int = 8) -> None:
+    """Serve every function; several worker processes use every core (Cloud Functions scales out too)."""
+    if workers <= 1:
+        server = make_server(host, port, build_app(), threaded=True)
+        print(json.dumps({"gateway": f"http://{host}:{server.server_port}"}), flush=True)
+        server.serve_forever()
+        return
+    from gunicorn.app.base import BaseApplication
+
+    class _Gateway(BaseApplication):  # type: ignore[misc]
+        def load_config(self) -> None:
+            for key, value in {"bind": f"{host}:{port}", "workers": workers, "threads": threads,
+                               "worker_class": "gthread", "timeout": 600, "accesslog": None,
+                               "errorlog": "-", "loglevel": "warning"}.items():
+                self.cfg.set(key, value)
+
+        def load(self):  # type: ignore[no-untyped-def]
+            return build_app()
+
+    print(json.dumps({"gateway": f"http://{host}:{port}", "workers": workers}), flush=True)
+    _Gateway().run()
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m localcloud.gateway", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8080)
+    parser.add_argument("--workers", type=int, default=1, help="worker processes (default 1: threads only)")
+    parser.add_argument("--threads", type=int, default=8, help="threads per worker")
     args = parser.parse_args(argv)
     try:
-        serve(args.host, args.port)
+        serve(args.host, args.port, args.workers, args.threads)
     except KeyboardInterrupt:
         return 0
     return 0

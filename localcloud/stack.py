@@ -181,7 +181,9 @@ def up(timeout: float = 90.0) -> dict[str, Any]:
     gateway = state.get("gateway", {})
     if not (_alive(gateway.get("pid")) and _healthy(f"http://127.0.0.1:{gateway['port']}/_health")):
         port = _free_port()
-        proc = _spawn("gateway", [sys.executable, "-m", "localcloud.gateway", "--host", "127.0.0.1", "--port", str(port)],
+        workers = str(max(1, min(4, os.cpu_count() or 1)))
+        proc = _spawn("gateway", [sys.executable, "-m", "localcloud.gateway", "--host", "127.0.0.1", "--port", str(port),
+                                  "--workers", os.environ.get("MANGAFLOW_GATEWAY_WORKERS", workers)],
                       function_env(store_env, workflows_host, f"http://127.0.0.1:{port}"))
         _wait(f"http://127.0.0.1:{port}/_health", proc, "gateway", timeout)
         gateway = {"pid": proc.pid, "port": port}

@@ -7,11 +7,16 @@ from __future__ import annotations
 # Specific places first: they describe where the panel is drawn better than a city or a town.
 PLACES_JA: dict[str, bool] = {  # word -> indoor
     "夏祭り": False, "祭り": False, "店": True, "灯籠屋": True, "病院": True, "部屋": True, "教室": True, "家": True, "台所": True,
-    "図書館": True, "工房": True, "駅": True, "神社": False, "寺": False, "屋上": False, "屋根": False,
+    "図書館": True, "工房": True, "駅": False, "神社": False, "寺": False, "屋上": False, "屋根": False,
     "浜辺": False, "砂浜": False, "海岸": False, "港": False, "公園": False, "森": False, "山": False,
     "川": False, "庭": False, "畑": False, "校庭": False, "学校": True, "道": False, "橋": False,
     "灯台": False, "教会": True, "島": False, "湖": False, "洞窟": True, "電車": True, "船": False, "市場": False,
     "城": True, "病室": True, "喫茶店": True, "カフェ": True, "体育館": True, "廊下": True,
+    "駅前": False, "ホーム": False, "丘": False, "坂": False, "崖": False, "岬": False, "野原": False, "草原": False,
+    "砂漠": False, "墓地": False, "境内": False, "路地": False, "商店街": False, "交番": True, "職員室": True,
+    "保健室": True, "図書室": True, "音楽室": True, "玄関": True, "居間": True, "寝室": True, "宿": True,
+    "旅館": True, "宮殿": True, "王宮": True, "小屋": True, "パン屋": True, "レストラン": True, "アパート": True,
+    "バス停": False, "谷": False, "田んぼ": False, "広場": False,
     "海": False, "空": False, "港町": False, "町": False, "村": False, "都市": False, "街": False,
 }
 PLACES_EN: dict[str, bool] = {
@@ -19,11 +24,17 @@ PLACES_EN: dict[str, bool] = {
     "kitchen": True, "shop": True, "store": True, "hospital": True, "classroom": True, "school": True,
     "academy": True, "library": True, "workshop": True, "bedroom": True, "room": True, "house": True,
     "hall": True, "station": True, "office": True, "castle": True,
-    "lighthouse": True, "tavern": True, "church": True, "temple": False, "tower": False, "farm": False,
+    "lighthouse": False, "tavern": True, "church": True, "temple": False, "tower": False, "farm": False,
     "lake": False, "island": False, "cave": True, "train": True, "ship": False, "market": False, "palace": True,
     "beach": False, "shore": False, "harbour": False, "harbor": False, "park": False,
     "forest": False, "mountain": False, "river": False, "bridge": False, "field": False,
     "street": False, "sea": False, "district": False, "village": False, "town": False, "city": False,
+    "cliff": False, "hill": False, "meadow": False, "valley": False, "desert": False, "road": False, "path": False,
+    "courtyard": False, "yard": False, "graveyard": False, "cemetery": False, "platform": False, "bus stop": False,
+    "pier": False, "dock": False, "throne room": True, "ballroom": True, "dungeon": True, "inn": True,
+    "cafe": True, "café": True, "bakery": True, "restaurant": True, "apartment": True, "flat": True,
+    "cottage": True, "cabin": True, "hut": True, "barn": True, "hallway": True, "corridor": True, "gym": True,
+    "police station": True, "laboratory": True, "lab": True, "attic": True, "cellar": True, "kingdom": False,
 }
 
 TIME_JA = [("夜明け", "dawn"), ("明け方", "dawn"), ("夕方", "evening"), ("夕暮れ", "evening"), ("夕日", "evening"),
@@ -36,7 +47,25 @@ WEATHER_EN = [("storm", "storm"), ("thunder", "storm"), ("hurricane", "storm"), 
               ("rain", "rain")]
 
 # Places too broad to draw a panel in: used only when a scene names nothing more specific.
-GENERAL_PLACES = {"海", "空", "港町", "町", "村", "都市", "街", "sea", "district", "village", "town", "city"}
+GENERAL_PLACES = {"海", "空", "港町", "町", "村", "都市", "街", "sea", "district", "village", "town", "city",
+                  "kingdom"}
+
+# Furniture and fittings: a scene that names no place but has these is back indoors, in the last room seen.
+INDOOR_HINTS_JA = ("テーブル", "窓際", "椅子", "机", "ベッド", "カウンター", "棚", "畳", "ソファ")
+INDOOR_HINTS_EN = ("table", "desk", "chair", "bed", "counter", "shelf", "sofa", "fireplace", "ceiling")
+
+# Moving somewhere: a line that takes a figure to a new place starts a new scene.
+MOVE_JA = ("入っ", "入り", "入る", "向か", "行っ", "行き", "行く", "着い", "着く", "戻っ", "戻る", "帰っ", "帰る",
+           "上っ", "登っ", "出かけ", "歩い", "走っ", "駆け", "やって来", "やってき", "来た")
+MOVE_EN = ("went", "walked", "entered", "arrived", "climbed", "ran", "came", "stepped", "headed", "returned",
+           "hurried", "drove", "rode", "sailed", "moved", "wandered", "reached", "crossed", "set off", "followed")
+
+# A sentence that reports the past or hearsay: people named there are remembered, not on stage.
+ABSENT_JA = ("らしい", "という", "とのこと", "そうだ", "年前", "かつて", "昔", "生前", "亡くな", "亡き", "思い出")
+ABSENT_EN = ("years ago", "long ago", "used to", "remembered", "remember", "memory of", "memories of", "had died",
+             "died", "the late ", "in those days", "once told", "always said", "told me about", "told her about",
+             "told him about", "told them about", "talked about", "spoke of", "letter from", "dreamed of", "photo of",
+             "photograph of", "picture of")
 
 # Scene-start markers: a paragraph opening with one of these is a shift in time.
 TIME_SHIFT_JA = ("日目", "最終日", "翌日", "翌朝", "次の日", "その夜", "その日", "数日後", "一週間後", "翌年",
@@ -126,3 +155,92 @@ TRAITS_EN = [("taught", "patient"), ("counted", "meticulous"), ("named each", "t
              ("ran away", "rebellious"), ("gathered", "resourceful"), ("asked", "curious"), ("laugh", "cheerful"),
              ("smile", "warm"), ("old", "weathered"), ("brave", "brave"), ("shout", "hot-tempered"),
              ("looked at it for a long time", "thoughtful"), ("announced", "bureaucratic")]
+
+# Unnamed figures by role: noun -> (gender, age, kind). Two-word roles are matched before their heads,
+# so "the old woman" is one figure and a later "the woman" is read as her.
+ROLES_EN: dict[str, tuple[str, str, str]] = {
+    "old woman": ("female", "elder", "person"), "old man": ("male", "elder", "person"),
+    "old lady": ("female", "elder", "person"), "young woman": ("female", "adult", "person"),
+    "young man": ("male", "adult", "person"), "little girl": ("female", "child", "person"),
+    "little boy": ("male", "child", "person"), "girl": ("female", "teen", "person"), "boy": ("male", "teen", "person"),
+    "woman": ("female", "adult", "person"), "man": ("male", "adult", "person"), "lady": ("female", "adult", "person"),
+    "child": ("unknown", "child", "person"), "kid": ("unknown", "child", "person"),
+    "fisherman": ("male", "adult", "person"), "king": ("male", "adult", "person"),
+    "queen": ("female", "adult", "person"), "princess": ("female", "teen", "person"),
+    "prince": ("male", "teen", "person"), "teacher": ("unknown", "adult", "person"),
+    "stranger": ("unknown", "adult", "person"), "soldier": ("unknown", "adult", "person"),
+    "doctor": ("unknown", "adult", "person"), "nurse": ("female", "adult", "person"),
+    "mother": ("female", "adult", "person"), "father": ("male", "adult", "person"),
+    "grandmother": ("female", "elder", "person"), "grandfather": ("male", "elder", "person"),
+    "grandma": ("female", "elder", "person"), "grandpa": ("male", "elder", "person"),
+    "robot": ("unknown", "adult", "robot"), "android": ("unknown", "adult", "robot"),
+    "traveller": ("unknown", "adult", "person"), "traveler": ("unknown", "adult", "person"),
+    "knight": ("male", "adult", "person"), "witch": ("female", "adult", "person"),
+    "wizard": ("male", "elder", "person"), "farmer": ("unknown", "adult", "person"),
+    "merchant": ("unknown", "adult", "person"), "baker": ("unknown", "adult", "person"),
+    "sailor": ("male", "adult", "person"), "captain": ("unknown", "adult", "person"),
+    "guard": ("unknown", "adult", "person"), "priest": ("male", "adult", "person"),
+    "monk": ("male", "adult", "person"), "hunter": ("unknown", "adult", "person"),
+    "shepherd": ("unknown", "adult", "person"), "innkeeper": ("unknown", "adult", "person"),
+    "shopkeeper": ("unknown", "adult", "person"), "driver": ("unknown", "adult", "person"),
+    "detective": ("unknown", "adult", "person"), "professor": ("unknown", "adult", "person"),
+    "woodcutter": ("male", "adult", "person"), "miller": ("male", "adult", "person"),
+    "mayor": ("unknown", "adult", "person"), "servant": ("unknown", "adult", "person"),
+    "maid": ("female", "adult", "person"), "widow": ("female", "adult", "person"),
+    "orphan": ("unknown", "child", "person"), "student": ("unknown", "teen", "person"),
+    "waiter": ("male", "adult", "person"), "waitress": ("female", "adult", "person"),
+    "policeman": ("male", "adult", "person"), "officer": ("unknown", "adult", "person"),
+    "thief": ("unknown", "adult", "person"), "lighthouse keeper": ("unknown", "elder", "person"),
+    "keeper": ("unknown", "adult", "person"), "visitor": ("unknown", "adult", "person"),
+    "neighbour": ("unknown", "adult", "person"), "neighbor": ("unknown", "adult", "person"),
+    "pilot": ("unknown", "adult", "person"), "musician": ("unknown", "adult", "person"),
+}
+# Determiners that make a role noun a person on stage ("the king", "her mother", "a soldier").
+ROLE_DETERMINERS_EN = ("the", "a", "an", "his", "her", "my", "their", "our", "your", "this", "that")
+# Adjectives that make the noun someone else ("the other man") or several people.
+ROLE_BREAKERS_EN = {"other", "another", "second", "third", "first", "two", "three", "some", "many", "every",
+                    "each", "no", "any", "whole"}
+
+ROLES_JA: dict[str, tuple[str, str, str]] = {
+    "老人": ("male", "elder", "person"), "老婆": ("female", "elder", "person"), "少女": ("female", "teen", "person"),
+    "少年": ("male", "teen", "person"), "青年": ("male", "adult", "person"), "男": ("male", "adult", "person"),
+    "女": ("female", "adult", "person"), "男性": ("male", "adult", "person"), "女性": ("female", "adult", "person"),
+    "男の子": ("male", "child", "person"), "女の子": ("female", "child", "person"),
+    "子ども": ("unknown", "child", "person"), "子供": ("unknown", "child", "person"),
+    "娘": ("female", "teen", "person"), "息子": ("male", "teen", "person"), "店主": ("unknown", "adult", "person"),
+    "医者": ("unknown", "adult", "person"), "王": ("male", "adult", "person"), "王様": ("male", "adult", "person"),
+    "女王": ("female", "adult", "person"), "姫": ("female", "teen", "person"), "王女": ("female", "teen", "person"),
+    "王子": ("male", "teen", "person"), "兵士": ("male", "adult", "person"), "騎士": ("male", "adult", "person"),
+    "魔女": ("female", "adult", "person"), "旅人": ("unknown", "adult", "person"),
+    "ロボット": ("unknown", "adult", "robot"), "漁師": ("male", "adult", "person"), "猟師": ("male", "adult", "person"),
+    "商人": ("unknown", "adult", "person"), "看護師": ("female", "adult", "person"), "警官": ("unknown", "adult", "person"),
+    "おまわりさん": ("unknown", "adult", "person"), "店員": ("unknown", "adult", "person"),
+    "運転手": ("unknown", "adult", "person"), "船長": ("male", "adult", "person"), "灯台守": ("unknown", "elder", "person"),
+    "侍": ("male", "adult", "person"), "探偵": ("unknown", "adult", "person"), "刑事": ("unknown", "adult", "person"),
+    "博士": ("unknown", "elder", "person"), "校長": ("unknown", "elder", "person"), "魔法使い": ("unknown", "elder", "person"),
+}
+# First-person narrators: pronoun -> gender of the voice.
+NARRATOR_JA = {"僕": "male", "俺": "male", "私": "unknown", "わたし": "unknown", "ぼく": "male", "あたし": "female",
+               "おれ": "male"}
+
+# Everyday words that open sentences ("Light swept across the water"): capitalised there, never names.
+COMMON_WORDS_EN = set("""
+light dark darkness night morning evening afternoon noon dawn dusk day days week weeks month months year years
+hour hours minute minutes moment time times rain snow wind winds water waves fire smoke dust fog mist sun moon
+stars sky clouds thunder lightning storm ice frost spring summer autumn fall winter silence sound sounds noise
+noises music voices footsteps steps people children men women everything nothing something anything somewhere
+nowhere everywhere inside outside above below beyond behind across along through around beneath between under
+over down up out off suddenly slowly quickly finally eventually meanwhile perhaps maybe only even just again
+also yet though although because since until unless whether instead nobody everybody anybody anyone none few
+several such other another long short high low far near good bad new young little big small great first last
+next two three four five six seven eight nine ten eleven twelve twenty hundred hundreds thousand thousands
+home school work breakfast lunch dinner tea coffee bread food please thanks thank hello goodbye sorry welcome
+well why look listen wait come go stop run help tell let take give keep turn open close hands eyes faces
+leaves trees flowers grass birds birdsong blood tears rust rain heavy cold warm hot dry wet quiet loud soft
+hard slow fast old gold silver iron stone glass paper wood snowflakes shadows shadow lights lamps fires
+somehow sometimes often always never usually once twice back forward together alone below upstairs
+downstairs outside nearby inside beside besides still soon later now then there here this that these those
+maybe yes no nor both either neither most more less much many all half whatever whoever whenever wherever
+everyone someone truth love hope fear anger joy grief sleep dreams dream memory memories life death news
+word words letters letter nights mornings evenings hopefully luckily unfortunately sadly happily strangely
+""".split())
