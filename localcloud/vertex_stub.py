@@ -90,7 +90,8 @@ def check_request(body: Any) -> str | None:
                     # protobuf JSON accepts a field's JSON name and its proto name alike
                     assert blob.get("mimeType") or blob.get("mime_type")
                 except Exception:  # noqa: BLE001 - any shape problem is the same client error
-                    return f"Invalid value at 'contents[{i}].parts[{j}].inline_data': data must be base64 with a mimeType."
+                    return (f"Invalid value at 'contents[{i}].parts[{j}].inline_data': "
+                            "data must be base64 with a mimeType.")
     config = body.get("generationConfig") or {}
     mime = config.get("responseMimeType")
     if mime is not None and mime not in JSON_MIME_TYPES:

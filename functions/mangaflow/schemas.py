@@ -11,8 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
+import referencing
 
-from .errors import PayloadTooLarge, ValidationError
+from .errors import DomainError, PayloadTooLarge, ValidationError
 
 _HERE = Path(__file__).resolve().parent
 _CANDIDATES = (_HERE.parent / "schemas", _HERE.parent.parent / "schemas")
@@ -26,12 +27,23 @@ def schema_dir() -> Path:
     raise FileNotFoundError("schemas/ not found beside the functions source; run scripts/package_functions.sh")
 
 
+@functools.lru_cache(maxsize=1)
+def _registry() -> referencing.Registry:
+    """Every schema under schemas/ by its $id, so `$ref: "_common.json"` resolves across files."""
+    resources = []
+    for path in sorted(schema_dir().glob("*/*.json")):
+        contents = json.loads(path.read_text(encoding="utf-8"))
+        if isinstance(contents, dict) and "$id" in contents:
+            resources.append((contents["$id"], referencing.Resource.from_contents(contents)))
+    return referencing.Registry().with_resources(resources)
+
+
 @functools.lru_cache(maxsize=None)
 def _validator(name: str) -> jsonschema.protocols.Validator:
     schema = json.loads((schema_dir() / f"{name}.json").read_text(encoding="utf-8"))
     cls = jsonschema.validators.validator_for(schema)
     cls.check_schema(schema)
-    return cls(schema, format_checker=cls.FORMAT_CHECKER)
+    return cls(schema, registry=_registry(), format_checker=cls.FORMAT_CHECKER)
 
 
 def _field_of(error: jsonschema.ValidationError) -> str:
@@ -86,3 +98,14 @@ def validate(name: str, instance: Any) -> None:
     if status == 413:
         raise PayloadTooLarge(message, field=field)
     raise ValidationError(message, status=status, field=field)
+
+
+def validate_output(phase: int, output: Any, *, panel: bool = False) -> None:
+    """A phase's output must match `schemas/phases/phaseN.json`; a mismatch is our bug, not the caller's."""
+    name = f"phases/phase{phase}_panel" if panel else f"phases/phase{phase}"
+    errors = sorted(_validator(name).iter_errors(output), key=lambda e: len(list(e.absolute_path)))
+    if errors:
+        error = errors[0]
+        where = ".".join(str(p) for p in error.absolute_path) or "(output)"
+        raise DomainError(f"phase {phase} produced an output that does not match {name}.json at {where}: "
+                          f"{error.message[:300]}", status=500, field=where)

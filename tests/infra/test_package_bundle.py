@@ -106,3 +106,28 @@ def test_the_analytics_code_inside_the_bundle_finds_the_bundled_schemas(repo_bun
     module_file, schemas = probe.stdout.split()
     assert Path(module_file).is_relative_to(unpacked)
     assert Path(schemas) == unpacked / "schemas" / "bigquery"
+
+
+def test_an_entry_point_runs_from_the_unpacked_bundle_alone(repo_bundle, tmp_path):
+    """Cloud Functions runs main.py from the bundle's root: the code must find its JSON Schemas and
+    SQL migrations there, not in the repository."""
+    unpacked = tmp_path / "deployed"
+    zipfile.ZipFile(repo_bundle).extractall(unpacked)
+    assert (unpacked / "schemas" / "sql" / "001_core.sql").exists()
+    probe = (
+        "import json, mangaflow, mangaflow.schemas, mangaflow.stores.postgres as pg\n"
+        "from functions_framework import create_app\n"
+        "client = create_app('start_generation', 'main.py').test_client()\n"
+        "response = client.post('/', json={'text': 'A story.', 'pages': 99})\n"
+        "print(json.dumps({'package': mangaflow.__file__, 'schemas': str(mangaflow.schemas.schema_dir()),\n"
+        "                  'sql': [str(p) for p in pg.migration_files()],\n"
+        "                  'status': response.status_code, 'body': response.get_json()}))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], cwd=unpacked, capture_output=True, text=True,
+                            timeout=120, env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(unpacked)})
+    assert result.returncode == 0, result.stderr
+    seen = __import__("json").loads(result.stdout.strip().splitlines()[-1])
+    assert seen["package"].startswith(str(unpacked))
+    assert seen["schemas"].startswith(str(unpacked))
+    assert seen["sql"] and all(p.startswith(str(unpacked)) for p in seen["sql"])
+    assert seen["status"] == 422 and seen["body"]["field"] == "pages"

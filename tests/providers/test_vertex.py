@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -319,3 +318,12 @@ def test_the_stub_answers_with_vertex_response_fields(stub):
 def test_the_stub_rejects_an_unknown_mode(stub):
     status, body = stub.call("POST", "/__stub__/config", {"mode": "clever"})
     assert status == 400 and "mode must be one of" in body["error"]["message"]
+
+
+def test_missing_cloud_credentials_are_a_clear_error(monkeypatch, tmp_path):
+    monkeypatch.delenv("VERTEX_AI_EMULATOR_HOST", raising=False)
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(tmp_path / "no-such-key.json"))
+    provider = VertexProvider(project="no-credentials-project", location="us-central1", backoff_s=0.01)
+    with pytest.raises(UpstreamUnavailable) as caught:
+        provider.concept({"text": GARDENER}, None)
+    assert caught.value.status == 502 and "credentials" in caught.value.message

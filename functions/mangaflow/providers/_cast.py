@@ -62,6 +62,11 @@ def _rank(story: StoryAnalysis) -> dict[str, str]:
     score = {f.key: f.mentions + 2 * story.speaking.get(f.key, 0) for f in story.figures}
     if people:  # stories introduce their point-of-view character first
         score[people[0].key] += 2
+    for fig in people:
+        if fig.narrator:  # a first-person story is told by its protagonist
+            score[fig.key] += 4 + max(score.values())
+        elif fig.mentions and not fig.present and not story.speaking.get(fig.key):
+            score[fig.key] = min(score[fig.key], 1)  # only remembered or reported: never a lead
     order = sorted(people, key=lambda f: (-score[f.key], f.first_pos))
     roles: dict[str, str] = {}
     for index, fig in enumerate(order):

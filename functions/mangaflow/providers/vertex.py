@@ -18,6 +18,7 @@ import time
 from collections import Counter
 from typing import Any
 
+from google.auth.exceptions import GoogleAuthError
 from google.genai import errors as genai_errors
 from google.genai import types
 
@@ -385,6 +386,11 @@ class VertexProvider:
                 reason = f"{error.code} {error.status or ''}".strip()
             except (OSError, *TRANSPORT_ERRORS) as error:  # connection refused, reset, timed out
                 reason = type(error).__name__
+            except (GoogleAuthError, RuntimeError) as error:  # no usable credentials: retrying will not help
+                raise UpstreamUnavailable(
+                    f"Vertex AI credentials are missing or invalid ({type(error).__name__}: {error}); run "
+                    "`gcloud auth application-default login`, or set VERTEX_AI_EMULATOR_HOST for the local "
+                    "stand-in", status=502) from None
             if attempt >= self.max_retries:
                 raise UpstreamUnavailable(f"Vertex AI model {model} is unavailable after {attempt + 1} attempts "
                                           f"(last: {reason})")
@@ -562,19 +568,23 @@ def restore_plot_quotes(plot: dict, offline_plot: dict) -> list[str]:
     """Make the plot's dialogue beats hold every quoted line exactly as often as the story does.
 
     The offline plot's dialogue beats are the story's quoted lines in order (from `extract_quotes`).
-    A missing line is put back after the previous quoted line the model kept (or before the next one),
-    a surplus copy is removed. Returns the texts that were put back.
+    A missing line is put back after the previous quoted line the model kept (or before the next one);
+    a surplus copy, and a dialogue beat that is no line of the story (a paraphrase), are removed.
+    Returns the texts that were put back.
     """
     wanted = [(b["text"], b) for s in offline_plot.get("scenes") or [] for b in s.get("beats") or []
               if b.get("kind") == "dialogue"]
-    have = Counter(b["text"] for s in plot["scenes"] for b in s["beats"] if b["kind"] == "dialogue")
     need = Counter(text for text, _ in wanted)
-    for scene in plot["scenes"]:  # drop extra copies (the model repeating a line)
+    kept_so_far: Counter = Counter()
+    for scene in plot["scenes"]:  # drop later copies of a line the model repeated
         kept = []
         for beat in scene["beats"]:
-            if beat["kind"] == "dialogue" and have[beat["text"]] > need[beat["text"]]:
-                have[beat["text"]] -= 1
-                continue
+            if beat["kind"] == "dialogue":
+                if beat["text"] not in need:  # a paraphrase: the exact line is put back below instead
+                    continue
+                kept_so_far[beat["text"]] += 1
+                if kept_so_far[beat["text"]] > need[beat["text"]]:
+                    continue
             kept.append(beat)
         scene["beats"] = kept
     restored = []
@@ -639,11 +649,8 @@ def restore_storyboard_quotes(board: dict, offline_board: dict) -> list[str]:
     restored = []
     cursor = 0  # index of the panel holding the last line found, so search continues in story order
     for line in wanted:
-        spot = next((i for i in range(cursor, len(panels)) if any(line["text"] in d["text"] for d in quoted(panels[i]))),
-                    None)
-        if spot is None:
-            spot = next((i for i in range(len(panels)) if any(line["text"] in d["text"] for d in quoted(panels[i]))),
-                        None)
+        holders = [i for i in range(len(panels)) if any(line["text"] in d["text"] for d in quoted(panels[i]))]
+        spot = next((i for i in holders if i >= cursor), holders[0] if holders else None)
         if spot is not None:
             cursor = max(cursor, spot)
             continue

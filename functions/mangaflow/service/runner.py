@@ -13,7 +13,7 @@ import time
 from datetime import datetime, timezone
 from typing import Any
 
-from .. import quality
+from .. import quality, schemas
 from ..errors import DomainError, NotFound
 from ..logs import log_event
 from ..stores import objects, postgres
@@ -118,6 +118,7 @@ def run_phase(phase: int, body: dict[str, Any]) -> dict[str, Any]:
         else:
             output = phase_module(phase).run(inputs, feedback, provider_for(request))
         judged = quality.evaluate(phase, output, inputs)
+    schemas.validate_output(phase, output, panel=panel_id is not None)
     verdict = quality.gate(float(judged["score"]), retry)
     output_uri = objects.put_json("version_snapshots", output, prefix=f"requests/{request_id}/phase{phase}")
     seconds = time.perf_counter() - clock

@@ -107,14 +107,6 @@ KIN_GENDER = {"grandfather": "male", "father": "male", "older brother": "male",
 KIN_AGE = {"grandfather": "elder", "grandmother": "elder", "mother": "adult", "father": "adult",
            "teacher": "adult", "older brother": "teen", "older sister": "teen"}
 
-GENERIC_JA = {"少女": ("female", "teen"), "少年": ("male", "teen"), "老人": ("unknown", "elder"),
-              "男": ("male", "adult"), "女": ("female", "adult"), "男の子": ("male", "child"),
-              "女の子": ("female", "child"), "ロボット": ("unknown", "adult"), "旅人": ("unknown", "adult")}
-GENERIC_EN = {"girl": ("female", "teen"), "boy": ("male", "teen"), "old man": ("male", "elder"),
-              "old woman": ("female", "elder"), "woman": ("female", "adult"), "man": ("male", "adult"),
-              "stranger": ("unknown", "adult"), "robot": ("unknown", "adult"), "child": ("unknown", "child"),
-              "traveller": ("unknown", "adult"), "traveler": ("unknown", "adult")}
-
 HONORIFICS_JA = ("さん", "くん", "君", "ちゃん", "様", "さま", "先生", "先輩", "殿", "氏")
 ROBOT_WORDS = ("robot", "machine", "android", "droid", "automaton", "ロボット", "機械", "アンドロイド")
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from . import lexicon as lx
 from .japanese import Token, tokenize
@@ -27,6 +28,9 @@ class Figure:
     traits: list[str] = field(default_factory=list)
     first_pos: int = 0
     mentions: int = 0
+    present: int = 0  # mentions outside remembered / hearsay sentences: how much the figure is on stage
+    role: str | None = None  # the role noun of an unnamed figure ("old woman", 老人)
+    narrator: bool = False  # the first-person voice (I, 私, 僕)
 
     @property
     def key(self) -> str:
@@ -44,10 +48,12 @@ def find_figures(masked: str, language: str, full_text: str | None = None) -> li
     `full_text` lets kinship aliases used only in dialogue (じいちゃん) join their character.
     """
     full_text = full_text if full_text is not None else masked
-    figures = _figures_ja(masked, full_text) if language == "ja" else _figures_en(masked)
+    figures = _figures_ja(masked, full_text) if language == "ja" else _figures_en(masked, full_text)
+    absent = absent_spans(masked, language)
     for fig in figures:
         positions = mention_positions(masked, fig, language)
         fig.mentions = len(positions)
+        fig.present = sum(1 for p in positions if not in_spans(absent, p))
         fig.first_pos = positions[0] if positions else len(masked)
     figures = [f for f in figures if f.mentions > 0]
     figures.sort(key=lambda f: (f.first_pos, f.name))
@@ -59,20 +65,75 @@ def find_figures(masked: str, language: str, full_text: str | None = None) -> li
 
 def mention_positions(text: str, fig: Figure, language: str) -> list[int]:
     """Start offsets of every mention of any alias (longest alias wins where they overlap)."""
-    covered = bytearray(len(text) + 1)
-    starts: list[int] = []
-    for alias in sorted(set(fig.aliases), key=lambda a: (-len(a), a)):
+    pattern = figure_pattern(tuple(fig.aliases), language, fig.role if language == "en" else None)
+    starts = []
+    for m in pattern.finditer(text):
+        if language == "ja" and fig.kin and not _kin_standalone(text, m.start(), m.end()):
+            continue
+        starts.append(m.start())
+    return starts
+
+
+_KANJI = "\u3400-\u4dbf\u4e00-\u9fff"
+
+
+@lru_cache(maxsize=256)
+def figure_pattern(aliases: tuple[str, ...], language: str, role: str | None = None) -> re.Pattern:
+    """One regex for every way the text names a figure: aliases as whole words (a one-kanji role
+    such as 女 not inside 彼女, "I" not inside "Ines") and, for an English role, "the tall soldier"."""
+    parts = []
+    for alias in sorted(set(a for a in aliases if a), key=lambda a: (-len(a), a)):
         if language == "ja":
-            pattern = re.escape(alias)
+            guard_after = "(?!たち|達|ら|の子)" if alias in lx.NARRATOR_JA or alias in ("男", "女") else ""
+            if len(alias) == 1 or alias in lx.NARRATOR_JA:
+                parts.append(f"(?<![{_KANJI}]){re.escape(alias)}(?![{_KANJI}]){guard_after}")
+            else:
+                parts.append(re.escape(alias) + guard_after)
         else:
-            pattern = r"(?<![A-Za-z])" + re.escape(alias) + r"(?![a-z])"
-        for m in re.finditer(pattern, text):
-            if language == "ja" and fig.kin and not _kin_standalone(text, m.start(), m.end()):
-                continue
-            if not covered[m.start()]:
-                covered[m.start() : m.end()] = b"\x01" * (m.end() - m.start())
-                starts.append(m.start())
-    return sorted(starts)
+            parts.append(r"(?<![A-Za-z])" + re.escape(alias) + r"(?![a-z])")
+    if role:
+        parts.append(role_pattern(role))
+    return re.compile("|".join(parts) if parts else r"(?!x)x")
+
+
+def role_pattern(role: str) -> str:
+    """'the old woman', 'An old woman', 'her mother', 'the tall soldier' for an English role noun."""
+    words = role.split()
+    noun = r"\s+".join(f"[{w[0].upper()}{w[0]}]{re.escape(w[1:])}" for w in words)
+    dets = "|".join(f"[{d[0].upper()}{d[0]}]{d[1:]}" for d in lx.ROLE_DETERMINERS_EN)
+    # an adjective is a plain lowercase word that is not a determiner, a function word or a breaker
+    stop = "|".join(sorted(lx.ROLE_BREAKERS_EN | set(lx.ROLE_DETERMINERS_EN) | _FUNCTION_WORDS))
+    return (r"(?<![A-Za-z])(?:" + dets + r")\s+(?:(?!(?:" + stop + r")\b)[a-z][a-z-]*\s+){0,2}?"
+            + noun + r"(?![a-z])")
+
+
+_FUNCTION_WORDS = {"of", "and", "or", "to", "in", "on", "at", "with", "was", "is", "had", "has", "who", "which",
+                   "were", "are", "be", "for", "from", "by", "as", "but", "so", "not"}
+
+
+def absent_spans(masked: str, language: str) -> list[tuple[int, int]]:
+    """Sentences that remember the past or report hearsay ("…らしい", "years ago"): a person named
+    only there is talked about, not on stage."""
+    markers = lx.ABSENT_JA if language == "ja" else lx.ABSENT_EN
+    pattern = r"[^。！？\n]*[。！？]?" if language == "ja" else r"[^.!?\n]*[.!?]?"
+    spans = []
+    for m in re.finditer(pattern, masked):
+        sentence = m.group(0) if language == "ja" else m.group(0).lower()
+        if sentence.strip() and any(w in sentence for w in markers):
+            spans.append((m.start(), m.end()))
+    return spans
+
+
+def in_spans(spans: list[tuple[int, int]], pos: int) -> bool:
+    """True when `pos` falls inside one of the sorted, disjoint `spans`."""
+    lo, hi = 0, len(spans)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if spans[mid][1] <= pos:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo < len(spans) and spans[lo][0] <= pos < spans[lo][1]
 
 
 def _kin_standalone(text: str, start: int, end: int) -> bool:
@@ -83,7 +144,7 @@ def _kin_standalone(text: str, start: int, end: int) -> bool:
 
 # ---------------------------------------------------------------- Japanese
 
-_SPEAKER_JA = re.compile(r"[」）]\s*と、?\s*([\u4e00-\u9fff\u30a1-\u30faー]{1,6}?)(?:さん|くん|ちゃん)?[はが]"
+_SPEAKER_JA = re.compile(r"[」）]\s*と、?\s*([\u4e00-\u9fff\u30a1-\u30faー]{1,6}?)(?:さん|くん|ちゃん|先生|先輩|様)?[はが]"
                          r"[^。「」]{0,12}?(?:言|聞|叫|答|返|つぶや|呟|怒鳴|尋|笑|囁|ささや|話)")
 _NOT_NAMES_JA = {"彼", "彼女", "私", "僕", "俺", "二人", "皆", "誰", "母", "父", "兄", "姉", "人", "声", "男", "女",
                  "少年", "少女", "老人", "先生"}
@@ -97,12 +158,16 @@ def _figures_ja(masked: str, full_text: str) -> list[Figure]:
     for m in _SPEAKER_JA.finditer(full_text):
         # 「…」と春香は叫んだ: whoever is said to speak is a person, whatever janome tagged the word
         word = m.group(1)
-        if word not in _NOT_NAMES_JA and word not in kin_words and word not in lx.GENERIC_JA and word not in names:
+        if word not in _NOT_NAMES_JA and word not in kin_words and word not in lx.ROLES_JA and word not in names \
+                and word not in lx.NARRATOR_JA:
             _add_name(names, word, "")
     figures = list(names.values())
     figures += _kin_figures(tokens, masked, full_text, names)
-    if not figures:
-        figures = _generic_ja(tokens)
+    figures = _merge_teacher(figures)
+    figures += _role_figures_ja(tokens, names, has_names=bool(figures))
+    narrator = _narrator_ja(tokens)
+    if narrator is not None:
+        figures.append(narrator)
     for fig in figures:
         _describe_ja(masked, fig)
     return figures
@@ -137,7 +202,7 @@ def _person_names(tokens: list[Token], names: dict[str, Figure]) -> None:
                 katakana_subject[tok.surface] = katakana_subject.get(tok.surface, 0) + 1
         i += 1
     for surface, count in katakana_subject.items():
-        if count >= 2 and surface not in lx.GENERIC_JA and surface not in names:
+        if count >= 2 and surface not in lx.ROLES_JA and surface not in names:
             _add_name(names, surface, "")
 
 
@@ -154,7 +219,7 @@ _KIN_WORDS = {a for aliases in lx.KINSHIP_JA.values() for a in aliases}
 
 
 def _add_name(names: dict[str, Figure], surface: str, honorific: str) -> None:
-    if surface in _KIN_WORDS or surface in lx.GENERIC_JA or surface in lx.HONORIFICS_JA:
+    if surface in _KIN_WORDS or surface in lx.ROLES_JA or surface in lx.HONORIFICS_JA:
         return  # 先生さん, 母さん: a role, handled as a kinship figure
     fig = names.setdefault(surface, Figure(name=surface, aliases=[surface]))
     if honorific in lx.HONORIFICS_JA and surface + honorific not in fig.aliases:
@@ -194,18 +259,66 @@ def _stands_alone(text: str, alias: str, aliases: tuple[str, ...]) -> bool:
     return False
 
 
-def _generic_ja(tokens: list[Token]) -> list[Figure]:
-    found: dict[str, Figure] = {}
-    for tok, nxt in zip(tokens, tokens[1:]):
-        if tok.surface in lx.GENERIC_JA and nxt.surface in ("は", "が", "も") and tok.surface not in found:
-            gender, age = lx.GENERIC_JA[tok.surface]
-            found[tok.surface] = Figure(name=tok.surface, aliases=[tok.surface], named=False, gender=gender,
-                                        age=age, kind="robot" if tok.surface == "ロボット" else "person")
-    return list(found.values())
+def _merge_teacher(figures: list[Figure]) -> list[Figure]:
+    """先生 on its own is 佐藤先生 when exactly one named person is called 先生."""
+    teacher = next((f for f in figures if f.kin == "teacher"), None)
+    titled = [f for f in figures if f.named and any(a.endswith("先生") for a in f.aliases)]
+    if teacher is None or len(titled) != 1:
+        return figures
+    titled[0].aliases += [a for a in teacher.aliases if a not in titled[0].aliases]
+    return [f for f in figures if f is not teacher]
 
 
-_FEMALE_END = ("子", "香", "美", "花", "奈", "菜", "恵", "江", "代", "乃", "里", "咲", "愛")
-_MALE_END = ("太", "郎", "介", "平", "人", "也", "男", "吾", "助", "輔", "斗", "翔", "樹", "彦")
+_SUBJECT_JA = ("は", "が", "も")
+
+
+def _role_figures_ja(tokens: list[Token], names: dict[str, Figure], has_names: bool) -> list[Figure]:
+    """Unnamed people by role noun (老人, 少女, 店主 ...): a character when the role comes back and
+    acts as a subject, or (when nobody has a name) when it is the subject once."""
+    mentions: dict[str, int] = {}
+    subjects: dict[str, int] = {}
+    for i, tok in enumerate(tokens):
+        if tok.surface not in lx.ROLES_JA or not tok.pos.startswith("名詞"):
+            continue
+        nxt = tokens[i + 1].surface if i + 1 < len(tokens) else ""
+        after = tokens[i + 2].surface if i + 2 < len(tokens) else ""
+        if nxt == "の" and after in names:
+            continue  # 店主の娘の美咲: the role describes a named person
+        if i > 0 and "人名" in tokens[i - 1].pos:
+            continue  # 田中医者: part of a name
+        mentions[tok.surface] = mentions.get(tok.surface, 0) + 1
+        if nxt in _SUBJECT_JA:
+            subjects[tok.surface] = subjects.get(tok.surface, 0) + 1
+    found = []
+    for role, count in mentions.items():
+        acts = subjects.get(role, 0)
+        if (count >= 2 and acts) or (acts and not has_names):
+            gender, age, kind = lx.ROLES_JA[role]
+            found.append(Figure(name=role, aliases=[role], named=False, gender=gender, age=age, kind=kind, role=role))
+    return found
+
+
+def _narrator_ja(tokens: list[Token]) -> Figure | None:
+    """A first-person story: 私 / 僕 / 俺 in the narration (not in dialogue) is a character."""
+    seen: dict[str, int] = {}
+    acts = 0
+    for i, tok in enumerate(tokens):
+        if tok.surface in lx.NARRATOR_JA and "代名詞" in tok.pos:
+            seen[tok.surface] = seen.get(tok.surface, 0) + 1
+            nxt = tokens[i + 1].surface if i + 1 < len(tokens) else ""
+            acts += nxt in _SUBJECT_JA
+    if not seen or (sum(seen.values()) < 2 and not acts):
+        return None
+    name = max(seen, key=lambda w: (seen[w], w))
+    genders = {lx.NARRATOR_JA[w] for w in seen} - {"unknown"}
+    return Figure(name=name, aliases=sorted(seen, key=lambda w: -seen[w]), named=False, narrator=True, age="teen",
+                  gender=genders.pop() if len(genders) == 1 else "unknown")
+
+
+_FEMALE_END = ("子", "香", "美", "花", "奈", "菜", "恵", "江", "代", "乃", "里", "咲", "愛", "衣", "絵", "織", "音",
+               "華", "希")
+_MALE_END = ("太", "郎", "介", "平", "人", "也", "男", "吾", "助", "輔", "斗", "翔", "樹", "彦", "雄", "夫", "蔵",
+             "治", "司", "一")
 
 
 def _describe_ja(masked: str, fig: Figure) -> None:
@@ -221,7 +334,9 @@ def _describe_ja(masked: str, fig: Figure) -> None:
         elif fig.name.endswith(_MALE_END):
             fig.gender = "male"
     if fig.named:
-        if any(w in sentence for w in ("高校", "中学", "大学を目指")):
+        if any(a.endswith(("先生", "博士", "医師")) for a in fig.aliases):
+            fig.age = "adult"  # 佐藤先生: whoever is called 先生 is grown up
+        elif any(w in sentence for w in ("高校", "中学", "大学を目指")):
             fig.age = "teen"
         elif "小学" in sentence or "子ども" in before:
             fig.age = "child"
@@ -239,11 +354,12 @@ _CAP_RUN = re.compile(r"(?:(?<=\s)|^)(?:(the|The)\s+)?((?:[A-Z][a-z]+(?:\s+|(?=[
 _PREPOSITIONS = {"of", "in", "at", "from", "to", "into", "near", "towards", "toward", "across", "onto"}
 
 
-def _figures_en(masked: str) -> list[Figure]:
+def _figures_en(masked: str, full_text: str) -> list[Figure]:
     lower_words = {w.lower() for w in _WORD.findall(masked) if w[0].islower()}
     found: dict[str, Figure] = {}
     evidence: dict[str, int] = {}
     counts: dict[str, int] = {}
+    mid_sentence: set[str] = set()
     for m in _CAP_RUN.finditer(masked):
         words = [w for w in re.split(r"\s+", m.group(2).strip()) if w]
         start = m.start(2)
@@ -273,20 +389,123 @@ def _figures_en(masked: str) -> list[Figure]:
         if lowered[0] in lx.NOT_NAMES_EN or (initial and lowered[0] in lower_words):
             continue
         counts[word] = counts.get(word, 0) + 1
+        if not initial:
+            mid_sentence.add(word)
         evidence[word] = evidence.get(word, 0) + _person_evidence(masked, start, start + len(word), initial)
     for word, count in counts.items():
-        # a person is named/called, speaks, owns something or acts; or simply keeps coming back
-        if evidence.get(word, 0) >= 1 or (count >= 3 and evidence.get(word, 0) >= 0):
+        score = evidence.get(word, 0)
+        if word in mid_sentence:
+            # a person is named/called, speaks, owns something or acts; or simply keeps coming back
+            accepted = score >= 1 or count >= 3
+        else:
+            # only ever at a sentence start ("Light swept across the water"): a capital proves nothing,
+            # so it needs real evidence, and an everyday word needs to be named, called or speak
+            accepted = score >= 2 and (word.lower() not in lx.COMMON_WORDS_EN or score >= 2 * count + 1)
+        if accepted:
             found.setdefault(word, Figure(name=word, aliases=[word]))
     for m in re.finditer(r"\bthe\s+(?:other\s+)?(" + "|".join(sorted(lx.GROUPS_EN)) + r")\b", masked):
         name = "the " + m.group(1)
         found.setdefault(name, Figure(name=name, aliases=[name, m.group(1)], kind="group", named=False))
     figures = _merge_aliases(list(found.values()))
-    if not any(f.kind != "group" for f in figures):
-        figures += _generic_en(masked)
+    figures = _role_figures_en(masked, full_text, figures)
+    narrator = _narrator_en(masked)
+    if narrator is not None:
+        figures.append(narrator)
     for fig in figures:
         _describe_en(masked, fig)
     return figures
+
+
+_ROLE_INTRO = re.compile(r",?\s+(?:named|called)\s+([A-Z][a-z]+)")
+_PREP_BEFORE = re.compile(r"\b(?:at|to|with|of|for|from|by|near|into|onto|toward|towards|about|like|than|under|"
+                          r"behind|beside|past|upon)\s+$", re.IGNORECASE)
+
+
+def _role_figures_en(masked: str, full_text: str, figures: list[Figure]) -> list[Figure]:
+    """Unnamed people by role noun ("an old woman", "the fisherman", "her mother").
+
+    A role that introduces a named person ("a girl called Ines") becomes that person's alias; a bare
+    head ("the woman") after a two-word role ("an old woman") is the same person; a role is a
+    character when it comes back, or acts as the subject while nobody in the story has a name.
+    """
+    named = {f.name: f for f in figures}
+    has_names = any(f.kind != "group" for f in figures)
+    roles: dict[str, dict] = {}
+    for role in sorted(lx.ROLES_EN, key=lambda r: (-len(r), r)):
+        pattern = figure_pattern((), "en", role)
+        hits = []
+        for m in pattern.finditer(masked):
+            if any(h["start"] <= m.start() < h["end"] for r in roles.values() for h in r["hits"]):
+                continue  # "the old woman" is already the old woman, not also "a woman"
+            intro = _ROLE_INTRO.match(masked, m.end())
+            if intro and intro.group(1) in named:
+                fig = named[intro.group(1)]  # "a girl called Ines": later "the girl" is Ines
+                for det in ("the ", "The "):
+                    if det + role not in fig.aliases:
+                        fig.aliases.append(det + role)
+                continue
+            det = m.group(0).split()[0].lower()
+            before = masked[max(0, m.start() - 30) : m.start()]
+            after = masked[m.end() : m.end() + 20]
+            subject = (not _PREP_BEFORE.search(before) and not after.startswith(("'s", "’s"))
+                       and re.match(r"\s*(?:,\s*)?(?:who\b|[a-z]+\b)", after) is not None
+                       and not re.match(r"\s*(?:and|or|of|in|on|at|to|with)\b", after))
+            # speaks: "said the driver", "the driver said", or "The driver leaned out. \"Get in.\""
+            verbs = "|".join(lx.SPEECH_VERBS_EN)
+            sentence_end = re.search(r"[.!?]", masked[m.end() : m.end() + 200])
+            next_char = full_text[m.end() + sentence_end.end() :].lstrip(" ")[:1] if sentence_end else ""
+            speaks = bool(re.search(r"\b(?:" + verbs + r")\s+$", before) or re.match(r"\s+(?:" + verbs + r")\b", after)
+                          or (subject and next_char in ('"', "“")))
+            hits.append({"start": m.start(), "end": m.end(), "det": det, "subject": subject, "speaks": speaks,
+                         "old": bool(re.search(r"\b(?:old|elderly|aged)\b", m.group(0).lower())),
+                         "text": m.group(0)})
+        if hits:
+            roles[role] = {"hits": hits}
+    # a later definite bare head ("the woman") is the two-word role met first ("an old woman")
+    for role in list(roles):
+        compounds = [r for r in roles if r != role and r.split()[-1] == role and len(r.split()) > 1]
+        if len(compounds) == 1:
+            owner = roles[compounds[0]]
+            mine = roles[role]["hits"]
+            first = owner["hits"][0]["start"]
+            if mine[0]["start"] > first and mine[0]["det"] in ("the", "this", "that"):
+                owner["hits"] += [h for h in mine if not any(o["start"] == h["start"] for o in owner["hits"])]
+                owner.setdefault("heads", []).append(role)
+                del roles[role]
+    made: list[Figure] = []
+    for role, info in roles.items():
+        hits = sorted(info["hits"], key=lambda h: h["start"])
+        mentions, subjects = len(hits), sum(h["subject"] for h in hits)
+        speaks = any(h["speaks"] for h in hits)
+        if not (mentions >= 2 and (subjects or not has_names)) and not (subjects and not has_names) and not speaks:
+            continue
+        gender, age, kind = lx.ROLES_EN[role]
+        if any(h["old"] for h in hits) and kind == "person":
+            age = "elder"
+        det = hits[0]["det"]
+        name = f"{det} {role}" if det in ("his", "her", "my", "their", "our", "your") else f"the {role}"
+        aliases = [name, name[0].upper() + name[1:]]
+        for h in hits:
+            plain = h["text"].split()[0] + " " + role
+            if plain not in aliases and len(h["text"].split()) == len(role.split()) + 1:
+                aliases.append(h["text"])
+        for head in info.get("heads", []):
+            aliases += ["the " + head, "The " + head]
+        title = next((f for f in figures if f.name.lower() == name.lower()), None)
+        if title is not None:  # "the King" written with a capital is the same person as "the king"
+            title.aliases += [a for a in aliases if a not in title.aliases]
+            title.role, title.named, title.gender, title.age = role, False, gender, age
+            continue
+        made.append(Figure(name=name, aliases=aliases, kind=kind, gender=gender, age=age, named=False,
+                           role=role))
+    return figures + made
+
+
+def _narrator_en(masked: str) -> Figure | None:
+    """A first-person story: "I" in the narration (not in dialogue) is a character."""
+    if len(re.findall(r"(?<![A-Za-z])I(?![a-z])", masked)) < 2:
+        return None
+    return Figure(name="the narrator", aliases=["I", "me", "my", "myself"], named=False, narrator=True)
 
 
 def _merge_aliases(figures: list[Figure]) -> list[Figure]:
@@ -325,17 +544,6 @@ def _person_evidence(text: str, start: int, end: int, initial: bool) -> int:
     return score
 
 
-def _generic_en(masked: str) -> list[Figure]:
-    found: list[Figure] = []
-    lowered = masked.lower()
-    for noun, (gender, age) in sorted(lx.GENERIC_EN.items(), key=lambda kv: -len(kv[0])):
-        m = re.search(r"\b(?:the|a|an)\s+(?:[a-z]+\s+)?" + re.escape(noun) + r"\b(?!\s+(?:named|called))", lowered)
-        if m and not any(noun in f.name for f in found):
-            found.append(Figure(name="the " + noun, aliases=["the " + noun, "The " + noun], named=False,
-                                gender=gender, age=age, kind="robot" if noun == "robot" else "person"))
-    return found[:3]
-
-
 def _describe_en(masked: str, fig: Figure) -> None:
     first = masked.find(fig.aliases[0])
     if first < 0:
@@ -344,7 +552,9 @@ def _describe_en(masked: str, fig: Figure) -> None:
     if re.search(r"\b(" + "|".join(lx.ROBOT_WORDS) + r")\b[^.]*$", before) or fig.kind == "robot":
         fig.kind = "robot"
         fig.age = "adult"
-    if fig.kind != "robot":
+    if fig.narrator:
+        pass  # the narrator's "I" says nothing of gender or age
+    elif fig.kind != "robot" and fig.gender == "unknown":
         female = male = 0
         for pos in mention_positions(masked, fig, "en")[:12]:
             window = re.findall(r"[a-z]+", masked[max(0, pos - 25) : pos + 120].lower())
@@ -354,6 +564,7 @@ def _describe_en(masked: str, fig: Figure) -> None:
             fig.gender = "female"
         elif male > female:
             fig.gender = "male"
+    if fig.kind != "robot" and not fig.narrator and not fig.role:
         sentence = masked[first : first + 80].split(".")[0].lower()
         young = re.search(r"\b(?:[1-9]|1[0-2]|five|six|seven|eight|nine|ten|eleven|twelve)\b", sentence)
         if young and re.search(r"years? old|older than|aged", sentence):
