@@ -13,10 +13,10 @@ OUT ?= out
 
 setup: $(STAMP) $(NODE_STAMP)
 
-$(STAMP): requirements.txt functions/requirements.txt pyproject.toml
+$(STAMP): requirements.txt functions/requirements.txt constraints.txt pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found (Python 3.11 is required)"; exit 2; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet -r requirements.txt
+	$(BIN)/pip install --quiet -r requirements.txt -c constraints.txt
 	$(BIN)/pip install --quiet --no-deps -e .
 	touch $(STAMP)
 

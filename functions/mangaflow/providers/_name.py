@@ -155,7 +155,16 @@ def _cut_scene(index: int, scene: dict, language: str, level: int) -> list[Panel
 
 def _named(text: str, scene: dict, people: list[str]) -> list[str]:
     names = scene.get("_names") or {}
-    return [cid for name, cid in names.items() if name and name in text and cid in people]
+    return [cid for name, cid in names.items() if name and cid in people and _mentions(text, name)]
+
+
+def _mentions(text: str, name: str) -> bool:
+    # a Latin name is a whole word ("I" is not in "It", "me" not in "came"); CJK names anywhere
+    if name not in text:
+        return False
+    if not name.isascii():
+        return True
+    return re.search(r"(?<![A-Za-z])" + re.escape(name) + r"(?![a-z])", text) is not None
 
 
 def _panels_to_fit(scenes: list[dict], cast: list[dict], language: str, pages: int,
