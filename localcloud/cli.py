@@ -53,13 +53,16 @@ def _parser() -> argparse.ArgumentParser:
     status.add_argument("--json", action="store_true")
 
     services = sub.add_parser("services", help="start, stop or inspect the embedded services")
-    services.add_argument("action", choices=["up", "down", "status"])
+    services.add_argument("action", choices=["up", "down", "status", "env"],
+                          help="env prints the variables that point clients at the running services")
     services.add_argument("--json", action="store_true")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    from .services.manager import ServiceError
+
     try:
         if args.command == "generate":
             return generate(args)
@@ -67,8 +70,11 @@ def main(argv: list[str] | None = None) -> int:
             return show_status(args)
         return services_command(args)
     except CliError as err:
-        err_console.print(f"[bold red]error:[/] {err}", highlight=False, markup=True)
+        err_console.print(f"[bold red]error:[/] {err}", highlight=False, markup=True, soft_wrap=True)
         return err.code
+    except ServiceError as err:  # a store that is down: its name and the command that starts it
+        err_console.print(f"[bold red]error:[/] {err}", highlight=False, markup=True)
+        return 1
     except KeyboardInterrupt:
         err_console.print("interrupted")
         return 130
@@ -91,6 +97,13 @@ def services_command(args: argparse.Namespace) -> int:
             _print_services(rows)
             err_console.print(f"gateway {info['gateway']}  workflows {info['workflows']}")
         return 0 if all(r["healthy"] for r in rows) else 1
+    if args.action == "env":
+        from .services import manager
+
+        variables = manager.env()
+        print(json.dumps(variables, indent=2) if args.json else
+              "\n".join(f"export {key}={value}" for key, value in variables.items()))
+        return 0
     if args.action == "down":
         stack.down()
         if not args.json:
@@ -108,8 +121,11 @@ def services_command(args: argparse.Namespace) -> int:
 
 def _print_services(rows: list[dict[str, Any]]) -> None:
     for row in rows:
-        mark = "[green]up  [/]" if row["healthy"] else "[red]down[/]"
-        err_console.print(f"{mark} {row['name']:<10} {row.get('endpoint') or '-':<24} {row.get('version') or ''}")
+        mark = "[green]healthy[/]" if row["healthy"] else "[red]down   [/]"
+        err_console.print(f"{mark} {row['name']:<10} {row.get('endpoint') or '-':<45} {row.get('version') or ''}",
+                          highlight=False, soft_wrap=True)
+    if not all(row["healthy"] for row in rows):
+        err_console.print("start what is down with: mangaflow services up")
 
 
 # -- status -----------------------------------------------------------------------------------
@@ -123,7 +139,7 @@ def _store_env() -> None:
     try:
         os.environ.update(manager.env())
     except manager.ServiceError as err:
-        raise CliError(f"{err} (start them with: mangaflow services up)") from None
+        raise CliError(str(err)) from None
 
 
 def show_status(args: argparse.Namespace) -> int:

@@ -650,7 +650,7 @@ class ParallelStep(Step):
                     if not fatal:
                         failures.append({"id": branch_id, "error": exc.value})
                     if fatal or not self.continue_all:
-                        # Default policy: the first unhandled error aborts the other branches.
+                        # Only the explicit local "unhandled" policy aborts the other branches.
                         state["abort"] = True
                         current = asyncio.current_task()
                         for w in workers:
@@ -1091,7 +1091,7 @@ class _Compiler:
         finally:
             self.known, self.forbidden = outer_known, outer_forbidden
         return ParallelStep(shared, spec.get("concurrency_limit"), branches, loop, loop_body, next_,
-                            continue_all=spec.get("exception_policy") == "continueAll")
+                            continue_all=spec.get("exception_policy", "continueAll") == "continueAll")
 
     def _try(self, body: dict[str, Any], name: str, line: int | None, next_: str | None) -> Step:
         attempt = body["try"]
@@ -1201,9 +1201,10 @@ class _RootFrame(Frame):
 
 
 def error_payload(value: Any) -> str:
-    """The `error.payload` string of a failed execution: the raised value, JSON-encoded unless a string."""
-    if isinstance(value, str):
-        return value
+    """The `error.payload` string of a failed execution: the raised value JSON-encoded, strings included.
+
+    The REST reference: "payload: Error message and data returned represented as a JSON string."
+    """
     from .values import to_json_text
 
     try:

@@ -358,7 +358,9 @@ class _Checker:
             raise DeploymentError(
                 f"ParallelNestingError: parallel steps can be nested at most {MAX_PARALLEL_NESTING} levels deep",
                 step=name, line=line)
-        policy = spec.get("exception_policy", "unhandled")
+        # The docs: "The default policy, continueAll, ... continueAll is the only policy currently supported."
+        # "unhandled" (fail fast) is kept as a local extension for callers that relied on it.
+        policy = spec.get("exception_policy", "continueAll")
         if policy not in ("continueAll", "unhandled"):
             raise DeploymentError(f"exception_policy '{policy}' is not supported; use continueAll (or omit it)",
                                   step=name, line=line)

@@ -119,3 +119,12 @@ def test_services_status_json(stack):
     assert {"postgres", "redis", "storage", "firestore", "gateway", "workflows"} <= set(rows)
     for row in rows.values():
         assert row["healthy"] is True and row["endpoint"] and row["version"]
+
+
+def test_a_store_that_is_down_is_named_with_the_command_that_starts_it(tmp_path):
+    result = subprocess.run([*MANGAFLOW, "status", "r-0000000000000000"], cwd=REPO, capture_output=True, text=True,
+                            timeout=60, env={**os.environ, "MANGAFLOW_LOCAL_DIR": str(tmp_path / "nothing-here")})
+    assert result.returncode == 1
+    message = " ".join(result.stderr.split())
+    assert "postgres" in message and "mangaflow services up" in message
+    assert "Traceback" not in result.stderr

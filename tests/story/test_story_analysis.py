@@ -106,3 +106,15 @@ def test_onomatopoeia_in_prose_becomes_a_sound_effect_beat():
     assert ("ゴロゴロ", "sfx") in [(b.text, b.delivery) for b in beats]
     beats = [b for s in analyse("The door went BANG and Moss jumped.").scenes for b in s.beats]
     assert ("BANG!", "sfx") in [(b.text, b.delivery) for b in beats]
+
+
+def test_pronouns_point_at_the_most_recent_matching_person():
+    text = 'Mara met the old man at the gate. The old man frowned. "Late again," he said. "Sorry," she replied.'
+    assert [s for s, _ in dialogue(analyse(text))] == ["the old man", "Mara"]
+    text = "春香は蒼太を見た。「行こう」と彼女は言った。"
+    assert [s for s, _ in dialogue(analyse(text))] == ["春香"]
+
+
+def test_japanese_line_after_a_sentence_whose_subject_is_the_speaker():
+    text = "美咲は立ち上がった。「帰ります」\n老人は黙ってうなずいた。"
+    assert [s for s, _ in dialogue(analyse(text))] == ["美咲"]

@@ -53,3 +53,34 @@ def test_a_story_without_names_has_unnamed_figures_when_someone_speaks():
 def test_generic_people_stand_in_when_nobody_is_named():
     found = figures("The old man fed the pigeons. The girl watched him from the bench.")
     assert {"the old man", "the girl"} <= set(found)
+
+
+def test_a_capitalised_sentence_opener_is_not_a_name_but_a_named_speaker_is():
+    assert "Light" not in figures("The lamp turned. Light swept across the water.")
+    assert "Dawn" in figures('"Wait," said Dawn. Dawn ran to the gate.')
+
+
+def test_role_nouns_are_people_and_the_other_man_is_someone_else():
+    found = figures("The man opened the door. The other man waited. The man sighed.")
+    assert list(found) == ["the man"]
+    found = figures("A soldier stood at the gate. The soldier was tired. Mara walked past the soldier.")
+    assert "the soldier" in found and "Mara" not in found or found["the soldier"].mentions == 3
+
+
+def test_a_role_that_introduces_a_name_is_that_person():
+    found = figures('A girl called Pia lived by the sea. Every day the girl swam. "Cold!" said Pia.')
+    assert "Pia" in found and "the girl" not in found
+    assert "the girl" in found["Pia"].aliases
+
+
+def test_japanese_roles_and_first_person():
+    found = figures("少女は駅で待っていた。少女が顔を上げると、男が立っていた。")
+    assert "少女" in found and found["少女"].gender == "female"
+    found = figures("私は窓の外を見た。私は少し笑った。")
+    assert found["私"].narrator
+
+
+def test_someone_only_remembered_is_a_figure_but_never_on_stage():
+    analysis = analyse("Her father had died years ago. The girl walked to the river. The girl sat down.")
+    assert "the girl" in {f.name for f in analysis.figures}
+    assert all("her father" not in s.figures for s in analysis.scenes)

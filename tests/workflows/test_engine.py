@@ -1,6 +1,8 @@
 """Executor behaviour beyond the conformance examples: error locations, yielding, concurrency limits, scoping."""
 from __future__ import annotations
 
+import json
+
 import asyncio
 
 import pytest
@@ -47,9 +49,11 @@ helper:
     assert "KeyError" in error_payload(err.value)
 
 
-def test_error_payload_of_raised_string_is_the_string() -> None:
+def test_error_payload_of_raised_string_is_json_encoded() -> None:
+    # REST reference, Execution.Error.payload: "Error message and data returned represented as a JSON string."
     err = failure("- r:\n    raise: plain words\n")
-    assert error_payload(err.value) == "plain words"
+    assert error_payload(err.value) == '"plain words"'
+    assert json.loads(error_payload(err.value)) == "plain words"
 
 
 def test_cpu_bound_loop_yields_to_other_executions() -> None:

@@ -15,6 +15,7 @@ import flask
 
 from ..errors import DomainError
 from ..logs import log_event
+from ..stores._retry import StoreUnavailable
 from ..schemas import validate
 
 MAX_BODY_BYTES = 1_000_000  # a 50,000-character story in UTF-8 JSON stays far below this
@@ -53,6 +54,9 @@ def json_endpoint(schema: str | None, methods: tuple[str, ...] = ("POST",)) -> C
                 return json_response(payload, status)
             except DomainError as err:
                 return error_response(err.message, err.status, err.field)
+            except StoreUnavailable as err:  # retried with back-off already; the caller may retry later
+                log_event("store unavailable", logging.ERROR, function=handler.__name__, service=err.service)
+                return error_response(str(err), 503)
             except Exception as err:  # a bug: never leak the trace to the caller
                 log_event("unhandled error", logging.ERROR, function=handler.__name__, error_type=type(err).__name__,
                           error=str(err))

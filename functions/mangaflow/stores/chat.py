@@ -12,6 +12,7 @@ from typing import Any
 from google.api_core import exceptions as gexc
 
 from mangaflow.config import Settings, settings
+from mangaflow.stores._process_wide import ProcessWide
 from mangaflow.stores._retry import StoreUnavailable, with_retry
 
 # Seconds per RPC; the library's own retries are off so with_retry() decides and names Firestore.
@@ -195,23 +196,8 @@ class ChatStore:
         return self._call(op)
 
 
-_store: ChatStore | None = None
-_store_lock = threading.Lock()
-
-
-def chat_store() -> ChatStore:
-    """The process-wide ChatStore (lazily created from settings())."""
-    global _store
-    with _store_lock:
-        if _store is None:
-            _store = ChatStore()
-        return _store
-
-
-def reset_chat_store() -> None:
-    global _store
-    with _store_lock:
-        _store = None
-
+# The process-wide ChatStore (lazily created from settings()). `reset_chat_store()` forgets it after the environment changed (tests).
+chat_store = ProcessWide(ChatStore)
+reset_chat_store = chat_store.reset
 
 __all__ = ["ChatStore", "InvalidChatValue", "StoreUnavailable", "chat_store", "reset_chat_store"]

@@ -12,6 +12,7 @@ from typing import Any
 from google.api_core import exceptions as gexc
 
 from mangaflow.config import BUCKET_KINDS, Settings, settings
+from mangaflow.stores._process_wide import ProcessWide
 from mangaflow.stores._retry import StoreUnavailable, with_retry
 
 _EXTENSIONS = {
@@ -219,24 +220,9 @@ def _clean_prefix(prefix: str) -> str:
     return f"{prefix}/" if prefix else ""
 
 
-_store: ObjectStore | None = None
-_store_lock = threading.Lock()
-
-
-def object_store() -> ObjectStore:
-    """The process-wide ObjectStore (lazily created from settings())."""
-    global _store
-    with _store_lock:
-        if _store is None:
-            _store = ObjectStore()
-        return _store
-
-
-def reset_object_store() -> None:
-    global _store
-    with _store_lock:
-        _store = None
-
+# The process-wide ObjectStore (lazily created from settings()). `reset_object_store()` forgets it after the environment changed (tests).
+object_store = ProcessWide(ObjectStore)
+reset_object_store = object_store.reset
 
 # Module-level shortcuts over the process-wide store, the names the phases call.
 def ensure_buckets() -> list[str]:

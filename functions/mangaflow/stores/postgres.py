@@ -18,6 +18,7 @@ import pg8000.exceptions
 import pg8000.native
 
 from mangaflow.config import Settings, clamp_hitl_timeout, settings
+from mangaflow.stores._process_wide import ProcessWide
 from mangaflow.stores._retry import StoreUnavailable, with_retry
 
 MIGRATION_LOCK_KEY = 0x6D616E6761  # "manga": the advisory lock that serialises migrations
@@ -237,27 +238,9 @@ class Database:
         return result
 
 
-_database: Database | None = None
-_database_lock = threading.Lock()
-
-
-def database() -> Database:
-    """The process-wide Database (lazily created from settings())."""
-    global _database
-    with _database_lock:
-        if _database is None:
-            _database = Database()
-        return _database
-
-
-def reset_database() -> None:
-    """Forgets the process-wide connection (after the environment changed, e.g. in tests)."""
-    global _database
-    with _database_lock:
-        if _database is not None:
-            _database.close()
-        _database = None
-
+# The process-wide Database (lazily created from settings()). `reset_database()` forgets it after the environment changed (tests).
+database = ProcessWide(Database)
+reset_database = database.reset
 
 # ------------------------------------------------------------------------------ validation
 

@@ -15,6 +15,7 @@ import redis
 import redis.exceptions
 
 from mangaflow.config import Settings, settings
+from mangaflow.stores._process_wide import ProcessWide
 from mangaflow.stores._retry import StoreUnavailable, with_retry
 
 SESSION_TTL_S = 3600  # one hour after the last activity (infrastructure design 5.3)
@@ -389,20 +390,6 @@ redis.call('PEXPIRE', rate_key, window)
 return {1, 'ok', count + 1, 0, active}
 """
 
-_store: SessionStore | None = None
-_store_lock = threading.Lock()
-
-
-def session_store() -> SessionStore:
-    """The process-wide SessionStore (lazily created from settings())."""
-    global _store
-    with _store_lock:
-        if _store is None:
-            _store = SessionStore()
-        return _store
-
-
-def reset_session_store() -> None:
-    global _store
-    with _store_lock:
-        _store = None
+# The process-wide SessionStore (lazily created from settings()). `reset_session_store()` forgets it after the environment changed (tests).
+session_store = ProcessWide(SessionStore)
+reset_session_store = session_store.reset

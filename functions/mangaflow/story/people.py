@@ -329,10 +329,12 @@ def _describe_ja(masked: str, fig: Figure) -> None:
     if any(w in before for w in lx.ROBOT_WORDS):
         fig.kind = "robot"
     if fig.gender == "unknown" and fig.named:
-        if fig.name.endswith(_FEMALE_END) or "彼女" in masked[first : first + 60]:
+        if fig.name.endswith(_FEMALE_END):
             fig.gender = "female"
         elif fig.name.endswith(_MALE_END):
             fig.gender = "male"
+        elif "彼女" in masked[first : first + 60]:
+            fig.gender = "female"
     if fig.named:
         if any(a.endswith(("先生", "博士", "医師")) for a in fig.aliases):
             fig.age = "adult"  # 佐藤先生: whoever is called 先生 is grown up
@@ -400,7 +402,8 @@ def _figures_en(masked: str, full_text: str) -> list[Figure]:
         else:
             # only ever at a sentence start ("Light swept across the water"): a capital proves nothing,
             # so it needs real evidence, and an everyday word needs to be named, called or speak
-            accepted = score >= 2 and (word.lower() not in lx.COMMON_WORDS_EN or score >= 2 * count + 1)
+            common = word.lower() in lx.COMMON_WORDS_EN or word.lower().endswith(("ly", "ing", "ed"))
+            accepted = score >= 2 * count + 1 if common else score >= 1
         if accepted:
             found.setdefault(word, Figure(name=word, aliases=[word]))
     for m in re.finditer(r"\bthe\s+(?:other\s+)?(" + "|".join(sorted(lx.GROUPS_EN)) + r")\b", masked):
@@ -411,8 +414,10 @@ def _figures_en(masked: str, full_text: str) -> list[Figure]:
     narrator = _narrator_en(masked)
     if narrator is not None:
         figures.append(narrator)
+    starts = sorted((p, f.name) for f in figures for p in mention_positions(masked, f, "en"))
+    narrators = {f.name for f in figures if f.narrator}  # "my door" is no one else being described
     for fig in figures:
-        _describe_en(masked, fig)
+        _describe_en(masked, fig, [p for p, name in starts if name != fig.name and name not in narrators])
     return figures
 
 
@@ -431,6 +436,7 @@ def _role_figures_en(masked: str, full_text: str, figures: list[Figure]) -> list
     named = {f.name: f for f in figures}
     has_names = any(f.kind != "group" for f in figures)
     roles: dict[str, dict] = {}
+    absorbed: set[str] = set()
     for role in sorted(lx.ROLES_EN, key=lambda r: (-len(r), r)):
         pattern = figure_pattern((), "en", role)
         hits = []
@@ -443,6 +449,7 @@ def _role_figures_en(masked: str, full_text: str, figures: list[Figure]) -> list
                 for det in ("the ", "The "):
                     if det + role not in fig.aliases:
                         fig.aliases.append(det + role)
+                absorbed.add(role)
                 continue
             det = m.group(0).split()[0].lower()
             before = masked[max(0, m.start() - 30) : m.start()]
@@ -474,6 +481,8 @@ def _role_figures_en(masked: str, full_text: str, figures: list[Figure]) -> list
                 del roles[role]
     made: list[Figure] = []
     for role, info in roles.items():
+        if role in absorbed:
+            continue  # "the girl" after "a girl called Pia" is Pia
         hits = sorted(info["hits"], key=lambda h: h["start"])
         mentions, subjects = len(hits), sum(h["subject"] for h in hits)
         speaks = any(h["speaks"] for h in hits)
@@ -544,7 +553,7 @@ def _person_evidence(text: str, start: int, end: int, initial: bool) -> int:
     return score
 
 
-def _describe_en(masked: str, fig: Figure) -> None:
+def _describe_en(masked: str, fig: Figure, others: list[int]) -> None:
     first = masked.find(fig.aliases[0])
     if first < 0:
         return
@@ -557,7 +566,9 @@ def _describe_en(masked: str, fig: Figure) -> None:
     elif fig.kind != "robot" and fig.gender == "unknown":
         female = male = 0
         for pos in mention_positions(masked, fig, "en")[:12]:
-            window = re.findall(r"[a-z]+", masked[max(0, pos - 25) : pos + 120].lower())
+            # what is said of them runs until someone else is named ("Mara met the old man. He …")
+            stop = next((o for o in others if o > pos), pos + 120)
+            window = re.findall(r"[a-z]+", masked[max(0, pos - 25) : min(pos + 120, stop)].lower())
             female += sum(w in lx.FEMALE_EN for w in window)
             male += sum(w in lx.MALE_EN for w in window)
         if female > male:
