@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 _SECRET_KEY = re.compile(r"(token|password|passwd|secret|authorization|api[_-]?key|signature|callback_url|dsn|database_url)", re.I)
-_URL_CREDENTIALS = re.compile(r"(\w+://[^:/\s]+:)([^@\s]+)(@)")
+_URL_CREDENTIALS = re.compile(r"(\w+://[^:/\s@]*:)([^@\s]+)(@)")
 _MASK = "***"
 
 
@@ -49,6 +49,18 @@ class _JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False, default=str)
 
 
+class _StdoutHandler(logging.StreamHandler):
+    """Writes to whatever sys.stdout is now (a replaced stdout is followed, not the one at start-up)."""
+
+    @property  # type: ignore[override]
+    def stream(self):  # noqa: ANN201
+        return sys.stdout
+
+    @stream.setter
+    def stream(self, _value) -> None:  # noqa: ANN001
+        pass
+
+
 _configured = False
 
 
@@ -56,7 +68,7 @@ def get_logger(name: str = "mangaflow") -> logging.Logger:
     """The project's logger, configured once: JSON lines on stdout."""
     global _configured
     if not _configured:
-        handler = logging.StreamHandler(sys.stdout)
+        handler = _StdoutHandler()
         handler.setFormatter(_JsonFormatter())
         root = logging.getLogger("mangaflow")
         root.handlers[:] = [handler]
