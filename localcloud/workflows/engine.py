@@ -209,6 +209,10 @@ class StepList:
                     i = j
         except WorkflowError as exc:
             raise _located(exc, self.routine, step.name, step.line) if step is not None else exc
+        finally:
+            # REST `status.currentSteps`: once finished, "the last attempted or executed step".
+            if step is not None:
+                ex.current_step = (self.routine, step.name)
         return None
 
     async def arun(self, fr: Frame) -> str | None:
@@ -225,6 +229,8 @@ class StepList:
                     raise resource_limit(
                         f"ResourceLimitError: execution exceeded the limit of {STEP_LIMIT} steps")
                 if step.is_async:
+                    # A poll while this step waits must see it as the currently executing step.
+                    ex.current_step = (self.routine, step.name)
                     target = await step.arun(fr)
                 else:
                     target = step.run(fr)
@@ -239,6 +245,9 @@ class StepList:
                     i = j
         except WorkflowError as exc:
             raise _located(exc, self.routine, step.name, step.line) if step is not None else exc
+        finally:
+            if step is not None:
+                ex.current_step = (self.routine, step.name)
         return None
 
 
@@ -1146,6 +1155,8 @@ class Execution:
         self.logs: list[LogEntry] = []
         self.callbacks: dict[str, Any] = {}
         self.finished = False
+        # (routine, step) being run or last run: the REST resource's status.currentSteps.
+        self.current_step: tuple[str, str] | None = None
 
     def _log(self, severity: str, payload: Any) -> None:
         self.logs.append(LogEntry(severity, payload, time.time()))
@@ -1214,12 +1225,18 @@ def error_payload(value: Any) -> str:
 
 
 def error_context(exc: BaseException) -> str:
-    """A stack-trace-like context line like the service's: the error and where it was raised."""
+    """A stack-trace-like context line like the service's: the error and where it was raised.
+
+    A standard error map reads "KeyError: key not found: x"; any other raised value reads
+    "RuntimeError: <its JSON>" (the service's own wording for custom errors).
+    """
     value = getattr(exc, "value", None)
-    if isinstance(value, dict) and "tags" in value:
-        head = f"RuntimeError: {error_payload(value)}"
+    tags = value.get("tags") if isinstance(value, dict) else None
+    message = value.get("message") if isinstance(value, dict) else None
+    if isinstance(tags, list) and tags and isinstance(tags[0], str) and isinstance(message, str):
+        head = f"{tags[0]}: {message}"
     else:
-        head = f"RuntimeError: {json.dumps(value) if not isinstance(value, str) else json.dumps(value)}"
+        head = f"RuntimeError: {error_payload(value)}"
     loc = getattr(exc, "wf_location", None)
     if loc:
         routine, step, line = loc

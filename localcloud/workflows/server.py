@@ -20,11 +20,13 @@ from aiohttp import web
 from .engine import Execution, Program, deploy, error_context, error_payload, internal_error
 from .errors import DeploymentError, WorkflowError
 from .runtime import Services, callback_payload
-from .values import to_json_text
+from .values import from_json_text, to_json_text
 
 API_PREFIX = "/v1/projects/{project}/locations/{location}"
 ACTIVE, SUCCEEDED, FAILED, CANCELLED = "ACTIVE", "SUCCEEDED", "FAILED", "CANCELLED"
 ARGUMENT_LIMIT = 32 * 1024
+# Execution.CallLogLevel values of the REST reference.
+CALL_LOG_LEVELS = ("CALL_LOG_LEVEL_UNSPECIFIED", "LOG_ALL_CALLS", "LOG_ERRORS_ONLY", "LOG_NONE")
 
 
 def rfc3339(ts: float | None) -> str | None:
@@ -91,17 +93,32 @@ class ExecutionRecord:
     error: dict[str, Any] | None = None
     task: asyncio.Task | None = None
     done: asyncio.Event = field(default_factory=asyncio.Event)
+    call_log_level: str = "CALL_LOG_LEVEL_UNSPECIFIED"
+    labels: dict[str, str] | None = None
+    error_exc: WorkflowError | None = None
+
+    def _current_steps(self) -> list[dict[str, str]]:
+        # REST reference, Execution.status.currentSteps: the currently executing step or, once the execution
+        # has succeeded or failed, "the last attempted or executed step"; a failure names the failing step.
+        loc = getattr(self.error_exc, "wf_location", None) if self.error_exc is not None else None
+        if loc is not None:
+            return [{"routine": loc[0], "step": loc[1]}]
+        current = self.execution.current_step
+        return [{"routine": current[0], "step": current[1]}] if current else []
 
     def resource(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             "name": self.name,
+            "createTime": rfc3339(self.start),
             "startTime": rfc3339(self.start),
             "state": self.state,
             "argument": self.argument,
             "workflowRevisionId": self.revision_id,
-            "callLogLevel": "CALL_LOG_LEVEL_UNSPECIFIED",
-            "status": {"currentSteps": []},
+            "callLogLevel": self.call_log_level,
+            "status": {"currentSteps": self._current_steps()},
         }
+        if self.labels:
+            out["labels"] = dict(self.labels)
         if self.end is not None:
             out["endTime"] = rfc3339(self.end)
             out["duration"] = f"{self.end - self.start:.6f}s"
@@ -186,6 +203,7 @@ class WorkflowService:
         except WorkflowError as exc:
             record.state = FAILED
             record.error = _error_resource(exc)
+            record.error_exc = exc
         except Exception as exc:  # a bug must fail the execution, not the server
             record.state = FAILED
             record.error = _error_resource(internal_error(exc))
@@ -372,10 +390,20 @@ def build_app(service: WorkflowService) -> web.Application:
                 raise ApiError(400, "INVALID_ARGUMENT",
                                f"argument is {len(text.encode('utf-8'))} bytes; the limit is {ARGUMENT_LIMIT} bytes")
             try:
-                argument = json.loads(text)
-            except ValueError as exc:
+                argument = from_json_text(text)
+            except WorkflowError as exc:
                 raise ApiError(400, "INVALID_ARGUMENT", f"argument is not valid JSON: {exc}") from None
+        level = body.get("callLogLevel", "CALL_LOG_LEVEL_UNSPECIFIED")
+        if level not in CALL_LOG_LEVELS:
+            raise ApiError(400, "INVALID_ARGUMENT",
+                           f"callLogLevel must be one of {', '.join(CALL_LOG_LEVELS)}, got {level!r}")
+        labels = body.get("labels")
+        if labels is not None and (not isinstance(labels, dict)
+                                   or not all(isinstance(k, str) and isinstance(v, str) for k, v in labels.items())):
+            raise ApiError(400, "INVALID_ARGUMENT", "labels must map strings to strings")
         record = service.start(wf.workflow_id, argument, project, location, argument_text=text or "")
+        record.call_log_level = level
+        record.labels = labels
         return web.json_response(record.resource())
 
     async def get_execution(request: web.Request) -> web.Response:

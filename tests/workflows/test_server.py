@@ -194,6 +194,26 @@ def test_failed_execution_has_payload_and_context(client: WorkflowsClient) -> No
     assert done["error"]["stackTrace"]["elements"][0]["step"] == "boom"
 
 
+def test_execution_resource_fields_follow_the_rest_reference(client: WorkflowsClient) -> None:
+    # Execution resource: callLogLevel and labels echo the request, createTime is set, status.currentSteps
+    # names "the last attempted or executed step" once finished, and error.payload is a JSON string.
+    ex = client.request("POST", "projects/proj/locations/us-central1/workflows/failing/executions",
+                        {"callLogLevel": "LOG_ERRORS_ONLY", "labels": {"team": "manga"}})
+    assert ex["callLogLevel"] == "LOG_ERRORS_ONLY" and ex["labels"] == {"team": "manga"}
+    assert ex["createTime"].endswith("Z")
+    done = client.wait_for(ex)
+    assert done["state"] == "FAILED"
+    assert done["status"]["currentSteps"] == [{"routine": "main", "step": "boom"}]
+    assert done["error"]["context"].startswith("KeyError: ")
+    ok = client.wait_for(client.create_execution("echo", {"n": 1}))
+    assert ok["callLogLevel"] == "CALL_LOG_LEVEL_UNSPECIFIED"
+    assert ok["status"]["currentSteps"] and ok["status"]["currentSteps"][0]["routine"] == "main"
+    with pytest.raises(WorkflowsApiError) as info:
+        client.request("POST", "projects/proj/locations/us-central1/workflows/echo/executions",
+                       {"callLogLevel": "LOUD"})
+    assert info.value.code == 400 and "callLogLevel" in info.value.message
+
+
 def test_env_vars_user_and_builtin(client: WorkflowsClient) -> None:
     done = client.wait_for(client.create_execution("env"))
     result = json.loads(done["result"])
