@@ -2,6 +2,9 @@
 
 Expected files hold {"args", "result"} for a success, {"args", "error": {"tags", "message", "value"}} for a
 runtime failure, or {"deploy_error": "substring"} for a definition the service would refuse; "env" is optional.
+A success may also pin "result_json", the exact JSON text the REST `result` field carries (ints vs doubles, key
+order); a failure may pin "payload" (the exact REST `error.payload` string) and "context_head" (the first line of
+`error.context`).
 """
 from __future__ import annotations
 
@@ -11,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from localcloud.workflows.engine import Execution, deploy
+from localcloud.workflows.engine import Execution, deploy, error_context, error_payload
 from localcloud.workflows.errors import DeploymentError, WorkflowError
+from localcloud.workflows.values import to_json_text
 
 HERE = Path(__file__).parent / "conformance"
 CASES = sorted(p.name[: -len(".workflows.yaml")] for p in HERE.glob("*.workflows.yaml"))
@@ -46,5 +50,12 @@ def test_conformance(name: str) -> None:
             assert tag in value["tags"], value
         if "message" in want:
             assert want["message"] in value["message"], value
+        if "payload" in want:
+            assert error_payload(value) == want["payload"]
+        if "context_head" in want:
+            assert error_context(info.value).split("\n")[0] == want["context_head"]
         return
-    assert asyncio.run(execution.run(expected.get("args"))) == expected["result"]
+    result = asyncio.run(execution.run(expected.get("args")))
+    assert result == expected["result"]
+    if "result_json" in expected:
+        assert to_json_text(result) == expected["result_json"]
