@@ -13,13 +13,15 @@ from typing import Iterator
 import pytest
 
 from localcloud import services as local
-from localcloud.services import cli, manager
+from localcloud import cli
+from localcloud.services import manager
 
 
-def test_status_json_shape(services: dict, capsys: pytest.CaptureFixture[str]) -> None:
-    assert cli.main(["status", "--json"]) == 0
-    rows = json.loads(capsys.readouterr().out)
-    assert [r["name"] for r in rows] == ["postgres", "redis", "storage", "firestore"]
+def test_status_json_shape(services: dict, stack: dict, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["services", "status", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert [r["name"] for r in listed] == ["postgres", "redis", "storage", "firestore", "gateway", "workflows"]
+    rows = listed[:4]
     for row in rows:
         assert {"name", "endpoint", "healthy", "version", "pid", "port", "running", "started"} <= set(row)
         assert row["healthy"] is True and row["version"]
@@ -30,11 +32,13 @@ def test_status_json_shape(services: dict, capsys: pytest.CaptureFixture[str]) -
     assert by_name["firestore"]["endpoint"] == os.environ["FIRESTORE_EMULATOR_HOST"]
 
 
-def test_human_status_and_bad_action(services: dict, capsys: pytest.CaptureFixture[str]) -> None:
-    assert cli.main(["status"]) == 0
-    out = capsys.readouterr().out
+def test_human_status_and_bad_action(services: dict, stack: dict, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["services", "status"]) == 0
+    out = capsys.readouterr().err
     assert "postgres" in out and "healthy" in out
-    assert cli.main(["launch"]) == 2
+    with pytest.raises(SystemExit) as bad:
+        cli.main(["services", "launch"])
+    assert bad.value.code == 2
     assert "invalid choice" in capsys.readouterr().err
 
 
@@ -86,4 +90,4 @@ def test_full_cycle_in_a_fresh_directory(fresh_dir: Path, monkeypatch: pytest.Mo
         local.down()
     assert not any(manager._pid_alive(pid) for pid in pids)
     assert not any(r["healthy"] or r["running"] for r in local.status())
-    assert cli.main(["status"]) == 1
+    assert cli.main(["services", "status"]) == 1
