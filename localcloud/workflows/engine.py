@@ -1234,7 +1234,8 @@ def error_context(exc: BaseException) -> str:
     tags = value.get("tags") if isinstance(value, dict) else None
     message = value.get("message") if isinstance(value, dict) else None
     if isinstance(tags, list) and tags and isinstance(tags[0], str) and isinstance(message, str):
-        head = f"{tags[0]}: {message}"
+        # Some messages already start with their tag ("UnhandledBranchError: ..."): never say it twice.
+        head = message if message.startswith(f"{tags[0]}:") else f"{tags[0]}: {message}"
     else:
         head = f"RuntimeError: {error_payload(value)}"
     loc = getattr(exc, "wf_location", None)

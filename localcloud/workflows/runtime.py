@@ -176,7 +176,9 @@ async def http_request(ctx: Any, method: str, url: str, timeout: Any = HTTP_DEFA
     if not isinstance(method, str) or not method:
         raise WorkflowError.tagged("TypeError", "http.request: argument 'method' must be a string")
     if not isinstance(url, str) or not url:
-        raise WorkflowError.tagged("TypeError", "http: argument 'url' must be a non-empty string")
+        # Say what arrived: a null url is nearly always an unset environment variable read with sys.get_env.
+        got = "null (is the environment variable it is read from set?)" if url is None else repr(url)
+        raise WorkflowError.tagged("TypeError", f"http: argument 'url' must be a non-empty string, got {got}")
     if not url.startswith(("http://", "https://")):
         raise WorkflowError.tagged("ValueError", f"http: url must start with http:// or https://, got '{url}'")
     if type(timeout) not in (int, float) or timeout <= 0:
