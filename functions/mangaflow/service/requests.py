@@ -66,49 +66,34 @@ def start_generation(body: dict[str, Any], client_address: str) -> dict[str, Any
 
 
 def request_state(request_id: str) -> dict[str, Any]:
-    """The request with every phase (`"phase": N`): attempts, scores, gate decisions, artifact URIs."""
+    """The request with every phase (`"phase": N`): attempts, scores, gate decisions, preview
+    versions, feedback and every artifact URI (phase outputs, panel images, pages and exports)."""
     try:
-        request = postgres.get_request(request_id)
+        state = postgres.request_state(request_id)
     except KeyError:
         raise NotFound(f"request_id {request_id!r} does not exist", field="request_id") from None
-    runs = postgres.list_phase_runs(request_id)
-    gates = postgres.list_gates(request_id)
-    phases = []
-    final: dict[str, Any] | None = None
+    final: dict[str, Any] = {}
     panel_count = 0
-    for phase in range(1, 8):
-        phase_runs = [r for r in runs if int(r["phase"]) == phase]
-        attempts = []
-        for run in phase_runs:
-            attempts.append({"attempt": int(run["attempt"]), "panel_id": run.get("panel_id"),
-                             "status": run.get("status"), "score": run.get("score"), "decision": run.get("decision"),
-                             "seconds": (run.get("duration_ms") or 0) / 1000, "fallback": run.get("fallback"),
-                             "output_uri": run.get("output_uri")})
-        phase_gates = [{"gate_id": g["gate_id"], "round": g.get("round"), "decision": g.get("decision") or
-                        ("timeout" if g.get("timed_out") else None), "timed_out": g.get("timed_out"),
-                        "decided_by": g.get("decided_by"), "deadline": g.get("deadline"),
-                        "preview_uri": g.get("preview_uri")} for g in gates if int(g["phase"]) == phase]
-        artifacts = sorted({a["output_uri"] for a in attempts if a["output_uri"]})
-        whole = [a for a in attempts if a["panel_id"] is None]
-        if whole:
-            chosen = max(whole, key=lambda a: a["attempt"])
-            chosen["selected"] = True
-            if phase == 7 and chosen["output_uri"]:
-                final = objects.get_json(chosen["output_uri"])
-                artifacts += [p["uri"] for p in final.get("pages", [])]
-                artifacts += [u for u in final.get("exports", {}).values() if u]
-            if phase == 5 and chosen["output_uri"]:
-                images = objects.get_json(chosen["output_uri"]).get("image_descriptions", [])
-                panel_count = len(images)
-                artifacts += [i["image_uri"] for i in images if i.get("image_uri")]
-        phases.append({"phase": phase, "name": PHASE_KEYS[phase], "attempts": attempts, "gates": phase_gates,
-                       "artifacts": artifacts})
-    return {
-        "request_id": request_id, "status": request.get("status"), "current_phase": request.get("current_phase"),
-        "language": request.get("language"), "style": request.get("style"), "pages": request.get("pages"),
-        "created_at": request.get("created_at"), "completed_at": request.get("completed_at"),
-        "input_uri": request.get("input_uri"), "result_uri": request.get("result_uri"),
-        "phases": phases, "panel_count": panel_count,
-        "final_pages": (final or {}).get("pages", []), "exports": (final or {}).get("exports", {}),
-        "page_count": len((final or {}).get("pages", [])),
-    }
+    for phase in state["phases"]:
+        number = phase["phase"]
+        phase["name"] = PHASE_KEYS[number]
+        for attempt in phase["attempts"]:
+            attempt["seconds"] = (attempt.get("duration_ms") or 0) / 1000
+        for gate in phase["gates"]:
+            gate["decision"] = gate.get("decision") or ("timeout" if gate.get("timed_out") else None)
+        whole = [a for a in phase["attempts"] if a.get("panel_id") is None and a.get("output_uri")]
+        if not whole:
+            continue
+        chosen = max(whole, key=lambda a: a["attempt"])
+        chosen["selected"] = True
+        if number == 5:
+            images = objects.get_json(chosen["output_uri"]).get("image_descriptions", [])
+            panel_count = len(images)
+            phase["artifacts"] += [i["image_uri"] for i in images if i.get("image_uri")]
+        if number == 7:
+            final = objects.get_json(chosen["output_uri"])
+            phase["artifacts"] += [p["uri"] for p in final.get("pages", [])]
+            phase["artifacts"] += [u for u in final.get("exports", {}).values() if u]
+        phase["artifacts"] = sorted(set(phase["artifacts"]))
+    return {**state, "panel_count": panel_count, "final_pages": final.get("pages", []),
+            "exports": final.get("exports", {}), "page_count": len(final.get("pages", []))}

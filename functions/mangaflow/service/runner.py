@@ -302,19 +302,7 @@ def _json_bytes(value: Any) -> bytes:
 
 def phase_records(request_id: str) -> list[dict[str, Any]]:
     """Every attempt (score, decision, timing, fallback, output) and gate of every phase."""
-    runs = postgres.list_phase_runs(request_id)
-    gates = postgres.list_gates(request_id)
-    phases = []
-    for phase in range(1, 8):
-        attempts = [{"attempt": int(r["attempt"]), "panel_id": r.get("panel_id"), "score": r.get("score"),
-                     "decision": r.get("decision"), "duration_ms": r.get("duration_ms"),
-                     "fallback": r.get("fallback"), "output_uri": r.get("output_uri")}
-                    for r in runs if int(r["phase"]) == phase]
-        phases.append({"phase": phase, "name": PHASE_KEYS[phase], "attempts": attempts,
-                       "gates": [{"round": g.get("round"), "decision": g.get("decision"),
-                                  "timed_out": g.get("timed_out"), "decided_by": g.get("decided_by")}
-                                 for g in gates if int(g["phase"]) == phase]})
-    return phases
+    return postgres.request_state(request_id)["phases"]
 
 
 def build_manifest(request: dict[str, Any], inputs: dict[str, Any], output: dict[str, Any]) -> dict[str, Any]:
