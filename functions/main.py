@@ -16,6 +16,7 @@ from mangaflow.entrypoints.operations import (
     aggregate_analytics,
     chat_message,
     cleanup_sessions,
+    preview_versions,
     quality_report,
     review_gate,
 )
@@ -33,6 +34,7 @@ __all__ = [
     "open_gate",
     "record_decision",
     "review_gate",
+    "preview_versions",
     "chat_message",
     "cleanup_sessions",
     "aggregate_analytics",

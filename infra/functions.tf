@@ -113,6 +113,13 @@ locals {
       timeout = 60
       callers = ["public"]
     }
+    preview_versions = {
+      name    = "preview-versions"
+      url_env = ""
+      memory  = "512Mi"
+      timeout = 60
+      callers = ["clients"]
+    }
     chat_message = {
       name    = "chat-message"
       url_env = ""

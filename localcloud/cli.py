@@ -259,11 +259,16 @@ def _terminal_reviewer(gate: dict[str, Any]) -> dict[str, Any]:
         err_console.print(gate["summary"], highlight=False, markup=False)
     if gate.get("preview_uri"):
         err_console.print(f"preview: {gate['preview_uri']}", highlight=False)
-    choice = Prompt.ask("approve, modify or skip the remaining gates?", choices=["approve", "modify", "skip"],
-                        default="approve", console=err_console)
+    choices = ["approve", "modify", "skip"] + (["revert"] if int(gate.get("attempt") or 1) > 1 else [])
+    choice = Prompt.ask("approve, modify, skip the remaining gates" + (", or revert to an earlier attempt"
+                        if "revert" in choices else "") + "?", choices=choices, default="approve", console=err_console)
     answer: dict[str, Any] = {"decision": choice, "token": gate["token"], "decided_by": "cli:review"}
     if choice == "modify":
         answer["feedback"] = Prompt.ask("what should change?", console=err_console)
+    if choice == "revert":
+        earlier = [str(n) for n in range(1, int(gate["attempt"]))]
+        answer.update(decision="approve", attempt=int(Prompt.ask("go on with attempt", choices=earlier,
+                                                                 default=earlier[-1], console=err_console)))
     return answer
 
 

@@ -101,14 +101,21 @@ def test_status_of_an_unknown_request_exits_2(stack):
 def test_review_mode_asks_at_each_gate(stack, tmp_path):
     story = tmp_path / "story.txt"
     story.write_text("Lena found a key under the bridge. \"Whose is this?\" Lena asked.", encoding="utf-8")
-    answers = "modify\nmuch brighter please\napprove\nskip\n"
+    answers = "modify\nmuch brighter please\nrevert\n1\nskip\n"
     result = mangaflow("generate", str(story), "--pages", "1", "--out", str(tmp_path / "out"), "--review", "--json",
                        stdin=answers)
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     phases = {p["phase"]: p for p in summary["phases"]}
     assert phases[1]["attempts"] == 2
+    assert phases[1]["decision"] == "approve"  # the revert to attempt 1
     assert phases[2]["decision"] == "skip"
+    from mangaflow.stores import objects
+
+    manifest = json.loads(Path(summary["outputs"]["manifest"]).read_text())
+    concept_runs = [a for a in manifest["phases"][0]["attempts"] if a["panel_id"] is None]
+    first, second = (objects.get_json(a["output_uri"]) for a in sorted(concept_runs, key=lambda a: a["attempt"]))
+    assert manifest["outputs"]["concept"] == first != second
     assert all(phases[n]["decision"] == "skip" for n in range(3, 8))
 
 

@@ -147,14 +147,38 @@ def test_a_gate_nobody_answers_times_out_and_the_run_continues(run_pipeline):
 def test_a_forged_answer_does_not_pass_the_gate(run_pipeline):
     def forge_then_approve(gate):
         if gate["phase"] == 1:
-            forged = requests.post(gate["callback_url"], json={"decision": "skip", "token": "123.forged"}, timeout=30)
-            assert forged.status_code == 200
+            for junk in ({"decision": "skip", "token": "123.forged"}, "just a string", [1, 2],
+                         {"decision": "maybe", "token": gate["token"]}, {"token": gate["token"]}):
+                sent = requests.post(gate["callback_url"], json=junk, timeout=30)
+                assert sent.status_code == 200
         return approve(gate)
 
     state = run_pipeline("Mira walked home in the rain. \"Almost there,\" she said.", pages=1,
                          answer=forge_then_approve)["state"]
     assert [g["decision"] for g in _phase(state, 1)["gates"]] == ["approve"]
     assert [g["decision"] for g in _phase(state, 2)["gates"]] == ["approve"]
+
+
+def test_approving_an_earlier_attempt_reverts_to_it(run_pipeline, stack):
+    seen = []
+
+    def modify_then_keep_the_first(gate):
+        seen.append(gate["phase"])
+        if gate["phase"] == 1 and seen.count(1) == 1:
+            return {"decision": "modify", "feedback": "much more serious", "token": gate["token"]}
+        if gate["phase"] == 1:
+            return {"decision": "approve", "attempt": 1, "token": gate["token"]}
+        return approve(gate)
+
+    state = run_pipeline(EN_STORY, pages=1, answer=modify_then_keep_the_first)["state"]
+    first, second = _whole_attempts(state, 1)
+    manifest = objects.get_json(state["exports"]["manifest"])
+    assert manifest["outputs"]["concept"] == objects.get_json(first["output_uri"])
+    assert manifest["outputs"]["concept"] != objects.get_json(second["output_uri"])
+    listed = requests.post(f"{stack['gateway']}/preview_versions", timeout=30,
+                           json={"request_id": state["request_id"], "phase": 1, "compare": [1, 2]}).json()
+    assert [v["attempt"] for v in listed["versions"]] == [1, 2]
+    assert listed["comparison"]["changed"], "a modification that changed nothing"
 
 
 def test_story_that_looks_like_code_is_just_text(run_pipeline):

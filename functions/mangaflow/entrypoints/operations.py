@@ -7,7 +7,7 @@ import flask
 import functions_framework
 
 from ..errors import ValidationError
-from ..service import chat, review
+from ..service import chat, review, versions
 from ._http import json_endpoint
 
 Body = dict
@@ -29,6 +29,12 @@ def review_gate(body: Body, request: flask.Request) -> flask.Response:
     if request.method == "GET":
         return _html(review.review_page(body))
     return _html(review.submit_decision(body))
+
+
+@functions_framework.http
+@json_endpoint("http/preview_versions", methods=("POST",))
+def preview_versions(body: Body, request: flask.Request) -> dict:
+    return versions.preview_versions(body)
 
 
 def _day(body: Body) -> dt.date:

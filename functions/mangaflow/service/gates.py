@@ -8,6 +8,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from ..errors import DomainError, NotFound
+from ..schemas import validate
 from ..hitl import intents, tokens
 from ..stores import postgres
 from . import live
@@ -94,9 +95,9 @@ def record_decision(body: dict[str, Any]) -> dict[str, Any]:
         return {"decision": "timeout", "feedback": None, "remaining_seconds": 0}
     answer = body["callback"]
     try:
-        tokens.verify(answer.get("token", ""), request_id, phase, gate_id)
-        if answer.get("decision") not in ("approve", "modify", "skip"):
-            raise DomainError("'decision' must be approve, modify or skip", field="decision")
+        validate("http/gate_answer", answer)
+        tokens.verify(answer["token"], request_id, phase, gate_id)
+        revert_to = _revert_target(request_id, phase, answer) if answer["decision"] == "approve" else None
     except DomainError as err:
         live.publish(request_id, {"type": "gate_rejected_answer", "phase": phase, "gate_id": gate_id,
                                                "reason": err.message})
@@ -118,7 +119,19 @@ def record_decision(body: dict[str, Any]) -> dict[str, Any]:
     postgres.decide_gate(gate_id, decision, decided_by=str(answer.get("decided_by") or "reviewer")[:128],
                          feedback=answer.get("feedback"))
     _after_decision(request_id, phase, gate_id, decision)
-    return {"decision": decision, "feedback": feedback, "remaining_seconds": remaining}
+    return {"decision": decision, "feedback": feedback, "remaining_seconds": remaining, "attempt": revert_to}
+
+
+def _revert_target(request_id: str, phase: int, answer: dict[str, Any]) -> int | None:
+    """`approve` may name an earlier attempt of the phase to go on with (reverting to that version)."""
+    attempt = answer.get("attempt")
+    if attempt is None:
+        return None
+    run = postgres.find_phase_run(request_id, phase, int(attempt))
+    if run is None or run.get("status") != "succeeded" or not run.get("output_uri"):
+        raise DomainError(f"phase {phase} has no finished attempt {attempt} to revert to", status=422,
+                          field="attempt")
+    return int(attempt)
 
 
 def _after_decision(request_id: str, phase: int, gate_id: str, decision: str) -> None:
