@@ -3,7 +3,7 @@ when it is importable) and start-to-first-callback latency for 50 concurrent exe
 
     .venv/bin/python bench/bench_workflows.py [--iterations 5000] [--repeats 5] [--executions 50]
 
-Installs nothing; prints medians and the ratio; `--markdown` prints a table for bench/RESULTS.md.
+Installs nothing; prints medians and the ratio.
 """
 from __future__ import annotations
 

@@ -11,7 +11,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 BENCHES = [
     ["bench_expr.py"],
-    ["bench_workflows.py", "--markdown"],
+    ["bench_workflows.py"],
     ["bench_render_art.py"],
     ["bench_render_pages.py"],
     ["bench_stores.py"],

@@ -2,6 +2,7 @@
 answer checked here (bound to the gate by a signed, expiring token) before acting on it."""
 from __future__ import annotations
 
+import logging
 import os
 import time
 from datetime import datetime, timezone
@@ -10,6 +11,7 @@ from typing import Any
 from ..errors import DomainError, NotFound
 from ..schemas import validate
 from ..hitl import intents, tokens
+from ..logs import log_event
 from ..stores import postgres
 from . import live
 
@@ -100,7 +102,7 @@ def record_decision(body: dict[str, Any]) -> dict[str, Any]:
         revert_to = _revert_target(request_id, phase, answer) if answer["decision"] == "approve" else None
     except DomainError as err:
         live.publish(request_id, {"type": "gate_rejected_answer", "phase": phase, "gate_id": gate_id,
-                                               "reason": err.message})
+                                  "reason": err.message})
         return {"decision": "invalid", "feedback": None, "remaining_seconds": max(30, remaining), "reason": err.message}
     decision = answer["decision"]
     feedback = None
@@ -135,6 +137,7 @@ def _revert_target(request_id: str, phase: int, answer: dict[str, Any]) -> int |
 
 
 def _after_decision(request_id: str, phase: int, gate_id: str, decision: str) -> None:
+    _record_gate_analytics(gate_id, decision)
     if phase == 7 and decision != "modify":
         from .runner import complete
 
@@ -144,3 +147,19 @@ def _after_decision(request_id: str, phase: int, gate_id: str, decision: str) ->
         live.activity(request_id, phase)
     live.publish(request_id, {"type": "gate_decided", "phase": phase, "gate_id": gate_id,
                                            "decision": decision})
+
+
+def _record_gate_analytics(gate_id: str, decision: str) -> None:
+    """Gate outcomes feed `user_feedback_analysis`; analytics never holds up the pipeline."""
+    try:
+        from ..stores import analytics
+
+        gate = postgres.get_gate(gate_id)
+        opened = gate["opened_at"]
+        opened = datetime.fromisoformat(opened) if isinstance(opened, str) else opened
+        wait_s = max(0.0, (datetime.now(timezone.utc) - opened).total_seconds())
+        analytics.record_feedback(gate["request_id"], int(gate["phase"]), decision, wait_s,
+                                  modification_round=int(gate.get("round") or 0),
+                                  feedback_text=gate.get("feedback") or None)
+    except Exception as err:  # noqa: BLE001 - best effort
+        log_event("gate analytics skipped", logging.WARNING, gate_id=gate_id, error=str(err))

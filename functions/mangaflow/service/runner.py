@@ -21,6 +21,8 @@ from . import live
 from .phases import PHASE_KEYS, phase_module, provider_for
 
 PANEL_FALLBACKS = ("none", "simplified", "placeholder")
+# A panel's own score: a fallback is a weaker panel, never a failed manga.
+PANEL_SCORES = {"none": 1.0, "simplified": 0.7, "placeholder": 0.5}
 
 
 def _now() -> datetime:
@@ -102,22 +104,8 @@ def run_phase(phase: int, body: dict[str, Any]) -> dict[str, Any]:
     started = _now()
     clock = time.perf_counter()
     inputs = load_inputs(request, selected, phase)
-    feedback = _feedback(body)
     retry = int(body.get("retry", 0))
-    fallback = None
-    if phase == 5 and panel_id:
-        output, fallback = render_panel(request, inputs, panel_id, attempt, feedback)
-        judged = {"score": {"none": 1.0, "simplified": 0.7, "placeholder": 0.5}[fallback], "hints": [], "checks": {}}
-    else:
-        if phase == 5:
-            output = collect_panels(request_id, attempt, inputs)
-        elif phase == 7:
-            output = finalize(request, inputs, feedback, attempt)
-        elif phase == 2:
-            output = run_characters(request, inputs, feedback)
-        else:
-            output = phase_module(phase).run(inputs, feedback, provider_for(request))
-        judged = quality.evaluate(phase, output, inputs)
+    output, judged, fallback = _produce(phase, request, inputs, panel_id, attempt, _feedback(body))
     schemas.validate_output(phase, output, panel=panel_id is not None)
     verdict = quality.gate(float(judged["score"]), retry)
     output_uri = objects.put_json("version_snapshots", output, prefix=f"requests/{request_id}/phase{phase}")
@@ -128,17 +116,33 @@ def run_phase(phase: int, body: dict[str, Any]) -> dict[str, Any]:
         fallback=fallback, started_at=started, finished_at=_now(), duration_ms=int(seconds * 1000),
     )
     if panel_id is not None:
-        live.publish(request_id, {"type": "panel_done", "phase": 5, "panel_id": panel_id,
-                                               "attempt": attempt, "fallback": fallback})
+        live.publish(request_id, {"type": "panel_done", "phase": 5, "panel_id": panel_id, "attempt": attempt,
+                                  "fallback": fallback})
         return _response(row)
     preview_uri = objects.put_json("preview_cache", {"phase": phase, "attempt": attempt, "summary": summarize(phase, output)},
                                    prefix=f"requests/{request_id}/previews")
     postgres.add_preview_version(request_id, phase, uri=preview_uri, attempt=attempt)
-    live.publish(request_id, {"type": "phase_done", "phase": phase, "attempt": attempt,
-                                           "score": row["score"], "decision": row["decision"],
-                                           "seconds": round(seconds, 3)})
+    live.publish(request_id, {"type": "phase_done", "phase": phase, "attempt": attempt, "score": row["score"],
+                              "decision": row["decision"], "seconds": round(seconds, 3)})
     _record_analytics(request_id, phase, attempt, row, retry, judged)
     return _response(row, preview_uri=preview_uri, checks=judged.get("checks", {}))
+
+
+def _produce(phase: int, request: dict[str, Any], inputs: dict[str, Any], panel_id: str | None, attempt: int,
+             feedback: dict[str, Any] | None) -> tuple[dict[str, Any], dict[str, Any], str | None]:
+    """Run the phase (or one panel of phase 5) and judge it: (output, evaluation, panel fallback)."""
+    if phase == 5 and panel_id:
+        output, fallback = render_panel(request, inputs, panel_id, attempt, feedback)
+        return output, {"score": PANEL_SCORES[fallback], "hints": [], "checks": {}}, fallback
+    if phase == 5:
+        output = collect_panels(request["request_id"], attempt, inputs)
+    elif phase == 7:
+        output = finalize(request, inputs, feedback, attempt)
+    elif phase == 2:
+        output = run_characters(request, inputs, feedback)
+    else:
+        output = phase_module(phase).run(inputs, feedback, provider_for(request))
+    return output, quality.evaluate(phase, output, inputs), None
 
 
 def _record_analytics(request_id: str, phase: int, attempt: int, row: dict[str, Any], retry: int,
