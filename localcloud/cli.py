@@ -326,7 +326,11 @@ def follow(request_id: str, execution: str, workflows_host: str, answer: Answer)
             now = time.monotonic()
             if now - last_poll > 0.5:
                 last_poll = now
-                execution_state = requests.get(base, timeout=30).json()
+                polled = requests.get(base, timeout=30)
+                if polled.status_code >= 400:
+                    raise CliError(f"the Workflows engine no longer knows {execution} ({polled.status_code}); "
+                                   "was it restarted? see mangaflow status " + request_id)
+                execution_state = polled.json()
                 state = execution_state.get("state")
                 if state == "SUCCEEDED":
                     return execution_state

@@ -1,6 +1,8 @@
 """A retried call (same request, phase, attempt, panel) returns what was stored and writes nothing twice."""
 from __future__ import annotations
 
+import uuid
+
 import requests
 
 from localcloud import cli
@@ -33,7 +35,7 @@ def test_replayed_phase_calls_return_the_stored_result(run_pipeline, stack):
 
 
 def test_start_generation_with_the_same_idempotency_key_starts_once(stack):
-    body = {"text": "Mo waited for the bus.", "pages": 1, "idempotency_key": "key-123",
+    body = {"text": "Mo waited for the bus.", "pages": 1, "idempotency_key": f"key-{uuid.uuid4().hex}",
             "hitl": {"mode": "auto"}}
     first = requests.post(f"{stack['gateway']}/start_generation", json=body, timeout=30)
     second = requests.post(f"{stack['gateway']}/start_generation", json=body, timeout=30)
