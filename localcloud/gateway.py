@@ -47,18 +47,13 @@ def build_app(names: Iterable[str] | None = None, source: Path = FUNCTIONS_SOURC
     mounts["/_health"] = _health
     dispatcher = DispatcherMiddleware(_not_found, mounts)
 
-    def app(environ, start_response):  # type: ignore[no-untyped-def]
-        # `/phase1_concept` is the function's root, as in the cloud: no redirect to a trailing slash.
-        response = dispatcher(environ, start_response)
-        return response
+    def function_root(environ, start_response):  # type: ignore[no-untyped-def]
+        # `/phase1_concept` is the function's own root, as in the cloud: served, not redirected to `/`.
+        if environ.get("PATH_INFO", "") in mounts:
+            environ["PATH_INFO"] += "/"
+        return dispatcher(environ, start_response)
 
-    def root_path(environ, start_response):  # type: ignore[no-untyped-def]
-        path = environ.get("PATH_INFO", "")
-        if path.count("/") == 1 and path[1:] in mounts:
-            environ["PATH_INFO"] = path + "/"
-        return app(environ, start_response)
-
-    return root_path
+    return function_root
 
 
 def serve(host: str, port: int, workers: int = 1, threads: int = 8) -> None:
