@@ -10,6 +10,7 @@ from mangaflow.entrypoints.pipeline import (
     phase6_lettering,
     phase7_finalize,
     record_decision,
+    record_failure,
     start_generation,
 )
 from mangaflow.entrypoints.operations import (
@@ -33,6 +34,7 @@ __all__ = [
     "phase7_finalize",
     "open_gate",
     "record_decision",
+    "record_failure",
     "review_gate",
     "preview_versions",
     "chat_message",

@@ -104,6 +104,13 @@ locals {
       timeout = 60
       callers = ["workflow"]
     }
+    record_failure = {
+      name    = "record-failure"
+      url_env = "RECORD_FAILURE_URL"
+      memory  = "512Mi"
+      timeout = 60
+      callers = ["workflow"]
+    }
     review_gate = {
       name    = "review-gate"
       url_env = ""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -132,8 +133,6 @@ def _print_services(rows: list[dict[str, Any]]) -> None:
 
 def _store_env() -> None:
     """Point this process's store clients at the running local services."""
-    import os
-
     from .services import manager
 
     try:
@@ -213,8 +212,6 @@ def generate(args: argparse.Namespace) -> int:
             info = stack.up()
         except Exception as err:  # noqa: BLE001
             raise CliError(f"{err} (try: mangaflow services status)") from None
-    import os
-
     os.environ.update(info["stores"])
     gateway = info["gateway"]
     response = requests.post(f"{gateway}/start_generation", json=body, timeout=60)
@@ -225,7 +222,11 @@ def generate(args: argparse.Namespace) -> int:
     request_id = accepted["request_id"]
     err_console.print(f"request [bold]{request_id}[/] started")
     answer = _auto_approver if args.auto_approve else _terminal_reviewer
-    result = follow(request_id, accepted["execution"], info["workflows"], answer)
+    try:
+        result = follow(request_id, accepted["execution"], info["workflows"], answer)
+    except (CliError, KeyboardInterrupt):
+        _abandon(request_id, accepted["execution"], info["workflows"])
+        raise
     summary = download(request_id, out, gateway)
     summary["seconds"] = round(time.monotonic() - started, 2)
     summary["execution"] = result.get("name")
@@ -235,6 +236,21 @@ def generate(args: argparse.Namespace) -> int:
         err_console.print(f"[bold green]done[/] {summary['pages']} pages, {summary['panels']} panels -> {out}/ "
                           f"in {summary['seconds']} s")
     return 0
+
+
+def _abandon(request_id: str, execution: str, workflows_host: str) -> None:
+    """Nobody is left to answer: cancel the execution, mark the request and free the user's slot."""
+    from mangaflow.stores import postgres
+    from mangaflow.stores.sessions import session_store
+
+    try:
+        requests.post(f"http://{workflows_host}/v1/{execution}:cancel", json={}, timeout=10)
+        request = postgres.get_request(request_id)
+        if request.get("status") not in ("completed", "failed"):
+            postgres.update_request(request_id, status="cancelled")
+        session_store().release(request.get("user_id") or "local-user", request_id)
+    except Exception as err:  # noqa: BLE001 - the original error is the one to report
+        err_console.print(f"(could not cancel {request_id}: {err})", highlight=False)
 
 
 def _error_message(response: requests.Response) -> str:
@@ -253,6 +269,14 @@ def _auto_approver(gate: dict[str, Any]) -> dict[str, Any]:
 
 
 def _terminal_reviewer(gate: dict[str, Any]) -> dict[str, Any]:
+    try:
+        return _ask_at_gate(gate)
+    except EOFError:
+        raise CliError(f"no answer on standard input at the gate after phase {gate['phase']}; "
+                       "answer in a terminal, or use --auto-approve", code=2) from None
+
+
+def _ask_at_gate(gate: dict[str, Any]) -> dict[str, Any]:
     phase = gate["phase"]
     err_console.rule(f"approval gate after phase {phase}: {PHASE_NAMES.get(phase, '')}")
     if gate.get("summary"):

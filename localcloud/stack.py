@@ -36,6 +36,7 @@ WORKFLOW_ENV_FUNCTIONS = {
     "OPEN_GATE_URL": "open_gate",
     "RECORD_DECISION_URL": "record_decision",
     "GET_STATUS_URL": "get_status",
+    "RECORD_FAILURE_URL": "record_failure",
 }
 
 

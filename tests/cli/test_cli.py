@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 import os
 import subprocess
 import sys
@@ -135,3 +136,14 @@ def test_a_store_that_is_down_is_named_with_the_command_that_starts_it(tmp_path)
     message = " ".join(result.stderr.split())
     assert "postgres" in message and "mangaflow services up" in message
     assert "Traceback" not in result.stderr
+
+
+def test_review_without_a_terminal_says_how_to_go_on(stack, tmp_path):
+    story = tmp_path / "story.txt"
+    story.write_text("Ona read the letter twice.", encoding="utf-8")
+    result = mangaflow("generate", str(story), "--pages", "1", "--out", str(tmp_path / "out"), "--review", stdin="")
+    assert result.returncode == 2
+    assert "--auto-approve" in result.stderr and "Traceback" not in result.stderr
+    request_id = re.search(r"request (r-[0-9a-f]+) started", result.stderr).group(1)
+    state = json.loads(mangaflow("status", request_id, "--json", timeout=60).stdout)
+    assert state["status"] == "cancelled"

@@ -59,7 +59,7 @@ class Functions:
         base = f"http://127.0.0.1:{self.server.server_port}"
         env = {f"PHASE{n}_URL": f"{base}/phase{n}" for n in range(1, 8)}
         env.update(OPEN_GATE_URL=f"{base}/open_gate", RECORD_DECISION_URL=f"{base}/record_decision",
-                   GET_STATUS_URL=f"{base}/get_status")
+                   GET_STATUS_URL=f"{base}/get_status", RECORD_FAILURE_URL=f"{base}/record_failure")
         return env
 
     def answer(self, name: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
@@ -179,6 +179,9 @@ def test_a_bad_request_is_not_retried_and_fails_the_run(functions_with):
         run(functions)
     assert "422" in caught.value.output and "HttpError" in caught.value.output
     assert len(functions.calls["phase1"]) == 1
+    reported = functions.calls["record_failure"]
+    assert len(reported) == 1 and reported[0]["request_id"] == REQUEST_ID
+    assert reported[0]["error"]["code"] == 422
 
 
 @pytest.mark.parametrize("limit", [1, 2, 5])

@@ -5,11 +5,11 @@ from __future__ import annotations
 import io
 
 import pytest
-from PIL import Image, ImageChops, ImageStat
+from PIL import Image, ImageChops, ImageFilter, ImageStat
 
-from mangaflow.render.art_scene import read_scene
+from mangaflow.render.art_scene import HEAD_SHARE, read_scene
 from mangaflow.render.palette import parse_colour
-from mangaflow.render.panel_art import draw_character_sheet, draw_panel, png_bytes
+from mangaflow.render.panel_art import draw_character_sheet, draw_panel, png_bytes, window_boxes
 
 SIZE = (480, 336)
 
@@ -250,3 +250,123 @@ def test_png_bytes_carry_only_the_pixels():
         offset += 12 + length
     assert set(chunks) == {b"IHDR", b"IDAT", b"IEND"}
     assert Image.open(io.BytesIO(data)).tobytes() == image.tobytes()
+
+
+# ---- weather and effects keep off the faces --------------------------------------------------
+
+def lighting_misfit(before: list[tuple[int, int, int]], after: list[tuple[int, int, int]], tolerance: int = 12) -> float:
+    """Share of pixels that a single lighting change cannot explain.
+
+    A tone wash or blend over the whole panel maps every pixel through the same line per channel
+    (after = k * before + c); rain streaks, bolts or speed lines drawn over some pixels do not. The
+    line is fitted by least squares, and a pixel counts as a misfit when any channel is more than
+    `tolerance` levels off it."""
+    assert before and len(before) == len(after)
+    misfit = [False] * len(before)
+    n = len(before)
+    for channel in range(3):
+        xs = [p[channel] for p in before]
+        ys = [p[channel] for p in after]
+        mean_x, mean_y = sum(xs) / n, sum(ys) / n
+        var = sum((x - mean_x) ** 2 for x in xs)
+        k = sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys)) / var if var else 1.0
+        c = mean_y - k * mean_x
+        for i, (x, y) in enumerate(zip(xs, ys)):
+            if abs(y - (k * x + c)) > tolerance:
+                misfit[i] = True
+    return sum(misfit) / n
+
+
+def pixels_at(image: Image.Image, points: list[tuple[int, int]]) -> list[tuple[int, int, int]]:
+    load = image.load()
+    return [load[p] for p in points]
+
+
+def head_disc(placement: dict, camera: str, size: tuple[int, int], share: float = 0.3) -> list[tuple[int, int]]:
+    """Pixels well inside a figure's head: a disc of `share` head heights around the staged head."""
+    head = HEAD_SHARE[camera] * size[1] * placement["scale"]
+    cx, cy, r = placement["x"] * size[0], placement["y"] * size[1] + head * 0.02, head * share
+    return [(x, y) for y in range(max(0, int(cy - r)), min(size[1], int(cy + r) + 1))
+            for x in range(max(0, int(cx - r)), min(size[0], int(cx + r) + 1)) if (x - cx) ** 2 + (y - cy) ** 2 <= r * r]
+
+
+def figure_pixels(description: dict, below_head: float = 2.0) -> list[tuple[int, int]]:
+    """Pixels inside the drawn figures (not their anti-aliased rim), from the head down `below_head`
+    head heights: where drawing the figures changed a clear, calm version of the panel."""
+    clear = {**description, "mood": "calm", "setting": {**description["setting"], "weather": "clear"}}
+    with_figures = draw_panel(clear, CAST, SIZE)
+    empty = draw_panel({**clear, "staging": [], "characters": []}, CAST, SIZE)
+    mask = ImageChops.difference(with_figures, empty).convert("L").point(lambda v: 255 if v else 0)
+    mask = mask.filter(ImageFilter.MinFilter(5))
+    camera = description["camera_angle"]
+    bottom = max(s["y"] * SIZE[1] + HEAD_SHARE[camera] * SIZE[1] * s["scale"] * below_head for s in description["staging"])
+    load = mask.load()
+    return [(x, y) for y in range(0, min(SIZE[1], int(bottom))) for x in range(SIZE[0]) if load[x, y]]
+
+
+SHOP_STAGING = [stand("c1", 0.3, 0.3, expression="surprised"), stand("c3", 0.7, 0.32, facing="left")]
+
+
+@pytest.mark.parametrize("weather", ["storm", "rain", "snow"])
+def test_indoor_weather_does_not_fall_on_the_figures(weather):
+    stormy = panel(place="shop", time="night", weather=weather, camera="medium", staging=SHOP_STAGING, indoor=True)
+    clear = {**stormy, "setting": {**stormy["setting"], "weather": "clear"}}
+    points = figure_pixels(stormy)
+    assert len(points) > 3000
+    misfit = lighting_misfit(pixels_at(draw_panel(clear, CAST, SIZE), points), pixels_at(draw_panel(stormy, CAST, SIZE), points))
+    assert misfit < 0.002
+
+
+@pytest.mark.parametrize("weather", ["storm", "rain", "snow"])
+def test_indoor_weather_shows_through_a_window(weather):
+    stormy = panel(place="shop", time="night", weather=weather, camera="wide", indoor=True)
+    windows = window_boxes(stormy, SIZE)
+    assert windows, "an indoor panel with weather needs a window to show it"
+    clear = draw_panel({**stormy, "setting": {**stormy["setting"], "weather": "clear"}}, CAST, SIZE)
+    wet = draw_panel(stormy, CAST, SIZE)
+    x0, y0, x1, y1 = windows[0]
+    assert 0 <= x0 < x1 <= SIZE[0] and 0 <= y0 < y1 <= SIZE[1]
+    # the pane shows falling rain or snow: bright strokes the clear window does not have
+    pane = [(x, y) for y in range(y0 + 3, y1 - 3) for x in range(x0 + 3, x1 - 3)]
+    assert lighting_misfit(pixels_at(clear, pane), pixels_at(wet, pane)) > 0.03
+
+
+def test_an_indoor_storm_is_a_flash_not_a_bolt_across_the_room():
+    stormy = panel(place="room", time="night", weather="storm", camera="wide", indoor=True)
+    windows = window_boxes(stormy, SIZE)
+    assert windows
+    wet = draw_panel(stormy, CAST, SIZE)
+    # the flash: brighter than the same room in plain rain
+    rainy = draw_panel({**stormy, "setting": {**stormy["setting"], "weather": "rain"}}, CAST, SIZE)
+    assert ImageStat.Stat(wet.convert("L")).mean[0] > ImageStat.Stat(rainy.convert("L")).mean[0] + 3
+    # no bolt outside the windows: the bolt's near-white core does not appear on the wall or floor
+    load = wet.load()
+    outside = [(x, y) for y in range(SIZE[1]) for x in range(SIZE[0])
+               if not any(a - 2 <= x <= c + 2 and b - 2 <= y <= d + 2 for a, b, c, d in windows)]
+    assert sum(1 for p in outside if min(load[p]) > 245) < 20
+
+
+OUTDOOR_STAGING = [stand("c1", 0.3, 0.3, expression="angry"), stand("c3", 0.72, 0.34, facing="left", expression="surprised")]
+
+
+@pytest.mark.parametrize("mood,weather,camera", [("tension", "storm", "medium"), ("climax", "rain", "medium"),
+                                                 ("sad", "snow", "medium"), ("tension", "storm", "bust"),
+                                                 ("climax", "storm", "wide")])
+def test_effects_never_cross_a_face(mood, weather, camera):
+    staging = OUTDOOR_STAGING if camera != "bust" else [stand("c1", 0.5, 0.38, expression="determined")]
+    calm = panel(place="town street", time="night", camera=camera, staging=staging)
+    moody = {**calm, "mood": mood, "setting": {**calm["setting"], "weather": weather}}
+    calm_image, moody_image = draw_panel(calm, CAST, SIZE), draw_panel(moody, CAST, SIZE)
+    for placement in staging:
+        points = head_disc(placement, camera, SIZE)
+        assert len(points) > 100
+        assert lighting_misfit(pixels_at(calm_image, points), pixels_at(moody_image, points)) < 0.002
+
+
+def test_outdoor_rain_still_falls_over_the_whole_panel():
+    dry = panel(place="town street", time="night", camera="medium", staging=OUTDOOR_STAGING)
+    wet = {**dry, "setting": {**dry["setting"], "weather": "rain"}}
+    dry_image, wet_image = draw_panel(dry, CAST, SIZE), draw_panel(wet, CAST, SIZE)
+    # the bodies below the heads are rained on (only the faces are kept clear)
+    body = [(x, y) for x, y in figure_pixels(dry, below_head=4.0) if y > 0.5 * SIZE[1]]
+    assert lighting_misfit(pixels_at(dry_image, body), pixels_at(wet_image, body)) > 0.01

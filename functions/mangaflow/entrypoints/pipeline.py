@@ -58,3 +58,9 @@ def open_gate(body: Body, request: flask.Request) -> dict:
 @json_endpoint("http/gate_decision")
 def record_decision(body: Body, request: flask.Request) -> dict:
     return gates.record_decision(body)
+
+
+@functions_framework.http
+@json_endpoint("http/record_failure")
+def record_failure(body: Body, request: flask.Request) -> dict:
+    return requests.record_failure(body)

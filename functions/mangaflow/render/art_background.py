@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 from PIL import Image, ImageDraw
@@ -32,6 +32,8 @@ class Stage:
     vanish_x: float  # x of the vanishing point, px
     line: int  # base line width, px
     props: float  # PROP_SCALE of the camera
+    # Window panes drawn so far (canvas px): the only places indoor weather may show.
+    windows: list[tuple[float, float, float, float]] = field(default_factory=list)
 
     @property
     def w(self) -> int:
@@ -180,6 +182,7 @@ def _window(stage: Stage, box: tuple[float, float, float, float], curtains: bool
     x0, y0, x1, y1 = box
     if y1 - y0 < 4 or x1 - x0 < 4:
         return
+    stage.windows.append((x0, y0, x1, y1))
     sky = vertical_gradient((int(x1 - x0), int(y1 - y0)), stage.light.sky_top, stage.light.sky_bottom)
     stage.canvas.paste(sky, (int(x0), int(y0)))
     if stage.scene.time_of_day == "night" and stage.scene.weather == "clear":

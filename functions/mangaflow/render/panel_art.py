@@ -3,6 +3,7 @@ colours) for each phase-5 panel description, plus character reference sheets. De
 from __future__ import annotations
 
 import io
+import math
 from functools import lru_cache
 
 from PIL import Image, ImageDraw, ImageFont
@@ -109,6 +110,22 @@ def draw_panel(description: dict, characters: list[dict], size_px: tuple[int, in
         image = _finish_mood(image, scene)
     _mark(image)
     return image
+
+
+def window_boxes(description: dict, size_px: tuple[int, int]) -> list[tuple[int, int, int, int]]:
+    """The window panes of the panel's background, (left, top, right, bottom) in panel pixels, shrunk
+    to whole pixels inside the pane: indoors, the only places weather may be seen."""
+    width, height = _check_size(size_px, "size_px")
+    scene = read_scene(description)
+    stage = make_stage(Image.new("RGB", (width * SUPERSAMPLE, height * SUPERSAMPLE), PAPER), scene)
+    draw_background(stage)
+    boxes = []
+    for x0, y0, x1, y1 in stage.windows:
+        box = (max(0, math.ceil(x0 / SUPERSAMPLE)), max(0, math.ceil(y0 / SUPERSAMPLE)),
+               min(width, int(x1 // SUPERSAMPLE)), min(height, int(y1 // SUPERSAMPLE)))
+        if box[2] > box[0] and box[3] > box[1]:
+            boxes.append(box)
+    return boxes
 
 
 def _placeholder(scene: Scene, size: tuple[int, int]) -> Image.Image:

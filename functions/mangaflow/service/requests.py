@@ -65,6 +65,26 @@ def start_generation(body: dict[str, Any], client_address: str) -> dict[str, Any
     return response
 
 
+def record_failure(body: dict[str, Any]) -> dict[str, Any]:
+    """The workflow gave up on a run: mark it failed, keep the error, free the user's slot."""
+    import json
+
+    request_id = body["request_id"]
+    try:
+        request = postgres.get_request(request_id)
+    except KeyError:
+        raise NotFound(f"request_id {request_id!r} does not exist", field="request_id") from None
+    error = body["error"]
+    message = error.get("message") if isinstance(error, dict) else None
+    text = str(message or json.dumps(error, ensure_ascii=False, default=str))[:2000]
+    postgres.update_request(request_id, status="failed", error=text)
+    session_store().release(request.get("user_id") or "local-user", request_id)
+    from . import live
+
+    live.publish(request_id, {"type": "failed", "status": "failed", "error": text})
+    return {"request_id": request_id, "status": "failed"}
+
+
 def request_state(request_id: str) -> dict[str, Any]:
     """The request with every phase (`"phase": N`): attempts, scores, gate decisions, preview
     versions, feedback and every artifact URI (phase outputs, panel images, pages and exports)."""
