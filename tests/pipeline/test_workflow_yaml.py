@@ -75,7 +75,7 @@ class Functions:
             return 200, self.default(name, body)
         finally:
             if body.get("panel_id"):
-                time.sleep(0.02)  # a panel takes a moment, so concurrent ones overlap
+                time.sleep(0.2)  # a panel takes a moment, so concurrent ones surely overlap
                 with self.lock:
                     self.in_flight -= 1
 

@@ -1,6 +1,7 @@
 """Starting a generation and reading a request's whole state."""
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from ..config import settings
@@ -9,7 +10,7 @@ from ..phases.request import validate_request
 from ..schemas import validate
 from ..stores import objects, postgres
 from ..stores.sessions import session_store
-from . import executions
+from . import executions, live
 from .phases import PHASE_KEYS
 
 
@@ -67,8 +68,6 @@ def start_generation(body: dict[str, Any], client_address: str) -> dict[str, Any
 
 def record_failure(body: dict[str, Any]) -> dict[str, Any]:
     """The workflow gave up on a run: mark it failed, keep the error, free the user's slot."""
-    import json
-
     request_id = body["request_id"]
     try:
         request = postgres.get_request(request_id)
@@ -79,8 +78,6 @@ def record_failure(body: dict[str, Any]) -> dict[str, Any]:
     text = str(message or json.dumps(error, ensure_ascii=False, default=str))[:2000]
     postgres.update_request(request_id, status="failed", error=text)
     session_store().release(request.get("user_id") or "local-user", request_id)
-    from . import live
-
     live.publish(request_id, {"type": "failed", "status": "failed", "error": text})
     return {"request_id": request_id, "status": "failed"}
 
