@@ -370,3 +370,20 @@ def test_outdoor_rain_still_falls_over_the_whole_panel():
     # the bodies below the heads are rained on (only the faces are kept clear)
     body = [(x, y) for x, y in figure_pixels(dry, below_head=4.0) if y > 0.5 * SIZE[1]]
     assert lighting_misfit(pixels_at(dry_image, body), pixels_at(wet_image, body)) > 0.01
+
+
+# (top, bottom) of the brow band in head heights above the head centre: a teen's big shojo eyes put
+# the brows higher than an elder's smaller ones.
+@pytest.mark.parametrize("character_id,camera,y,band_top,band_bottom", [
+    ("c1", "close_up", 0.48, 0.3, 0.19), ("c3", "close_up", 0.5, 0.27, 0.14), ("c1", "bust", 0.38, 0.3, 0.19)])
+def test_brows_show_the_expression_above_a_low_fringe(character_id, camera, y, band_top, band_bottom):
+    # The band between the fringe's roots and the upper lids holds the brows and nothing else that
+    # changes with the expression; hidden under the hair, the band would look the same for all.
+    head = HEAD_SHARE[camera] * SIZE[1]
+    hx, hy = 0.5 * SIZE[0], y * SIZE[1]
+    band = (int(hx - head * 0.45), int(hy - head * band_top), int(hx + head * 0.45), int(hy - head * band_bottom))
+    faces = {expression: draw_panel(panel(camera=camera, staging=[stand(character_id, 0.5, y, expression=expression)]),
+                                    CAST, SIZE).crop(band)
+             for expression in ("neutral", "angry", "surprised")}
+    for a, b in (("neutral", "angry"), ("neutral", "surprised"), ("angry", "surprised")):
+        assert ImageStat.Stat(ImageChops.difference(faces[a], faces[b]).convert("L")).mean[0] > 2

@@ -17,6 +17,11 @@ from mangaflow.render.palette import INK, LANTERN, PAPER, RGB, Light, grey, ligh
 HORIZON = {"wide": 0.56, "birds_eye": 0.14, "worms_eye": 0.86, "medium": 0.52, "bust": 0.5, "close_up": 0.5}
 # How tall buildings and furniture stand relative to the panel, per camera.
 PROP_SCALE = {"wide": 1.0, "birds_eye": 0.45, "worms_eye": 1.2, "medium": 1.1, "bust": 1.15, "close_up": 1.2}
+# Places drawn as a room: their weather is only seen through a window, never falls inside.
+INTERIOR_PLACES = frozenset({"room", "interior", "hospital", "shop", "workshop", "classroom"})
+WEATHER_THAT_SHOWS = ("rain", "storm", "snow")
+# The cold light of a lightning flash, seen in the window pane and cast on the room.
+FLASH: RGB = (232, 236, 250)
 
 
 @dataclass
@@ -55,6 +60,11 @@ class Stage:
         return self.horizon + (ny - self.horizon) * (x - self.vanish_x) / (nx - self.vanish_x)
 
 
+def weather_is_outside(scene: Scene) -> bool:
+    """True when the panel is drawn as a room: rain, snow and lightning belong in its windows."""
+    return scene.place in INTERIOR_PLACES
+
+
 def make_stage(canvas: Image.Image, scene: Scene) -> Stage:
     rng = random.Random(scene.seed)
     w, h = canvas.size
@@ -68,6 +78,10 @@ def draw_background(stage: Stage) -> None:
     """Sky or wall, ground or floor, then the place's props and its light sources."""
     painter = _PLACES.get(stage.scene.place, _outdoor)
     painter(stage)
+    if weather_is_outside(stage.scene) and _needs_window(stage) and not stage.windows:
+        # a room with weather but no window of its own: open one on the upper wall so the weather is seen
+        floor_y = min(stage.h * 0.97, max(stage.h * 0.1, stage.horizon + stage.h * 0.1))
+        _window(stage, (stage.w * 0.64, floor_y * 0.14, stage.w * 0.9, floor_y * 0.6), curtains=False)
     if "festival" in stage.scene.features and stage.scene.place not in ("room", "hospital", "classroom"):
         _lantern_string(stage)
 
@@ -178,21 +192,29 @@ def _floor_and_wall(stage: Stage, wall: RGB | None = None) -> float:
     return floor_y
 
 
+def _needs_window(stage: Stage) -> bool:
+    return stage.scene.weather in WEATHER_THAT_SHOWS
+
+
 def _window(stage: Stage, box: tuple[float, float, float, float], curtains: bool = True) -> None:
     x0, y0, x1, y1 = box
     if y1 - y0 < 4 or x1 - x0 < 4:
         return
     stage.windows.append((x0, y0, x1, y1))
-    sky = vertical_gradient((int(x1 - x0), int(y1 - y0)), stage.light.sky_top, stage.light.sky_bottom)
-    stage.canvas.paste(sky, (int(x0), int(y0)))
-    if stage.scene.time_of_day == "night" and stage.scene.weather == "clear":
+    weather = stage.scene.weather
+    top, bottom = stage.light.sky_top, stage.light.sky_bottom
+    if weather == "storm":
+        # a lightning flash: the pane goes pale and cold light spills on the wall around it
+        top, bottom = mix(top, FLASH, 0.55), mix(bottom, FLASH, 0.8)
+        paint_glow(stage.canvas, ((x0 + x1) / 2, (y0 + y1) / 2), max(x1 - x0, y1 - y0) * 0.95, FLASH, 90)
+    pane = vertical_gradient((int(x1 - x0), int(y1 - y0)), top, bottom)
+    if stage.scene.time_of_day == "night" and weather == "clear":
         r = (x1 - x0) * 0.09
-        stage.draw.ellipse((x1 - r * 4, y0 + r * 2, x1 - r * 2, y0 + r * 4), fill=(248, 244, 222))
-    if stage.scene.weather in ("rain", "storm"):
-        for i in range(12):
-            x = x0 + (x1 - x0) * ((i * 0.37) % 1.0)
-            y = y0 + (y1 - y0) * ((i * 0.61) % 0.8)
-            stage.draw.line((x, y, x - (x1 - x0) * 0.05, y + (y1 - y0) * 0.2), fill=(210, 212, 220), width=stage.line)
+        ImageDraw.Draw(pane).ellipse((pane.width - r * 4, r * 2, pane.width - r * 2, r * 4), fill=(248, 244, 222))
+    if weather in WEATHER_THAT_SHOWS:
+        # drawn on the pane image itself, so rain, snow and the bolt stay inside the glass
+        _weather_in_pane(stage, pane, len(stage.windows))
+    stage.canvas.paste(pane, (int(x0), int(y0)))
     frame = shade(stage.light.wall, 0.45)
     stage.draw.rectangle(box, outline=stage.ink, width=stage.line * 2)
     stage.draw.line(((x0 + x1) / 2, y0, (x0 + x1) / 2, y1), fill=frame, width=stage.line * 2)
@@ -204,6 +226,37 @@ def _window(stage: Stage, box: tuple[float, float, float, float], curtains: bool
             stage.draw.polygon(poly, fill=mix(stage.light.wall, PAPER, 0.5), outline=stage.ink, width=stage.line)
             for f in (0.35, 0.65):
                 stage.draw.line((cx + cw * f, y0, cx + cw * f * 0.9, y1 + cw * 0.4), fill=shade(stage.light.wall, 0.3), width=stage.line)
+
+
+def _weather_in_pane(stage: Stage, pane: Image.Image, index: int) -> None:
+    """Rain, snow or a distant bolt seen through one window pane. Its own random stream, so the
+    props drawn after the window come out the same whatever the weather."""
+    rng = random.Random(stage.scene.seed ^ (index * 0x9E3779B1))
+    draw = ImageDraw.Draw(pane)
+    w, h = pane.size
+    line = stage.line
+    weather = stage.scene.weather
+    if weather == "storm":
+        x, y = w * (0.25 + 0.5 * rng.random()), 0.0
+        points = [(x, y)]
+        while y < h * 0.75:
+            y += h * (0.1 + 0.1 * rng.random())
+            x += w * (rng.random() - 0.5) * 0.3
+            points.append((x, y))
+        draw.line(points, fill=INK, width=line * 3, joint="curve")
+        draw.line(points, fill=(255, 255, 255), width=line, joint="curve")
+    if weather in ("rain", "storm"):
+        # pale streaks on a dark pane, grey ones on a flash-lit pane
+        colour = (150, 156, 172) if weather == "storm" else (206, 210, 222)
+        for _ in range(int(w * h / (line * line * 90)) + 8):
+            x, y = rng.random() * w * 1.15, rng.random() * h
+            length = h * (0.08 + 0.1 * rng.random())
+            draw.line((x, y, x - length * 0.25, y + length), fill=colour, width=max(1, line // 2 + 1))
+    elif weather == "snow":
+        for _ in range(int(w * h / (line * line * 160)) + 6):
+            x, y = rng.random() * w, rng.random() * h
+            r = line * (0.6 + 1.6 * rng.random())
+            draw.ellipse((x - r, y - r, x + r, y + r), fill=PAPER, outline=grey(0.45), width=max(1, line // 3))
 
 
 def _ceiling_lamp(stage: Stage, x: float, y: float, size: float) -> None:
@@ -285,7 +338,12 @@ def _shelves(stage: Stage, x0: float, x1: float, top: float, bottom: float, rows
 
 def _shop(stage: Stage) -> None:
     floor_y = _floor_and_wall(stage)
-    _shelves(stage, stage.w * 0.04, stage.w * 0.96, floor_y * 0.12, floor_y * 0.88, 3)
+    if _needs_window(stage):
+        # the shop window, so the weather outside is seen; the shelves make room for it
+        _window(stage, (stage.w * 0.66, floor_y * 0.14, stage.w * 0.94, floor_y * 0.7), curtains=False)
+        _shelves(stage, stage.w * 0.04, stage.w * 0.6, floor_y * 0.12, floor_y * 0.88, 3)
+    else:
+        _shelves(stage, stage.w * 0.04, stage.w * 0.96, floor_y * 0.12, floor_y * 0.88, 3)
     # counter in the foreground, with a toned front and the lamp above
     ctop = stage.h * (0.72 if stage.scene.camera != "birds_eye" else 0.6)
     stage.draw.rectangle((stage.w * 0.05, ctop, stage.w * 0.95, stage.h * 1.02), fill=shade(stage.light.floor, 0.1),
@@ -320,8 +378,12 @@ def _workshop(stage: Stage) -> None:
         stage.draw.line((x, y0, x, y0 + length), fill=grey(0.7), width=stage.line * 2)
         r = stage.line * 4
         stage.draw.ellipse((x - r, y0 - r, x + r, y0 + r), outline=grey(0.7), width=stage.line * 2)
-    _gear(stage, stage.w * 0.72, floor_y * 0.3, stage.h * 0.08)
-    _gear(stage, stage.w * 0.82, floor_y * 0.45, stage.h * 0.05)
+    if _needs_window(stage):
+        # a window where the gears hang, so the weather outside is seen
+        _window(stage, (stage.w * 0.62, floor_y * 0.14, stage.w * 0.9, floor_y * 0.62), curtains=False)
+    else:
+        _gear(stage, stage.w * 0.72, floor_y * 0.3, stage.h * 0.08)
+        _gear(stage, stage.w * 0.82, floor_y * 0.45, stage.h * 0.05)
     # workbench
     top = floor_y - stage.h * 0.02
     stage.draw.rectangle((stage.w * 0.05, top - stage.h * 0.03, stage.w * 0.7, top), fill=grey(0.4), outline=stage.ink, width=stage.line)

@@ -1,5 +1,6 @@
-"""Manga effects of the panel art: mood lines behind the figures (speed, focus, gloom) and
-weather and sparkles in front of them."""
+"""Manga effects of the panel art: mood lines, sparkles and lightning behind the figures; rain and
+snow in front of them but never over a face (a clear zone is kept around every head); indoors the
+weather is only seen through the windows (drawn with the background) plus a flash of cold light."""
 from __future__ import annotations
 
 import math
@@ -8,6 +9,7 @@ from functools import lru_cache
 
 from PIL import Image, ImageChops, ImageDraw
 
+from mangaflow.render.art_background import FLASH, weather_is_outside
 from mangaflow.render.art_scene import Scene
 from mangaflow.render.art_tones import DOT_PERIOD, dot_tone, paint_glow, shape_mask
 from mangaflow.render.palette import INK, PAPER, grey
@@ -46,6 +48,18 @@ def mystery_vignette(size: tuple[int, int]) -> Image.Image:
     return ImageChops.multiply(shape_mask(size, polygons=corners), dot_tone(size, 0.4, DOT_PERIOD // 2))
 
 
+def vignette_clear_of_heads(size: tuple[int, int], zones: list[HeadZone]) -> Image.Image:
+    """The mystery vignette with the heads' clear zones cut out (zones in the same px as `size`)."""
+    mask = mystery_vignette(size)
+    if not zones:
+        return mask
+    mask = mask.copy()
+    draw = ImageDraw.Draw(mask)
+    for cx, cy, r in zones:
+        draw.ellipse((cx - r, cy - r, cx + r, cy + r), fill=0)
+    return mask
+
+
 def _speed_lines(draw: ImageDraw.ImageDraw, w: int, h: int, rng: random.Random, line: int) -> None:
     angle = math.radians(-18 if rng.random() < 0.5 else 198)
     dx, dy = math.cos(angle), math.sin(angle)
@@ -72,24 +86,100 @@ def _focus_lines(draw: ImageDraw.ImageDraw, w: int, h: int, focus: tuple[float, 
                       (fx + math.cos(a + spread) * outer, fy + math.sin(a + spread) * outer)], fill=INK)
 
 
-def draw_weather_and_glow(canvas: Image.Image, scene: Scene, rng: random.Random, line: int) -> None:
-    """Effects in front of everything: rain, storm, snow."""
+# A clear zone around one head: centre x, centre y, radius (canvas px). Nothing but a soft tone
+# wash is drawn inside it after the figures, so faces always read.
+HeadZone = tuple[float, float, float]
+
+
+def head_zone(hx: float, hy: float, head: float) -> HeadZone:
+    """The clear zone of a head of height `head` centred at (hx, hy): the face, the hair around it
+    (spiky hair reaches 0.78 head heights out) and a small margin."""
+    return (hx, hy - head * 0.05, head * 0.85)
+
+
+def _segment_clears(zones: list[HeadZone], x0: float, y0: float, x1: float, y1: float, pad: float) -> bool:
+    """True when the segment keeps at least `pad` px outside every zone."""
+    dx, dy = x1 - x0, y1 - y0
+    length2 = dx * dx + dy * dy or 1e-9
+    for cx, cy, r in zones:
+        t = max(0.0, min(1.0, ((cx - x0) * dx + (cy - y0) * dy) / length2))
+        px, py = x0 + t * dx - cx, y0 + t * dy - cy
+        if px * px + py * py < (r + pad) ** 2:
+            return False
+    return True
+
+
+# One stroke of falling weather, kept between the behind and the front layers: ("rain", x0, y0, x1, y1,
+# width) or ("snow", x, y, radius, 0, 0).
+Stroke = tuple[str, float, float, float, float, float]
+
+
+def draw_weather_behind(canvas: Image.Image, scene: Scene, rng: random.Random, line: int, zones: list[HeadZone]) -> list[Stroke]:
+    """Outdoor weather that belongs behind the figures: the lightning bolt, and every rain streak or
+    snowflake that would touch a head's clear zone (the head then hides it, so rain still fills a
+    close-up's background without crossing the face). Returns the strokes left for the front layer.
+    Indoors nothing is drawn here: the weather is in the windows, drawn with the room."""
+    if weather_is_outside(scene):
+        return []
     draw = ImageDraw.Draw(canvas)
     w, h = canvas.size
+    if scene.weather == "storm":
+        _lightning(canvas, draw, w, h, rng, line)
+    strokes = _precipitation(scene, rng, w, h, line)
+    front = []
+    for stroke in strokes:
+        if _stroke_clears(zones, stroke, line):
+            front.append(stroke)
+        else:
+            _draw_stroke(draw, scene, stroke, line)
+    return front
+
+
+def draw_weather_front(canvas: Image.Image, scene: Scene, strokes: list[Stroke], line: int) -> None:
+    """Rain and snow in front of the figures: only the strokes that keep clear of every head."""
+    draw = ImageDraw.Draw(canvas)
+    for stroke in strokes:
+        _draw_stroke(draw, scene, stroke, line)
+
+
+def _precipitation(scene: Scene, rng: random.Random, w: int, h: int, line: int) -> list[Stroke]:
+    strokes: list[Stroke] = []
     if scene.weather in ("rain", "storm"):
         heavy = scene.weather == "storm"
-        if heavy:
-            _lightning(canvas, draw, w, h, rng, line)
-        colour = grey(0.5) if scene.time_of_day != "night" else (196, 200, 214)
+        width = max(1, line // 2 + (1 if heavy else 0))
         for _ in range(220 if heavy else 130):
             x, y = rng.random() * w * 1.2, rng.random() * h
             length = h * (0.04 + 0.05 * rng.random())
-            draw.line((x, y, x - length * 0.25, y + length), fill=colour, width=max(1, line // 2 + (1 if heavy else 0)))
+            strokes.append(("rain", x, y, x - length * 0.25, y + length, width))
     elif scene.weather == "snow":
         for _ in range(110):
             x, y = rng.random() * w, rng.random() * h
-            r = line * (0.8 + 2.2 * rng.random())
-            draw.ellipse((x - r, y - r, x + r, y + r), fill=PAPER, outline=grey(0.45), width=max(1, line // 3))
+            strokes.append(("snow", x, y, line * (0.8 + 2.2 * rng.random()), 0.0, 0.0))
+    return strokes
+
+
+def _stroke_clears(zones: list[HeadZone], stroke: Stroke, line: int) -> bool:
+    kind, a, b, c, d, width = stroke
+    if kind == "rain":
+        return _segment_clears(zones, a, b, c, d, width + line)
+    return _segment_clears(zones, a, b, a, b, c + line)
+
+
+def _draw_stroke(draw: ImageDraw.ImageDraw, scene: Scene, stroke: Stroke, line: int) -> None:
+    kind, a, b, c, d, width = stroke
+    if kind == "rain":
+        colour = grey(0.5) if scene.time_of_day != "night" else (196, 200, 214)
+        draw.line((a, b, c, d), fill=colour, width=int(width))
+    else:
+        draw.ellipse((a - c, b - c, a + c, b + c), fill=PAPER, outline=grey(0.45), width=max(1, line // 3))
+
+
+def indoor_flash(image: Image.Image, scene: Scene) -> Image.Image:
+    """A lightning flash seen from inside: the whole room takes a wash of cold light (a uniform
+    tone change, so it never draws a line across a face). Other weather leaves the room alone."""
+    if scene.weather == "storm" and weather_is_outside(scene):
+        return Image.blend(image, Image.new("RGB", image.size, FLASH), 0.16)
+    return image
 
 
 def _sparkle(draw: ImageDraw.ImageDraw, x: float, y: float, s: float, line: int) -> None:

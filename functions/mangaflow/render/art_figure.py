@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from PIL import Image, ImageDraw
 
 from mangaflow.render.art_scene import HEAD_SHARE, Placement
-from mangaflow.render.palette import INK, PAPER, RGB, FigureColours, figure_colours, grey, mix, shade, stable_int
+from mangaflow.render.palette import INK, PAPER, RGB, FigureColours, figure_colours, grey, luminance, mix, shade, stable_int
 
 HAIR_STYLES = ("long", "short", "ponytail", "spiky", "bob", "bald", "bun")
 BUILDS = ("slim", "average", "broad", "robot", "small")
@@ -84,6 +84,10 @@ def pose(figure: Figure, placement: Placement, canvas_size: tuple[int, int], cam
     body_k = {"birds_eye": 0.62, "worms_eye": 1.22}.get(camera, 1.0)
     if camera == "worms_eye":
         head *= 0.88
+    if camera in ("close_up", "bust"):
+        # A close shot must still read as a face: at most about as wide as the panel (so both eyes
+        # and most of the cheeks are in) and with the mouth above the bottom edge; only the crown may be cut.
+        head = min(head, w * 1.05, max(h * 0.2, (h * 0.97 - placement.y * h) / 0.42))
     hx, hy = placement.x * w, placement.y * h
     length = (heads - 1.0) * head * body_k
     chin = hy + head * 0.5
@@ -153,6 +157,8 @@ class _Painter:
             if not self.silhouette:
                 self.face()
             self.front_hair()
+            if not self.silhouette:
+                self.brows()
 
     def ground_shadow(self) -> None:
         b = self.b
@@ -281,18 +287,23 @@ class _Painter:
         self.draw.ellipse((b.hx - hw, b.hy - b.head * 0.5, b.hx + hw, b.hy + b.head * 0.32), fill=self.c(col.skin))
         self.draw.arc((b.hx - hw, b.hy - b.head * 0.5, b.hx + hw, b.hy + b.head * 0.32), 150, 390, fill=self.ink, width=self.b.line)
 
-    def face(self) -> None:
+    def eyes(self) -> tuple[float, float, float, float, tuple[float, float], int]:
+        """Where the eyes sit: face centre x, eye line y, half eye width and height, both eye
+        centres' x, and the face line width."""
         b = self.b
         unit = b.head
         fx = b.hx + b.face * unit * 0.06
-        eye_y = b.hy + unit * 0.08
-        small = unit < 44
         scale = _EYE_SCALE.get(self.style, 1.0) * (1.15 if self.f.age == "child" else 0.85 if self.f.age == "elder" else 1.0)
-        ew, eh = unit * 0.12 * scale, unit * 0.17 * scale
+        return (fx, b.hy + unit * 0.08, unit * 0.12 * scale, unit * 0.17 * scale, (fx - unit * 0.19, fx + unit * 0.19),
+                max(2, int(b.line * 1.1)))
+
+    def face(self) -> None:
+        b = self.b
+        unit = b.head
+        fx, eye_y, ew, eh, ex, lw = self.eyes()
+        small = unit < 44
         iris = mix(self.f.colours.hair, INK, 0.45)
-        ex = (fx - unit * 0.19, fx + unit * 0.19)
         expr = self.expression
-        lw = max(2, int(b.line * 1.1))
         for i, x in enumerate(ex):
             # the eye further from the viewer is narrower: a cheap three-quarter view
             far = (i == 0 and b.face > 0) or (i == 1 and b.face < 0)
@@ -324,12 +335,7 @@ class _Painter:
                 if expr == "determined":
                     self.draw.rectangle((x - w * 1.05, eye_y - eh * 1.05, x + w * 1.05, lid_y), fill=self.f.colours.skin)
                 self.draw.line((inner_pt, (x, lid_y - (eh * 0.12 if not tilt else 0)), outer_pt), fill=INK, width=int(lw * 1.6), joint="curve")
-            # brows
-            brow_y = eye_y - eh * 1.45 - (unit * 0.05 if expr == "surprised" else 0)
-            outer = 1 if x > fx else -1
-            inner_drop = {"angry": 0.07, "determined": 0.04, "sad": -0.05}.get(expr, 0.0) * unit
-            self.draw.line((x - outer * w * 0.9, brow_y + inner_drop, x + outer * w * 1.1, brow_y - inner_drop * 0.3),
-                           fill=mix(self.f.colours.hair, INK, 0.5), width=lw)
+            # the brows come after the fringe (brows()): drawn through the hair, as manga does
         if not small:
             nx = fx + b.face * unit * 0.05
             self.draw.line((nx, b.hy + unit * 0.2, nx + b.face * unit * 0.03, b.hy + unit * 0.24), fill=shade(self.f.colours.skin, 0.4), width=lw)
@@ -348,6 +354,29 @@ class _Painter:
             tx, ty = ex[1 if b.face > 0 else 0] + ew * 0.3, eye_y + eh * 1.3
             self.draw.polygon([(tx, ty), (tx - ew * 0.3, ty + eh * 0.7), (tx + ew * 0.3, ty + eh * 0.7)], fill=(200, 224, 240))
             self.draw.ellipse((tx - ew * 0.3, ty + eh * 0.45, tx + ew * 0.3, ty + eh * 1.0), fill=(200, 224, 240), outline=INK, width=max(1, lw // 2))
+
+    def brows(self) -> None:
+        """Brows drawn over the fringe (seen through the hair, as manga does), so the expression
+        reads however low the fringe falls."""
+        if self.b.head < 44:
+            return
+        fx, eye_y, ew, eh, ex, lw = self.eyes()
+        for i, x in enumerate(ex):
+            far = (i == 0 and self.b.face > 0) or (i == 1 and self.b.face < 0)
+            self._brow(x, fx, ew * (0.8 if far else 1.0), eye_y, eh, lw, halo=self.f.hair_style != "bald")
+
+    def _brow(self, x: float, fx: float, w: float, eye_y: float, eh: float, lw: int, halo: bool) -> None:
+        unit, expr = self.b.head, self.expression
+        brow_y = eye_y - eh * 1.45 - (unit * 0.05 if expr == "surprised" else 0)
+        outer = 1 if x > fx else -1
+        inner_drop = {"angry": 0.07, "determined": 0.04, "sad": -0.05}.get(expr, 0.0) * unit
+        points = (x - outer * w * 0.9, brow_y + inner_drop, x + outer * w * 1.1, brow_y - inner_drop * 0.3)
+        brow = mix(self.f.colours.hair, INK, 0.5)
+        width = int(lw * 1.8)
+        if halo and luminance(self.f.colours.hair) < 100:
+            # on dark hair a dark brow would vanish: a thin pale rim keeps it visible
+            self.draw.line(points, fill=mix(self.f.colours.hair, PAPER, 0.6), width=width + 2 * self.b.line)
+        self.draw.line(points, fill=brow, width=width)
 
     def mouth(self, x: float, y: float, unit: float, small: bool) -> None:
         expr, lw = self.expression, max(2, int(self.b.line * 1.1))
@@ -492,6 +521,12 @@ class _Painter:
             x = vx + i * b.head * 0.07
             bend = {"smile": -abs(i) * 0.015, "sad": abs(i) * 0.015}.get(expr, 0.0) * b.head
             self.draw.line((x, gy - b.head * 0.04 + bend, x, gy + b.head * 0.04 + bend), fill=INK, width=max(1, b.line))
+
+
+def pose_figure(canvas_size: tuple[int, int], character: dict, placement: Placement, camera: str, style: str) -> Body:
+    """Where a figure will land (head centre, head height, body points) without drawing it."""
+    figure = resolve_figure(character if character else {"id": placement.character_id})
+    return pose(figure, placement, canvas_size, camera, style)
 
 
 def draw_figure(canvas: Image.Image, character: dict, placement: Placement, camera: str, style: str,

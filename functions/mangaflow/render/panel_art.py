@@ -9,8 +9,9 @@ from functools import lru_cache
 from PIL import Image, ImageDraw, ImageFont
 
 from mangaflow.render.art_background import draw_background, make_stage
-from mangaflow.render.art_effects import draw_mood_behind, draw_weather_and_glow, mystery_vignette
-from mangaflow.render.art_figure import draw_figure, resolve_figure
+from mangaflow.render.art_effects import (HeadZone, Stroke, draw_mood_behind, draw_weather_behind, draw_weather_front, head_zone,
+                                          indoor_flash, vignette_clear_of_heads)
+from mangaflow.render.art_figure import draw_figure, pose_figure, resolve_figure
 from mangaflow.render.art_scene import Placement, Scene, read_scene
 from mangaflow.render.art_tones import vertical_gradient
 from mangaflow.render.palette import INK, PAPER, TONE_LIGHT, grey, mix
@@ -65,12 +66,13 @@ def _mark(image: Image.Image) -> None:
     draw.text((x - left, y), STORYBOARD_MARK, fill=grey(0.55), font=font)
 
 
-def _finish_mood(image: Image.Image, scene: Scene) -> Image.Image:
-    """Whole-panel tonal shifts, done at final size where they are cheap."""
+def _finish_mood(image: Image.Image, scene: Scene, zones: list[HeadZone]) -> Image.Image:
+    """Whole-panel tonal shifts, done at final size where they are cheap. `zones` (final px) are the
+    heads' clear zones, which the mystery vignette's dots leave alone."""
     if scene.mood == "sad":
         return Image.blend(image, Image.new("RGB", image.size, (70, 74, 92)), 0.14)
     if scene.mood == "mystery":
-        image.paste(INK, (0, 0), mystery_vignette(image.size))
+        image.paste(INK, (0, 0), vignette_clear_of_heads(image.size, zones))
         return image
     if scene.mood == "joy":
         return Image.blend(image, Image.new("RGB", image.size, (255, 252, 240)), 0.1)
@@ -97,17 +99,28 @@ def draw_panel(description: dict, characters: list[dict], size_px: tuple[int, in
     draw_background(stage)
     placements = _back_to_front(scene.placements)
     focus = (placements[-1].x * canvas.width, placements[-1].y * canvas.height) if placements else (canvas.width / 2, canvas.height / 2)
+    by_key = _characters_by_key(characters)
+    cast = [(placement, by_key.get(placement.character_id) or {"id": placement.character_id}) for placement in placements]
+    # Every head's clear zone, known before anything is drawn over the background.
+    zones: list[HeadZone] = []
+    for placement, character in cast:
+        body = pose_figure(canvas.size, character, placement, scene.camera, style)
+        zones.append(head_zone(body.hx, body.hy, body.head))
+    # Layers, back to front: background (with the weather seen through windows), mood lines,
+    # lightning and the rain that would touch a head, figures, then only the rain and snow clear of
+    # the heads, and soft whole-panel washes.
+    front: list[Stroke] = []
     if variant == "none":
         draw_mood_behind(canvas, scene, focus, stage.rng, stage.line)
-    by_key = _characters_by_key(characters)
-    for placement in placements:
-        character = by_key.get(placement.character_id) or {"id": placement.character_id}
+        front = draw_weather_behind(canvas, scene, stage.rng, stage.line, zones)
+    for placement, character in cast:
         draw_figure(canvas, character, placement, scene.camera, style, silhouette=variant == "simplified")
     if variant == "none":
-        draw_weather_and_glow(canvas, scene, stage.rng, stage.line)
+        draw_weather_front(canvas, scene, front, stage.line)
     image = canvas.reduce(SUPERSAMPLE)
     if variant == "none":
-        image = _finish_mood(image, scene)
+        image = indoor_flash(image, scene)
+        image = _finish_mood(image, scene, [(x / SUPERSAMPLE, y / SUPERSAMPLE, r / SUPERSAMPLE) for x, y, r in zones])
     _mark(image)
     return image
 
