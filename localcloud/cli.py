@@ -156,11 +156,13 @@ def show_status(args: argparse.Namespace) -> int:
     console = Console()
     console.print(f"[bold]{state['request_id']}[/]  {state.get('status')}  pages={state.get('pages')}")
     for phase in state.get("phases", []):
-        attempts = phase.get("attempts", [])
+        attempts = [a for a in phase.get("attempts", []) if a.get("panel_id") is None]
+        panels = len({a["panel_id"] for a in phase.get("attempts", []) if a.get("panel_id")})
         best = max((a.get("score") or 0 for a in attempts), default=0)
         gates = ", ".join(str(g.get("decision")) for g in phase.get("gates", []))
-        console.print(f"  phase {phase['phase']} {PHASE_NAMES.get(phase['phase'], '')}: {len(attempts)} attempt(s), "
-                      f"best score {best:.2f}, gate: {gates or '-'}")
+        console.print(f"  phase {phase['phase']} {PHASE_NAMES.get(phase['phase'], '')}: {len(attempts)} attempt(s)"
+                      + (f" over {panels} panels" if panels else "") + f", best score {best:.2f}, gate: {gates or '-'}",
+                      highlight=False)
     return 0
 
 
