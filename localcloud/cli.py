@@ -162,7 +162,7 @@ def show_status(args: argparse.Namespace) -> int:
         gates = ", ".join(str(g.get("decision")) for g in phase.get("gates", []))
         console.print(f"  phase {phase['phase']} {PHASE_NAMES.get(phase['phase'], '')}: {len(attempts)} attempt(s)"
                       + (f" over {panels} panels" if panels else "") + f", best score {best:.2f}, gate: {gates or '-'}",
-                      highlight=False)
+                      highlight=False, soft_wrap=True)
     return 0
 
 
