@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from . import lexicon as lx
-from .people import Figure, absent_spans, figure_pattern, find_figures, in_spans, mention_positions
+from .people import Figure, absent_spans, figure_pattern, find_figures, mention_positions
+from .text import in_spans
 from .text import (Quote, detect_language, extract_quotes, normalise, sentences, shorten, split_lines,
                    split_long, split_units)
 

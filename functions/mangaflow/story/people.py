@@ -11,6 +11,7 @@ from functools import lru_cache
 
 from . import lexicon as lx
 from .japanese import Token, tokenize
+from .text import in_spans
 
 
 @dataclass
@@ -122,18 +123,6 @@ def absent_spans(masked: str, language: str) -> list[tuple[int, int]]:
         if sentence.strip() and any(w in sentence for w in markers):
             spans.append((m.start(), m.end()))
     return spans
-
-
-def in_spans(spans: list[tuple[int, int]], pos: int) -> bool:
-    """True when `pos` falls inside one of the sorted, disjoint `spans`."""
-    lo, hi = 0, len(spans)
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if spans[mid][1] <= pos:
-            lo = mid + 1
-        else:
-            hi = mid
-    return lo < len(spans) and spans[lo][0] <= pos < spans[lo][1]
 
 
 def _kin_standalone(text: str, start: int, end: int) -> bool:

@@ -131,7 +131,7 @@ def split_units(text: str, quotes: list[Quote]) -> list[tuple[int, int]]:
     spans: list[tuple[int, int]] = []
     start = 0
     for match in re.finditer(r"\n\s*\n", text):
-        if _in_quote(inside, match.start()):
+        if in_spans(inside, match.start()):
             continue
         if text[start : match.start()].strip():
             spans.append((start, match.start()))
@@ -149,7 +149,7 @@ def split_lines(text: str, span: tuple[int, int], quotes: list[Quote]) -> list[t
     cursor = start
     pos = text.find("\n", start, end)
     while pos != -1:
-        if not _in_quote(inside, pos):
+        if not in_spans(inside, pos):
             spans.append((cursor, pos))
             cursor = pos + 1
         pos = text.find("\n", pos + 1, end)
@@ -167,7 +167,7 @@ def split_long(text: str, span: tuple[int, int], quotes: list[Quote], size: int)
     cursor = start
     for match in re.finditer(r"[。！？.!?]\s*", text[start:end]):
         cut = start + match.end()
-        if cut - cursor >= size and not _in_quote(inside, cut - 1) and end - cut >= size // 2:
+        if cut - cursor >= size and not in_spans(inside, cut - 1) and end - cut >= size // 2:
             pieces.append((cursor, cut))
             cursor = cut
     pieces.append((cursor, end))
@@ -178,8 +178,8 @@ def _quote_mask(quotes: list[Quote]) -> list[tuple[int, int]]:
     return [(q.start, q.end) for q in quotes]
 
 
-def _in_quote(spans: list[tuple[int, int]], pos: int) -> bool:
-    # quotes are sorted and disjoint: binary search
+def in_spans(spans: list[tuple[int, int]], pos: int) -> bool:
+    """True when `pos` falls inside one of the sorted, disjoint `spans` (binary search)."""
     lo, hi = 0, len(spans)
     while lo < hi:
         mid = (lo + hi) // 2
