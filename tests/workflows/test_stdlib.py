@@ -156,11 +156,12 @@ def test_text_regex_functions() -> None:
     assert call("text.match_regex", "panel-12", r"\d+$") is True
     assert call("text.match_regex", "panel", r"^\d") is False
     assert call("text.replace_all_regex", "a1b22", r"\d+", "#") == "a#b#"
-    assert call("text.replace_all_regex", "John Smith", r"(\w+) (\w+)", r"\2, \1") == "Smith, John"
-    assert call("text.replace_all_regex", "ab", r"b", r"[\0]") == "a[b]"
-    assert call("text.replace_all_regex", "ab", r"b", r"\\") == "a\\"
+    # Doc: "Backreferences are not supported" -> the replacement is inserted literally.
+    assert call("text.replace_all_regex", "John Smith", r"(\w+) (\w+)", r"\2, \1") == r"\2, \1"
+    assert call("text.replace_all_regex", "ab", r"b", r"\\") == "a\\\\"
+    assert call("text.replace_all_regex", "ab", "", "-") == "-a-b-"
     assert fails("text.match_regex", "x", "(")["tags"] == ["ValueError"]
-    assert fails("text.replace_all_regex", "x", "x", r"\3")["tags"] == ["ValueError"]
+    assert fails("text.replace_all_regex", "x", "(", "y")["tags"] == ["ValueError"]
     assert fails("text.find_all_regex", "x", 1)["tags"] == ["TypeError"]
 
 
@@ -168,10 +169,11 @@ def test_text_replace_split_substring_case() -> None:
     assert call("text.replace_all", "a-b-c", "-", "+") == "a+b+c"
     assert fails("text.replace_all", "abc", "", "x")["tags"] == ["ValueError"]
     assert call("text.split", "a,,b", ",") == ["a", "", "b"]
-    assert call("text.split", "abc", "") == ["a", "b", "c"]
+    assert fails("text.split", "abc", "")["tags"] == ["ValueError"]
     assert call("text.substring", "manga", 1, 3) == "an"
     assert call("text.substring", "manga", -5, 100) == "manga"
     assert call("text.substring", "manga", 4, 2) == ""
+    assert call("text.substring", "manga", -3, -1) == "ng"
     assert fails("text.substring", "manga", 1.0, 2)["tags"] == ["TypeError"]
     assert fails("text.substring", "manga", 1, "2")["tags"] == ["TypeError"]
     assert call("text.to_lower", "MaNgA") == "manga"
@@ -215,12 +217,13 @@ def test_base64() -> None:
 def test_json() -> None:
     assert call("json.encode", {"a": [1, 2.5]}) == b'{"a":[1,2.5]}'
     assert call("json.encode_to_string", {"漫": None}) == '{"漫":null}'
-    assert call("json.encode_to_string", [1], indent=True) == "[\n  1\n]"
+    assert call("json.encode_to_string", [1], indent=True) == "[\n    1\n]"
+    assert call("json.encode_to_string", {"a": 1}, indent={"prefix": "#", "indent": "\t"}) == '{\n#\t"a": 1\n#}'
     assert call("json.decode", b'{"a": 1}') == {"a": 1}
     assert call("json.decode", "[1.0, true]") == [1.0, True]
     assert fails("json.decode", "{")["tags"] == ["ValueError"]
     assert fails("json.decode", 5)["tags"] == ["TypeError"]
-    assert fails("json.encode", {"b": b"x"})["tags"] == ["TypeError"]
+    assert fails("json.encode", {"b": b"x"})["tags"] == ["ValueError"]
     assert fails("json.encode", 1, "yes")["tags"] == ["TypeError"]
 
 

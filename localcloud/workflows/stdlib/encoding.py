@@ -5,10 +5,12 @@ import base64 as _b64
 import binascii
 import hashlib
 import hmac
+import json
 from typing import Any
 
 from localcloud.workflows.stdlib._core import CallContext, define
-from localcloud.workflows.values import from_json_text, raise_type, raise_value, to_json_text, type_name
+from localcloud.workflows.errors import WorkflowError
+from localcloud.workflows.values import TAGS_VALUE, from_json_text, raise_type, raise_value, to_plain, type_name
 
 
 @define("base64.encode", ["data", "padding"], required=1)
@@ -27,8 +29,13 @@ def b64_decode(ctx: CallContext, data: Any, padding: Any = True) -> bytes:
         raise_type(f"base64.decode: argument 'data' must be a string, got {type_name(data)}")
     if type(padding) is not bool:
         raise_type(f"base64.decode: argument 'padding' must be a boolean, got {type_name(padding)}")
-    text = data
-    if not padding:
+    # Doc (stdlib base64.decode): "The carriage return (\\r) and newline (\\n) characters in the input
+    # are ignored"; with padding (the default) the input must be aligned to a multiple of 4.
+    text = data.replace("\r", "").replace("\n", "")
+    if padding:
+        if len(text) % 4:
+            raise_value("base64.decode: input is not padded to a multiple of 4 characters (padding is true)")
+    else:
         text = text + "=" * (-len(text) % 4)
     try:
         return _b64.b64decode(text, validate=True)
@@ -36,22 +43,50 @@ def b64_decode(ctx: CallContext, data: Any, padding: Any = True) -> bytes:
         raise_value(f"base64.decode: invalid base64 data: {exc}")
 
 
-def _indent_arg(fn: str, indent: Any) -> bool | int:
-    if type(indent) is bool:
-        return indent
-    if type(indent) is int and indent >= 0:
-        return indent
-    raise_type(f"{fn}: argument 'indent' must be a boolean or a non-negative integer, got {type_name(indent)}")
+def _indent_arg(fn: str, indent: Any) -> tuple[str, str] | None:
+    # Doc (stdlib json.encode): indent is a boolean or a map with two optional strings, `prefix`
+    # (default "") and `indent` (default four spaces); true is the same as {}, false as not set.
+    if indent is False or indent is None:
+        return None
+    if indent is True:
+        return "", "    "
+    if type(indent) is dict:
+        for key in indent:
+            if key not in ("prefix", "indent"):
+                raise_value(f"{fn}: unknown key '{key}' in argument 'indent' (expected prefix, indent)")
+        prefix = indent.get("prefix", "")
+        step = indent.get("indent", "    ")
+        if type(prefix) is not str or type(step) is not str:
+            raise_type(f"{fn}: 'indent.prefix' and 'indent.indent' must be strings")
+        return prefix, step
+    raise_type(f"{fn}: argument 'indent' must be a boolean or a map, got {type_name(indent)}")
+
+
+def _encode(fn: str, data: Any, indent: Any) -> str:
+    layout = _indent_arg(fn, indent)
+    try:
+        plain = to_plain(data)
+    except WorkflowError as exc:
+        # Doc (stdlib json.encode): "ValueError If the input contains types that cannot be
+        # JSON-encoded. Examples of such types include callable and bytes."
+        raise WorkflowError.tagged(TAGS_VALUE, f"{fn}: {exc.value.get('message', 'cannot JSON-encode the data')}")
+    if layout is None:
+        return json.dumps(plain, ensure_ascii=False, separators=(",", ":"))
+    prefix, step = layout
+    text = json.dumps(plain, ensure_ascii=False, indent=step, separators=(",", ": "))
+    # Each element begins on a new line starting with the prefix; the first line has none.
+    # (JSON strings escape their newlines, so every raw newline here is layout.)
+    return text.replace("\n", "\n" + prefix) if prefix else text
 
 
 @define("json.encode", ["data", "indent"], required=1)
 def json_encode(ctx: CallContext, data: Any, indent: Any = False) -> bytes:
-    return to_json_text(data, _indent_arg("json.encode", indent)).encode("utf-8")
+    return _encode("json.encode", data, indent).encode("utf-8")
 
 
 @define("json.encode_to_string", ["data", "indent"], required=1)
 def json_encode_to_string(ctx: CallContext, data: Any, indent: Any = False) -> str:
-    return to_json_text(data, _indent_arg("json.encode_to_string", indent))
+    return _encode("json.encode_to_string", data, indent)
 
 
 @define("json.decode", ["data"])

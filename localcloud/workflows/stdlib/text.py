@@ -78,40 +78,15 @@ def replace_all(ctx: CallContext, source: Any, substr: Any, repl: Any) -> str:
     return source.replace(substr, repl)
 
 
-_BACKREF = re.compile(r"\\(\\|[0-9])")
-
-
-def _re2_template(repl: str) -> Any:
-    # RE2 rewrite strings use \0..\9 and \\; translate them without Python's other escapes.
-    def expand(m: re.Match) -> str:
-        out = []
-        pos = 0
-        for ref in _BACKREF.finditer(repl):
-            out.append(repl[pos : ref.start()])
-            token = ref.group(1)
-            if token == "\\":
-                out.append("\\")
-            else:
-                group = m.group(int(token))
-                out.append(group or "")
-            pos = ref.end()
-        out.append(repl[pos:])
-        return "".join(out)
-
-    return expand
-
-
 @define("text.replace_all_regex", ["source", "regexp", "repl"])
 def replace_all_regex(ctx: CallContext, source: Any, regexp: Any, repl: Any) -> str:
     _need_str("text.replace_all_regex", "source", source)
     _need_str("text.replace_all_regex", "regexp", regexp)
     _need_str("text.replace_all_regex", "repl", repl)
     pattern = _regex("text.replace_all_regex", regexp)
-    for ref in _BACKREF.finditer(repl):
-        token = ref.group(1)
-        if token != "\\" and int(token) > pattern.groups:
-            raise_value(f"text.replace_all_regex: repl refers to group \\{token} but the regexp has {pattern.groups}")
-    return pattern.sub(_re2_template(repl), source)
+    # Doc (stdlib text.replace_all_regex): "Backreferences are not supported", so `repl` is
+    # inserted literally (a function replacement keeps Python from reading its backslashes).
+    return pattern.sub(lambda _m: repl, source)
 
 
 @define("text.split", ["source", "separator"])
@@ -119,8 +94,8 @@ def split(ctx: CallContext, source: Any, separator: Any) -> list[str]:
     _need_str("text.split", "source", source)
     _need_str("text.split", "separator", separator)
     if separator == "":
-        # An empty separator splits into single characters.
-        return list(source)
+        # Doc (stdlib text.split): "ValueError If separator is an empty string".
+        raise_value("text.split: argument 'separator' must not be an empty string")
     return source.split(separator)
 
 
@@ -131,8 +106,13 @@ def substring(ctx: CallContext, source: Any, start: Any, end: Any) -> str:
         raise_type(f"text.substring: argument 'start' must be an integer, got {type_name(start)}")
     if type(end) is not int:
         raise_type(f"text.substring: argument 'end' must be an integer, got {type_name(end)}")
-    # Out-of-range bounds are clamped to the string; an empty range gives "".
+    # Doc (stdlib text.substring): a negative index is an offset from the end of the string; an
+    # index outside the string is clamped to its bounds; an empty range gives "".
     n = len(source)
+    if start < 0:
+        start += n
+    if end < 0:
+        end += n
     start = min(max(start, 0), n)
     end = min(max(end, 0), n)
     return source[start:end] if start < end else ""
