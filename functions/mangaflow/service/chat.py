@@ -14,6 +14,7 @@ from ..logs import log_event
 from ..stores import postgres
 from ..stores.chat import chat_store
 from . import live
+from .gates import deadline_epoch
 
 APPLY_CONFIDENCE = 0.7
 
@@ -50,9 +51,7 @@ def _open_gate(request_id: str, phase: int) -> dict[str, Any] | None:
 
 def _apply(gate: dict[str, Any], phase: int, text: str, intent: dict[str, Any]) -> bool:
     """Answer the open gate with `modify`, exactly as a reviewer would, through its callback."""
-    from .gates import _deadline_epoch
-
-    token = tokens.sign(gate["request_id"], phase, gate["gate_id"], _deadline_epoch(gate))
+    token = tokens.sign(gate["request_id"], phase, gate["gate_id"], deadline_epoch(gate))
     answer = {"decision": "modify", "feedback": text, "option": intent["option"], "token": token,
               "decided_by": "chat"}
     try:

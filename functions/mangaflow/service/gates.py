@@ -18,7 +18,7 @@ from . import live
 MAX_MODIFICATIONS = 3
 
 
-def _gate_or_404(gate_id: str, request_id: str) -> dict[str, Any]:
+def gate_of(gate_id: str, request_id: str) -> dict[str, Any]:
     try:
         gate = postgres.get_gate(gate_id)
     except KeyError:
@@ -28,7 +28,7 @@ def _gate_or_404(gate_id: str, request_id: str) -> dict[str, Any]:
     return gate
 
 
-def _deadline_epoch(gate: dict[str, Any]) -> int:
+def deadline_epoch(gate: dict[str, Any]) -> int:
     deadline = gate["deadline"]
     if isinstance(deadline, str):
         deadline = datetime.fromisoformat(deadline)
@@ -55,7 +55,7 @@ def open_gate(body: dict[str, Any]) -> dict[str, Any]:
         decided = postgres.decide_gate(gate["gate_id"], auto, decided_by="workflow:skip")
         _after_decision(request_id, phase, gate["gate_id"], decided.get("decision") or auto)
         return {"gate_id": gate["gate_id"], "decision": decided.get("decision"), "timeout_seconds": timeout}
-    expires = _deadline_epoch(gate)
+    expires = deadline_epoch(gate)
     token = tokens.sign(request_id, phase, gate["gate_id"], expires)
     postgres.update_request(request_id, status="waiting", current_phase=phase)
     live.activity(request_id, phase, deadline=expires)
@@ -86,8 +86,8 @@ def record_decision(body: dict[str, Any]) -> dict[str, Any]:
     wait again for the rest of the gate's time; nothing is recorded for it.
     """
     request_id, phase, gate_id = body["request_id"], int(body["phase"]), body["gate_id"]
-    gate = _gate_or_404(gate_id, request_id)
-    remaining = max(0, _deadline_epoch(gate) - int(time.time()))
+    gate = gate_of(gate_id, request_id)
+    remaining = max(0, deadline_epoch(gate) - int(time.time()))
     if gate.get("decided_at") is not None:
         decision = gate.get("decision") or "timeout"
         return {"decision": decision, "feedback": None, "remaining_seconds": remaining}

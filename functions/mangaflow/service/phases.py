@@ -1,6 +1,7 @@
 """Which module runs each phase, and which provider (offline, simulated, vertex) makes the content."""
 from __future__ import annotations
 
+import functools
 import importlib
 from types import ModuleType
 from typing import Any
@@ -16,8 +17,13 @@ def phase_module(phase: int) -> ModuleType:
     return importlib.import_module(f"mangaflow.phases.{PHASE_MODULES[phase]}")
 
 
-def provider_for(request: dict[str, Any] | None = None) -> Any:
-    """The configured provider (MANGAFLOW_PROVIDER), created once per process."""
+@functools.lru_cache(maxsize=4)
+def _provider_named(name: str) -> Any:
     from ..providers import get_provider
 
-    return get_provider(settings().provider)
+    return get_provider(name)
+
+
+def provider() -> Any:
+    """The configured provider (MANGAFLOW_PROVIDER), created once per process."""
+    return _provider_named(settings().provider)

@@ -11,7 +11,7 @@ import requests as http
 from ..errors import Conflict, UpstreamUnavailable
 from ..hitl import tokens
 from ..stores import objects
-from .gates import _gate_or_404
+from .gates import gate_of
 from .phases import PHASE_KEYS
 
 _PAGE = """<!doctype html>
@@ -32,7 +32,7 @@ _FORM = """<form method="post">
 
 def _checked_gate(body: dict[str, Any]) -> dict[str, Any]:
     phase = int(body["phase"])
-    gate = _gate_or_404(body["gate_id"], body["request_id"])
+    gate = gate_of(body["gate_id"], body["request_id"])
     tokens.verify(body["token"], body["request_id"], phase, gate["gate_id"])
     return gate
 

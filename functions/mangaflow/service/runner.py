@@ -18,7 +18,7 @@ from ..errors import DomainError, NotFound
 from ..logs import log_event
 from ..stores import objects, postgres
 from . import live
-from .phases import PHASE_KEYS, phase_module, provider_for
+from .phases import PHASE_KEYS, phase_module, provider
 
 PANEL_FALLBACKS = ("none", "simplified", "placeholder")
 # A panel's own score: a fallback is a weaker panel, never a failed manga.
@@ -141,7 +141,7 @@ def _produce(phase: int, request: dict[str, Any], inputs: dict[str, Any], panel_
     elif phase == 2:
         output = run_characters(request, inputs, feedback)
     else:
-        output = phase_module(phase).run(inputs, feedback, provider_for(request))
+        output = phase_module(phase).run(inputs, feedback, provider())
     return output, quality.evaluate(phase, output, inputs), None
 
 
@@ -183,7 +183,7 @@ def complete(request_id: str) -> None:
 def run_characters(request: dict[str, Any], inputs: dict[str, Any], feedback: dict[str, Any] | None) -> dict[str, Any]:
     from ..render import panel_art
 
-    output = phase_module(2).run(inputs, feedback, provider_for(request))
+    output = phase_module(2).run(inputs, feedback, provider())
     main = [c for c in output.get("characters", []) if c.get("role") in ("protagonist", "deuteragonist")][:2]
     references = []
     for character in main or output.get("characters", [])[:2]:
@@ -228,7 +228,7 @@ def render_panel(request: dict[str, Any], inputs: dict[str, Any], panel_id: str,
     panel = next((p for p in _panels(storyboard) if p["panel_id"] == panel_id), None)
     if panel is None:
         raise NotFound(f"panel_id {panel_id!r} is not in the chosen storyboard", field="panel_id")
-    description = phase5_images.describe_panel(inputs, panel_id, feedback, provider_for(request))
+    description = phase5_images.describe_panel(inputs, panel_id, feedback, provider())
     size = panel_size_px(panel, storyboard)
     characters = inputs["characters"].get("characters", [])
     style = inputs.get("style") or inputs["concept"].get("genre") or "shojo"
