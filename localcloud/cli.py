@@ -216,7 +216,7 @@ def generate(args: argparse.Namespace) -> int:
             raise CliError(f"{err} (try: mangaflow services status)") from None
     os.environ.update(info["stores"])
     gateway = info["gateway"]
-    response = requests.post(f"{gateway}/start_generation", json=body, timeout=60)
+    response = requests.post(f"{gateway}/start_generation", json=body, headers=auth_headers(), timeout=60)
     if response.status_code >= 400:
         message = _error_message(response)
         raise CliError(message, code=2 if response.status_code < 500 else 1)
@@ -238,6 +238,22 @@ def generate(args: argparse.Namespace) -> int:
         err_console.print(f"[bold green]done[/] {summary['pages']} pages, {summary['panels']} panels -> {out}/ "
                           f"in {summary['seconds']} s")
     return 0
+
+
+def local_user() -> str:
+    """Who runs the CLI: MANGAFLOW_USER, else the operating-system account."""
+    import getpass
+
+    return os.environ.get("MANGAFLOW_USER") or getpass.getuser() or "developer"
+
+
+def auth_headers(user_id: str | None = None) -> dict[str, str]:
+    """A local developer identity for the functions (what an ID token is in the cloud)."""
+    from mangaflow.auth import issue_local_token
+
+    from .stack import signing_key
+
+    return {"Authorization": f"Bearer {issue_local_token(user_id or local_user(), signing_key())}"}
 
 
 def _abandon(request_id: str, execution: str, workflows_host: str) -> None:
@@ -369,7 +385,7 @@ def download(request_id: str, out: Path, gateway: str) -> dict[str, Any]:
     """Copy the finished book from the stores into `out` and summarise the run."""
     from mangaflow.stores import objects
 
-    status = requests.post(f"{gateway}/get_status", json={"request_id": request_id}, timeout=60)
+    status = requests.post(f"{gateway}/get_status", json={"request_id": request_id}, headers=auth_headers(), timeout=60)
     if status.status_code >= 400:
         raise CliError(_error_message(status))
     state = status.json()

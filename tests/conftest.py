@@ -17,3 +17,19 @@ def stack(services):  # noqa: F811 - `services` starts the stores; this adds gat
     info = local_stack.up()
     os.environ.update(info["stores"])
     return info
+
+
+@pytest.fixture(scope="session")
+def owner(stack) -> dict:
+    """Headers that authenticate as the local developer (the owner of requests started with them)."""
+    from localcloud import cli
+
+    return cli.auth_headers()
+
+
+@pytest.fixture(scope="session")
+def stranger(stack) -> dict:
+    """Headers of another authenticated person, who owns nothing here."""
+    from localcloud import cli
+
+    return cli.auth_headers("someone-else")

@@ -8,6 +8,7 @@ import os
 from dataclasses import dataclass, field, fields
 
 PROVIDERS = ("offline", "vertex", "simulated")
+AUTH_MODES = ("local", "google")
 HITL_TIMEOUT_MIN_S = 30
 HITL_TIMEOUT_MAX_S = 86_400
 BUCKET_KINDS = (
@@ -75,6 +76,13 @@ class Settings:
     # Scales the quality-gate back-off (1/2/1/2/5/1/2 s doubling); tests and demos may shorten it.
     quality_delay_scale: float = 1.0
     buckets: dict[str, str] = field(default_factory=dict)
+    # Who is calling: "local" developer identities, or Google ID tokens checked against the audience.
+    auth_mode: str = "local"
+    auth_audience: str = ""
+    # How many proxies in front of the function append to X-Forwarded-For (Cloud Run / Functions: 1,
+    # the Google front end); 0 means the socket's peer address is the client.
+    trusted_proxy_hops: int = 0
+    public_url: str = ""
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -83,6 +91,9 @@ class Settings:
         provider = _str("MANGAFLOW_PROVIDER", cls.provider).lower()
         if provider not in PROVIDERS:
             raise ConfigError(f"MANGAFLOW_PROVIDER must be one of {', '.join(PROVIDERS)}, got {provider!r}")
+        auth_mode = _str("MANGAFLOW_AUTH", cls.auth_mode).lower()
+        if auth_mode not in AUTH_MODES:
+            raise ConfigError(f"MANGAFLOW_AUTH must be one of {', '.join(AUTH_MODES)}, got {auth_mode!r}")
         # Any bucket can be renamed with e.g. MANGAFLOW_BUCKET_FINAL_PRODUCTS; default is the
         # infrastructure design's "{project}-manga-final-products".
         buckets = {
@@ -105,6 +116,10 @@ class Settings:
             max_concurrent_requests_per_user=_int("MAX_CONCURRENT_REQUESTS_PER_USER", 3, 1, 1000),
             quality_delay_scale=_float("MANGAFLOW_QUALITY_DELAY_SCALE", 1.0, 0.0, 10.0),
             buckets=buckets,
+            auth_mode=auth_mode,
+            auth_audience=_str("MANGAFLOW_AUTH_AUDIENCE"),
+            trusted_proxy_hops=_int("MANGAFLOW_TRUSTED_PROXY_HOPS", cls.trusted_proxy_hops, 0, 5),
+            public_url=_str("MANGAFLOW_PUBLIC_URL").rstrip("/"),
         )
 
     def bucket(self, kind: str) -> str:

@@ -50,6 +50,22 @@ class Conflict(DomainError):
     status = 409
 
 
+class TooBusy(DomainError):
+    """Admission refused for now (rate limit, or the caller's concurrent runs): retry later."""
+
+    status = 429
+
+    def __init__(self, message: str, field: str | None = None, retry_after_s: float | None = None) -> None:
+        super().__init__(message, field=field)
+        self.retry_after_s = retry_after_s
+
+    def to_dict(self) -> dict:
+        body = super().to_dict()
+        if self.retry_after_s is not None:
+            body["retry_after_s"] = round(self.retry_after_s, 1)
+        return body
+
+
 class UpstreamUnavailable(DomainError):
     """A model or service we depend on is down; the caller may retry later."""
 

@@ -46,7 +46,8 @@ class _JsonFormatter(logging.Formatter):
             entry["logging.googleapis.com/trace"] = trace
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, ensure_ascii=False, default=str)
+        # A lone surrogate quoted from hostile input becomes its escape, never a failed log line.
+        return json.dumps(entry, ensure_ascii=False, default=str).encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 class _StdoutHandler(logging.StreamHandler):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -109,3 +110,33 @@ def validate_output(phase: int, output: Any, *, panel: bool = False) -> None:
         where = ".".join(str(p) for p in error.absolute_path) or "(output)"
         raise DomainError(f"phase {phase} produced an output that does not match {name}.json at {where}: "
                           f"{error.message[:300]}", status=500, field=where)
+
+
+_BAD_TEXT = re.compile("[\x00\ud800-\udfff]")
+
+
+def check_text(value: Any, path: str = "", lenient: tuple[str, ...] = ()) -> None:
+    """No NUL and no lone surrogate in any key or string: no store can keep them, so they are refused
+    here with the field's name instead of failing deep inside PostgreSQL, Redis or Firestore.
+    Top-level fields in `lenient` are left for the handler to judge (a gate answer is checked by
+    record_decision, where a bad one is just an invalid answer)."""
+    stack: list[tuple[Any, str]] = [(value, path)]
+    while stack:
+        item, where = stack.pop()
+        if isinstance(item, str):
+            bad = _BAD_TEXT.search(item)
+            if bad:
+                what = "a NUL character" if bad.group() == "\x00" else "a lone surrogate (not valid Unicode)"
+                raise ValidationError(f"'{where or '(body)'}' holds {what} at position {bad.start()}",
+                                      status=400, field=where or "(body)")
+        elif isinstance(item, dict):
+            for key, child in item.items():
+                name = f"{where}.{key}" if where else str(key)
+                if _BAD_TEXT.search(str(key)):
+                    raise ValidationError(f"a field name under '{where or '(body)'}' holds a NUL or a lone "
+                                          "surrogate", status=400, field=where or "(body)")
+                if not where and key in lenient:
+                    continue
+                stack.append((child, name))
+        elif isinstance(item, list):
+            stack.extend((child, f"{where}[{index}]") for index, child in enumerate(item))

@@ -20,9 +20,14 @@ def mangaflow(*args: str, stdin: str | None = None, timeout: float = 300) -> sub
                           timeout=timeout, env={**os.environ, "COLUMNS": "120"})
 
 
-def http_error(body: dict) -> str:
+def http_error(body: dict, monkeypatch: pytest.MonkeyPatch) -> str:
+    """What start_generation itself answers an authenticated caller for this body."""
+    from mangaflow.auth import issue_local_token
+
+    monkeypatch.setenv("MANGAFLOW_SIGNING_KEY", "cli-test-key")
     client = create_app("start_generation", str(REPO / "functions" / "main.py")).test_client()
-    return client.post("/", json=body).get_json()["error"]
+    token = issue_local_token("tester", "cli-test-key")
+    return client.post("/", json=body, headers={"Authorization": f"Bearer {token}"}).get_json()["error"]
 
 
 @pytest.mark.parametrize(
@@ -37,12 +42,12 @@ def http_error(body: dict) -> str:
         ("x" * 50_001, [], {"text": "x" * 50_001}),
     ],
 )
-def test_bad_input_exits_2_with_the_http_message(tmp_path, content, args, body):
+def test_bad_input_exits_2_with_the_http_message(tmp_path, monkeypatch, content, args, body):
     story = tmp_path / "story.txt"
     story.write_text(content, encoding="utf-8")
     result = mangaflow("generate", str(story), "--out", str(tmp_path / "out"), "--auto-approve", *args, timeout=60)
     assert result.returncode == 2, result.stderr
-    message = http_error(body)
+    message = http_error(body, monkeypatch)
     assert " ".join(message.split()) in " ".join(result.stderr.split())
     assert "Traceback" not in result.stderr
 

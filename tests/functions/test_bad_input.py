@@ -14,14 +14,25 @@ from functions_framework import create_app
 SOURCE = str(Path(__file__).resolve().parents[2] / "functions" / "main.py")
 
 
+KEY = "test-signing-key"
+
+
+@pytest.fixture(autouse=True)
+def signing_key(monkeypatch):
+    monkeypatch.setenv("MANGAFLOW_SIGNING_KEY", KEY)
+
+
 @pytest.fixture(scope="module")
 def client():
     return create_app("start_generation", SOURCE).test_client()
 
 
 def post(client, body) -> tuple[int, dict]:
+    from mangaflow.auth import issue_local_token
+
     data = body if isinstance(body, (bytes, str)) else json.dumps(body)
-    response = client.post("/", data=data, content_type="application/json")
+    response = client.post("/", data=data, content_type="application/json",
+                           headers={"Authorization": f"Bearer {issue_local_token('tester', KEY)}"})
     return response.status_code, response.get_json()
 
 
@@ -36,7 +47,9 @@ def post(client, body) -> tuple[int, dict]:
         ({"text": "A story.", "pages": "eight"}, 422, "pages", ["integer"]),
         ({"text": "A story.", "style": "noir"}, 422, "style", ["shonen"]),
         ({"text": "A story.", "language": "fr"}, 422, "language", ["ja", "en"]),
-        ({"text": "A story.\x00\x01 with control bytes"}, 422, "text", ["control"]),
+        ({"text": "A story.\x01 with control bytes"}, 422, "text", ["control"]),
+        ({"text": "A story.\x00 with a NUL"}, 400, "text", ["NUL"]),
+        ({"text": "A story with a lone \ud800 surrogate"}, 400, "text", ["surrogate"]),
         ({"pages": 8}, 400, "text", ["required"]),
         ({"text": "A story.", "surprise": 1}, 422, "surprise", ["known"]),
     ],

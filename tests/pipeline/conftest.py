@@ -17,13 +17,13 @@ def approve(gate: dict[str, Any]) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="session")
-def run_pipeline(stack) -> Callable[..., dict[str, Any]]:
+def run_pipeline(stack, owner) -> Callable[..., dict[str, Any]]:
     """Start a request through start_generation, answer gates with `answer`, wait for the end."""
 
     def run(text: str, pages: int = 2, answer: Answer = approve, expect: str = "SUCCEEDED", **options: Any) -> dict[str, Any]:
         body = {"text": text, "pages": pages, "hitl": {"mode": "review", "timeout_seconds": options.pop("timeout", 600)},
                 **options}
-        response = requests.post(f"{stack['gateway']}/start_generation", json=body, timeout=60)
+        response = requests.post(f"{stack['gateway']}/start_generation", json=body, headers=owner, timeout=60)
         assert response.status_code == 202, response.text
         accepted = response.json()
         try:
@@ -33,7 +33,8 @@ def run_pipeline(stack) -> Callable[..., dict[str, Any]]:
                 raise
             execution = {"state": "FAILED", "error": str(err)}
         assert execution["state"] == expect, execution
-        status = requests.post(f"{stack['gateway']}/get_status", json={"request_id": accepted["request_id"]}, timeout=60)
+        status = requests.post(f"{stack['gateway']}/get_status", json={"request_id": accepted["request_id"]},
+                               headers=owner, timeout=60)
         assert status.status_code == 200, status.text
         return {"request_id": accepted["request_id"], "execution": execution, "state": status.json()}
 

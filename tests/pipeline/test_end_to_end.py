@@ -159,7 +159,7 @@ def test_a_forged_answer_does_not_pass_the_gate(run_pipeline):
     assert [g["decision"] for g in _phase(state, 2)["gates"]] == ["approve"]
 
 
-def test_approving_an_earlier_attempt_reverts_to_it(run_pipeline, stack):
+def test_approving_an_earlier_attempt_reverts_to_it(run_pipeline, stack, owner):
     seen = []
 
     def modify_then_keep_the_first(gate):
@@ -175,7 +175,7 @@ def test_approving_an_earlier_attempt_reverts_to_it(run_pipeline, stack):
     manifest = objects.get_json(state["exports"]["manifest"])
     assert manifest["outputs"]["concept"] == objects.get_json(first["output_uri"])
     assert manifest["outputs"]["concept"] != objects.get_json(second["output_uri"])
-    listed = requests.post(f"{stack['gateway']}/preview_versions", timeout=30,
+    listed = requests.post(f"{stack['gateway']}/preview_versions", timeout=30, headers=owner,
                            json={"request_id": state["request_id"], "phase": 1, "compare": [1, 2]}).json()
     assert [v["attempt"] for v in listed["versions"]] == [1, 2]
     assert listed["comparison"]["changed"], "a modification that changed nothing"

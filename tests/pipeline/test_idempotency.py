@@ -34,11 +34,11 @@ def test_replayed_phase_calls_return_the_stored_result(run_pipeline, stack):
            [(r["phase"], r["attempt"], r["panel_id"], r["run_id"]) for r in before]
 
 
-def test_start_generation_with_the_same_idempotency_key_starts_once(stack):
+def test_start_generation_with_the_same_idempotency_key_starts_once(stack, owner):
     body = {"text": "Mo waited for the bus.", "pages": 1, "idempotency_key": f"key-{uuid.uuid4().hex}",
             "hitl": {"mode": "auto"}}
-    first = requests.post(f"{stack['gateway']}/start_generation", json=body, timeout=30)
-    second = requests.post(f"{stack['gateway']}/start_generation", json=body, timeout=30)
+    first = requests.post(f"{stack['gateway']}/start_generation", json=body, headers=owner, timeout=30)
+    second = requests.post(f"{stack['gateway']}/start_generation", json=body, headers=owner, timeout=30)
     assert first.status_code == 202 and second.status_code == 202
     assert first.json()["request_id"] == second.json()["request_id"]
     assert first.json()["execution"] == second.json()["execution"]

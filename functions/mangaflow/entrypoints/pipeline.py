@@ -8,27 +8,38 @@ from __future__ import annotations
 import functions_framework
 import flask
 
-from ..service import gates, requests, runner
+from ..config import settings
+from ..service import access, gates, requests, runner
 from ._http import json_endpoint
 
 Body = dict
 
 
-def _client_address(request: flask.Request) -> str:
-    forwarded = request.headers.get("X-Forwarded-For", "")
-    return forwarded.split(",")[0].strip() or request.remote_addr or "unknown"
+def client_address(request: flask.Request) -> str:
+    """The address the platform reports: the socket's peer, or with N trusted proxies in front
+    (Cloud Run: the Google front end appends the real client), the Nth entry from the right of
+    X-Forwarded-For. Entries a client wrote itself are to the left and never counted."""
+    hops = settings().trusted_proxy_hops
+    if hops:
+        entries = [part.strip() for part in request.headers.get("X-Forwarded-For", "").split(",") if part.strip()]
+        if len(entries) >= hops:
+            return entries[-hops][:64]
+    return request.remote_addr or "unknown"
 
 
 @functions_framework.http
 @json_endpoint("http/start_generation")
 def start_generation(body: Body, request: flask.Request) -> tuple[dict, int]:
-    return requests.start_generation(body, _client_address(request)), 202
+    principal = access.caller(request.headers)
+    return requests.start_generation(body, principal.user_id, client_address(request)), 202
 
 
 @functions_framework.http
 @json_endpoint("http/get_status", methods=("GET", "POST"))
 def get_status(body: Body, request: flask.Request) -> dict:
-    return requests.request_state(body["request_id"])
+    granted = access.authorize(body["request_id"], access.caller(request.headers, required=False),
+                               body.get("gate_id"), body.get("token"))
+    return requests.request_state(body["request_id"], owner=granted.is_owner)
 
 
 def _phase_entry_point(phase: int):  # type: ignore[no-untyped-def]
@@ -55,7 +66,7 @@ def open_gate(body: Body, request: flask.Request) -> dict:
 
 
 @functions_framework.http
-@json_endpoint("http/gate_decision")
+@json_endpoint("http/gate_decision", lenient=("callback",))
 def record_decision(body: Body, request: flask.Request) -> dict:
     return gates.record_decision(body)
 

@@ -9,9 +9,13 @@ import base64
 import hashlib
 import hmac
 import os
+import re
 import time
 
 from ..errors import DomainError
+
+
+_TOKEN = re.compile(r"([0-9]{1,12})\.([A-Za-z0-9_-]{1,100})", re.ASCII)
 
 
 class InvalidToken(DomainError):
@@ -38,11 +42,11 @@ def sign(request_id: str, phase: int, gate_id: int, expires: int) -> str:
 
 def verify(token: str, request_id: str, phase: int, gate_id: int, now: float | None = None) -> None:
     """Raise InvalidToken unless `token` was signed for exactly this gate and has not expired."""
-    expires_text, _, mac = (token or "").partition(".")
-    if not expires_text.isdigit() or not mac:
+    match = _TOKEN.fullmatch(token) if isinstance(token, str) else None
+    if match is None:  # only ASCII digits and base64url: anything else is just an invalid answer
         raise InvalidToken("the approval token is malformed", field="token")
-    expires = int(expires_text)
-    if not hmac.compare_digest(mac, _mac(request_id, phase, gate_id, expires)):
+    expires, mac = int(match.group(1)), match.group(2)
+    if not hmac.compare_digest(mac.encode("ascii"), _mac(request_id, phase, gate_id, expires).encode("ascii")):
         raise InvalidToken("the approval token does not belong to this request and gate", field="token")
     if (now if now is not None else time.time()) > expires:
         raise InvalidToken("the approval link has expired", field="token")

@@ -6,33 +6,38 @@ import logging
 import time
 from typing import Any
 
-import requests as http
-
-from ..errors import NotFound
+from ..auth import Forbidden
+from ..errors import DomainError
 from ..hitl import intents, tokens
 from ..logs import log_event
 from ..stores import postgres
 from ..stores.chat import chat_store
-from . import live
+from . import live, review
+from .access import Access
 from .gates import deadline_epoch
 
 APPLY_CONFIDENCE = 0.7
 
 
-def chat_message(body: dict[str, Any]) -> dict[str, Any]:
+def chat_message(body: dict[str, Any], granted: Access) -> dict[str, Any]:
+    """Keep the message, parse it, and apply it to the phase's open gate when it is clear. The owner
+    may change any open gate of the request; a link holder only the gate of their link."""
     request_id, phase, text = body["request_id"], int(body["phase"]), body["text"]
     started = time.perf_counter()
-    try:
-        request = postgres.get_request(request_id)
-    except KeyError:
-        raise NotFound(f"request_id {request_id!r} does not exist", field="request_id") from None
+    request = granted.request
+    if granted.gate is not None and int(granted.gate["phase"]) != phase:
+        raise Forbidden(f"this approval link is for phase {granted.gate['phase']}, not phase {phase}", field="phase")
     store = chat_store()
-    session = store.open_session(request_id, body.get("user_id") or request.get("user_id") or "local-user",
-                                 session_id=body.get("session_id") or f"chat-{request_id}")
+    author = request.get("user_id") if granted.is_owner else f"link:{granted.gate['gate_id']}" if granted.gate else "?"
+    session = store.open_session(request_id, author, session_id=body.get("session_id") or f"chat-{request_id}")
+    if session.get("request_id") not in (None, request_id):
+        raise Forbidden("this chat session belongs to another request", field="session_id")
     message = store.add_message(session["session_id"], phase, text)
     intent = intents.parse(phase, text)
     applied = False
     gate = _open_gate(request_id, phase)
+    if gate is not None and granted.gate is not None and gate["gate_id"] != granted.gate["gate_id"]:
+        gate = None  # the link's gate was decided: a link holder cannot steer the next one
     if body.get("apply", True) and gate is not None and intent["option"] and intent["confidence"] >= APPLY_CONFIDENCE:
         applied = _apply(gate, phase, text, intent)
     stored = store.record_intent(message["message_id"], intent, intent["confidence"], applied=applied)
@@ -55,11 +60,11 @@ def _apply(gate: dict[str, Any], phase: int, text: str, intent: dict[str, Any]) 
     answer = {"decision": "modify", "feedback": text, "option": intent["option"], "token": token,
               "decided_by": "chat"}
     try:
-        response = http.post(gate["callback_url"], json=answer, timeout=30)
-    except http.RequestException as err:
-        log_event("chat modification not delivered", logging.WARNING, request_id=gate["request_id"], error=str(err))
+        review.send_decision(gate, answer)
+    except DomainError as err:
+        log_event("chat modification not delivered", logging.WARNING, request_id=gate["request_id"], error=err.message)
         return False
-    return response.status_code < 300
+    return True
 
 
 def _metric(session_id: str, request_id: str, phase: int, applied: bool, intent: dict[str, Any], started: float) -> None:

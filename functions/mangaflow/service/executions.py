@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from typing import Any
 
 import requests
@@ -26,6 +27,25 @@ def _base_and_headers() -> tuple[str, dict[str, str]]:
     credentials, _ = google.auth.default(scopes=["https://www.googleapis.com/auth/cloud-platform"])
     credentials.refresh(google.auth.transport.requests.Request())
     return "https://workflowexecutions.googleapis.com/v1", {"Authorization": f"Bearer {credentials.token}"}
+
+
+CLOUD_ENDPOINT = "https://workflowexecutions.googleapis.com"
+
+
+def is_local() -> bool:
+    """True when a local engine stands in for Cloud Workflows (WORKFLOWS_EMULATOR_HOST is set)."""
+    return bool(os.environ.get("WORKFLOWS_EMULATOR_HOST"))
+
+
+def is_callback_url(url: str) -> bool:
+    """A callback endpoint of an execution of this very workflow, on the Workflows service itself
+    (the cloud endpoint, or the local engine): nothing else may receive a gate's credentials."""
+    emulator = os.environ.get("WORKFLOWS_EMULATOR_HOST")
+    base = f"http://{emulator}" if emulator else CLOUD_ENDPOINT
+    _, _, location, _, workflow = workflow_name().split("/")[1:6]
+    pattern = (re.escape(base) + r"/v1/projects/[A-Za-z0-9_.:-]+/locations/" + re.escape(location) + "/workflows/"
+               + re.escape(workflow) + r"/executions/[A-Za-z0-9_-]{1,128}/callbacks/[A-Za-z0-9_-]{1,128}")
+    return isinstance(url, str) and re.fullmatch(pattern, url, flags=re.ASCII) is not None
 
 
 def workflow_name() -> str:

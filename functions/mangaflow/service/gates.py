@@ -3,19 +3,22 @@ answer checked here (bound to the gate by a signed, expiring token) before actin
 from __future__ import annotations
 
 import logging
-import os
 import time
 from datetime import datetime, timezone
 from typing import Any
+from urllib.parse import urlencode
 
+from ..config import settings
 from ..errors import DomainError, NotFound
-from ..schemas import validate
+from ..schemas import check_text, validate
 from ..hitl import intents, tokens
 from ..logs import log_event
 from ..stores import postgres
-from . import live
+from . import executions, live
 
 MAX_MODIFICATIONS = 3
+# The engine's wait ends at the deadline; a second or two of clock difference is not an attack.
+TIMEOUT_SLACK_S = 5
 
 
 def gate_of(gate_id: str, request_id: str) -> dict[str, Any]:
@@ -47,6 +50,9 @@ def open_gate(body: dict[str, Any]) -> dict[str, Any]:
     round_ = min(int(body.get("modifications", 0)), MAX_MODIFICATIONS)
     previews = [v for v in postgres.list_preview_versions(request_id, phase) if v.get("attempt") == attempt]
     preview_uri = previews[-1]["uri"] if previews else None
+    if not executions.is_callback_url(body["callback_url"]):
+        raise DomainError("'callback_url' is not a callback endpoint of this pipeline's executions", status=422,
+                          field="callback_url")
     timeout = int(body.get("timeout_seconds") or request.get("hitl_timeout_s") or 1800)
     gate = postgres.open_gate(request_id, phase, callback_url=body["callback_url"], preview_uri=preview_uri,
                               timeout_s=timeout, round=round_)
@@ -74,8 +80,10 @@ def open_gate(body: dict[str, Any]) -> dict[str, Any]:
 
 
 def approval_url(request_id: str, phase: int, gate_id: str, token: str) -> str:
-    base = os.environ.get("MANGAFLOW_PUBLIC_URL", "").rstrip("/")
-    return f"{base}/review_gate?request_id={request_id}&phase={phase}&gate_id={gate_id}&token={token}"
+    """The link a reviewer opens: the gate in the query, the token in the fragment (browsers never
+    send a fragment, so it stays out of server logs; the page drops it from history)."""
+    query = urlencode({"request_id": request_id, "phase": phase, "gate_id": gate_id})
+    return f"{settings().public_url}/review_gate?{query}#token={token}"
 
 
 def record_decision(body: dict[str, Any]) -> dict[str, Any]:
@@ -91,19 +99,25 @@ def record_decision(body: dict[str, Any]) -> dict[str, Any]:
     if gate.get("decided_at") is not None:
         decision = gate.get("decision") or "timeout"
         return {"decision": decision, "feedback": None, "remaining_seconds": remaining}
-    if body.get("timed_out") or body.get("callback") is None:
+    if body.get("timed_out") is True:
+        # Only the engine's own wait running out means timeout, and never before the gate's deadline.
+        if remaining > TIMEOUT_SLACK_S:
+            return _invalid(request_id, phase, gate_id, remaining,
+                            f"a timeout was reported {remaining} s before the gate's deadline")
         postgres.decide_gate(gate_id, None, timed_out=True, decided_by="timeout")
         _after_decision(request_id, phase, gate_id, "timeout")
         return {"decision": "timeout", "feedback": None, "remaining_seconds": 0}
-    answer = body["callback"]
+    answer = body.get("callback")
     try:
+        if not isinstance(answer, dict):
+            raise DomainError("the answer must be a JSON object with 'decision' and 'token'", status=400,
+                              field="callback")
+        check_text(answer)
         validate("http/gate_answer", answer)
         tokens.verify(answer["token"], request_id, phase, gate_id)
         revert_to = _revert_target(request_id, phase, answer) if answer["decision"] == "approve" else None
     except DomainError as err:
-        live.publish(request_id, {"type": "gate_rejected_answer", "phase": phase, "gate_id": gate_id,
-                                  "reason": err.message})
-        return {"decision": "invalid", "feedback": None, "remaining_seconds": max(30, remaining), "reason": err.message}
+        return _invalid(request_id, phase, gate_id, remaining, err.message)
     decision = answer["decision"]
     feedback = None
     if decision == "modify":
@@ -122,6 +136,12 @@ def record_decision(body: dict[str, Any]) -> dict[str, Any]:
                          feedback=answer.get("feedback"))
     _after_decision(request_id, phase, gate_id, decision)
     return {"decision": decision, "feedback": feedback, "remaining_seconds": remaining, "attempt": revert_to}
+
+
+def _invalid(request_id: str, phase: int, gate_id: str, remaining: int, reason: str) -> dict[str, Any]:
+    """A forged, stale or malformed answer: nothing is recorded and the gate keeps waiting."""
+    live.publish(request_id, {"type": "gate_rejected_answer", "phase": phase, "gate_id": gate_id, "reason": reason})
+    return {"decision": "invalid", "feedback": None, "remaining_seconds": max(30, remaining), "reason": reason}
 
 
 def _revert_target(request_id: str, phase: int, answer: dict[str, Any]) -> int | None:

@@ -5,7 +5,7 @@ import json
 from typing import Any
 
 from ..config import settings
-from ..errors import DomainError, NotFound
+from ..errors import DomainError, NotFound, TooBusy
 from ..phases.request import validate_request
 from ..schemas import validate
 from ..stores import objects, postgres
@@ -23,10 +23,10 @@ def validate_start_body(body: dict[str, Any]) -> dict[str, Any]:
     return validate_request(request)
 
 
-def start_generation(body: dict[str, Any], client_address: str) -> dict[str, Any]:
-    """Validate, rate-limit, record the request and its story, start the workflow; 202 payload."""
+def start_generation(body: dict[str, Any], user_id: str, client_address: str) -> dict[str, Any]:
+    """Validate, rate-limit, record the request and its story, start the workflow; 202 payload.
+    `user_id` is the authenticated principal's: it owns the request and its run slot."""
     request = validate_start_body(body)
-    user_id = body.get("user_id", "local-user")
     store = session_store()
     idempotency_key = body.get("idempotency_key")
     claim = store.claim(f"start:{user_id}:{idempotency_key}") if idempotency_key else None
@@ -36,16 +36,37 @@ def start_generation(body: dict[str, Any], client_address: str) -> dict[str, Any
         raise DomainError("the same idempotency_key is being processed; retry shortly", status=409,
                           field="idempotency_key")
     request_id = postgres.new_request_id()
-    admission = store.admit(client_address, user_id=user_id, request_id=request_id)
+    try:
+        admission = store.admit(client_address, user_id=user_id, request_id=request_id)
+    except BaseException:
+        if claim is not None:
+            store.abandon(claim)
+        raise
     if not admission.allowed:
         if claim is not None:
             store.abandon(claim)
         if admission.reason == "too_many_concurrent":
-            raise DomainError(f"user {user_id} already has {admission.active} generations running "
-                              f"(the limit is {settings().max_concurrent_requests_per_user}); wait for one to finish",
-                              status=429, field="user_id")
-        raise DomainError(f"more than {admission.limit} requests per minute from {client_address}; "
-                          f"retry in {admission.retry_after_s:.0f} s", status=429, field="(client)")
+            raise TooBusy(f"you already have {admission.active} generations running (the limit is "
+                          f"{settings().max_concurrent_requests_per_user}); wait for one to finish",
+                          field="(user)", retry_after_s=None)
+        raise TooBusy(f"more than {admission.limit} requests per minute from {client_address}; "
+                      f"retry in {admission.retry_after_s:.0f} s", field="(client)",
+                      retry_after_s=admission.retry_after_s)
+    try:
+        response = _record_and_start(request_id, request, body, user_id, client_address)
+    except BaseException:
+        # Nothing runs for this request: its slot and its idempotency key are free again at once.
+        store.release(user_id, request_id)
+        if claim is not None:
+            store.abandon(claim)
+        raise
+    if claim is not None:
+        store.store_response(claim, response)
+    return response
+
+
+def _record_and_start(request_id: str, request: dict[str, Any], body: dict[str, Any], user_id: str,
+                      client_address: str) -> dict[str, Any]:
     input_uri = objects.put_json("input_data", {"text": request["text"]}, prefix=f"requests/{request_id}")
     hitl = body.get("hitl") or {}
     timeout = int(hitl.get("timeout_seconds", settings().hitl_timeout_s))
@@ -54,16 +75,17 @@ def start_generation(body: dict[str, Any], client_address: str) -> dict[str, Any
                             language=request["language"], style=request.get("style"), pages=request["pages"],
                             input_uri=input_uri, hitl_timeout_s=timeout, auto_approve=(mode == "auto"),
                             options={"hitl_mode": mode, "concurrency_limit": body.get("concurrency_limit", 5)})
-    store.open_session(request_id, user_id, current_phase=1)
-    execution = executions.start_execution({
-        "request_id": request_id, "hitl_mode": "auto" if mode in ("auto", "auto_approve") else "review",
-        "hitl_timeout_seconds": timeout, "concurrency_limit": int(body.get("concurrency_limit", 5)),
-        "quality_delay_scale": float(settings().quality_delay_scale),
-    })
-    response = {"request_id": request_id, "execution": execution["name"], "status": "accepted"}
-    if claim is not None:
-        store.store_response(claim, response)
-    return response
+    session_store().open_session(request_id, user_id, current_phase=1)
+    try:
+        execution = executions.start_execution({
+            "request_id": request_id, "hitl_mode": "auto" if mode in ("auto", "auto_approve") else "review",
+            "hitl_timeout_seconds": timeout, "concurrency_limit": int(body.get("concurrency_limit", 5)),
+            "quality_delay_scale": float(settings().quality_delay_scale),
+        })
+    except BaseException:
+        postgres.update_request(request_id, status="failed", error="the workflow could not be started")
+        raise
+    return {"request_id": request_id, "execution": execution["name"], "status": "accepted"}
 
 
 def record_failure(body: dict[str, Any]) -> dict[str, Any]:
@@ -82,9 +104,10 @@ def record_failure(body: dict[str, Any]) -> dict[str, Any]:
     return {"request_id": request_id, "status": "failed"}
 
 
-def request_state(request_id: str) -> dict[str, Any]:
+def request_state(request_id: str, owner: bool = True) -> dict[str, Any]:
     """The request with every phase (`"phase": N`): attempts, scores, gate decisions, preview
-    versions, feedback and every artifact URI (phase outputs, panel images, pages and exports)."""
+    versions, feedback and every artifact URI (phase outputs, panel images, pages and exports).
+    Someone who is not the owner (a link holder) does not see the owner's address or callback URLs."""
     try:
         state = postgres.request_state(request_id)
     except KeyError:
@@ -112,5 +135,10 @@ def request_state(request_id: str) -> dict[str, Any]:
             phase["artifacts"] += [p["uri"] for p in final.get("pages", [])]
             phase["artifacts"] += [u for u in final.get("exports", {}).values() if u]
         phase["artifacts"] = sorted(set(phase["artifacts"]))
+    if not owner:
+        state.pop("client_address", None)
+        for phase in state["phases"]:
+            for gate in phase["gates"]:
+                gate.pop("callback_url", None)
     return {**state, "panel_count": panel_count, "final_pages": final.get("pages", []),
             "exports": final.get("exports", {}), "page_count": len(final.get("pages", []))}

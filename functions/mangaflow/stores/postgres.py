@@ -7,6 +7,7 @@ import datetime as _dt
 import decimal
 import json
 import os
+import re
 import struct
 import threading
 import urllib.parse
@@ -160,9 +161,19 @@ class Database:
         return self._run(sql, params)
 
     def _run(self, sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+        _refuse_unstorable(params)
+
         def attempt() -> list[dict[str, Any]]:
             with self._lock:
-                return self._execute(self._connection(), sql, params)
+                conn = self._connection()
+                try:
+                    return self._execute(conn, sql, params)
+                except BaseException:
+                    # A driver error can leave the wire protocol half-way through a message (pg8000
+                    # failing to encode a value, a timeout mid-read): the next query would read this
+                    # one's answer. A connection that saw any error is never used again.
+                    self._drop()
+                    raise
 
         def reset(err: BaseException) -> None:
             with self._lock:
@@ -243,6 +254,17 @@ database = ProcessWide(Database)
 reset_database = database.reset
 
 # ------------------------------------------------------------------------------ validation
+
+
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def _refuse_unstorable(params: dict[str, Any]) -> None:
+    """PostgreSQL text cannot hold NUL, and UTF-8 cannot encode a lone surrogate: refuse such a
+    value by name before anything is sent (the HTTP edge already refuses them; this is the last line)."""
+    for name, value in params.items():
+        if isinstance(value, str) and _UNSTORABLE.search(value):
+            raise InvalidRecord(f"{name} holds a NUL or a lone surrogate, which PostgreSQL cannot store")
 
 
 def _phase(phase: int) -> int:
