@@ -19,7 +19,7 @@ import aiohttp
 from . import stdlib
 from .errors import WorkflowError
 from .stdlib import StdFunction
-from .values import to_json_text, type_name
+from .values import to_json_bytes, to_json_text, type_name
 
 HTTP_DEFAULT_TIMEOUT = 300.0
 HTTP_MAX_TIMEOUT = 1800.0
@@ -131,15 +131,15 @@ def _encode_body(body: Any, headers: dict[str, str]) -> bytes | None:
         return bytes(body)
     if ctype is None:
         headers["Content-Type"] = "application/json"
-        return to_json_text(body).encode("utf-8")
+        return to_json_bytes(body)
     low = ctype.lower()
     if "json" in low:
-        return to_json_text(body).encode("utf-8")
+        return to_json_bytes(body)
     if "x-www-form-urlencoded" in low and isinstance(body, dict):
         return urlencode({k: _header_text(v) for k, v in body.items()}).encode("utf-8")
     if isinstance(body, str):
-        return body.encode("utf-8")
-    return to_json_text(body).encode("utf-8")
+        return body.encode("utf-8", "backslashreplace")
+    return to_json_bytes(body)
 
 
 def _decode_body(raw: bytes, content_type: str | None) -> Any:

@@ -288,6 +288,11 @@ def _operation(project: str, location: str, verb: str, target: str, response: di
     return op
 
 
+# What one callback request may carry (what await_callback hands the workflow must also fit its
+# 512 KB of variables; a body over this is refused before the execution sees it).
+CALLBACK_BODY_LIMIT = 1024 * 1024
+
+
 def build_app(service: WorkflowService) -> web.Application:
     """The aiohttp application serving the REST API over `service`."""
 
@@ -442,7 +447,11 @@ def build_app(service: WorkflowService) -> web.Application:
         if record is None or record.state != ACTIVE or cb.execution.finished:
             raise ApiError(400, "FAILED_PRECONDITION",
                            "the execution is no longer ACTIVE; the callback is not awaited anymore")
-        body = await request.read()
+        if (request.content_length or 0) > CALLBACK_BODY_LIMIT:
+            raise ApiError(413, "INVALID_ARGUMENT", f"a callback body is limited to {CALLBACK_BODY_LIMIT} bytes")
+        body = await request.content.read(CALLBACK_BODY_LIMIT + 1)
+        if len(body) > CALLBACK_BODY_LIMIT:
+            raise ApiError(413, "INVALID_ARGUMENT", f"a callback body is limited to {CALLBACK_BODY_LIMIT} bytes")
         query: dict[str, list[str]] = {}
         for k, v in request.query.items():
             query.setdefault(k, []).append(v)

@@ -147,6 +147,15 @@ def to_json_text(v: Any, indent: bool | int | None = None) -> str:
     return json.dumps(plain, ensure_ascii=False, separators=(",", ":"))
 
 
+def to_json_bytes(v: Any) -> bytes:
+    """UTF-8 JSON of a value; a string holding a lone surrogate (which a callback body may carry as
+    a \\ud800 escape) goes out escaped instead of failing the execution."""
+    try:
+        return to_json_text(v).encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(to_plain(v), separators=(",", ":")).encode("ascii")
+
+
 def _decode_int(text: str) -> int | float:
     # JSON integers beyond 64 bits become doubles, as the service does.
     v = int(text)

@@ -47,10 +47,12 @@ def test_review_page_escapes_story_text_and_its_form_decides(run_pipeline, stack
         pages_seen["page"] = page
         sent = browser.post(f"{stack['gateway']}/review_gate", data={**query, "decision": "approve"}, timeout=30)
         assert sent.status_code == 200, sent.text
-        pages_seen["again"] = browser.get(f"{stack['gateway']}/review_gate", params=query, timeout=30)
+        pages_seen["browser"], pages_seen["query"] = browser, query
         return None  # the page answered the callback already
 
     state = run_pipeline(story, pages=1, answer=review_plot_on_the_page)["state"]
+    pages_seen["again"] = pages_seen["browser"].get(f"{stack['gateway']}/review_gate", params=pages_seen["query"],
+                                                    timeout=30)
     page = pages_seen["page"]
     assert page.status_code == 200 and page.headers["Content-Type"].startswith("text/html")
     assert "<img" not in page.text and "<b>" not in page.text

@@ -38,7 +38,15 @@ def error_response(message: str, status: int, field: str | None = None) -> flask
 
 
 def domain_error_response(err: DomainError) -> flask.Response:
-    response = flask.Response(json.dumps(err.to_dict()), status=err.status, mimetype="application/json")
+    data = json.dumps(err.to_dict()).encode("ascii")
+    if err.status == 413:
+        # A streamed response: functions-framework reads the whole request before sending any other
+        # kind (its after_request hook), which would buffer the rest of an endless chunked body.
+        response = flask.Response(iter([data]), status=413, mimetype="application/json")
+        response.headers["Content-Length"] = str(len(data))
+        response.headers["Connection"] = "close"
+    else:
+        response = flask.Response(data, status=err.status, mimetype="application/json")
     retry_after = getattr(err, "retry_after_s", None)
     if retry_after is not None:
         response.headers["Retry-After"] = str(max(1, int(retry_after + 0.999)))
@@ -84,6 +92,8 @@ def json_endpoint(schema: str | None, methods: tuple[str, ...] = ("POST",), *, l
                 logging.getLogger("mangaflow").exception("unhandled error in %s", handler.__name__)
                 return error_response("internal error; the request was logged", 500)
 
+        entry_point.schema = schema  # type: ignore[attr-defined]  # what the fuzz suite and docs read
+        entry_point.methods = methods  # type: ignore[attr-defined]
         return entry_point
 
     return decorate

@@ -76,3 +76,18 @@ def get_execution(name: str) -> dict[str, Any]:
     if response.status_code >= 300:
         raise UpstreamUnavailable(f"the Workflows service answered {response.status_code} for {name}")
     return response.json()
+
+
+def execution_state(name: str) -> str | None:
+    """ACTIVE, SUCCEEDED, FAILED, CANCELLED ... or None when the service no longer knows it.
+    An unreachable service counts as ACTIVE: nothing is reclaimed on a guess."""
+    base, headers = _base_and_headers()
+    try:
+        response = _SESSION.get(f"{base}/{name}", headers=headers, timeout=10)
+    except requests.RequestException:
+        return "ACTIVE"
+    if response.status_code == 404:
+        return None
+    if response.status_code >= 300:
+        return "ACTIVE"
+    return str(response.json().get("state") or "ACTIVE")

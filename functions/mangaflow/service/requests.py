@@ -37,6 +37,7 @@ def start_generation(body: dict[str, Any], user_id: str, client_address: str) ->
                           field="idempotency_key")
     request_id = postgres.new_request_id()
     try:
+        reclaim_slots(user_id)
         admission = store.admit(client_address, user_id=user_id, request_id=request_id)
     except BaseException:
         if claim is not None:
@@ -85,7 +86,45 @@ def _record_and_start(request_id: str, request: dict[str, Any], body: dict[str, 
     except BaseException:
         postgres.update_request(request_id, status="failed", error="the workflow could not be started")
         raise
+    postgres.update_request(request_id, execution_name=execution["name"])
     return {"request_id": request_id, "execution": execution["name"], "status": "accepted"}
+
+
+FINISHED = ("completed", "failed", "cancelled")
+START_GRACE_S = 60  # a start that is this old has recorded its execution, or never will
+
+
+def reclaim_slots(user_id: str) -> list[str]:
+    """A run slot belongs to a live execution: slots whose request finished, or whose execution ended
+    or no longer exists (an engine that lost it, a crash before the workflow recorded anything), are
+    given back. Returns the request ids reclaimed."""
+    store = session_store()
+    reclaimed = []
+    for request_id, age_s in store.slot_ages(user_id).items():
+        if age_s < START_GRACE_S:
+            continue  # a start still in progress (its row or execution may not be recorded yet)
+        try:
+            request = postgres.get_request(request_id)
+        except KeyError:
+            request = None
+        alive = request is not None and request.get("status") not in FINISHED
+        if alive and not request.get("execution_name"):
+            postgres.update_request(request_id, status="failed", error="the run was never started")
+            alive = False
+        if alive and request.get("execution_name"):
+            state = executions.execution_state(request["execution_name"])
+            if state not in (None, "ACTIVE", "QUEUED"):
+                postgres.update_request(request_id, status="cancelled" if state == "CANCELLED" else "failed",
+                                        error=f"the workflow execution ended ({state}) without finishing the run")
+                alive = False
+            elif state is None:
+                postgres.update_request(request_id, status="failed",
+                                        error="the workflow execution no longer exists")
+                alive = False
+        if not alive:
+            store.release(user_id, request_id)
+            reclaimed.append(request_id)
+    return reclaimed
 
 
 def record_failure(body: dict[str, Any]) -> dict[str, Any]:

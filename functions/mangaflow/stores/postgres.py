@@ -354,6 +354,7 @@ def update_request(
     current_phase: int | None = None,
     result_uri: str | None = None,
     error: str | None = None,
+    execution_name: str | None = None,
     db: Database | None = None,
 ) -> dict[str, Any]:
     """Sets the given fields (others untouched); completed_at is stamped on a final status."""
@@ -362,11 +363,13 @@ def update_request(
     rows = (db or database()).run(
         "UPDATE generation_requests SET status = COALESCE(:status, status),"
         " current_phase = COALESCE(CAST(:phase AS smallint), current_phase),"
-        " result_uri = COALESCE(:result, result_uri), error = COALESCE(:error, error), updated_at = now(),"
+        " result_uri = COALESCE(:result, result_uri), error = COALESCE(:error, error),"
+        " execution_name = COALESCE(:execution, execution_name), updated_at = now(),"
         " completed_at = CASE WHEN :status IN ('completed', 'failed', 'cancelled')"
         "   THEN COALESCE(completed_at, now()) ELSE completed_at END"
         " WHERE request_id = :rid RETURNING *",
-        status=status, phase=current_phase, result=result_uri, error=error, rid=request_id,
+        status=status, phase=current_phase, result=result_uri, error=error, execution=execution_name,
+        rid=request_id,
     )
     if not rows:
         raise KeyError(f"request_id {request_id!r} not found")

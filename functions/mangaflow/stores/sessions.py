@@ -272,6 +272,13 @@ class SessionStore:
         key = f"concurrency:{user_id}"
         return list(self.call(lambda c: c.zrangebyscore(key, _now_ms(), "+inf")))
 
+    def slot_ages(self, user_id: str, lease_s: int = CONCURRENCY_LEASE_S) -> dict[str, float]:
+        """The user's held slots and how many seconds ago each was taken (or last renewed)."""
+        key = f"concurrency:{user_id}"
+        now = _now_ms()
+        held = self.call(lambda c: c.zrangebyscore(key, now, "+inf", withscores=True))
+        return {member: max(0.0, (lease_s * 1000 - (score - now)) / 1000) for member, score in held}
+
     # -- idempotency keys -------------------------------------------------------------------------
 
     def claim(self, key: str, *, ttl_s: int = IDEMPOTENCY_TTL_S) -> "Claim":
