@@ -29,6 +29,11 @@ CALLBACK_METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH")
 SLEEP_MAX_SECONDS = 31_536_000
 
 
+# Answers kept for a callback nobody awaits yet; more are refused, so a sender cannot grow the
+# engine's memory without bound.
+MAX_PENDING_PAYLOADS = 16
+
+
 class Callback:
     """One callback endpoint of one execution: payloads received but not yet awaited, and waiters."""
 
@@ -41,13 +46,18 @@ class Callback:
         self.payloads: deque[dict[str, Any]] = deque()
         self.waiters: deque[asyncio.Future] = deque()
 
-    def deliver(self, payload: dict[str, Any]) -> None:
+    def deliver(self, payload: dict[str, Any]) -> bool:
+        """Hand the payload to a waiter, or keep it for the next await; False when MAX_PENDING
+        answers already wait unread (nobody is listening: the sender is told to stop)."""
         while self.waiters:
             fut = self.waiters.popleft()
             if not fut.done():
                 fut.set_result(payload)
-                return
+                return True
+        if len(self.payloads) >= MAX_PENDING_PAYLOADS:
+            return False
         self.payloads.append(payload)
+        return True
 
     def describe(self) -> dict[str, Any]:
         """The REST representation (executions.callbacks.list)."""

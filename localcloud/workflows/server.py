@@ -456,8 +456,11 @@ def build_app(service: WorkflowService) -> web.Application:
         for k, v in request.query.items():
             query.setdefault(k, []).append(v)
         headers = {str(k): str(v) for k, v in request.headers.items()}
-        cb.deliver(callback_payload(request.method, request.path_qs, query, headers, body,
-                                    request.headers.get("Content-Type"), time.time()))
+        delivered = cb.deliver(callback_payload(request.method, request.path_qs, query, headers, body,
+                                                request.headers.get("Content-Type"), time.time()))
+        if not delivered:
+            raise ApiError(429, "RESOURCE_EXHAUSTED",
+                           "this callback already holds answers nobody has read; try again after it is awaited")
         return web.json_response({})
 
     base = API_PREFIX + "/workflows"
