@@ -14,29 +14,17 @@ import base64
 import hashlib
 import hmac
 import json
-import os
 import time
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from .errors import DomainError
+from .config import settings
+from .errors import Forbidden, Unauthenticated
 
 LOCAL_PREFIX = "mfid1"
 LOCAL_TOKEN_TTL_S = 12 * 3600
 _IAP_CERTS = "https://www.gstatic.com/iap/verify/public_key"
 _MAX_TOKEN_CHARS = 4096
-
-
-class Unauthenticated(DomainError):
-    """No credentials, or credentials that do not check out."""
-
-    status = 401
-
-
-class Forbidden(DomainError):
-    """A known principal asking for something that is not theirs."""
-
-    status = 403
 
 
 @dataclass(frozen=True)
@@ -56,7 +44,7 @@ def _unb64(text: str) -> bytes:
 
 
 def _identity_key(signing_key: str | None = None) -> bytes:
-    key = signing_key if signing_key is not None else os.environ.get("MANGAFLOW_SIGNING_KEY", "")
+    key = signing_key if signing_key is not None else settings().signing_key
     if not key:
         raise Unauthenticated("this service has no signing key (MANGAFLOW_SIGNING_KEY); identities cannot be checked")
     # A key of its own, so an approval-link MAC can never pass for an identity and back.

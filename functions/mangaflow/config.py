@@ -21,8 +21,7 @@ BUCKET_KINDS = (
 )
 
 
-class ConfigError(ValueError):
-    """An environment variable holds a value the service cannot use; the message names it."""
+from .errors import ConfigError  # noqa: E402  (re-exported: the one tree)
 
 
 def _int(name: str, default: int, low: int | None = None, high: int | None = None) -> int:
@@ -32,9 +31,9 @@ def _int(name: str, default: int, low: int | None = None, high: int | None = Non
     try:
         value = int(raw)
     except ValueError as err:
-        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from err
+        raise ConfigError(f"{name} must be a whole number, got {raw!r}", field=name) from err
     if (low is not None and value < low) or (high is not None and value > high):
-        raise ConfigError(f"{name} must be between {low} and {high}, got {value}")
+        raise ConfigError(f"{name} must be between {low} and {high}, got {value}", field=name)
     return value
 
 
@@ -45,14 +44,21 @@ def _float(name: str, default: float, low: float, high: float) -> float:
     try:
         value = float(raw)
     except ValueError:
-        raise ConfigError(f"{name} must be a number between {low} and {high}, got {raw!r}") from None
+        raise ConfigError(f"{name} must be a number between {low} and {high}, got {raw!r}", field=name) from None
     if not low <= value <= high:
-        raise ConfigError(f"{name} must be between {low} and {high}, got {value}")
+        raise ConfigError(f"{name} must be between {low} and {high}, got {value}", field=name)
     return value
 
 
 def _str(name: str, default: str = "") -> str:
     return os.environ.get(name, default).strip() or default
+
+
+def _choice(name: str, default: str, choices: tuple[str, ...]) -> str:
+    value = _str(name, default).lower()
+    if value not in choices:
+        raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {value!r}", field=name)
+    return value
 
 
 @dataclass(frozen=True)
@@ -83,6 +89,25 @@ class Settings:
     # the Google front end); 0 means the socket's peer address is the client.
     trusted_proxy_hops: int = 0
     public_url: str = ""
+    # The key that signs approval links and local identities (Secret Manager in the cloud).
+    signing_key: str = field(default="", repr=False)
+    # Cloud Workflows: the local engine (host:port) when set, and the pipeline's full resource name.
+    workflows_emulator_host: str = ""
+    workflow_name: str = ""
+    # Models: Vertex AI (a local stand-in at host:port when set), or the simulated delay per call.
+    vertex_emulator_host: str = ""
+    vertex_location: str = "global"
+    text_model: str = "gemini-2.5-flash"
+    image_model: str = "gemini-2.5-flash-image"
+    vertex_backoff_s: float = 1.0
+    simulated_latency_s: float = 0.05
+    # Quality analytics: DuckDB at analytics_db locally, BigQuery (dataset, location) in the cloud.
+    analytics: str = "duckdb"
+    analytics_db: str = ".local/analytics.duckdb"
+    bigquery_dataset: str = "manga_quality_analytics"
+    bigquery_location: str = ""
+    # Where the SQL migrations are (the repository's or the bundle's schemas/sql by default).
+    sql_dir: str = ""
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -90,10 +115,12 @@ class Settings:
         project = _str("GOOGLE_CLOUD_PROJECT", cls.google_cloud_project)
         provider = _str("MANGAFLOW_PROVIDER", cls.provider).lower()
         if provider not in PROVIDERS:
-            raise ConfigError(f"MANGAFLOW_PROVIDER must be one of {', '.join(PROVIDERS)}, got {provider!r}")
+            raise ConfigError(f"MANGAFLOW_PROVIDER must be one of {', '.join(PROVIDERS)}, got {provider!r}",
+                              field="MANGAFLOW_PROVIDER")
         auth_mode = _str("MANGAFLOW_AUTH", cls.auth_mode).lower()
         if auth_mode not in AUTH_MODES:
-            raise ConfigError(f"MANGAFLOW_AUTH must be one of {', '.join(AUTH_MODES)}, got {auth_mode!r}")
+            raise ConfigError(f"MANGAFLOW_AUTH must be one of {', '.join(AUTH_MODES)}, got {auth_mode!r}",
+                              field="MANGAFLOW_AUTH")
         # Any bucket can be renamed with e.g. MANGAFLOW_BUCKET_FINAL_PRODUCTS; default is the
         # infrastructure design's "{project}-manga-final-products".
         buckets = {
@@ -120,7 +147,27 @@ class Settings:
             auth_audience=_str("MANGAFLOW_AUTH_AUDIENCE"),
             trusted_proxy_hops=_int("MANGAFLOW_TRUSTED_PROXY_HOPS", cls.trusted_proxy_hops, 0, 5),
             public_url=_str("MANGAFLOW_PUBLIC_URL").rstrip("/"),
+            signing_key=_str("MANGAFLOW_SIGNING_KEY"),
+            workflows_emulator_host=_str("WORKFLOWS_EMULATOR_HOST"),
+            workflow_name=_str("MANGAFLOW_WORKFLOW") or
+            f"projects/{project}/locations/{_str('MANGAFLOW_REGION', cls.region)}/workflows/manga_pipeline",
+            vertex_emulator_host=_str("VERTEX_AI_EMULATOR_HOST"),
+            vertex_location=_str("GOOGLE_CLOUD_LOCATION", cls.vertex_location),
+            text_model=_str("MANGAFLOW_TEXT_MODEL", cls.text_model),
+            image_model=_str("MANGAFLOW_IMAGE_MODEL", cls.image_model),
+            vertex_backoff_s=_float("MANGAFLOW_VERTEX_BACKOFF_S", cls.vertex_backoff_s, 0.0, 60.0),
+            simulated_latency_s=_float("MANGAFLOW_SIMULATED_LATENCY_S", cls.simulated_latency_s, 0.0, 600.0),
+            analytics=_choice("MANGAFLOW_ANALYTICS", cls.analytics, ("duckdb", "bigquery")),
+            analytics_db=_str("MANGAFLOW_ANALYTICS_DB", cls.analytics_db),
+            bigquery_dataset=_str("BIGQUERY_DATASET", cls.bigquery_dataset),
+            bigquery_location=_str("BIGQUERY_LOCATION"),
+            sql_dir=_str("MANGAFLOW_SQL_DIR"),
         )
+
+    @property
+    def has_cloud_project(self) -> bool:
+        """A real Google Cloud project was named (not the local stack's default)."""
+        return bool(self.google_cloud_project) and self.google_cloud_project != Settings.google_cloud_project
 
     def bucket(self, kind: str) -> str:
         """The bucket name of one kind (input_data, output_images, ... temp_data)."""
@@ -129,7 +176,9 @@ class Settings:
         return self.buckets[kind]
 
     def as_dict(self) -> dict[str, object]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+        """Every setting, the signing key masked (this is what may be logged)."""
+        return {f.name: ("***" if f.name == "signing_key" and self.signing_key else getattr(self, f.name))
+                for f in fields(self)}
 
 
 def clamp_hitl_timeout(seconds: float) -> int:
@@ -137,8 +186,18 @@ def clamp_hitl_timeout(seconds: float) -> int:
     return int(min(max(seconds, HITL_TIMEOUT_MIN_S), HITL_TIMEOUT_MAX_S))
 
 
-@functools.lru_cache(maxsize=1)
-def settings() -> Settings:
-    """The process-wide settings, read once; tests that change the environment call
-    `settings.cache_clear()`."""
+_PREFIXES = ("MANGAFLOW_", "GOOGLE_", "DATABASE_URL", "REDIS_URL", "STORAGE_EMULATOR_HOST", "FIRESTORE_EMULATOR_HOST",
+             "WORKFLOWS_", "VERTEX_", "CLOUD_SQL_", "DB_", "HITL_", "RATE_LIMIT_", "MAX_CONCURRENT_", "BIGQUERY_")
+
+
+@functools.lru_cache(maxsize=8)
+def _settings_for(environment: frozenset[tuple[str, str]]) -> Settings:
     return Settings.from_env()
+
+
+def settings() -> Settings:
+    """The process's settings, read again only when the environment they come from changed."""
+    return _settings_for(frozenset((k, v) for k, v in os.environ.items() if k.startswith(_PREFIXES)))
+
+
+settings.cache_clear = _settings_for.cache_clear  # type: ignore[attr-defined]

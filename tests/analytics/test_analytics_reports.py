@@ -258,7 +258,9 @@ def test_default_backend_writes_the_duckdb_file_named_by_the_environment(tmp_pat
 def test_an_unknown_analytics_backend_is_refused(monkeypatch) -> None:
     monkeypatch.setenv("MANGAFLOW_ANALYTICS", "sqlite")
 
-    with pytest.raises(ValidationError) as caught:
+    from mangaflow.errors import ConfigError
+
+    with pytest.raises(ConfigError) as caught:
         analytics.backend_from_env()
 
     assert caught.value.field == "MANGAFLOW_ANALYTICS"

@@ -12,9 +12,21 @@ def test_offline_is_the_default_and_satisfies_the_protocol(monkeypatch):
     assert isinstance(provider, OfflineProvider) and isinstance(provider, Provider)
 
 
-def test_vertex_without_a_project_falls_back_to_offline(monkeypatch):
+def test_asking_for_vertex_never_silently_gives_the_offline_provider(monkeypatch):
+    """Vertex is what was asked for: Vertex, or a clear error naming what is missing; an unknown
+    provider name is a configuration error naming the choices."""
+    import pytest
+
+    from mangaflow.errors import ConfigError, ValidationError
+
     monkeypatch.delenv("GOOGLE_CLOUD_PROJECT", raising=False)
-    assert get_provider("vertex").name == "offline"
+    monkeypatch.delenv("VERTEX_AI_EMULATOR_HOST", raising=False)
+    with pytest.raises(ValidationError, match="GOOGLE_CLOUD_PROJECT"):
+        get_provider("vertex")
+    monkeypatch.setenv("GOOGLE_CLOUD_PROJECT", "a-real-project")
+    assert get_provider("vertex").name == "vertex"
+    with pytest.raises(ConfigError, match="offline, simulated or vertex"):
+        get_provider("gemini")
 
 
 def test_simulated_provider_sleeps_per_call_and_gives_the_offline_result():

@@ -14,9 +14,8 @@ from typing import Any, Callable
 
 import flask
 
-from ..errors import DomainError
+from ..errors import DomainError, StoreUnavailable
 from ..logs import log_event
-from ..stores._retry import StoreUnavailable
 from ..schemas import check_text, validate
 
 MAX_BODY_BYTES = 1_000_000  # a 50,000-character story in UTF-8 JSON stays far below this
@@ -81,11 +80,13 @@ def json_endpoint(schema: str | None, methods: tuple[str, ...] = ("POST",), *, l
                     return payload
                 return json_response(payload, status)
             except DomainError as err:
+                if isinstance(err, StoreUnavailable):  # retried with back-off already; the caller may retry later
+                    log_event("store unavailable", logging.ERROR, function=handler.__name__, service=err.service)
+                elif err.status >= 500:
+                    log_event("request failed", logging.ERROR, function=handler.__name__,
+                              error_type=type(err).__name__, error=err.message)
                 page = error_page(err, request) if error_page is not None else None
                 return page if page is not None else domain_error_response(err)
-            except StoreUnavailable as err:  # retried with back-off already; the caller may retry later
-                log_event("store unavailable", logging.ERROR, function=handler.__name__, service=err.service)
-                return error_response(str(err), 503)
             except Exception as err:  # a bug: never leak the trace to the caller
                 log_event("unhandled error", logging.ERROR, function=handler.__name__, error_type=type(err).__name__,
                           error=str(err))

@@ -8,10 +8,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import os
 import re
 import time
 
+from ..config import settings
 from ..errors import DomainError
 
 
@@ -23,7 +23,7 @@ class InvalidToken(DomainError):
 
 
 def _key() -> bytes:
-    key = os.environ.get("MANGAFLOW_SIGNING_KEY", "")
+    key = settings().signing_key
     if not key:
         raise DomainError("MANGAFLOW_SIGNING_KEY is not set; approval links cannot be signed", status=503)
     return key.encode("utf-8")

@@ -9,6 +9,8 @@ Feedback (quick options), each a dict with "option" (alone, or a list under "mod
 """
 from __future__ import annotations
 
+from mangaflow.errors import RenderError
+
 import math
 import re
 from dataclasses import dataclass, field
@@ -28,7 +30,7 @@ _FACE_TOLERANCE = 0.12       # grazing a head's outline is fine; covering a face
 _JA = re.compile(r"[\u3040-\u30ff\u4e00-\u9fff]")
 
 
-class LetteringError(ValueError):
+class LetteringError(RenderError):
     """Inputs phase 6 cannot letter (names the field and what was expected)."""
 
 

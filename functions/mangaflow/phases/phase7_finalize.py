@@ -7,6 +7,8 @@ Feedback: {"option": "format", "paper": "B5"|"A5"|"B6"|"A4", "exports": ["pdf", 
 """
 from __future__ import annotations
 
+from mangaflow.errors import RenderError
+
 import os
 from concurrent.futures import ThreadPoolExecutor
 
@@ -23,7 +25,7 @@ QUALITY_WEIGHTS = {"visual_consistency": 0.25, "narrative_coherence": 0.20, "tec
                    "readability": 0.15, "pacing": 0.10, "character_development": 0.10, "artistic_appeal": 0.05}
 
 
-class FinalizeError(ValueError):
+class FinalizeError(RenderError):
     """Inputs phase 7 cannot assemble (names the field and what was expected)."""
 
 

@@ -2,9 +2,8 @@
 when another module supplies it (`mangaflow.providers.vertex.VertexProvider`)."""
 from __future__ import annotations
 
-import importlib
-import os
-
+from ..config import settings
+from ..errors import ConfigError
 from .base import Provider
 from .offline import OfflineProvider
 from .simulated import SimulatedProvider
@@ -13,18 +12,14 @@ __all__ = ["OfflineProvider", "Provider", "SimulatedProvider", "get_provider"]
 
 
 def get_provider(name: str | None = None) -> Provider:
-    """The provider named (or MANGAFLOW_PROVIDER): offline | simulated | vertex; offline by default.
-
-    "vertex" falls back to offline when no Vertex AI module or project is configured, so a laptop
-    without credentials still runs the whole pipeline.
-    """
-    chosen = (name or os.environ.get("MANGAFLOW_PROVIDER") or "offline").strip().lower()
+    """The provider named (or the configured one, MANGAFLOW_PROVIDER): offline | simulated | vertex."""
+    chosen = (name or settings().provider).strip().lower()
     if chosen == "simulated":
         return SimulatedProvider()
-    if chosen == "vertex" and os.environ.get("GOOGLE_CLOUD_PROJECT"):
-        try:
-            module = importlib.import_module("mangaflow.providers.vertex")
-            return module.VertexProvider()
-        except ImportError:
-            pass
+    if chosen == "vertex":
+        from .vertex import VertexProvider
+
+        return VertexProvider()
+    if chosen != "offline":
+        raise ConfigError(f"the provider must be offline, simulated or vertex, not {chosen!r}")
     return OfflineProvider()

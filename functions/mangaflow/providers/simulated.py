@@ -1,9 +1,9 @@
 """The offline provider plus a configurable sleep per call, standing in for a slow model in latency tests."""
 from __future__ import annotations
 
-import os
 import time
 
+from ..config import settings
 from .base import Feedback
 from .offline import OfflineProvider
 
@@ -20,7 +20,7 @@ class SimulatedProvider(OfflineProvider):
 
     def __init__(self, latency_s: float | dict[str, float] | None = None) -> None:
         if latency_s is None:
-            latency_s = float(os.environ.get("MANGAFLOW_SIMULATED_LATENCY_S", "0.05"))
+            latency_s = settings().simulated_latency_s
         self.latency_s = latency_s
         self.calls: dict[str, int] = {m: 0 for m in PHASE_METHODS}
 

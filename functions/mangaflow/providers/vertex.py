@@ -22,6 +22,7 @@ from google.auth.exceptions import GoogleAuthError
 from google.genai import errors as genai_errors
 from google.genai import types
 
+from ..config import Settings, settings
 from ..errors import UpstreamUnavailable, ValidationError
 from ._common import language_of, pages_of
 from .base import Feedback
@@ -189,7 +190,7 @@ _CLIENTS_LOCK = threading.Lock()
 
 def emulator_base_url() -> str | None:
     """`http://host:port` of the local Vertex AI stand-in when VERTEX_AI_EMULATOR_HOST is set."""
-    host = (os.environ.get("VERTEX_AI_EMULATOR_HOST") or "").strip()
+    host = settings().vertex_emulator_host
     if not host:
         return None
     return host.rstrip("/") if host.startswith(("http://", "https://")) else f"http://{host}"
@@ -228,17 +229,18 @@ class VertexProvider:
     def __init__(self, project: str | None = None, location: str | None = None, text_model: str | None = None,
                  image_model: str | None = None, base_url: str | None = None, max_retries: int = 3,
                  backoff_s: float | None = None) -> None:
-        self.project = project or os.environ.get("GOOGLE_CLOUD_PROJECT") or ""
-        if not self.project:
+        config = settings()
+        self.project = project or config.google_cloud_project
+        emulated = bool(base_url or config.vertex_emulator_host)
+        if not self.project or (self.project == Settings.google_cloud_project and not emulated):
             raise ValidationError("GOOGLE_CLOUD_PROJECT must name the Google Cloud project for Vertex AI",
                                   field="GOOGLE_CLOUD_PROJECT")
-        self.location = location or os.environ.get("GOOGLE_CLOUD_LOCATION") or DEFAULT_LOCATION
-        self.text_model = text_model or os.environ.get("MANGAFLOW_TEXT_MODEL") or DEFAULT_TEXT_MODEL
-        self.image_model = image_model or os.environ.get("MANGAFLOW_IMAGE_MODEL") or DEFAULT_IMAGE_MODEL
+        self.location = location or config.vertex_location
+        self.text_model = text_model or config.text_model
+        self.image_model = image_model or config.image_model
         self.base_url = base_url or emulator_base_url()
         self.max_retries = max(0, int(max_retries))
-        self.backoff_s = float(backoff_s if backoff_s is not None
-                               else os.environ.get("MANGAFLOW_VERTEX_BACKOFF_S", "1.0"))
+        self.backoff_s = float(backoff_s if backoff_s is not None else config.vertex_backoff_s)
         self.offline = OfflineProvider()
         self.client = shared_client(self.project, self.location, self.base_url)
 

@@ -6,6 +6,8 @@ PDF FlateDecode stream), so a page is compressed once for both the PNG and the P
 """
 from __future__ import annotations
 
+from mangaflow.errors import RenderError
+
 import io
 import struct
 import xml.etree.ElementTree as ET
@@ -23,7 +25,7 @@ _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 Direction = Literal["rtl", "ltr"]
 
 
-class ExportError(ValueError):
+class ExportError(RenderError):
     """Pages or metadata an export cannot be made from."""
 
 

@@ -4,6 +4,8 @@ Sizes are pixels at 300 dpi (the page resolution); `MIN_FONT_PX` is the smallest
 """
 from __future__ import annotations
 
+from mangaflow.errors import RenderError
+
 import functools
 import importlib.resources
 from pathlib import Path
@@ -23,7 +25,7 @@ _FONT_FILES = {"sans": "NotoSansJP-Regular.otf", "serif": "NotoSerifJP-Regular.o
 _FONT_PACKAGE = "pylopdf_fonts_jp"
 
 
-class FontError(ValueError):
+class FontError(RenderError):
     """A font family or size outside what we letter with."""
 
 

@@ -3,6 +3,8 @@ black borders, white gutters, lettering on top, and a small page number (nombre)
 """
 from __future__ import annotations
 
+from mangaflow.errors import RenderError
+
 from typing import Literal, Mapping, Sequence
 
 from PIL import Image, ImageDraw
@@ -23,7 +25,7 @@ Direction = Literal["rtl", "ltr"]
 PxRect = tuple[int, int, int, int]
 
 
-class PageError(ValueError):
+class PageError(RenderError):
     """A page or panel the composer cannot lay out (bad bbox, size...)."""
 
 

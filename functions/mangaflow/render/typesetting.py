@@ -6,6 +6,8 @@ character, but two Latin digits or a "!?" pair share one cell set horizontally (
 """
 from __future__ import annotations
 
+from mangaflow.errors import RenderError
+
 import math
 import re
 from dataclasses import dataclass
@@ -41,7 +43,7 @@ _ROTATED = frozenset("ー～〜-–=＝→←")
 _TCY_MARKS = frozenset("!?！？")
 
 
-class TextDoesNotFit(ValueError):
+class TextDoesNotFit(RenderError):
     """Raised when a text cannot be set inside a box even at the smallest allowed size."""
 
 

@@ -6,19 +6,19 @@ credentials are sent; in the cloud the call carries the function's service-accou
 from __future__ import annotations
 
 import json
-import os
 import re
 from typing import Any
 
 import requests
 
+from ..config import settings
 from ..errors import UpstreamUnavailable
 
 _SESSION = requests.Session()
 
 
 def _base_and_headers() -> tuple[str, dict[str, str]]:
-    emulator = os.environ.get("WORKFLOWS_EMULATOR_HOST")
+    emulator = settings().workflows_emulator_host
     if emulator:
         return f"http://{emulator}/v1", {}
     import google.auth
@@ -34,13 +34,13 @@ CLOUD_ENDPOINT = "https://workflowexecutions.googleapis.com"
 
 def is_local() -> bool:
     """True when a local engine stands in for Cloud Workflows (WORKFLOWS_EMULATOR_HOST is set)."""
-    return bool(os.environ.get("WORKFLOWS_EMULATOR_HOST"))
+    return bool(settings().workflows_emulator_host)
 
 
 def is_callback_url(url: str) -> bool:
     """A callback endpoint of an execution of this very workflow, on the Workflows service itself
     (the cloud endpoint, or the local engine): nothing else may receive a gate's credentials."""
-    emulator = os.environ.get("WORKFLOWS_EMULATOR_HOST")
+    emulator = settings().workflows_emulator_host
     base = f"http://{emulator}" if emulator else CLOUD_ENDPOINT
     _, _, location, _, workflow = workflow_name().split("/")[1:6]
     pattern = (re.escape(base) + r"/v1/projects/[A-Za-z0-9_.:-]+/locations/" + re.escape(location) + "/workflows/"
@@ -49,12 +49,8 @@ def is_callback_url(url: str) -> bool:
 
 
 def workflow_name() -> str:
-    name = os.environ.get("MANGAFLOW_WORKFLOW")
-    if name:
-        return name
-    project = os.environ.get("GOOGLE_CLOUD_PROJECT", "mangaflow-local")
-    location = os.environ.get("MANGAFLOW_REGION", "asia-northeast1")
-    return f"projects/{project}/locations/{location}/workflows/manga_pipeline"
+    """projects/{project}/locations/{region}/workflows/manga_pipeline, or MANGAFLOW_WORKFLOW."""
+    return settings().workflow_name
 
 
 def start_execution(argument: dict[str, Any]) -> dict[str, Any]:

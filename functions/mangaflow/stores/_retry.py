@@ -11,17 +11,7 @@ from typing import Callable, TypeVar
 T = TypeVar("T")
 log = logging.getLogger("mangaflow.stores")
 
-START_HINT = "start the local services with `mangaflow services up`"
-
-
-class StoreUnavailable(RuntimeError):
-    """A backing service (PostgreSQL, Redis, Cloud Storage, Firestore) could not be reached."""
-
-    def __init__(self, service: str, where: str, cause: BaseException | None = None) -> None:
-        self.service = service
-        self.where = where
-        reason = f": {type(cause).__name__}: {cause}" if cause else ""
-        super().__init__(f"{service} is not reachable at {where}{reason} — {START_HINT}")
+from mangaflow.errors import START_HINT, StoreUnavailable  # noqa: E402,F401  (re-exported)
 
 
 def with_retry(

@@ -6,6 +6,8 @@ a developer sees are computed by the same query text that production runs.
 """
 from __future__ import annotations
 
+from mangaflow.config import settings
+
 import datetime as dt
 import functools
 import json
@@ -415,24 +417,18 @@ _backends_lock = threading.Lock()
 def backend_from_env() -> AnalyticsBackend:
     """BigQuery when MANGAFLOW_ANALYTICS=bigquery (set by the Terraform deploy), else DuckDB at
     MANGAFLOW_ANALYTICS_DB (default .local/analytics.duckdb). One backend per configuration."""
-    kind = os.environ.get("MANGAFLOW_ANALYTICS", "duckdb").strip().lower()
-    if kind == "bigquery":
-        project = os.environ.get("GOOGLE_CLOUD_PROJECT", "")
-        if not project:
-            raise ValidationError("GOOGLE_CLOUD_PROJECT must be set for BigQuery analytics",
+    config = settings()
+    if config.analytics == "bigquery":
+        if not config.has_cloud_project:
+            raise ValidationError("GOOGLE_CLOUD_PROJECT must name the Google Cloud project for BigQuery analytics",
                                   field="GOOGLE_CLOUD_PROJECT")
-        key = ("bigquery", project, os.environ.get("BIGQUERY_DATASET", DEFAULT_DATASET))
-    elif kind == "duckdb":
-        key = ("duckdb", os.path.abspath(os.environ.get("MANGAFLOW_ANALYTICS_DB",
-                                                        DEFAULT_DUCKDB_PATH)))
+        key: tuple[str, ...] = ("bigquery", config.google_cloud_project, config.bigquery_dataset)
     else:
-        raise ValidationError(f"MANGAFLOW_ANALYTICS must be duckdb or bigquery, not {kind!r}",
-                              field="MANGAFLOW_ANALYTICS")
+        key = ("duckdb", os.path.abspath(config.analytics_db))
     with _backends_lock:
         if key not in _backends:
             if key[0] == "bigquery":
-                _backends[key] = BigQueryBackend(key[1], key[2],
-                                                 os.environ.get("BIGQUERY_LOCATION") or None)
+                _backends[key] = BigQueryBackend(key[1], key[2], config.bigquery_location or None)
             else:
                 _backends[key] = DuckDBBackend(key[1])
         return _backends[key]

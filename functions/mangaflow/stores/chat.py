@@ -13,6 +13,7 @@ from google.api_core import exceptions as gexc
 
 from mangaflow.config import Settings, settings
 from mangaflow.stores._process_wide import ProcessWide
+from mangaflow.errors import StoreValueError
 from mangaflow.stores._retry import StoreUnavailable, with_retry
 
 # Seconds per RPC; the library's own retries are off so with_retry() decides and names Firestore.
@@ -21,7 +22,7 @@ MESSAGE_TYPES = ("text", "quick_action", "system")
 MAX_MESSAGE_BYTES = 10 * 1024  # "Max Message Size: 10KB"
 
 
-class InvalidChatValue(ValueError):
+class InvalidChatValue(StoreValueError):
     """A chat value is out of bounds; the message names the field and the limit."""
 
 

@@ -13,6 +13,7 @@ from google.api_core import exceptions as gexc
 
 from mangaflow.config import BUCKET_KINDS, Settings, settings
 from mangaflow.stores._process_wide import ProcessWide
+from mangaflow.errors import StoreValueError
 from mangaflow.stores._retry import StoreUnavailable, with_retry
 
 _EXTENSIONS = {
@@ -46,7 +47,7 @@ BUCKET_LIFECYCLES: dict[str, list[tuple[str, int, str | None]]] = {
 }
 
 
-class InvalidObject(ValueError):
+class InvalidObject(StoreValueError):
     """A bucket kind, URI or object name is not acceptable; the message names it."""
 
 

@@ -20,6 +20,7 @@ import pg8000.native
 
 from mangaflow.config import Settings, clamp_hitl_timeout, settings
 from mangaflow.stores._process_wide import ProcessWide
+from mangaflow.errors import StoreValueError
 from mangaflow.stores._retry import StoreUnavailable, with_retry
 
 MIGRATION_LOCK_KEY = 0x6D616E6761  # "manga": the advisory lock that serialises migrations
@@ -29,7 +30,7 @@ GATE_DECISIONS = ("approve", "modify", "skip")
 RUN_STATUSES = ("running", "succeeded", "failed", "skipped")
 
 
-class InvalidRecord(ValueError):
+class InvalidRecord(StoreValueError):
     """A value passed to the repository is out of bounds; the message names the field."""
 
 
@@ -38,7 +39,7 @@ def _sql_dirs() -> list[Path]:
     deployed bundle's copy (functions/schemas/sql, put there by the packaging step)."""
     here = Path(__file__).resolve()
     candidates = [here.parents[3] / "schemas" / "sql", here.parents[2] / "schemas" / "sql"]
-    configured = os.environ.get("MANGAFLOW_SQL_DIR")
+    configured = settings().sql_dir
     if configured:
         candidates.insert(0, Path(configured))
     return [path for path in candidates if path.is_dir()]

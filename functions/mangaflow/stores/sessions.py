@@ -16,6 +16,7 @@ import redis.exceptions
 
 from mangaflow.config import Settings, settings
 from mangaflow.stores._process_wide import ProcessWide
+from mangaflow.errors import StoreValueError
 from mangaflow.stores._retry import StoreUnavailable, with_retry
 
 SESSION_TTL_S = 3600  # one hour after the last activity (infrastructure design 5.3)
@@ -26,7 +27,7 @@ CONCURRENCY_LEASE_S = 6 * 3600  # a crashed worker's slot frees itself after thi
 IDEMPOTENCY_TTL_S = 24 * 3600
 
 
-class InvalidSessionValue(ValueError):
+class InvalidSessionValue(StoreValueError):
     """A value passed to the session store is out of bounds; the message names the field."""
 
 
