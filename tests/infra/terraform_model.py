@@ -127,4 +127,12 @@ def render(value: Any, item: dict[str, Any], key: str) -> Any:
     if whole:
         return lookup(whole.group(1))
     value = value.replace("${each.key}", key)
-    return _EACH_VALUE.sub(lambda m: str(lookup(m.group(1))), value)
+    value = _EACH_VALUE.sub(lambda m: str(lookup(m.group(1))), value)
+
+    # Inside a larger expression (an index, a function argument): a string as its bare text, any
+    # other value as JSON, which is how its HCL literal reads.
+    def inline(match: re.Match[str]) -> str:
+        found = lookup(match.group(1))
+        return found if isinstance(found, str) else json.dumps(found, separators=(",", ":"))
+
+    return re.sub(r"\beach\.value((?:\.[a-z_0-9]+)+)", inline, value)
