@@ -437,3 +437,13 @@ def test_every_function_in_the_map_is_an_entry_point_of_main_py_or_a_planned_sub
     missing = set(terraform["locals"]["functions"]) - exported_entry_points() - PLANNED_SUBSCRIBERS
 
     assert missing == set(), f"deployed by Terraform, not exported by main.py: {sorted(missing)}"
+
+
+def test_the_example_tfvars_sets_only_declared_variables_and_every_required_one(terraform):
+    from terraform_model import parse
+
+    example = parse(INFRA / "terraform.tfvars.example")
+    required = {name for name, variable in terraform["variable"].items() if "default" not in variable}
+
+    assert set(example) <= set(terraform["variable"]), sorted(set(example) - set(terraform["variable"]))
+    assert required <= set(example), sorted(required - set(example))
