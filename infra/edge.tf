@@ -21,14 +21,14 @@ locals {
 
   # Cloud Armor preconfigured WAF rules (ModSecurity CRS 3.3), evaluated before the rate limit.
   waf_rules = {
-    "sqli-v33-stable"           = 1000
-    "xss-v33-stable"            = 1001
-    "lfi-v33-stable"            = 1002
-    "rfi-v33-stable"            = 1003
-    "rce-v33-stable"            = 1004
+    "sqli-v33-stable"             = 1000
+    "xss-v33-stable"              = 1001
+    "lfi-v33-stable"              = 1002
+    "rfi-v33-stable"              = 1003
+    "rce-v33-stable"              = 1004
     "scannerdetection-v33-stable" = 1005
-    "protocolattack-v33-stable" = 1006
-    "sessionfixation-v33-stable" = 1007
+    "protocolattack-v33-stable"   = 1006
+    "sessionfixation-v33-stable"  = 1007
   }
 }
 

@@ -252,8 +252,8 @@ locals {
   }
   cdn_env = merge(
     {
-      MANGAFLOW_CDN_KEY_NAME   = local.cdn_key_name
-      MANGAFLOW_CDN_URL_TTL_S  = tostring(var.signed_url_ttl_seconds)
+      MANGAFLOW_CDN_KEY_NAME  = local.cdn_key_name
+      MANGAFLOW_CDN_URL_TTL_S = tostring(var.signed_url_ttl_seconds)
     },
     { for key, prefix in local.cdn_paths : "MANGAFLOW_CDN_URL_${upper(key)}" => "${local.public_url}${prefix}" },
   )

@@ -17,11 +17,11 @@ data "google_bigquery_default_service_account" "bigquery" {
 locals {
   # Google-managed identities of this project, by what they do for Mangaflow.
   service_agents = {
-    pubsub       = "serviceAccount:service-${data.google_project.this.number}@gcp-sa-pubsub.iam.gserviceaccount.com"
-    monitoring   = "serviceAccount:service-${data.google_project.this.number}@gcp-sa-monitoring-notification.iam.gserviceaccount.com"
-    cdn_fill     = "serviceAccount:service-${data.google_project.this.number}@cloud-cdn-fill.iam.gserviceaccount.com"
-    storage      = "serviceAccount:${data.google_storage_project_service_account.gcs.email_address}"
-    bigquery     = "serviceAccount:${data.google_bigquery_default_service_account.bigquery.email}"
+    pubsub     = "serviceAccount:service-${data.google_project.this.number}@gcp-sa-pubsub.iam.gserviceaccount.com"
+    monitoring = "serviceAccount:service-${data.google_project.this.number}@gcp-sa-monitoring-notification.iam.gserviceaccount.com"
+    cdn_fill   = "serviceAccount:service-${data.google_project.this.number}@cloud-cdn-fill.iam.gserviceaccount.com"
+    storage    = "serviceAccount:${data.google_storage_project_service_account.gcs.email_address}"
+    bigquery   = "serviceAccount:${data.google_bigquery_default_service_account.bigquery.email}"
   }
 
   # The agents that encrypt Mangaflow data with the key.
