@@ -135,3 +135,10 @@ resource "google_sql_user" "app" {
   instance = google_sql_database_instance.manga_db.name
   password = random_password.db_password.result
 }
+
+# The functions' IAM user was a single resource before each runtime account got its own; moving it
+# keeps the existing database user (and its grants) instead of dropping and re-creating it.
+moved {
+  from = google_sql_user.functions_iam
+  to   = google_sql_user.runtime_iam["functions"]
+}
