@@ -5,11 +5,14 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
+# checkov and its many dependencies live in their own environment so they never move the project's pins.
+TOOLS_VENV := .venv-tools
+TOOLS_STAMP := $(TOOLS_VENV)/.installed
 STORY ?= examples/lantern-festival.ja.txt
 PAGES ?= 8
 OUT ?= out
 
-.PHONY: setup demo test bench services-up services-down clean
+.PHONY: setup tools demo test bench services-up services-down clean
 
 setup: $(STAMP) $(NODE_STAMP)
 
@@ -19,6 +22,14 @@ $(STAMP): requirements.txt functions/requirements.txt constraints.txt pyproject.
 	$(BIN)/pip install --quiet -r requirements.txt -c constraints.txt
 	$(BIN)/pip install --quiet --no-deps -e .
 	touch $(STAMP)
+
+tools: $(TOOLS_STAMP)
+
+$(TOOLS_STAMP): tools/requirements.txt tools/constraints.txt
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found (Python 3.11 is required)"; exit 2; }
+	test -x $(TOOLS_VENV)/bin/python || $(PYTHON) -m venv $(TOOLS_VENV)
+	$(TOOLS_VENV)/bin/pip install --quiet -r tools/requirements.txt -c tools/constraints.txt
+	touch $(TOOLS_STAMP)
 
 $(NODE_STAMP): package.json package-lock.json
 	@command -v npm >/dev/null || { echo "error: npm not found (Node.js 18+ runs the Firestore emulator)"; exit 2; }
@@ -35,7 +46,7 @@ demo: setup
 	$(BIN)/mangaflow generate $(STORY) --pages $(PAGES) --out $(OUT) --auto-approve
 	@echo "The manga is in $(OUT)/: pages/*.png, manga.pdf, manga.cbz, manifest.json"
 
-test: setup
+test: setup tools
 	$(BIN)/mangaflow services up
 	$(BIN)/python -m pytest -q -p no:cacheprovider; status=$$?; \
 	  if [ $$status -eq 5 ]; then echo "pytest collected no tests: a failure"; exit 1; fi; exit $$status
@@ -46,4 +57,4 @@ bench: setup
 	$(BIN)/python bench/run_all.py
 
 clean: services-down
-	rm -rf $(VENV) node_modules .local $(OUT)
+	rm -rf $(VENV) $(TOOLS_VENV) node_modules .local $(OUT)

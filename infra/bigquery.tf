@@ -19,7 +19,11 @@ resource "google_bigquery_dataset" "analytics" {
   location    = var.region
   description = "Mangaflow quality gate scores, retries, feedback, chat metrics and daily trends."
 
-  depends_on = [google_project_service.api]
+  default_encryption_configuration {
+    kms_key_name = google_kms_crypto_key.data.id
+  }
+
+  depends_on = [google_project_service.api, google_kms_crypto_key_iam_member.service_agent]
 }
 
 resource "google_bigquery_table" "analytics" {
@@ -35,10 +39,16 @@ resource "google_bigquery_table" "analytics" {
     type  = "DAY"
     field = each.value
   }
+
+  encryption_configuration {
+    kms_key_name = google_kms_crypto_key.data.id
+  }
 }
 
-resource "google_bigquery_dataset_iam_member" "functions_edit" {
+resource "google_bigquery_dataset_iam_member" "runtime_edit" {
+  for_each = toset(local.runtime_accounts)
+
   dataset_id = google_bigquery_dataset.analytics.dataset_id
   role       = "roles/bigquery.dataEditor"
-  member     = google_service_account.account["functions"].member
+  member     = google_service_account.account[each.key].member
 }

@@ -10,17 +10,27 @@ locals {
     min_instances = 0
     max_instances = 10
     callers       = []
-    env           = {}
+    account       = "functions"
+    cdn_signer    = false
+    ingress       = "ALLOW_INTERNAL_ONLY"
   }
 
   # Key = the Python entry point re-exported by functions/main.py. url_env = the workflow variable
   # that carries the function's URL ("" when the workflow does not call it). callers = who may
-  # invoke it: "workflow", "scheduler", "clients" (var.client_invokers).
+  # invoke it: "workflow", "scheduler", "pubsub" (push subscriptions) reach it from inside Google
+  # Cloud only; "edge" means people reach it through the HTTPS load balancer (edge.tf), where the
+  # function itself checks who they are (ID token, or the signed review link). ingress follows the
+  # callers: ALLOW_INTERNAL_AND_GCLB exactly for the "edge" functions (only through the load
+  # balancer and its Cloud Armor policy), ALLOW_INTERNAL_ONLY for the rest: Workflows, Cloud
+  # Scheduler and Pub/Sub push in the same project count as internal. It is spelled out, not
+  # derived, so checkov can read it; tests/infra holds the two together. account = the service
+  # account it runs as (iam.tf). cdn_signer = it hands out signed CDN image URLs.
   functions = {
     phase1_concept = {
       name          = "phase1-concept"
       url_env       = "PHASE1_URL"
       callers       = ["workflow"]
+      account       = "phases"
       min_instances = var.phase_min_instances
       max_instances = var.phase_max_instances
     }
@@ -32,6 +42,7 @@ locals {
       memory        = "3Gi"
       timeout       = 30
       callers       = ["workflow"]
+      account       = "phases"
       min_instances = var.phase_min_instances
       max_instances = var.phase_max_instances
     }
@@ -39,6 +50,7 @@ locals {
       name          = "phase3-plot"
       url_env       = "PHASE3_URL"
       callers       = ["workflow"]
+      account       = "phases"
       min_instances = var.phase_min_instances
       max_instances = var.phase_max_instances
     }
@@ -46,6 +58,7 @@ locals {
       name          = "phase4-name"
       url_env       = "PHASE4_URL"
       callers       = ["workflow"]
+      account       = "phases"
       min_instances = var.phase_min_instances
       max_instances = var.phase_max_instances
     }
@@ -59,6 +72,7 @@ locals {
       timeout       = 60
       concurrency   = 5
       callers       = ["workflow"]
+      account       = "phases"
       min_instances = var.phase_min_instances
       max_instances = var.phase_max_instances
     }
@@ -66,6 +80,7 @@ locals {
       name          = "phase6-lettering"
       url_env       = "PHASE6_URL"
       callers       = ["workflow"]
+      account       = "phases"
       min_instances = var.phase_min_instances
       max_instances = var.phase_max_instances
     }
@@ -73,6 +88,7 @@ locals {
       name          = "phase7-finalize"
       url_env       = "PHASE7_URL"
       callers       = ["workflow"]
+      account       = "phases"
       min_instances = var.phase_min_instances
       max_instances = var.phase_max_instances
     }
@@ -81,14 +97,18 @@ locals {
       url_env = ""
       memory  = "512Mi"
       timeout = 60
-      callers = ["clients"]
+      callers = ["edge"]
+      ingress = "ALLOW_INTERNAL_AND_GCLB"
+      account = "starter"
     }
     get_status = {
-      name    = "get-status"
-      url_env = "GET_STATUS_URL"
-      memory  = "512Mi"
-      timeout = 60
-      callers = ["workflow", "clients"]
+      name       = "get-status"
+      url_env    = "GET_STATUS_URL"
+      memory     = "512Mi"
+      timeout    = 60
+      callers    = ["workflow", "edge"]
+      ingress    = "ALLOW_INTERNAL_AND_GCLB"
+      cdn_signer = true
     }
     open_gate = {
       name    = "open-gate"
@@ -114,18 +134,23 @@ locals {
     review_gate = {
       name    = "review-gate"
       url_env = ""
-      # The approval link a person opens from a notice: public, because the signed, expiring
-      # token in the link (bound to request, phase and gate) is what authorises the decision.
-      memory  = "512Mi"
-      timeout = 60
-      callers = ["public"]
+      # The approval link a person opens from a notice: the signed, expiring token in the link
+      # (bound to request, phase and gate) is what authorises the decision.
+      memory     = "512Mi"
+      timeout    = 60
+      callers    = ["edge"]
+      ingress    = "ALLOW_INTERNAL_AND_GCLB"
+      account    = "gate_answerer"
+      cdn_signer = true
     }
     preview_versions = {
-      name    = "preview-versions"
-      url_env = ""
-      memory  = "512Mi"
-      timeout = 60
-      callers = ["clients"]
+      name       = "preview-versions"
+      url_env    = ""
+      memory     = "512Mi"
+      timeout    = 60
+      callers    = ["edge"]
+      ingress    = "ALLOW_INTERNAL_AND_GCLB"
+      cdn_signer = true
     }
     chat_message = {
       name    = "chat-message"
@@ -133,7 +158,9 @@ locals {
       # Design: process-chat-message, 512 MB, 60 s.
       memory  = "512Mi"
       timeout = 60
-      callers = ["clients"]
+      callers = ["edge"]
+      ingress = "ALLOW_INTERNAL_AND_GCLB"
+      account = "gate_answerer"
     }
     cleanup_sessions = {
       name          = "cleanup-sessions"
@@ -156,9 +183,35 @@ locals {
       max_instances = 1
       callers       = ["scheduler"]
     }
+    # Pub/Sub push subscribers (infra/pubsub.yaml names which subscription pushes to which).
+    # 60 s: the subscriptions' acknowledgement deadline.
+    hitl_feedback_processor = {
+      name    = "hitl-feedback-processor"
+      url_env = ""
+      memory  = "512Mi"
+      timeout = 60
+      callers = ["pubsub"]
+    }
+    phase_transition_handler = {
+      name    = "phase-transition-handler"
+      url_env = ""
+      memory  = "512Mi"
+      timeout = 60
+      callers = ["pubsub"]
+    }
+    session_cleanup_service = {
+      name          = "session-cleanup-service"
+      url_env       = ""
+      memory        = "512Mi"
+      timeout       = 60
+      max_instances = 1
+      callers       = ["pubsub"]
+    }
   }
 
   function_specs = { for key, spec in local.functions : key => merge(local.function_defaults, spec) }
+
+  public_url = "https://${var.domain}"
 
   # Settings every function reads from its environment (mangaflow.config; docs/deploy.md lists
   # them). The workflow's name is spelled out, not taken from the resource: the workflow needs
@@ -177,20 +230,52 @@ locals {
       BIGQUERY_LOCATION         = var.region
       CLOUD_SQL_INSTANCE        = google_sql_database_instance.manga_db.connection_name
       DB_NAME                   = google_sql_database.manga.name
-      DB_USER                   = google_sql_user.functions_iam.name
       MANGAFLOW_WORKFLOW        = "projects/${var.project_id}/locations/${var.region}/workflows/${local.workflow_name}"
-      MANGAFLOW_PUBLIC_URL      = var.public_url
+      MANGAFLOW_PUBLIC_URL      = local.public_url
+      # Callers prove who they are with a Google ID token for this audience (mangaflow.auth).
+      MANGAFLOW_AUTH          = "google"
+      MANGAFLOW_AUTH_AUDIENCE = var.auth_audience
+      # The HITL metrics go to Cloud Monitoring under this prefix (monitoring.tf).
+      MANGAFLOW_METRICS_EXPORTER = "cloud_monitoring"
+      MANGAFLOW_METRICS_PREFIX   = local.metric_prefix
+      # Where review links go when a gate opens (issue 10): the topic hitl-feedback-processor reads.
+      MANGAFLOW_NOTIFY_TOPIC = "projects/${var.project_id}/topics/${local.review_link_topic}"
     },
     { for key in keys(local.buckets) : "MANGAFLOW_BUCKET_${upper(key)}" => google_storage_bucket.bucket[key].name },
   )
+
+  # What only some functions read, added to function_env by entry point.
+  model_env = {
+    MANGAFLOW_TEXT_MODEL         = var.text_model
+    MANGAFLOW_IMAGE_MODEL        = var.image_model
+    MANGAFLOW_DEFAULT_BUDGET_USD = tostring(var.default_budget_usd)
+  }
+  cdn_env = merge(
+    {
+      MANGAFLOW_CDN_KEY_NAME  = local.cdn_key_name
+      MANGAFLOW_CDN_URL_TTL_S = tostring(var.signed_url_ttl_seconds)
+    },
+    { for key, prefix in local.cdn_paths : "MANGAFLOW_CDN_URL_${upper(key)}" => "${local.public_url}${prefix}" },
+  )
+  # (Filters, not conditionals: a conditional cannot choose between objects of different shapes.)
+  function_extra_env = {
+    for key, spec in local.function_specs : key => merge(
+      { for name, value in local.model_env : name => value if spec.account == "phases" || key == "start_generation" },
+      { for name, value in local.cdn_env : name => value if spec.cdn_signer },
+      { DB_USER = google_sql_user.runtime_iam[spec.account].name },
+    )
+  }
 
   # Members behind each kind of caller. Keys of the pairs below use the caller kind and an index,
   # never an e-mail: service account e-mails are unknown until the accounts exist.
   caller_members = {
     workflow  = [google_service_account.account["workflow"].member]
     scheduler = [google_service_account.account["scheduler"].member]
-    clients   = var.client_invokers
-    public    = ["allUsers"]
+    pubsub    = [google_service_account.account["pubsub_push"].member]
+    # Behind the load balancer the function authenticates people itself (mangaflow.auth with an
+    # ID token, or the signed review link); Cloud Run IAM cannot check an Identity Platform
+    # token, so invoking is open and ingress admits only the load balancer.
+    edge = ["allUsers"]
   }
 
   # Every (function, caller) pair that gets roles/run.invoker on the function's service.
@@ -212,6 +297,7 @@ resource "google_storage_bucket_object" "function_source" {
 }
 
 resource "google_cloudfunctions2_function" "fn" {
+  #checkov:skip=CKV_GCP_124:checkov cannot expand this for_each (merge in a for); ingress comes from local.functions, ALLOW_INTERNAL_ONLY or ALLOW_INTERNAL_AND_GCLB for edge functions, never ALLOW_ALL (tests/infra asserts each).
   for_each = local.function_specs
 
   name     = each.value.name
@@ -237,10 +323,10 @@ resource "google_cloudfunctions2_function" "fn" {
     max_instance_request_concurrency = each.value.concurrency
     min_instance_count               = each.value.min_instances
     max_instance_count               = each.value.max_instances
-    ingress_settings                 = "ALLOW_ALL" # callers still need run.invoker (IAM below)
+    ingress_settings                 = each.value.ingress
     all_traffic_on_latest_revision   = true
-    service_account_email            = google_service_account.account["functions"].email
-    environment_variables            = merge(local.function_env, each.value.env)
+    service_account_email            = google_service_account.account[each.value.account].email
+    environment_variables            = merge(local.function_env, local.function_extra_env[each.key])
 
     # Cloud SQL and Memorystore sit on private addresses; everything else leaves directly.
     direct_vpc_egress = "VPC_EGRESS_PRIVATE_RANGES_ONLY"
@@ -249,20 +335,34 @@ resource "google_cloudfunctions2_function" "fn" {
       subnetwork = google_compute_subnetwork.subnet["public"].name
     }
 
+    # Only what the function's code reads (secrets.tf): the emergency database password is
+    # mounted nowhere.
     dynamic "secret_environment_variables" {
-      for_each = local.secret_env
+      for_each = local.function_secret_env[each.key]
       content {
         key        = secret_environment_variables.value
         project_id = var.project_id
-        secret     = google_secret_manager_secret.secret[secret_environment_variables.key].secret_id
+        secret     = secret_environment_variables.key
         version    = "latest"
+      }
+    }
+
+    # Memorystore's server CA, for REDIS_URL's ssl_ca_certs (in-transit encryption, redis.tf).
+    secret_volumes {
+      mount_path = local.redis_ca_dir
+      project_id = var.project_id
+      secret     = google_secret_manager_secret.secret["manga-redis-ca"].secret_id
+      versions {
+        version = "latest"
+        path    = local.redis_ca_file
       }
     }
   }
 
   depends_on = [
     google_project_iam_member.role,
-    google_secret_manager_secret_iam_member.functions_access,
+    google_secret_manager_secret_iam_member.runtime_access,
+    google_secret_manager_secret_iam_member.review_webhook,
     google_secret_manager_secret_version.secret,
     google_storage_bucket_iam_member.build_reads_source,
   ]

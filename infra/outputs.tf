@@ -47,3 +47,28 @@ output "service_accounts" {
   description = "Service account e-mail by role."
   value       = { for key, account in google_service_account.account : key => account.email }
 }
+
+output "edge_ip_address" {
+  description = "Address of the HTTPS load balancer: point the DNS A record of var.domain at it."
+  value       = google_compute_global_address.edge.address
+}
+
+output "public_url" {
+  description = "Where people reach Mangaflow: https://<domain>/<entry point> (start_generation, get_status, review_gate, preview_versions, chat_message); images under /images and /previews."
+  value       = local.public_url
+}
+
+output "cdn_key_name" {
+  description = "KeyName of the Cloud CDN signed URLs; the key itself is the secret manga-cdn-signing-key."
+  value       = local.cdn_key_name
+}
+
+output "pubsub_topics" {
+  description = "Topic ids by name (infra/pubsub.yaml)."
+  value       = { for name, topic in google_pubsub_topic.topic : name => topic.id }
+}
+
+output "dashboards" {
+  description = "Cloud Monitoring dashboards by name."
+  value       = { for name, dashboard in google_monitoring_dashboard.hitl : name => dashboard.id }
+}

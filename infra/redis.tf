@@ -1,5 +1,6 @@
 # Memorystore for Redis 7, Basic tier, 1 GB: sessions, rate limits, progress and the chat cache
-# only, now that previews live in Cloud Storage behind the CDN (design 4.2, optimised).
+# only, now that previews live in Cloud Storage behind the CDN (design 4.2, optimised). AUTH and
+# in-transit encryption are on.
 
 resource "google_redis_instance" "manga_cache" {
   name           = "manga-redis"
@@ -14,6 +15,10 @@ resource "google_redis_instance" "manga_cache" {
   reserved_ip_range  = google_compute_global_address.private_services.name
 
   auth_enabled = true
+
+  # TLS on every connection (port 6378): clients use rediss:// and check the server against the
+  # instance's CA, which secrets.tf keeps as manga-redis-ca and mounts in every function.
+  transit_encryption_mode = "SERVER_AUTHENTICATION"
 
   redis_configs = {
     # Session keys carry TTLs; evict those first if memory ever runs short.

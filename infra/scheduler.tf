@@ -1,34 +1,10 @@
-# Scheduled maintenance: hourly session cleanup, daily analytics aggregation, the daily quality
-# report and the weekly trends. Each job calls its function with an OIDC token of the scheduler
-# account. Times are UTC (the analytics days are UTC days); aggregation runs before the reports.
+# Scheduled maintenance: the jobs of infra/schedules.yaml, the one definition the local Cloud
+# Scheduler reads too (`mangaflow schedules apply`), so the two cannot drift. Each job POSTs its
+# body to its function with an OIDC token of the scheduler account, in its own time zone, with its
+# own retry config. tests/infra checks that these jobs are exactly the file's.
 
 locals {
-  schedules = {
-    cleanup-sessions = {
-      function    = "cleanup_sessions"
-      schedule    = "5 * * * *"
-      description = "Close chat and approval sessions idle for an hour."
-      body        = { max_idle_s = 3600 }
-    }
-    aggregate-analytics = {
-      function    = "aggregate_analytics"
-      schedule    = "30 0 * * *"
-      description = "Aggregate yesterday's quality scores and retries into quality_trends."
-      body        = {}
-    }
-    daily-quality-report = {
-      function    = "quality_report"
-      schedule    = "0 1 * * *"
-      description = "Yesterday's quality report per phase."
-      body        = { period = "daily" }
-    }
-    weekly-quality-trends = {
-      function    = "quality_report"
-      schedule    = "0 2 * * 1"
-      description = "Trends of the ISO week that ended yesterday, against the week before."
-      body        = { period = "weekly" }
-    }
-  }
+  schedules = { for job in yamldecode(file("${path.module}/schedules.yaml")).jobs : job.name => job }
 }
 
 resource "google_cloud_scheduler_job" "job" {
@@ -38,13 +14,14 @@ resource "google_cloud_scheduler_job" "job" {
   region           = var.region
   description      = each.value.description
   schedule         = each.value.schedule
-  time_zone        = var.scheduler_time_zone
-  attempt_deadline = "320s"
+  time_zone        = each.value.time_zone
+  attempt_deadline = "${each.value.retry.attempt_deadline_s}s"
 
   retry_config {
-    retry_count          = 3
-    min_backoff_duration = "30s"
-    max_backoff_duration = "300s"
+    retry_count          = each.value.retry.retry_count
+    min_backoff_duration = "${each.value.retry.min_backoff_s}s"
+    max_backoff_duration = "${each.value.retry.max_backoff_s}s"
+    max_doublings        = each.value.retry.max_doublings
   }
 
   http_target {
