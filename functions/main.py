@@ -1,4 +1,7 @@
-"""Cloud Functions entry points (one deploy source, one entry point per function)."""
+"""Cloud Functions entry points (one deploy source, one entry point per function).
+
+Each entry point gets its stores from the composition root, `mangaflow.bootstrap.stores()`, built
+once per instance on first use (nothing connects at import)."""
 from mangaflow.entrypoints.pipeline import (
     get_status,
     open_gate,

@@ -143,11 +143,12 @@ def _store_env() -> None:
 
 def show_status(args: argparse.Namespace) -> int:
     _store_env()
-    from mangaflow.service import requests as request_service
+    from mangaflow.bootstrap import stores
     from mangaflow.errors import DomainError
+    from mangaflow.service import requests as request_service
 
     try:
-        state = request_service.request_state(args.request_id)
+        state = request_service.request_state(stores(), args.request_id)
     except DomainError as err:
         raise CliError(err.message, code=2 if err.status < 500 else 1) from None
     if args.json:
@@ -319,6 +320,7 @@ _terminal_reviewer.interactive = True  # type: ignore[attr-defined]
 
 def follow(request_id: str, execution: str, workflows_host: str, answer: Answer) -> dict[str, Any]:
     """Show progress per phase and per panel until the execution ends; answer gates as they open."""
+    from mangaflow.bootstrap import stores
     from mangaflow.service import live
 
     base = f"http://{workflows_host}/v1/{execution}"
@@ -337,7 +339,7 @@ def follow(request_id: str, execution: str, workflows_host: str, answer: Answer)
     last_poll = 0.0
     with progress:
         while True:
-            cursor, events = live.read(request_id, cursor, block_ms=200)
+            cursor, events = live.read(stores(), request_id, cursor, block_ms=200)
             for event in events:
                 kind, phase = event.get("type"), int(event.get("phase") or 0)
                 label = f"{phase} {PHASE_NAMES.get(phase, '')}"

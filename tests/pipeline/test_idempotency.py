@@ -25,7 +25,7 @@ def test_replayed_phase_calls_return_the_stored_result(run_pipeline, stack):
     panel = next(r for r in before if r["phase"] == 5 and r["panel_id"])
     again = requests.post(f"{stack['gateway']}/phase5_images", timeout=30,
                           json={"request_id": request_id, "attempt": 1, "selected": selected,
-                                "panel_id": panel["panel_id"]})
+                                "operation": "panel", "panel_id": panel["panel_id"]})
     assert again.status_code == 200 and again.json()["idempotent_replay"] is True
     assert again.json()["output_uri"] == panel["output_uri"]
 

@@ -87,7 +87,7 @@ class Functions:
             return {"decision": "approve", "feedback": None, "remaining_seconds": 0}
         if name == "get_status":
             return {"exports": {"pdf": "gs://b/manga.pdf"}, "page_count": 2}
-        if name == "phase5" and body.get("plan"):
+        if name == "phase5" and body.get("operation") == "plan":
             return {"panel_ids": [f"p01-{i}" for i in range(1, 8)]}
         return {"score": 0.9, "attempt": body["attempt"], "decision": "pass", "hints": []}
 
@@ -191,7 +191,7 @@ def test_panels_fan_out_within_the_concurrency_limit(functions_with, limit):
     panel_calls = [c for c in functions.calls["phase5"] if c.get("panel_id")]
     assert sorted(c["panel_id"] for c in panel_calls) == [f"p01-{i}" for i in range(1, 8)]
     assert functions.max_in_flight == limit
-    aggregate = [c for c in functions.calls["phase5"] if c.get("aggregate")]
+    aggregate = [c for c in functions.calls["phase5"] if c.get("operation") == "collect"]
     assert len(aggregate) == 1
 
 

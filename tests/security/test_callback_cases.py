@@ -10,6 +10,7 @@ from typing import Any, Callable
 import pytest
 import requests
 
+from mangaflow.bootstrap import stores
 from mangaflow.service import live
 from mangaflow.stores import postgres
 
@@ -74,7 +75,7 @@ def _post(url: str, body: Any, method: str = "POST") -> requests.Response:
 
 
 def _rejections(request_id: str, gate_id: str) -> int:
-    _, events = live.read(request_id, "0")
+    _, events = live.read(stores(), request_id, "0")
     return sum(1 for e in events if e.get("type") == "gate_rejected_answer" and e.get("gate_id") == gate_id)
 
 

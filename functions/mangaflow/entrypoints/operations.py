@@ -7,6 +7,7 @@ import json
 import flask
 import functions_framework
 
+from ..bootstrap import stores
 from ..errors import DomainError, ValidationError
 from ..service import access, chat, review, versions
 from ._http import json_endpoint
@@ -45,34 +46,34 @@ def _review_error(err: DomainError, request: flask.Request) -> flask.Response | 
 @functions_framework.http
 @json_endpoint("http/chat_message")
 def chat_message(body: Body, request: flask.Request) -> dict:
-    granted = access.authorize(body["request_id"], access.caller(request.headers, required=False),
+    granted = access.authorize(stores(), body["request_id"], access.caller(request.headers, required=False),
                                body.get("gate_id"), body.get("token"))
-    return chat.chat_message(body, granted)
+    return chat.chat_message(stores(), body, granted)
 
 
 @functions_framework.http
 @json_endpoint("http/review_gate", methods=("GET", "POST"), error_page=_review_error)
 def review_gate(body: Body, request: flask.Request) -> flask.Response | dict:
     if request.method == "GET":
-        return _html(review.review_page(body, request.cookies), request)
+        return _html(review.review_page(stores(), body, request.cookies), request)
     if body.get("action") == "open":
-        opened, (value, max_age) = review.open_session(body)
+        opened, (value, max_age) = review.open_session(stores(), body)
         response = _secured(flask.Response(json.dumps(opened), mimetype="application/json"))
         # HttpOnly and SameSite=Strict: scripts cannot read it and other sites cannot send it.
         response.set_cookie(review.COOKIE, value, max_age=max_age, path=request.script_root or "/",
                             secure=request.is_secure, httponly=True, samesite="Strict")
         return response
-    sent = review.submit_decision(body, request.cookies, decided_by="review-page" if _wants_html(request) else
-                                  str(body.get("decided_by") or "api")[:128])
+    decided_by = "review-page" if _wants_html(request) else str(body.get("decided_by") or "api")[:128]
+    sent = review.submit_decision(stores(), body, request.cookies, decided_by=decided_by)
     return _html(review.thank_you(sent), request) if _wants_html(request) else sent
 
 
 @functions_framework.http
 @json_endpoint("http/preview_versions", methods=("POST",))
 def preview_versions(body: Body, request: flask.Request) -> dict:
-    access.authorize(body["request_id"], access.caller(request.headers, required=False),
+    access.authorize(stores(), body["request_id"], access.caller(request.headers, required=False),
                      body.get("gate_id"), body.get("token"))
-    return versions.preview_versions(body)
+    return versions.preview_versions(stores(), body)
 
 
 def _day(body: Body) -> dt.date:

@@ -1,13 +1,14 @@
 """HTTP entry points of the pipeline: start, status, the seven phases, and the approval gates.
 
 Each one validates its body against its JSON Schema (the decorator), calls one service function
-and returns JSON. Nothing else lives here.
+with the stores of the composition root, and returns JSON. Nothing else lives here.
 """
 from __future__ import annotations
 
-import functions_framework
 import flask
+import functions_framework
 
+from ..bootstrap import stores
 from ..config import settings
 from ..service import access, gates, requests, runner
 from ._http import json_endpoint
@@ -31,47 +32,73 @@ def client_address(request: flask.Request) -> str:
 @json_endpoint("http/start_generation")
 def start_generation(body: Body, request: flask.Request) -> tuple[dict, int]:
     principal = access.caller(request.headers)
-    return requests.start_generation(body, principal.user_id, client_address(request)), 202
+    return requests.start_generation(stores(), body, principal.user_id, client_address(request)), 202
 
 
 @functions_framework.http
 @json_endpoint("http/get_status", methods=("GET", "POST"))
 def get_status(body: Body, request: flask.Request) -> dict:
-    granted = access.authorize(body["request_id"], access.caller(request.headers, required=False),
+    granted = access.authorize(stores(), body["request_id"], access.caller(request.headers, required=False),
                                body.get("gate_id"), body.get("token"))
-    return requests.request_state(body["request_id"], owner=granted.is_owner)
+    return requests.request_state(stores(), body["request_id"], owner=granted.is_owner)
 
 
-def _phase_entry_point(phase: int):  # type: ignore[no-untyped-def]
-    @json_endpoint("http/phase_call")
-    def run(body: Body, request: flask.Request) -> dict:
-        return runner.run_phase(phase, body)
+# The seven phases: one function each, called by the workflow (phase 5 as plan, panel and collect).
+@functions_framework.http
+@json_endpoint("http/phase_call")
+def phase1_concept(body: Body, request: flask.Request) -> dict:
+    return runner.run_phase(stores(), 1, body)
 
-    return run
+
+@functions_framework.http
+@json_endpoint("http/phase_call")
+def phase2_characters(body: Body, request: flask.Request) -> dict:
+    return runner.run_phase(stores(), 2, body)
 
 
-phase1_concept = functions_framework.http(_phase_entry_point(1))
-phase2_characters = functions_framework.http(_phase_entry_point(2))
-phase3_plot = functions_framework.http(_phase_entry_point(3))
-phase4_name = functions_framework.http(_phase_entry_point(4))
-phase5_images = functions_framework.http(_phase_entry_point(5))
-phase6_lettering = functions_framework.http(_phase_entry_point(6))
-phase7_finalize = functions_framework.http(_phase_entry_point(7))
+@functions_framework.http
+@json_endpoint("http/phase_call")
+def phase3_plot(body: Body, request: flask.Request) -> dict:
+    return runner.run_phase(stores(), 3, body)
+
+
+@functions_framework.http
+@json_endpoint("http/phase_call")
+def phase4_name(body: Body, request: flask.Request) -> dict:
+    return runner.run_phase(stores(), 4, body)
+
+
+@functions_framework.http
+@json_endpoint("http/phase_call")
+def phase5_images(body: Body, request: flask.Request) -> dict:
+    return runner.run_phase(stores(), 5, body)
+
+
+@functions_framework.http
+@json_endpoint("http/phase_call")
+def phase6_lettering(body: Body, request: flask.Request) -> dict:
+    return runner.run_phase(stores(), 6, body)
+
+
+@functions_framework.http
+@json_endpoint("http/phase_call")
+def phase7_finalize(body: Body, request: flask.Request) -> dict:
+    return runner.run_phase(stores(), 7, body)
 
 
 @functions_framework.http
 @json_endpoint("http/open_gate")
 def open_gate(body: Body, request: flask.Request) -> dict:
-    return gates.open_gate(body)
+    return gates.open_gate(stores(), body)
 
 
 @functions_framework.http
 @json_endpoint("http/gate_decision", lenient=("callback",))
 def record_decision(body: Body, request: flask.Request) -> dict:
-    return gates.record_decision(body)
+    return gates.record_decision(stores(), body)
 
 
 @functions_framework.http
 @json_endpoint("http/record_failure")
 def record_failure(body: Body, request: flask.Request) -> dict:
-    return requests.record_failure(body)
+    return requests.record_failure(stores(), body)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from ..providers.base import Provider
 from . import finish
+from .registry import Phase, PhaseContext, register
 
 
 def run(inputs: dict, feedback: dict | None, provider: Provider) -> dict:
@@ -18,3 +19,18 @@ def _offline_scenes(inputs: dict) -> list[dict]:
     from ..providers._plot import plot
 
     return plot(inputs, None)["scenes"]
+
+
+class Storyboard(Phase):
+    number, key, title = 4, "storyboard", "name (storyboard)"
+
+    def produce(self, ctx: PhaseContext) -> dict:
+        return run(ctx.inputs, ctx.feedback, ctx.provider)
+
+    def summarise(self, output: dict) -> str:
+        pages = output.get("pages", [])
+        return (f"{len(pages)} pages, {sum(len(p.get('panels', [])) for p in pages)} panels, "
+                f"reading {output.get('reading_direction')}")
+
+
+register(Storyboard())

@@ -9,18 +9,19 @@ Feedback (quick options), each a dict with "option" (alone, or a list under "mod
 """
 from __future__ import annotations
 
-from mangaflow.errors import RenderError
-
 import math
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+from mangaflow.errors import RenderError
 from mangaflow.render.fonts import DEFAULT_FONT_PX, MIN_FONT_PX, FontFamily
 from mangaflow.render.lettering import bubble_size, decor_px, measure_lettering, text_fits
 from mangaflow.render.pages import PAGE_SIZE_PX, panel_rects_px
 from mangaflow.render.typesetting import break_lines, break_vertical, raggedness, vertical_cells
+
+from .registry import Phase, PhaseContext, register
 
 KINDS = ("speech", "thought", "shout", "narration", "sfx")
 DEFAULT_SHAPE = {"speech": "oval", "thought": "cloud", "shout": "burst", "narration": "rect", "sfx": "none"}
@@ -550,3 +551,17 @@ def _rect_gap(a: tuple[float, float, float, float], b: tuple[float, float, float
     dx = max(a[0] - b[2], b[0] - a[2], 0.0)
     dy = max(a[1] - b[3], b[1] - a[3], 0.0)
     return math.hypot(dx, dy)
+
+
+class Lettering(Phase):
+    number, key, title = 6, "lettering", "lettering"
+
+    def produce(self, ctx: PhaseContext) -> dict:
+        return run(ctx.inputs, ctx.feedback, ctx.provider)
+
+    def summarise(self, output: dict) -> str:
+        placements = output.get("dialogue_placements", [])
+        return f"{sum(len(p.get('placements', [])) for p in placements)} bubbles in {len(placements)} panels"
+
+
+register(Lettering())

@@ -7,19 +7,19 @@ Feedback: {"option": "format", "paper": "B5"|"A5"|"B6"|"A4", "exports": ["pdf", 
 """
 from __future__ import annotations
 
-from mangaflow.errors import RenderError
-
 import os
 from concurrent.futures import ThreadPoolExecutor
-
 from datetime import datetime, timezone
 from typing import Any, Mapping
 
 from PIL import Image
 
+from mangaflow.errors import RenderError
 from mangaflow.render.exports import PAPER_MM, cbz_bytes, pdf_from_pngs, png_bytes, preview_webp
 from mangaflow.render.lettering import measure_lettering, quotes_lettered
 from mangaflow.render.pages import PAGE_SIZE_PX, compose_page
+
+from .registry import Phase, PhaseContext, register
 
 QUALITY_WEIGHTS = {"visual_consistency": 0.25, "narrative_coherence": 0.20, "technical_quality": 0.15,
                    "readability": 0.15, "pacing": 0.10, "character_development": 0.10, "artistic_appeal": 0.05}
@@ -160,3 +160,67 @@ def quality_checks(data: Mapping) -> dict:
     checks["text_overflow"] = overflow
     checks["quotes_lettered"] = round(lettered, 3)
     return checks
+
+
+_CONTENT_TYPES = {"png": "image/png", "pdf": "application/pdf", "cbz": "application/vnd.comicbook+zip",
+                  "webp": "image/webp", "json": "application/json"}
+
+
+def json_bytes(value: Any) -> bytes:
+    import json
+
+    return json.dumps(value, ensure_ascii=False, indent=2, sort_keys=True, default=str).encode("utf-8")
+
+
+class Final(Phase):
+    """Pages composed from the chosen panels and lettering, the exports, and the manifest."""
+
+    number, key, title = 7, "final", "pages and exports"
+
+    def produce(self, ctx: PhaseContext) -> dict:
+        import io
+
+        panel_images = {}
+        for description in ctx.inputs["images"]["image_descriptions"]:
+            with Image.open(io.BytesIO(ctx.stores.artifacts.get_bytes(description["image_uri"]))) as image:
+                panel_images[description["panel_id"]] = image.convert("RGB")
+        output, files = run(ctx.inputs, ctx.feedback, None, panel_images=panel_images)
+        prefix = f"requests/{ctx.request_id}/attempt-{ctx.attempt}"
+        uris = {name: ctx.stores.artifacts.put_named(
+                    "final_products", f"{prefix}/{name}", data,
+                    _CONTENT_TYPES.get(name.rsplit(".", 1)[-1], "application/octet-stream"))
+                for name, data in sorted(files.items())}
+        page_uris = sorted((name, uri) for name, uri in uris.items() if name.startswith("pages/") and name.endswith(".png"))
+        output["pages"] = [{"page": index, "uri": uri} for index, (_, uri) in enumerate(page_uris, start=1)]
+        output["exports"] = {"pdf": uris.get("manga.pdf"), "cbz": uris.get("manga.cbz")}
+        manifest = build_manifest(ctx, output)
+        output["exports"]["manifest"] = ctx.stores.artifacts.put_named(
+            "final_products", f"{prefix}/manifest.json", json_bytes(manifest), "application/json")
+        return output
+
+    def summarise(self, output: dict) -> str:
+        return f"{len(output.get('pages', []))} pages exported: PDF, CBZ, PNG"
+
+    def artifacts(self, output: dict) -> list[str]:
+        return [p["uri"] for p in output.get("pages", [])] + [u for u in output.get("exports", {}).values() if u]
+
+
+def build_manifest(ctx: PhaseContext, output: dict) -> dict:
+    """Everything about the run: request, options, each phase's output, scores, timings, gates."""
+    from .registry import keys
+
+    request, inputs = ctx.request, ctx.inputs
+    phase_keys = keys()
+    return {
+        "request": {key: request.get(key) for key in ("request_id", "language", "style", "pages", "title", "created_at")},
+        "options": request.get("options") or {},
+        "story": inputs.get("text", ""),
+        "outputs": {phase_keys[p]: inputs.get(phase_keys[p]) for p in range(1, 7)},
+        "final": {"pages": output.get("pages"), "exports": dict(output.get("exports", {})),
+                  "quality_checks": output.get("quality_checks")},
+        "phases": ctx.stores.requests.state(ctx.request_id)["phases"],
+        "generated_at": datetime.now(timezone.utc).isoformat(),
+    }
+
+
+register(Final())

@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from ..auth import Forbidden, Principal, Unauthenticated, principal_from_headers
+from ..auth import Principal, principal_from_headers
+from ..bootstrap import Stores
 from ..config import settings
-from ..errors import NotFound
+from ..errors import Forbidden, NotFound, Unauthenticated
 from ..hitl import tokens
-from ..stores import postgres
 
 
 @dataclass(frozen=True)
@@ -34,24 +34,24 @@ def caller(headers: Mapping[str, str], *, required: bool = True) -> Principal | 
     return principal_from_headers(headers, mode=config.auth_mode, audience=config.auth_audience)
 
 
-def load_request(request_id: str) -> dict[str, Any]:
+def load_request(stores: Stores, request_id: str) -> dict[str, Any]:
     try:
-        return postgres.get_request(request_id)
+        return stores.requests.get(request_id)
     except KeyError:
         raise NotFound(f"request_id {request_id!r} does not exist", field="request_id") from None
 
 
-def authorize(request_id: str, principal: Principal | None, gate_id: str | None = None,
+def authorize(stores: Stores, request_id: str, principal: Principal | None, gate_id: str | None = None,
               token: str | None = None) -> Access:
     """The owner, or the holder of a valid link of one of this request's gates; otherwise 401/403.
     A request that is not the caller's looks the same as one that does not exist only to strangers
     without credentials: an authenticated non-owner is told it is not theirs."""
-    request = load_request(request_id)
+    request = load_request(stores, request_id)
     if principal is not None and principal.user_id == request.get("user_id"):
         return Access(request, principal, None)
     if gate_id and token:
         try:
-            gate = postgres.get_gate(gate_id)
+            gate = stores.gates.get(gate_id)
         except KeyError:
             raise Forbidden("the approval link does not belong to this request", field="gate_id") from None
         if gate["request_id"] != request_id:

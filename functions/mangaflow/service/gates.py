@@ -8,22 +8,23 @@ from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import urlencode
 
+from ..bootstrap import Stores
 from ..config import settings
 from ..errors import DomainError, NotFound
-from ..schemas import check_text, validate
 from ..hitl import intents, tokens
 from ..logs import log_event
-from ..stores import postgres
+from ..schemas import check_text, validate
 from . import executions, live
+from .access import load_request
 
 MAX_MODIFICATIONS = 3
 # The engine's wait ends at the deadline; a second or two of clock difference is not an attack.
 TIMEOUT_SLACK_S = 5
 
 
-def gate_of(gate_id: str, request_id: str) -> dict[str, Any]:
+def gate_of(stores: Stores, gate_id: str, request_id: str) -> dict[str, Any]:
     try:
-        gate = postgres.get_gate(gate_id)
+        gate = stores.gates.get(gate_id)
     except KeyError:
         raise NotFound(f"gate_id {gate_id!r} does not exist", field="gate_id") from None
     if gate["request_id"] != request_id:
@@ -40,37 +41,30 @@ def deadline_epoch(gate: dict[str, Any]) -> int:
     return int(deadline.timestamp())
 
 
-def open_gate(body: dict[str, Any]) -> dict[str, Any]:
+def open_gate(stores: Stores, body: dict[str, Any]) -> dict[str, Any]:
     """Record the gate (callback URL, preview, deadline) and tell whoever is watching."""
     request_id, phase, attempt = body["request_id"], int(body["phase"]), int(body["attempt"])
-    try:
-        request = postgres.get_request(request_id)
-    except KeyError:
-        raise NotFound(f"request_id {request_id!r} does not exist", field="request_id") from None
+    request = load_request(stores, request_id)
     round_ = min(int(body.get("modifications", 0)), MAX_MODIFICATIONS)
-    previews = [v for v in postgres.list_preview_versions(request_id, phase) if v.get("attempt") == attempt]
+    previews = [v for v in stores.phase_runs.previews(request_id, phase) if v.get("attempt") == attempt]
     preview_uri = previews[-1]["uri"] if previews else None
     if not executions.is_callback_url(body["callback_url"]):
         raise DomainError("'callback_url' is not a callback endpoint of this pipeline's executions", status=422,
                           field="callback_url")
     timeout = int(body.get("timeout_seconds") or request.get("hitl_timeout_s") or 1800)
-    gate = postgres.open_gate(request_id, phase, callback_url=body["callback_url"], preview_uri=preview_uri,
-                              timeout_s=timeout, round=round_)
+    gate = stores.gates.open(request_id, phase, callback_url=body["callback_url"], preview_uri=preview_uri,
+                             timeout_s=timeout, round=round_)
     auto = body.get("auto_decision")
     if auto:
-        decided = postgres.decide_gate(gate["gate_id"], auto, decided_by="workflow:skip")
-        _after_decision(request_id, phase, gate["gate_id"], decided.get("decision") or auto)
+        decided = stores.gates.decide(gate["gate_id"], auto, decided_by="workflow:skip")
+        _after_decision(stores, request_id, phase, gate["gate_id"], decided.get("decision") or auto)
         return {"gate_id": gate["gate_id"], "decision": decided.get("decision"), "timeout_seconds": timeout}
     expires = deadline_epoch(gate)
     token = tokens.sign(request_id, phase, gate["gate_id"], expires)
-    postgres.update_request(request_id, status="waiting", current_phase=phase)
-    live.activity(request_id, phase, deadline=expires)
-    summary = ""
-    if preview_uri:
-        from ..stores import objects
-
-        summary = objects.get_json(preview_uri).get("summary", "")
-    live.publish(request_id, {
+    stores.requests.update(request_id, status="waiting", current_phase=phase)
+    live.activity(stores, request_id, phase, deadline=expires)
+    summary = stores.artifacts.get_json(preview_uri).get("summary", "") if preview_uri else ""
+    live.publish(stores, request_id, {
         "type": "gate_open", "request_id": request_id, "phase": phase, "attempt": attempt, "gate_id": gate["gate_id"],
         "callback_url": body["callback_url"], "token": token, "deadline": expires, "preview_uri": preview_uri,
         "summary": summary, "approval_url": approval_url(request_id, phase, gate["gate_id"], token),
@@ -86,7 +80,7 @@ def approval_url(request_id: str, phase: int, gate_id: str, token: str) -> str:
     return f"{settings().public_url}/review_gate?{query}#token={token}"
 
 
-def record_decision(body: dict[str, Any]) -> dict[str, Any]:
+def record_decision(stores: Stores, body: dict[str, Any]) -> dict[str, Any]:
     """Check and record what came back on the callback (or the timeout); tell the workflow what to do.
 
     Returns {"decision": approve|modify|skip|timeout|invalid, "feedback": {...} | None,
@@ -94,7 +88,7 @@ def record_decision(body: dict[str, Any]) -> dict[str, Any]:
     wait again for the rest of the gate's time; nothing is recorded for it.
     """
     request_id, phase, gate_id = body["request_id"], int(body["phase"]), body["gate_id"]
-    gate = gate_of(gate_id, request_id)
+    gate = gate_of(stores, gate_id, request_id)
     remaining = max(0, deadline_epoch(gate) - int(time.time()))
     if gate.get("decided_at") is not None:
         decision = gate.get("decision") or "timeout"
@@ -102,10 +96,10 @@ def record_decision(body: dict[str, Any]) -> dict[str, Any]:
     if body.get("timed_out") is True:
         # Only the engine's own wait running out means timeout, and never before the gate's deadline.
         if remaining > TIMEOUT_SLACK_S:
-            return _invalid(request_id, phase, gate_id, remaining,
+            return _invalid(stores, request_id, phase, gate_id, remaining,
                             f"a timeout was reported {remaining} s before the gate's deadline")
-        postgres.decide_gate(gate_id, None, timed_out=True, decided_by="timeout")
-        _after_decision(request_id, phase, gate_id, "timeout")
+        stores.gates.decide(gate_id, None, timed_out=True, decided_by="timeout")
+        _after_decision(stores, request_id, phase, gate_id, "timeout")
         return {"decision": "timeout", "feedback": None, "remaining_seconds": 0}
     answer = body.get("callback")
     try:
@@ -115,9 +109,9 @@ def record_decision(body: dict[str, Any]) -> dict[str, Any]:
         check_text(answer)
         validate("http/gate_answer", answer)
         tokens.verify(answer["token"], request_id, phase, gate_id)
-        revert_to = _revert_target(request_id, phase, answer) if answer["decision"] == "approve" else None
+        revert_to = _revert_target(stores, request_id, phase, answer) if answer["decision"] == "approve" else None
     except DomainError as err:
-        return _invalid(request_id, phase, gate_id, remaining, err.message)
+        return _invalid(stores, request_id, phase, gate_id, remaining, err.message)
     decision = answer["decision"]
     feedback = None
     if decision == "modify":
@@ -125,61 +119,60 @@ def record_decision(body: dict[str, Any]) -> dict[str, Any]:
             decision = "approve"  # three modifications were made already: go on with the latest
         else:
             intent = intents.parse(phase, answer.get("feedback", ""), answer.get("option"))
-            postgres.record_feedback(request_id, phase, text=answer.get("feedback", ""),
-                                     quick_option=intent.get("option"), parsed_intent=intent,
-                                     intensity=intent.get("intensity"), confidence=intent.get("confidence"),
-                                     gate_id=gate_id)
+            stores.gates.record_feedback(request_id, phase, text=answer.get("feedback", ""),
+                                         quick_option=intent.get("option"), parsed_intent=intent,
+                                         intensity=intent.get("intensity"), confidence=intent.get("confidence"),
+                                         gate_id=gate_id)
             feedback = {"text": answer.get("feedback", "")[:2000], "intensity": float(intent.get("intensity", 0.5))}
             if intent.get("option"):
                 feedback["option"] = intent["option"]
-    postgres.decide_gate(gate_id, decision, decided_by=str(answer.get("decided_by") or "reviewer")[:128],
-                         feedback=answer.get("feedback"))
-    _after_decision(request_id, phase, gate_id, decision)
+    stores.gates.decide(gate_id, decision, decided_by=str(answer.get("decided_by") or "reviewer")[:128],
+                        feedback=answer.get("feedback"))
+    _after_decision(stores, request_id, phase, gate_id, decision)
     return {"decision": decision, "feedback": feedback, "remaining_seconds": remaining, "attempt": revert_to}
 
 
-def _invalid(request_id: str, phase: int, gate_id: str, remaining: int, reason: str) -> dict[str, Any]:
+def _invalid(stores: Stores, request_id: str, phase: int, gate_id: str, remaining: int, reason: str) -> dict[str, Any]:
     """A forged, stale or malformed answer: nothing is recorded and the gate keeps waiting."""
-    live.publish(request_id, {"type": "gate_rejected_answer", "phase": phase, "gate_id": gate_id, "reason": reason})
+    live.publish(stores, request_id, {"type": "gate_rejected_answer", "phase": phase, "gate_id": gate_id,
+                                      "reason": reason})
     return {"decision": "invalid", "feedback": None, "remaining_seconds": max(30, remaining), "reason": reason}
 
 
-def _revert_target(request_id: str, phase: int, answer: dict[str, Any]) -> int | None:
+def _revert_target(stores: Stores, request_id: str, phase: int, answer: dict[str, Any]) -> int | None:
     """`approve` may name an earlier attempt of the phase to go on with (reverting to that version)."""
     attempt = answer.get("attempt")
     if attempt is None:
         return None
-    run = postgres.find_phase_run(request_id, phase, int(attempt))
+    run = stores.phase_runs.find(request_id, phase, int(attempt))
     if run is None or run.get("status") != "succeeded" or not run.get("output_uri"):
         raise DomainError(f"phase {phase} has no finished attempt {attempt} to revert to", status=422,
                           field="attempt")
     return int(attempt)
 
 
-def _after_decision(request_id: str, phase: int, gate_id: str, decision: str) -> None:
-    _record_gate_analytics(gate_id, decision)
+def _after_decision(stores: Stores, request_id: str, phase: int, gate_id: str, decision: str) -> None:
+    _record_gate_analytics(stores, gate_id, decision)
     if phase == 7 and decision != "modify":
         from .runner import complete
 
-        complete(request_id)
+        complete(stores, request_id)
     else:
-        postgres.update_request(request_id, status="running")
-        live.activity(request_id, phase)
-    live.publish(request_id, {"type": "gate_decided", "phase": phase, "gate_id": gate_id,
-                                           "decision": decision})
+        stores.requests.update(request_id, status="running")
+        live.activity(stores, request_id, phase)
+    live.publish(stores, request_id, {"type": "gate_decided", "phase": phase, "gate_id": gate_id,
+                                      "decision": decision})
 
 
-def _record_gate_analytics(gate_id: str, decision: str) -> None:
+def _record_gate_analytics(stores: Stores, gate_id: str, decision: str) -> None:
     """Gate outcomes feed `user_feedback_analysis`; analytics never holds up the pipeline."""
     try:
-        from ..stores import analytics
-
-        gate = postgres.get_gate(gate_id)
+        gate = stores.gates.get(gate_id)
         opened = gate["opened_at"]
         opened = datetime.fromisoformat(opened) if isinstance(opened, str) else opened
         wait_s = max(0.0, (datetime.now(timezone.utc) - opened).total_seconds())
-        analytics.record_feedback(gate["request_id"], int(gate["phase"]), decision, wait_s,
-                                  modification_round=int(gate.get("round") or 0),
-                                  feedback_text=gate.get("feedback") or None)
+        stores.analytics.record_feedback(gate["request_id"], int(gate["phase"]), decision, wait_s,
+                                         modification_round=int(gate.get("round") or 0),
+                                         feedback_text=gate.get("feedback") or None)
     except Exception as err:  # noqa: BLE001 - best effort
         log_event("gate analytics skipped", logging.WARNING, gate_id=gate_id, error=str(err))

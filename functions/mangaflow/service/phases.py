@@ -1,20 +1,16 @@
-"""Which module runs each phase, and which provider (offline, simulated, vertex) makes the content."""
+"""Which provider (offline, simulated, vertex) makes the content, and the phases' names."""
 from __future__ import annotations
 
 import functools
-import importlib
-from types import ModuleType
 from typing import Any
 
 from ..config import settings
-
-PHASE_KEYS = {1: "concept", 2: "characters", 3: "plot", 4: "storyboard", 5: "images", 6: "lettering", 7: "final"}
-PHASE_MODULES = {1: "phase1_concept", 2: "phase2_characters", 3: "phase3_plot", 4: "phase4_name",
-                 5: "phase5_images", 6: "phase6_lettering", 7: "phase7_finalize"}
+from ..phases import registry
 
 
-def phase_module(phase: int) -> ModuleType:
-    return importlib.import_module(f"mangaflow.phases.{PHASE_MODULES[phase]}")
+def phase_keys() -> dict[int, str]:
+    """Phase number -> the key of its output: concept, characters, plot, storyboard, images, ..."""
+    return registry.keys()
 
 
 @functools.lru_cache(maxsize=4)

@@ -8,10 +8,10 @@ from ..config import settings
 from ..errors import DomainError, NotFound, TooBusy
 from ..phases.request import validate_request
 from ..schemas import validate
-from ..stores import objects, postgres
-from ..stores.sessions import session_store
+from ..bootstrap import Stores
 from . import executions, live
-from .phases import PHASE_KEYS
+from .access import load_request
+from .phases import phase_keys
 
 
 def validate_start_body(body: dict[str, Any]) -> dict[str, Any]:
@@ -23,29 +23,29 @@ def validate_start_body(body: dict[str, Any]) -> dict[str, Any]:
     return validate_request(request)
 
 
-def start_generation(body: dict[str, Any], user_id: str, client_address: str) -> dict[str, Any]:
+def start_generation(stores: Stores, body: dict[str, Any], user_id: str, client_address: str) -> dict[str, Any]:
     """Validate, rate-limit, record the request and its story, start the workflow; 202 payload.
     `user_id` is the authenticated principal's: it owns the request and its run slot."""
     request = validate_start_body(body)
-    store = session_store()
+    keys = stores.idempotency
     idempotency_key = body.get("idempotency_key")
-    claim = store.claim(f"start:{user_id}:{idempotency_key}") if idempotency_key else None
+    claim = keys.claim(f"start:{user_id}:{idempotency_key}") if idempotency_key else None
     if claim is not None and not claim.claimed:
         if claim.response is not None:
             return claim.response
         raise DomainError("the same idempotency_key is being processed; retry shortly", status=409,
                           field="idempotency_key")
-    request_id = postgres.new_request_id()
+    request_id = stores.requests.new_id()
     try:
-        reclaim_slots(user_id)
-        admission = store.admit(client_address, user_id=user_id, request_id=request_id)
+        reclaim_slots(stores, user_id)
+        admission = stores.admission.admit(client_address, user_id=user_id, request_id=request_id)
     except BaseException:
         if claim is not None:
-            store.abandon(claim)
+            keys.abandon(claim)
         raise
     if not admission.allowed:
         if claim is not None:
-            store.abandon(claim)
+            keys.abandon(claim)
         if admission.reason == "too_many_concurrent":
             raise TooBusy(f"you already have {admission.active} generations running (the limit is "
                           f"{settings().max_concurrent_requests_per_user}); wait for one to finish",
@@ -54,29 +54,29 @@ def start_generation(body: dict[str, Any], user_id: str, client_address: str) ->
                       f"retry in {admission.retry_after_s:.0f} s", field="(client)",
                       retry_after_s=admission.retry_after_s)
     try:
-        response = _record_and_start(request_id, request, body, user_id, client_address)
+        response = _record_and_start(stores, request_id, request, body, user_id, client_address)
     except BaseException:
         # Nothing runs for this request: its slot and its idempotency key are free again at once.
-        store.release(user_id, request_id)
+        stores.admission.release(user_id, request_id)
         if claim is not None:
-            store.abandon(claim)
+            keys.abandon(claim)
         raise
     if claim is not None:
-        store.store_response(claim, response)
+        keys.store_response(claim, response)
     return response
 
 
-def _record_and_start(request_id: str, request: dict[str, Any], body: dict[str, Any], user_id: str,
+def _record_and_start(stores: Stores, request_id: str, request: dict[str, Any], body: dict[str, Any], user_id: str,
                       client_address: str) -> dict[str, Any]:
-    input_uri = objects.put_json("input_data", {"text": request["text"]}, prefix=f"requests/{request_id}")
+    input_uri = stores.artifacts.put_json("input_data", {"text": request["text"]}, prefix=f"requests/{request_id}")
     hitl = body.get("hitl") or {}
     timeout = int(hitl.get("timeout_seconds", settings().hitl_timeout_s))
     mode = hitl.get("mode", "review")
-    postgres.create_request(user_id, request_id=request_id, client_address=client_address, title=request.get("title"),
+    stores.requests.create(user_id, request_id=request_id, client_address=client_address, title=request.get("title"),
                             language=request["language"], style=request.get("style"), pages=request["pages"],
                             input_uri=input_uri, hitl_timeout_s=timeout, auto_approve=(mode == "auto"),
                             options={"hitl_mode": mode, "concurrency_limit": body.get("concurrency_limit", 5)})
-    session_store().open_session(request_id, user_id, current_phase=1)
+    stores.progress.open_session(request_id, user_id, current_phase=1)
     try:
         execution = executions.start_execution({
             "request_id": request_id, "hitl_mode": "auto" if mode in ("auto", "auto_approve") else "review",
@@ -84,9 +84,9 @@ def _record_and_start(request_id: str, request: dict[str, Any], body: dict[str, 
             "quality_delay_scale": float(settings().quality_delay_scale),
         })
     except BaseException:
-        postgres.update_request(request_id, status="failed", error="the workflow could not be started")
+        stores.requests.update(request_id, status="failed", error="the workflow could not be started")
         raise
-    postgres.update_request(request_id, execution_name=execution["name"])
+    stores.requests.update(request_id, execution_name=execution["name"])
     return {"request_id": request_id, "execution": execution["name"], "status": "accepted"}
 
 
@@ -94,68 +94,63 @@ FINISHED = ("completed", "failed", "cancelled")
 START_GRACE_S = 60  # a start that is this old has recorded its execution, or never will
 
 
-def reclaim_slots(user_id: str) -> list[str]:
+def reclaim_slots(stores: Stores, user_id: str) -> list[str]:
     """A run slot belongs to a live execution: slots whose request finished, or whose execution ended
     or no longer exists (an engine that lost it, a crash before the workflow recorded anything), are
     given back. Returns the request ids reclaimed."""
-    store = session_store()
     reclaimed = []
-    for request_id, age_s in store.slot_ages(user_id).items():
+    for request_id, age_s in stores.admission.slot_ages(user_id).items():
         if age_s < START_GRACE_S:
             continue  # a start still in progress (its row or execution may not be recorded yet)
         try:
-            request = postgres.get_request(request_id)
+            request = stores.requests.get(request_id)
         except KeyError:
             request = None
         alive = request is not None and request.get("status") not in FINISHED
         if alive and not request.get("execution_name"):
-            postgres.update_request(request_id, status="failed", error="the run was never started")
+            stores.requests.update(request_id, status="failed", error="the run was never started")
             alive = False
         if alive and request.get("execution_name"):
             state = executions.execution_state(request["execution_name"])
             if state not in (None, "ACTIVE", "QUEUED"):
-                postgres.update_request(request_id, status="cancelled" if state == "CANCELLED" else "failed",
+                stores.requests.update(request_id, status="cancelled" if state == "CANCELLED" else "failed",
                                         error=f"the workflow execution ended ({state}) without finishing the run")
                 alive = False
             elif state is None:
-                postgres.update_request(request_id, status="failed",
-                                        error="the workflow execution no longer exists")
+                stores.requests.update(request_id, status="failed", error="the workflow execution no longer exists")
                 alive = False
         if not alive:
-            store.release(user_id, request_id)
+            stores.admission.release(user_id, request_id)
             reclaimed.append(request_id)
     return reclaimed
 
 
-def record_failure(body: dict[str, Any]) -> dict[str, Any]:
+def record_failure(stores: Stores, body: dict[str, Any]) -> dict[str, Any]:
     """The workflow gave up on a run: mark it failed, keep the error, free the user's slot."""
     request_id = body["request_id"]
-    try:
-        request = postgres.get_request(request_id)
-    except KeyError:
-        raise NotFound(f"request_id {request_id!r} does not exist", field="request_id") from None
+    request = load_request(stores, request_id)
     error = body["error"]
     message = error.get("message") if isinstance(error, dict) else None
     text = str(message or json.dumps(error, ensure_ascii=False, default=str))[:2000]
-    postgres.update_request(request_id, status="failed", error=text)
-    session_store().release(request.get("user_id") or "local-user", request_id)
-    live.publish(request_id, {"type": "failed", "status": "failed", "error": text})
+    stores.requests.update(request_id, status="failed", error=text)
+    stores.admission.release(request.get("user_id") or "local-user", request_id)
+    live.publish(stores, request_id, {"type": "failed", "status": "failed", "error": text})
     return {"request_id": request_id, "status": "failed"}
 
 
-def request_state(request_id: str, owner: bool = True) -> dict[str, Any]:
+def request_state(stores: Stores, request_id: str, owner: bool = True) -> dict[str, Any]:
     """The request with every phase (`"phase": N`): attempts, scores, gate decisions, preview
     versions, feedback and every artifact URI (phase outputs, panel images, pages and exports).
     Someone who is not the owner (a link holder) does not see the owner's address or callback URLs."""
     try:
-        state = postgres.request_state(request_id)
+        state = stores.requests.state(request_id)
     except KeyError:
         raise NotFound(f"request_id {request_id!r} does not exist", field="request_id") from None
     final: dict[str, Any] = {}
     panel_count = 0
     for phase in state["phases"]:
         number = phase["phase"]
-        phase["name"] = PHASE_KEYS[number]
+        phase["name"] = phase_keys()[number]
         for attempt in phase["attempts"]:
             attempt["seconds"] = (attempt.get("duration_ms") or 0) / 1000
         for gate in phase["gates"]:
@@ -166,11 +161,11 @@ def request_state(request_id: str, owner: bool = True) -> dict[str, Any]:
         chosen = max(whole, key=lambda a: a["attempt"])
         chosen["selected"] = True
         if number == 5:
-            images = objects.get_json(chosen["output_uri"]).get("image_descriptions", [])
+            images = stores.artifacts.get_json(chosen["output_uri"]).get("image_descriptions", [])
             panel_count = len(images)
             phase["artifacts"] += [i["image_uri"] for i in images if i.get("image_uri")]
         if number == 7:
-            final = objects.get_json(chosen["output_uri"])
+            final = stores.artifacts.get_json(chosen["output_uri"])
             phase["artifacts"] += [p["uri"] for p in final.get("pages", [])]
             phase["artifacts"] += [u for u in final.get("exports", {}).values() if u]
         phase["artifacts"] = sorted(set(phase["artifacts"]))

@@ -15,12 +15,12 @@ from typing import Any
 
 import requests as http
 
+from ..bootstrap import Stores
 from ..errors import Conflict, DomainError, UpstreamUnavailable, ValidationError
 from ..hitl import tokens
-from ..stores import objects
 from . import executions
 from .gates import deadline_epoch, gate_of
-from .phases import PHASE_KEYS
+from .phases import phase_keys
 
 COOKIE = "mf_review"
 DECISIONS = ("approve", "modify", "skip")
@@ -35,8 +35,8 @@ class Page:
     nonce: str = ""
 
 
-def _checked_gate(request_id: str, phase: int, gate_id: str, token: str) -> dict[str, Any]:
-    gate = gate_of(gate_id, request_id)
+def _checked_gate(stores: Stores, request_id: str, phase: int, gate_id: str, token: str) -> dict[str, Any]:
+    gate = gate_of(stores, gate_id, request_id)
     if int(gate["phase"]) != phase:
         raise tokens.InvalidToken("this link is for another phase", field="phase")
     tokens.verify(token, request_id, phase, gate["gate_id"])
@@ -53,10 +53,10 @@ def token_from(body: dict[str, Any], cookies: dict[str, str]) -> str:
     raise tokens.InvalidToken("open the review link you were sent (this page has no approval token)", field="token")
 
 
-def open_session(body: dict[str, Any]) -> tuple[dict[str, Any], tuple[str, int]]:
+def open_session(stores: Stores, body: dict[str, Any]) -> tuple[dict[str, Any], tuple[str, int]]:
     """Exchange the link's token (sent by POST from the fragment) for the review cookie."""
     phase = int(body["phase"])
-    gate = _checked_gate(body["request_id"], phase, body["gate_id"], str(body.get("token") or ""))
+    gate = _checked_gate(stores, body["request_id"], phase, body["gate_id"], str(body.get("token") or ""))
     max_age = max(1, deadline_epoch(gate) - int(time.time()))
     return {"ok": True}, (f"{gate['gate_id']}:{body['token']}", max_age)
 
@@ -111,19 +111,19 @@ def message_page(title: str, message: str, status: int = 200) -> Page:
     return Page(_MESSAGE.format(title=html.escape(title), message=html.escape(message)), status)
 
 
-def review_page(body: dict[str, Any], cookies: dict[str, str]) -> Page:
+def review_page(stores: Stores, body: dict[str, Any], cookies: dict[str, str]) -> Page:
     """The shell that exchanges the fragment's token, or (with the cookie) the review itself."""
     if not body.get("token") and cookies.get(COOKIE, "").partition(":")[0] != body.get("gate_id"):
         nonce = secrets.token_urlsafe(16)
         return Page(_SHELL.format(nonce=nonce), nonce=nonce)
     phase = int(body["phase"])
-    gate = _checked_gate(body["request_id"], phase, body["gate_id"], token_from(body, cookies))
-    summary = objects.get_json(gate["preview_uri"]).get("summary", "") if gate.get("preview_uri") else ""
+    gate = _checked_gate(stores, body["request_id"], phase, body["gate_id"], token_from(body, cookies))
+    summary = stores.artifacts.get_json(gate["preview_uri"]).get("summary", "") if gate.get("preview_uri") else ""
     decided = gate.get("decided_at") is not None
     state = f"decided: {gate.get('decision') or 'timed out'}" if decided else "waiting for your decision"
     values = {key: html.escape(str(body[key]), quote=True) for key in ("request_id", "phase", "gate_id")}
     form = "" if decided else _FORM.format(**values)
-    return Page(_PAGE.format(phase=phase, name=html.escape(PHASE_KEYS[phase]), request_id=values["request_id"],
+    return Page(_PAGE.format(phase=phase, name=html.escape(phase_keys()[phase]), request_id=values["request_id"],
                              state=html.escape(state), summary=html.escape(summary), form=form))
 
 
@@ -152,11 +152,11 @@ def send_decision(gate: dict[str, Any], answer: dict[str, Any]) -> None:
         raise Conflict(f"the workflow is no longer waiting on this gate ({response.status_code})", field="gate_id")
 
 
-def submit_decision(body: dict[str, Any], cookies: dict[str, str], decided_by: str) -> dict[str, Any]:
+def submit_decision(stores: Stores, body: dict[str, Any], cookies: dict[str, str], decided_by: str) -> dict[str, Any]:
     """Check the token and the decision, then answer the gate's callback; returns what was sent."""
     phase = int(body["phase"])
     token = token_from(body, cookies)
-    gate = _checked_gate(body["request_id"], phase, body["gate_id"], token)
+    gate = _checked_gate(stores, body["request_id"], phase, body["gate_id"], token)
     if gate.get("decided_at") is not None:
         raise Conflict(f"this gate was already decided ({gate.get('decision') or 'timed out'})", field="gate_id")
     decision = body.get("decision")
