@@ -7,8 +7,6 @@ variable unless it is `shared`; variables created in a loop or an except block d
 from __future__ import annotations
 
 import re
-from typing import Any
-
 from . import expr as _expr
 from . import nodes as n
 from . import runtime, stdlib
@@ -247,4 +245,4 @@ def _blocks(step: Step | None) -> bool:
     return False
 
 
-__all__ = ["deploy", "compile_definition", "Any"]
+__all__ = ["deploy", "compile_definition"]

@@ -11,7 +11,6 @@ import asyncio
 import inspect
 from typing import Any, Iterable, Iterator
 
-from . import expr as _expr
 from .errors import WorkflowError
 from .execution import STEP_LIMIT, ReplayDivergence, Return, located, resource_limit
 from .frames import BranchFrame, Frame
@@ -536,5 +535,5 @@ class TryStep(Step):
 __all__ = [
     "Step", "StepList", "Jump", "Assignment", "AssignStep", "CallFunctionStep", "CallSubworkflowStep", "RaiseStep",
     "ReturnStep", "StepsStep", "Condition", "SwitchStep", "Loop", "ForStep", "ParallelStep", "TryStep",
-    "blocking_in_expression", "_expr",
+    "blocking_in_expression",
 ]
