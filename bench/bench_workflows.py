@@ -1,9 +1,12 @@
-"""Benchmarks the local Workflows engine: per-step time on a CPU-bound loop (vs the PyPI workflows-emulator
-when it is importable) and start-to-first-callback latency for 50 concurrent executions over the REST API.
+"""Benchmarks the local Workflows engine: per-step time on a CPU-bound loop in memory and with the journal on
+(vs the PyPI workflows-emulator when it is importable), accumulation with list.concat at growing sizes, a
+realistic workload (a subworkflow call in a loop with map and list work and a try/except) beside the emulator
+on the same file, start-to-first-callback latency for 50 concurrent executions over the REST API, and the time
+50 executions waiting on callbacks take to be waiting again after a restart of a durable engine.
 
     .venv/bin/python bench/bench_workflows.py [--iterations 5000] [--repeats 5] [--executions 50]
 
-Installs nothing; prints medians and the ratio.
+Installs nothing; prints medians and the ratios.
 """
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ import copy
 import logging
 import platform
 import statistics
+import tempfile
 import time
 from typing import Any, Callable
 
@@ -20,6 +24,7 @@ import aiohttp
 import yaml
 
 from localcloud.workflows.engine import Execution, deploy
+from localcloud.workflows.journal import Journal
 from localcloud.workflows.server import WorkflowsServer
 
 # A `for` over `range` with an `assign` and a `switch` per iteration: 3 steps per iteration (for body).
@@ -66,6 +71,74 @@ main:
         return: ${req.http_request.body}
 """
 
+# Accumulating in a loop: one assign per iteration. Copy on write makes each append O(1) (O(n) overall).
+ACCUMULATE_SOURCE = """
+main:
+  params: [args]
+  steps:
+    - init:
+        assign:
+          - items: []
+    - loop:
+        for:
+          value: i
+          range: ${[1, args.n]}
+          steps:
+            - add:
+                assign:
+                  - items: ${list.concat(items, i)}
+    - done:
+        return: ${len(items)}
+"""
+
+# A realistic workload: per iteration a subworkflow call with map and list work inside a try/except.
+# Steps per iteration: prepare (1) + try (1) + call + the subworkflow's 3 steps = 6.
+REALISTIC_SOURCE = """
+main:
+  params: [args]
+  steps:
+    - init:
+        assign:
+          - state: {"selected": {}, "count": 0}
+          - pages: []
+    - loop:
+        for:
+          value: i
+          range: ${[1, args.n]}
+          steps:
+            - prepare:
+                assign:
+                  - panel: {"id": "${i}", "tags": ["a", "b"], "score": "${i % 7}"}
+            - guarded:
+                try:
+                  call: score_panel
+                  args:
+                    panel: ${panel}
+                    state: ${state}
+                  result: state
+                except:
+                  as: e
+                  steps:
+                    - give_up:
+                        raise: ${e}
+    - done:
+        return: ${state.count}
+score_panel:
+  params: [panel, state]
+  steps:
+    - look:
+        assign:
+          - best: ${map.get(state.selected, "best")}
+          - tags: ${list.concat(panel.tags, "seen")}
+    - keep:
+        assign:
+          - state.count: ${state.count + len(tags)}
+          - state.selected["last"]: ${panel.id}
+    - done:
+        return: ${state}
+"""
+
+
 def _expected(n: int) -> dict[str, int]:
     return {"total": n * (n + 1), "evens": n // 2}
 
@@ -80,22 +153,33 @@ def _median_time(fn: Callable[[], Any], repeats: int) -> tuple[float, Any]:
     return statistics.median(times), result
 
 
-def bench_local(n: int, repeats: int) -> tuple[float, Any]:
-    program = deploy(LOOP_SOURCE)
+def bench_local(n: int, repeats: int, source: str = LOOP_SOURCE, journal: bool = False) -> tuple[float, Any]:
+    program = deploy(source)
+    folder = tempfile.TemporaryDirectory() if journal else None
 
     def once() -> Any:
-        return asyncio.run(Execution(program).run({"n": n}))
+        # With the journal on, every execution is journalled into a real SQLite file (WAL) as by `serve --data-dir`.
+        store = Journal(folder.name) if folder is not None else None
+        try:
+            return asyncio.run(Execution(program, journal=store).run({"n": n}))
+        finally:
+            if store is not None:
+                store.close()
 
-    return _median_time(once, repeats)
+    try:
+        return _median_time(once, repeats)
+    finally:
+        if folder is not None:
+            folder.cleanup()
 
 
-def bench_emulator(n: int, repeats: int) -> tuple[float, Any] | None:
+def bench_emulator(n: int, repeats: int, source: str = LOOP_SOURCE) -> tuple[float, Any] | None:
     try:
         from workflows_emulator.main import execute_workflow  # type: ignore[import-not-found]
     except ImportError:
         return None
     logging.getLogger("workflows").setLevel(logging.ERROR)
-    config = yaml.safe_load(LOOP_SOURCE)
+    config = yaml.safe_load(source)
 
     def once() -> Any:
         # execute_workflow pops 'main' from the config: give it a fresh copy each run.
@@ -202,6 +286,50 @@ async def _parallel_responsiveness(executions: int) -> dict[str, float]:
             "elapsed_ms": elapsed * 1000, "polls": float(len(polls))}
 
 
+async def _recovery(executions: int) -> dict[str, float]:
+    """`executions` executions wait on callbacks in a durable engine; it stops; a new one starts on the same port
+    and data dir. Measured: from the new start() to every execution waiting on its callback again."""
+    with tempfile.TemporaryDirectory() as folder:
+        first = await WorkflowsServer("127.0.0.1", 0, data_dir=folder).start()
+        port = first.port
+        first.service.deploy("cb", CALLBACK_SOURCE)
+        records = [first.service.start("cb") for _ in range(executions)]
+        while not all(r.execution is not None and any(cb.waiters for cb in r.execution.callbacks.values())
+                      for r in records):
+            await asyncio.sleep(0.005)
+        await first.stop()
+        started = time.perf_counter()
+        second = await WorkflowsServer("127.0.0.1", port, data_dir=folder).start()
+        service = second.service
+        ids = [r.execution_id for r in records]
+
+        def waiting(execution_id: str) -> bool:
+            ex = service.executions[execution_id].execution
+            return ex is not None and any(cb.waiters for cb in ex.callbacks.values())
+
+        while not all(waiting(i) for i in ids):
+            await asyncio.sleep(0.001)
+        elapsed = time.perf_counter() - started
+        async with aiohttp.ClientSession() as http:
+            for n, execution_id in enumerate(ids):
+                (cb,) = service.executions[execution_id].execution.callbacks.values()  # type: ignore[union-attr]
+                async with http.post(cb.url, json={"n": n}) as response:
+                    assert response.status == 200
+        await asyncio.gather(*(service.executions[i].done.wait() for i in ids))
+        assert [service.executions[i].result for i in ids] == [f'{{"n":{n}}}' for n in range(executions)]
+        await second.stop()
+    return {"recovery_ms": elapsed * 1000}
+
+
+def bench_accumulation(sizes: list[int], repeats: int) -> list[tuple[int, float]]:
+    out = []
+    for n in sizes:
+        t, result = bench_local(n, repeats, ACCUMULATE_SOURCE)
+        assert result == n
+        out.append((n, t / n * 1e6))
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--iterations", type=int, default=5000, help="loop iterations per run")
@@ -225,6 +353,28 @@ def main() -> None:
         print(f"  workflows-emulator  : {emu_t * 1000:8.1f} ms  ({emu_t / steps * 1e6:.2f} us/step)"
               f"  result {'matches' if emu_r == local_r else f'differs: {emu_r}'}")
         print(f"  speed-up            : {emu_t / local_t:.1f}x")
+    journal_t, journal_r = bench_local(n, args.repeats, journal=True)
+    assert journal_r == local_r
+    print(f"  with the journal on : {journal_t * 1000:8.1f} ms  ({journal_t / steps * 1e6:.2f} us/step, "
+          f"{journal_t / local_t:.2f}x the in-memory time)")
+    print("accumulating with items: ${list.concat(items, i)} (1 step per item), median us/step:")
+    for size, per_step in bench_accumulation([500, 1000, 2000, 4000], args.repeats):
+        print(f"  {size:5d} items: {per_step:.2f} us/step")
+    real_n = max(1, n // 5)
+    real_steps = real_n * 6
+    real_t, real_r = bench_local(real_n, args.repeats, REALISTIC_SOURCE)
+    assert real_r == real_n * 3, real_r
+    print(f"realistic workload ({real_n} iterations: subworkflow call, map and list work, try/except; "
+          f"{real_steps} steps)")
+    print(f"  localcloud.workflows : {real_t * 1000:8.1f} ms  ({real_t / real_steps * 1e6:.2f} us/step)")
+    emu_real = bench_emulator(real_n, args.repeats, REALISTIC_SOURCE)
+    if emu_real is not None:
+        emu_t, emu_r = emu_real
+        print(f"  workflows-emulator  : {emu_t * 1000:8.1f} ms  ({emu_t / real_steps * 1e6:.2f} us/step)"
+              f"  result {'matches' if emu_r == real_r else f'differs: {emu_r}'}; speed-up {emu_t / real_t:.1f}x")
+    rec = asyncio.run(_recovery(args.executions))
+    print(f"{args.executions} executions waiting on callbacks, durable engine restarted: all waiting again after "
+          f"{rec['recovery_ms']:.0f} ms")
     lat = asyncio.run(_callback_latency(args.executions))
     print(f"{args.executions} concurrent executions via REST, start -> awaiting first callback:")
     print(f"  median {lat['median_ms']:.1f} ms, p95 {lat['p95_ms']:.1f} ms, all waiting after "

@@ -93,6 +93,7 @@ class Settings:
     signing_key: str = field(default="", repr=False)
     # Cloud Workflows: the local engine (host:port) when set, and the pipeline's full resource name.
     workflows_emulator_host: str = ""
+    workflows_grpc_emulator_host: str = ""
     workflow_name: str = ""
     # Models: Vertex AI (a local stand-in at host:port when set), or the simulated delay per call.
     vertex_emulator_host: str = ""
@@ -149,6 +150,7 @@ class Settings:
             public_url=_str("MANGAFLOW_PUBLIC_URL").rstrip("/"),
             signing_key=_str("MANGAFLOW_SIGNING_KEY"),
             workflows_emulator_host=_str("WORKFLOWS_EMULATOR_HOST"),
+            workflows_grpc_emulator_host=_str("WORKFLOWS_GRPC_EMULATOR_HOST"),
             workflow_name=_str("MANGAFLOW_WORKFLOW") or
             f"projects/{project}/locations/{_str('MANGAFLOW_REGION', cls.region)}/workflows/manga_pipeline",
             vertex_emulator_host=_str("VERTEX_AI_EMULATOR_HOST"),

@@ -1,7 +1,10 @@
-"""Commands: `serve` (the REST API, deploying a folder of *.workflows.yaml) and `run` (one execution, result as JSON).
+"""Commands: `serve` (the REST and gRPC APIs, deploying a folder of *.workflows.yaml) and `run` (one execution).
 
-    python -m localcloud.workflows serve --host 127.0.0.1 --port 8085 [--source DIR]
+    python -m localcloud.workflows serve --host 127.0.0.1 --port 8085 [--grpc-port 8086] [--data-dir DIR] [--source DIR]
     python -m localcloud.workflows run FILE --data '{"x": 1}' [--env K=V ...]
+
+`serve` keeps workflows and executions in memory unless --data-dir names a folder for its journal; with one, a
+restart (or a crash) resumes every unfinished execution. --grpc-port defaults to PORT+1 (0 turns gRPC off).
 """
 from __future__ import annotations
 
@@ -67,15 +70,29 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    from .journal import DataDirInUse
     from .server import serve_forever
 
     if args.source and not Path(args.source).is_dir():
         print(f"error: --source is not a folder: {args.source}", file=sys.stderr)
         return 2
+    if args.data_dir and Path(args.data_dir).exists() and not Path(args.data_dir).is_dir():
+        print(f"error: --data-dir is not a folder: {args.data_dir}", file=sys.stderr)
+        return 2
+    grpc_port = args.port + 1 if args.grpc_port is None else args.grpc_port
+    if not 0 <= grpc_port <= 65535 or (grpc_port and grpc_port == args.port):
+        print(f"error: --grpc-port must be 0 (off) or a port other than --port, got {grpc_port}", file=sys.stderr)
+        return 2
     try:
-        asyncio.run(serve_forever(args.host, args.port, args.source))
+        asyncio.run(serve_forever(args.host, args.port, args.source, args.data_dir, grpc_port or None))
     except DeploymentError as exc:
         print(f"deployment error: {exc}", file=sys.stderr)
+        return 1
+    except DataDirInUse as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:  # a port already taken
+        print(f"error: cannot serve on {args.host}: {exc.strerror or exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         pass
@@ -88,6 +105,9 @@ def main(argv: list[str] | None = None) -> int:
     serve = sub.add_parser("serve", help="serve the Workflows REST API")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8085)
+    serve.add_argument("--grpc-port", type=int, default=None,
+                       help="port of the Workflow Executions gRPC API (default PORT+1; 0: no gRPC)")
+    serve.add_argument("--data-dir", help="folder of the journal: executions survive restarts (default: memory only)")
     serve.add_argument("--source", help="deploy every NAME.workflows.yaml in this folder as NAME")
     serve.set_defaults(func=cmd_serve)
     run = sub.add_parser("run", help="run one workflow file and print its result as JSON")

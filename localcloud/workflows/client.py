@@ -1,144 +1,145 @@
-"""A small synchronous Workflow Executions client for project code.
+"""The engine (or the cloud) driven through Google's own client library, `google-cloud-workflows`.
 
-With WORKFLOWS_EMULATOR_HOST=host:port set it talks to the local server; otherwise to
-workflowexecutions.googleapis.com with an access token from google-auth (if installed).
+Deploying goes through `workflows_v1` (REST transport), executions through `executions_v1` (gRPC, its only
+transport), exactly as against Cloud Workflows; only the endpoints and credentials differ. Locally
+WORKFLOWS_EMULATOR_HOST (REST host:port) and WORKFLOWS_GRPC_EMULATOR_HOST (gRPC host:port; default: the REST
+port + 1, the engine's own default) point at the engine, with an insecure channel and anonymous credentials.
 """
 from __future__ import annotations
 
-import json
 import os
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from typing import Any, Iterable
 
-REAL_ENDPOINT = "https://workflowexecutions.googleapis.com"
+import grpc
+import requests
+from google.api_core import exceptions as api_exceptions
+from google.auth.credentials import AnonymousCredentials
+from google.cloud.workflows import executions_v1
+from google.cloud.workflows.executions_v1.services.executions.transports import ExecutionsGrpcTransport
+from google.cloud.workflows_v1 import WorkflowsClient, types as workflow_types
+
 TERMINAL_STATES = ("SUCCEEDED", "FAILED", "CANCELLED")
+Execution = executions_v1.Execution
 
 
-class WorkflowsApiError(Exception):
-    """A non-2xx answer from the API, with Google's error fields."""
-
-    def __init__(self, code: int, status: str, message: str):
-        super().__init__(f"{code} {status}: {message}")
-        self.code = code
-        self.status = status
-        self.message = message
+def grpc_host(rest_host: str | None = None) -> str | None:
+    """The engine's gRPC host:port from the environment (or next to its REST port)."""
+    explicit = os.environ.get("WORKFLOWS_GRPC_EMULATOR_HOST")
+    if explicit:
+        return explicit
+    rest = rest_host or os.environ.get("WORKFLOWS_EMULATOR_HOST")
+    if not rest:
+        return None
+    host, _, port = rest.rpartition(":")
+    return f"{host}:{int(port) + 1}"
 
 
 @dataclass
-class WorkflowsClient:
+class EngineClient:
+    """The two official clients for one project and location, plus the REST-only callbacks listing."""
+
     project: str
     location: str
-    endpoint: str
-    timeout: float = 30.0
+    workflows: WorkflowsClient
+    executions: executions_v1.ExecutionsClient
+    rest_host: str | None = None
 
     @classmethod
-    def from_env(cls, project: str | None = None, location: str | None = None) -> "WorkflowsClient":
-        host = os.environ.get("WORKFLOWS_EMULATOR_HOST")
-        endpoint = (host if host.startswith("http") else f"http://{host}") if host else REAL_ENDPOINT
-        return cls(
-            project=project or os.environ.get("GOOGLE_CLOUD_PROJECT", "local"),
-            location=location or os.environ.get("WORKFLOWS_LOCATION", os.environ.get("GOOGLE_CLOUD_REGION", "local")),
-            endpoint=endpoint.rstrip("/"),
-        )
+    def local(cls, rest_host: str, grpc_address: str | None = None, project: str = "local",
+              location: str = "local") -> "EngineClient":
+        """Clients for the engine at rest_host (and grpc_address): insecure, anonymous."""
+        workflows = WorkflowsClient(transport="rest", credentials=AnonymousCredentials(),
+                                    client_options={"api_endpoint": f"http://{rest_host}"})
+        channel = grpc.insecure_channel(grpc_address or grpc_host(rest_host))
+        executions = executions_v1.ExecutionsClient(transport=ExecutionsGrpcTransport(channel=channel))
+        return cls(project, location, workflows, executions, rest_host)
 
-    # ------------------------------------------------------------------ plumbing
-    def _headers(self) -> dict[str, str]:
-        headers = {"Content-Type": "application/json"}
-        if self.endpoint == REAL_ENDPOINT:
-            try:
-                import google.auth  # type: ignore[import-not-found]
-                import google.auth.transport.requests  # type: ignore[import-not-found]
-            except ImportError as exc:  # pragma: no cover - only against the real service
-                raise RuntimeError("set WORKFLOWS_EMULATOR_HOST or install google-auth to reach the real API") from exc
-            creds, _ = google.auth.default(scopes=["https://www.googleapis.com/auth/cloud-platform"])
-            creds.refresh(google.auth.transport.requests.Request())
-            headers["Authorization"] = f"Bearer {creds.token}"
-        return headers
+    @classmethod
+    def from_env(cls, project: str | None = None, location: str | None = None) -> "EngineClient":
+        project = project or os.environ.get("GOOGLE_CLOUD_PROJECT", "local")
+        location = location or os.environ.get("WORKFLOWS_LOCATION", os.environ.get("GOOGLE_CLOUD_REGION", "local"))
+        rest = os.environ.get("WORKFLOWS_EMULATOR_HOST")
+        if rest:
+            return cls.local(rest, grpc_host(rest), project, location)
+        return cls(project, location, WorkflowsClient(), executions_v1.ExecutionsClient())
 
-    def request(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
-        url = f"{self.endpoint}/v1/{path.lstrip('/')}"
-        data = json.dumps(body).encode("utf-8") if body is not None else None
-        req = urllib.request.Request(url, data=data, method=method, headers=self._headers())
-        try:
-            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
-                raw = resp.read()
-        except urllib.error.HTTPError as exc:
-            raw = exc.read()
-            try:
-                err = json.loads(raw)["error"]
-                raise WorkflowsApiError(int(err.get("code", exc.code)), err.get("status", ""), err.get("message", ""))
-            except (ValueError, KeyError, TypeError):
-                raise WorkflowsApiError(exc.code, "UNKNOWN", raw.decode("utf-8", "replace")) from None
-        return json.loads(raw) if raw else {}
-
-    def _workflow_path(self, workflow: str) -> str:
+    # ------------------------------------------------------------------ names
+    def workflow_name(self, workflow: str) -> str:
         if workflow.startswith("projects/"):
             return workflow
         return f"projects/{self.project}/locations/{self.location}/workflows/{workflow}"
 
-    # ------------------------------------------------------------------ API
-    def deploy_workflow(self, workflow_id: str, source: str, env_vars: dict[str, str] | None = None) -> dict:
-        """Create the workflow, or patch it when it exists (the emulator answers synchronously)."""
-        body = {"sourceContents": source, "userEnvVars": env_vars or {}}
-        parent = f"projects/{self.project}/locations/{self.location}/workflows"
+    # ------------------------------------------------------------------ workflows_v1
+    def deploy_workflow(self, workflow_id: str, source: str, env_vars: dict[str, str] | None = None,
+                        timeout: float = 60) -> workflow_types.Workflow:
+        """Create the workflow, or update it (a new revision) when it exists; waits for the operation."""
+        workflow = workflow_types.Workflow(name=self.workflow_name(workflow_id), source_contents=source,
+                                           user_env_vars=env_vars or {})
         try:
-            return self.request("POST", f"{parent}?workflowId={workflow_id}", body)
-        except WorkflowsApiError as exc:
-            if exc.code != 409:
-                raise
-            return self.request("PATCH", f"{parent}/{workflow_id}", body)
+            operation = self.workflows.create_workflow(
+                parent=f"projects/{self.project}/locations/{self.location}", workflow=workflow, workflow_id=workflow_id)
+        except api_exceptions.Conflict:  # 409 ALREADY_EXISTS
+            operation = self.workflows.update_workflow(workflow=workflow)
+        return operation.result(timeout=timeout)
 
-    def create_execution(self, workflow: str, argument: Any = None) -> dict[str, Any]:
-        body = {"argument": json.dumps(argument)} if argument is not None else {}
-        return self.request("POST", f"{self._workflow_path(workflow)}/executions", body)
+    # ------------------------------------------------------------------ executions_v1
+    def create_execution(self, workflow: str, argument: Any = None) -> Execution:
+        import json
 
-    def get_execution(self, execution: str | dict[str, Any]) -> dict[str, Any]:
-        return self.request("GET", _name(execution))
+        execution = Execution(argument=json.dumps(argument)) if argument is not None else Execution()
+        return self.executions.create_execution(parent=self.workflow_name(workflow), execution=execution)
 
-    def cancel_execution(self, execution: str | dict[str, Any]) -> dict[str, Any]:
-        return self.request("POST", f"{_name(execution)}:cancel", {})
+    def get_execution(self, execution: str | Execution) -> Execution:
+        return self.executions.get_execution(name=_name(execution))
 
-    def list_callbacks(self, execution: str | dict[str, Any]) -> list[dict[str, Any]]:
-        return self.request("GET", f"{_name(execution)}/callbacks").get("callbacks", [])
+    def cancel_execution(self, execution: str | Execution) -> Execution:
+        return self.executions.cancel_execution(name=_name(execution))
 
-    def wait_for(self, execution: str | dict[str, Any], states: Iterable[str] = TERMINAL_STATES,
-                 timeout: float = 60.0, interval: float = 0.05) -> dict[str, Any]:
+    def wait_for(self, execution: str | Execution, states: Iterable[str] = TERMINAL_STATES, timeout: float = 60.0,
+                 interval: float = 0.02) -> Execution:
         """Poll until the execution's state is one of `states`; TimeoutError otherwise."""
         wanted = set(states)
         deadline = time.monotonic() + timeout
         while True:
             current = self.get_execution(execution)
-            if current.get("state") in wanted:
+            if current.state.name in wanted:
                 return current
             if time.monotonic() > deadline:
-                raise TimeoutError(f"execution {_name(execution)} still {current.get('state')} after {timeout}s")
+                raise TimeoutError(f"execution {_name(execution)} still {current.state.name} after {timeout}s")
             time.sleep(interval)
 
+    # ------------------------------------------------------------------ REST only
+    def list_callbacks(self, execution: str | Execution) -> list[dict[str, Any]]:
+        """executions.callbacks.list: in the REST API, not in the client library."""
+        if self.rest_host is None:
+            raise RuntimeError("listing callbacks needs WORKFLOWS_EMULATOR_HOST (the library has no such call)")
+        response = requests.get(f"http://{self.rest_host}/v1/{_name(execution)}/callbacks", timeout=30)
+        response.raise_for_status()
+        return response.json().get("callbacks", [])
 
-def _name(execution: str | dict[str, Any]) -> str:
-    return execution["name"] if isinstance(execution, dict) else execution
+
+def _name(execution: str | Execution) -> str:
+    return execution if isinstance(execution, str) else execution.name
 
 
-def _default() -> WorkflowsClient:
-    return WorkflowsClient.from_env()
+def _default() -> EngineClient:
+    return EngineClient.from_env()
 
 
-def create_execution(workflow: str, argument: Any = None) -> dict[str, Any]:
+def create_execution(workflow: str, argument: Any = None) -> Execution:
     """Start an execution of `workflow` (an id or full resource name) with a JSON-able argument."""
     return _default().create_execution(workflow, argument)
 
 
-def get_execution(execution: str | dict[str, Any]) -> dict[str, Any]:
+def get_execution(execution: str | Execution) -> Execution:
     return _default().get_execution(execution)
 
 
-def list_callbacks(execution: str | dict[str, Any]) -> list[dict[str, Any]]:
+def list_callbacks(execution: str | Execution) -> list[dict[str, Any]]:
     return _default().list_callbacks(execution)
 
 
-def wait_for(execution: str | dict[str, Any], states: Iterable[str] = TERMINAL_STATES,
-             timeout: float = 60.0) -> dict[str, Any]:
+def wait_for(execution: str | Execution, states: Iterable[str] = TERMINAL_STATES, timeout: float = 60.0) -> Execution:
     return _default().wait_for(execution, states, timeout)

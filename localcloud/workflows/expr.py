@@ -16,7 +16,7 @@ from localcloud.workflows.values import (
     TAGS_KEY,
     TAGS_TYPE,
     check_int,
-    copy_value,
+    writable,
     raise_index,
     raise_key,
     raise_type,
@@ -563,9 +563,8 @@ def _call_function(fn: Any, name: str, ctx: Any, args: list) -> Any:
 
 
 def _const_fn(value: Any) -> Evaluator:
-    if type(value) in (list, dict):
-        # A literal container must not be shared between evaluations (values are copied).
-        return lambda scope, ctx: copy_value(value)
+    # A literal container is shared by every evaluation: the closure holds a reference, so a write through
+    # any variable holding it copies it first (values.writable).
     return lambda scope, ctx: value
 
 
@@ -574,7 +573,7 @@ def _resolve_unbound(segments: tuple[str, ...], scope: Any) -> Any:
     for cut in range(len(segments), 0, -1):
         name = ".".join(segments[:cut])
         if name in CONSTANTS:
-            value = copy_value(CONSTANTS[name])
+            value = CONSTANTS[name]
         elif name in REGISTRY:
             value = REGISTRY[name]
         else:
@@ -969,6 +968,22 @@ def compile_value(value: Any) -> CompiledExpression:
     return CompiledExpression(fn, text, is_const, const)
 
 
+def compile_append(value: Any, name: str) -> CompiledExpression | None:
+    """For `name: ${list.concat(name, item)}`, item's compiled expression (the engine may append in place)."""
+    if not is_expression_text(value):
+        return None
+    text = value[2:-1]
+    try:
+        _check_length(text)
+        node = _Parser(text).parse_all()
+    except ExpressionSyntaxError:
+        return None  # compile_value reports it
+    if node[0] == "call" and node[1] == "list.concat" and len(node[2]) == 2 and node[2][0] == ("ref", (name,)):
+        fn, is_const, const = _compile_node(node[2][1])
+        return CompiledExpression(fn, text, is_const, const)
+    return None
+
+
 # ---------------------------------------------------------------------------------------------
 # Assignment targets
 # ---------------------------------------------------------------------------------------------
@@ -985,24 +1000,21 @@ class LValue:
         # (is_expression, key-or-evaluator) per step; properties are constant strings.
         self.path = path
 
-    def assign(self, scope_vars: dict, value: Any, scope: Any, ctx: Any, copy: bool = True) -> None:
+    def assign(self, scope_vars: dict, value: Any, scope: Any, ctx: Any) -> None:
         """Store ``value`` at this target in ``scope_vars`` (the frame holding the root variable).
 
         Intermediate map keys that do not exist are created as empty maps; lists are never
         extended by assignment (IndexError); stepping into a scalar is a TypeError.
-        Containers are copied (Workflows values have copy semantics) unless ``copy`` is False.
+        Nothing is deep-copied: each container on the path is copied only if it is shared (copy on write).
         """
-        if copy and type(value) in (list, dict):
-            value = copy_value(value)
         if not self.path:
             scope_vars[self.root] = value
             return
         # Index expressions are evaluated before anything is modified.
         keys = [step(scope, ctx) if is_expr else step for is_expr, step in self.path]
-        try:
-            current = scope_vars[self.root]
-        except KeyError:
+        if self.root not in scope_vars:
             raise_key(f"variable '{self.root}' is not defined")
+        current = writable(scope_vars, self.root)
         for key in keys[:-1]:
             current = _step_into(current, key)
         last = keys[-1]
@@ -1029,21 +1041,19 @@ def _step_into(container: Any, key: Any) -> Any:
     if t is dict:
         if type(key) is not str:
             raise_type(f"map key must be a string, got {type_name(key)}")
-        child = container.get(key, _MISSING)
-        if child is _MISSING:
-            child = {}
+        if key not in container:
+            child: dict = {}
             container[key] = child
-        return child
+            return child
+        return writable(container, key)
     if t is list:
         if type(key) is not int:
             raise_type(f"list index must be an integer, got {type_name(key)}")
         if not 0 <= key < len(container):
             raise_index(f"list index {key} out of range (list length {len(container)})")
-        return container[key]
+        return writable(container, key)
     raise_type(f"cannot assign into a {type_name(container)}; only maps and lists hold elements")
 
-
-_MISSING = object()
 
 
 def compile_lvalue(text: str) -> LValue:
@@ -1079,5 +1089,5 @@ def compile_lvalue(text: str) -> LValue:
 
 __all__ = [
     "MAX_EXPRESSION_LENGTH", "Scope", "Compiled", "CompiledExpression", "ExpressionSyntaxError",
-    "LValue", "compile_expression", "compile_value", "compile_lvalue", "is_expression_text",
+    "LValue", "compile_expression", "compile_value", "compile_lvalue", "compile_append", "is_expression_text",
 ]

@@ -1,14 +1,17 @@
 """The blocking part of the standard library: http.*, sys.sleep, events.* (callbacks), on aiohttp.
 
-Each function is a coroutine registered in `stdlib.REGISTRY` with blocking=True; the executor awaits it
-from call steps. `Services` is what an execution needs from the outside world: an HTTP client session,
-the callback registry, and the base URL callback endpoints point at.
+Each function is a coroutine in `library` (blocking=True); the executor awaits it from call steps. Each goes
+through the execution's journal (`Execution.call`), so a replay after a restart answers from it. `Services`
+is what executions need from the outside world: an HTTP client session, the callback registry (restored
+from the journal on restart) and the base URL callback endpoints point at.
 """
 from __future__ import annotations
 
 import asyncio
 import datetime as _dt
+import hashlib
 import json
+import time
 import uuid
 from collections import deque
 from typing import Any
@@ -16,9 +19,9 @@ from urllib.parse import urlencode
 
 import aiohttp
 
-from . import stdlib
 from .errors import WorkflowError
-from .stdlib import StdFunction
+from .journal import Journal
+from .stdlib import Library, StdFunction
 from .values import to_json_bytes, to_json_text, type_name
 
 HTTP_DEFAULT_TIMEOUT = 300.0
@@ -35,7 +38,10 @@ MAX_PENDING_PAYLOADS = 16
 
 
 class Callback:
-    """One callback endpoint of one execution: payloads received but not yet awaited, and waiters."""
+    """One callback endpoint of one execution: payloads received but not yet awaited, and waiters.
+
+    A payload is (journal id, body): the id lets a restart tell the payloads already awaited from the rest.
+    """
 
     def __init__(self, callback_id: str, execution: Any, method: str, url: str, name: str):
         self.id = callback_id
@@ -43,21 +49,20 @@ class Callback:
         self.method = method
         self.url = url
         self.name = name
-        self.payloads: deque[dict[str, Any]] = deque()
+        self.payloads: deque[tuple[int, dict[str, Any]]] = deque()
         self.waiters: deque[asyncio.Future] = deque()
 
-    def deliver(self, payload: dict[str, Any]) -> bool:
-        """Hand the payload to a waiter, or keep it for the next await; False when MAX_PENDING
-        answers already wait unread (nobody is listening: the sender is told to stop)."""
+    def deliver(self, payload_id: int, payload: dict[str, Any]) -> None:
         while self.waiters:
             fut = self.waiters.popleft()
             if not fut.done():
-                fut.set_result(payload)
-                return True
-        if len(self.payloads) >= MAX_PENDING_PAYLOADS:
-            return False
-        self.payloads.append(payload)
-        return True
+                fut.set_result((payload_id, payload))
+                return
+        self.payloads.append((payload_id, payload))
+
+    def full(self) -> bool:
+        """MAX_PENDING_PAYLOADS answers already wait unread and nobody is listening."""
+        return len(self.payloads) >= MAX_PENDING_PAYLOADS and not any(not f.done() for f in self.waiters)
 
     def describe(self) -> dict[str, Any]:
         """The REST representation (executions.callbacks.list)."""
@@ -72,10 +77,29 @@ class Callback:
 class Services:
     """Per-engine shared resources: one aiohttp session and the callback registry."""
 
-    def __init__(self, base_url: str | None = None):
+    def __init__(self, base_url: str | None = None, journal: Journal | None = None):
         self.base_url = base_url.rstrip("/") if base_url else None
+        self.journal = journal or Journal.memory()
         self.callbacks: dict[str, Callback] = {}
         self._session: aiohttp.ClientSession | None = None
+
+    def attach(self, ex: Any, callback_id: str, method: str, url: str, name: str) -> Callback:
+        """The execution's callback `callback_id`: made now, or the one restored for it after a restart."""
+        cb = self.callbacks.get(callback_id)
+        if cb is None or cb.execution is not ex:
+            cb = Callback(callback_id, ex, method, url, name)
+            self.callbacks[callback_id] = cb
+        ex.callbacks[callback_id] = cb
+        return cb
+
+    def receive(self, cb: Callback, payload: dict[str, Any]) -> bool:
+        """A request reached the callback URL: journalled before its sender hears back, then delivered.
+        False (nothing kept) when the callback already holds as many unread answers as it may."""
+        if cb.full():
+            return False
+        payload_id = self.journal.received(cb.execution.id, cb.id, payload)
+        cb.deliver(payload_id, payload)
+        return True
 
     async def session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
@@ -92,7 +116,9 @@ class Services:
 
 
 def _execution(ctx: Any) -> Any:
-    ex = ctx.extra.get("execution") if ctx is not None else None
+    ex = getattr(ctx, "ex", None)
+    if ex is None and ctx is not None:
+        ex = ctx.extra.get("execution")
     if ex is None:
         raise WorkflowError.tagged("SystemError", "no execution is running this call")
     return ex
@@ -200,6 +226,16 @@ async def http_request(ctx: Any, method: str, url: str, timeout: Any = HTTP_DEFA
     data = _encode_body(body, send_headers)
     # `auth` (OIDC/OAuth2) is accepted for compatibility; locally no token is attached.
     services = _services(ctx)
+    digest = hashlib.sha1((data or b"") + repr(pairs).encode()).hexdigest()[:12]
+
+    async def send(intent: Any) -> dict[str, Any]:
+        return await _send(services, method, url, timeout, pairs, data, send_headers)
+
+    return await _execution(ctx).call(ctx, "http", f"{method.upper()} {url} {digest}", send)
+
+
+async def _send(services: "Services", method: str, url: str, timeout: Any, pairs: list[tuple[str, str]],
+                data: bytes | None, send_headers: dict[str, str]) -> dict[str, Any]:
     session = await services.session()
     try:
         async with session.request(method.upper(), url, params=pairs or None, data=data, headers=send_headers,
@@ -268,7 +304,7 @@ async def sys_sleep(ctx: Any, seconds: Any) -> None:
         raise WorkflowError.tagged("TypeError", f"sys.sleep: 'seconds' must be a number, got {type_name(seconds)}")
     if seconds < 0 or seconds > SLEEP_MAX_SECONDS:
         raise WorkflowError.tagged("ValueError", f"sys.sleep: 'seconds' must be between 0 and {SLEEP_MAX_SECONDS}")
-    await asyncio.sleep(float(seconds))
+    await _execution(ctx).sleep(ctx, float(seconds))
     return None
 
 
@@ -291,15 +327,18 @@ async def create_callback_endpoint(ctx: Any, http_callback_method: Any = "POST")
     if services.base_url is None:
         raise WorkflowError.tagged(
             "SystemError", "events.create_callback_endpoint needs the workflows server (no base URL is set)")
-    callback_id = uuid.uuid4().hex
-    resource = getattr(ex, "resource_name", None) or f"projects/local/locations/local/workflows/" \
-                                                      f"{ex.workflow_name}/executions/{ex.id}"
-    name = f"{resource}/callbacks/{callback_id}"
-    url = f"{services.base_url}/v1/{name}"
-    cb = Callback(callback_id, ex, http_callback_method.upper(), url, name)
-    services.callbacks[callback_id] = cb
-    ex.callbacks[callback_id] = cb
-    return {"url": url}
+    method = http_callback_method.upper()
+
+    async def create(intent: Any) -> dict[str, Any]:
+        callback_id = uuid.uuid4().hex
+        resource = getattr(ex, "resource_name", None) or f"projects/local/locations/local/workflows/" \
+                                                          f"{ex.workflow_name}/executions/{ex.id}"
+        name = f"{resource}/callbacks/{callback_id}"
+        return {"id": callback_id, "name": name, "url": f"{services.base_url}/v1/{name}"}
+
+    made = await ex.call(ctx, "events.create_callback_endpoint", method, create)
+    services.attach(ex, made["id"], method, made["url"], made["name"])
+    return {"url": made["url"]}
 
 
 async def await_callback(ctx: Any, callback: Any, timeout: Any = CALLBACK_DEFAULT_TIMEOUT) -> dict[str, Any]:
@@ -315,18 +354,29 @@ async def await_callback(ctx: Any, callback: Any, timeout: Any = CALLBACK_DEFAUL
     if cb is None:
         raise WorkflowError.tagged("ValueError", "events.await_callback: the callback was not created by this "
                                                  "execution")
-    if cb.payloads:
-        return cb.payloads.popleft()
-    fut: asyncio.Future = asyncio.get_running_loop().create_future()
-    cb.waiters.append(fut)
-    try:
-        return await asyncio.wait_for(fut, timeout=float(timeout))
-    except asyncio.TimeoutError:
-        raise WorkflowError.tagged("TimeoutError", f"Timeout waiting for callback after {timeout} seconds") \
-            from None
-    finally:
-        if fut in cb.waiters:
-            cb.waiters.remove(fut)
+    taken: list[int] = []
+
+    async def wait(intent: dict[str, float]) -> dict[str, Any]:
+        if cb.payloads:
+            payload_id, payload = cb.payloads.popleft()
+            taken.append(payload_id)
+            return payload
+        fut: asyncio.Future = asyncio.get_running_loop().create_future()
+        cb.waiters.append(fut)
+        try:
+            # The deadline is journalled: after a restart the wait ends when it would have.
+            payload_id, payload = await asyncio.wait_for(fut, timeout=max(0.0, intent["deadline"] - time.time()))
+        except asyncio.TimeoutError:
+            raise WorkflowError.tagged("TimeoutError", f"Timeout waiting for callback after {timeout} seconds") \
+                from None
+        finally:
+            if fut in cb.waiters:
+                cb.waiters.remove(fut)
+        taken.append(payload_id)
+        return payload
+
+    return await ex.call(ctx, "events.await_callback", callback_id, wait, {"deadline": time.time() + float(timeout)},
+                         note=lambda: {"payload_id": taken[0]})
 
 
 def callback_payload(method: str, url_path: str, query: dict[str, list[str]], headers: dict[str, str],
@@ -354,16 +404,11 @@ def callback_payload(method: str, url_path: str, query: dict[str, list[str]], he
     }
 
 
-def register_all() -> None:
-    """Register the blocking functions (idempotent)."""
-    for method in ("get", "post", "put", "patch", "delete"):
-        stdlib.register(StdFunction(f"http.{method}", _method_function(method.upper()), list(_HTTP_PARAMS), 1,
-                                    True))
-    stdlib.register(StdFunction("http.request", http_request, ["method"] + _HTTP_PARAMS, 2, True))
-    stdlib.register(StdFunction("sys.sleep", sys_sleep, ["seconds"], 1, True))
-    stdlib.register(StdFunction("events.create_callback_endpoint", create_callback_endpoint,
-                                ["http_callback_method"], 0, True))
-    stdlib.register(StdFunction("events.await_callback", await_callback, ["callback", "timeout"], 1, True))
-
-
-register_all()
+library = Library()
+for _method in ("get", "post", "put", "patch", "delete"):
+    library.add(StdFunction(f"http.{_method}", _method_function(_method.upper()), list(_HTTP_PARAMS), 1, True))
+library.add(StdFunction("http.request", http_request, ["method"] + _HTTP_PARAMS, 2, True))
+library.add(StdFunction("sys.sleep", sys_sleep, ["seconds"], 1, True))
+library.add(StdFunction("events.create_callback_endpoint", create_callback_endpoint, ["http_callback_method"], 0,
+                        True))
+library.add(StdFunction("events.await_callback", await_callback, ["callback", "timeout"], 1, True))

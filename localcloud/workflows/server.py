@@ -1,258 +1,34 @@
-"""The Workflows and Workflow Executions REST API (v1) on aiohttp, backed by the local engine.
+"""The Workflows and Workflow Executions REST API (v1) on aiohttp, and the server that also serves gRPC.
 
 Paths follow the real services: /v1/projects/{project}/locations/{location}/workflows[/{id}[/executions[/{id}]]],
-`:cancel`, `/callbacks` and the callback endpoints themselves. Errors use Google's JSON error shape.
+`:cancel`, `/callbacks` and the callback endpoints themselves. Errors use Google's JSON error shape. The
+Executions API is also served over gRPC (grpc_api), as the official client library speaks only that.
 """
 from __future__ import annotations
 
 import asyncio
-import datetime as _dt
 import json
-import secrets
 import time
 import uuid
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
-from .engine import Execution, Program, deploy, error_context, error_payload, internal_error
-from .errors import DeploymentError, WorkflowError
-from .runtime import Services, callback_payload
-from .values import from_json_text, to_json_text
+from .errors import DeploymentError
+from .journal import Journal
+from .runtime import callback_payload
+from .service import (ACTIVE, ARGUMENT_LIMIT, CALL_LOG_LEVELS, ApiError, ExecutionRecord, WorkflowRecord,
+                      WorkflowService, parse_argument, rfc3339)
 
 API_PREFIX = "/v1/projects/{project}/locations/{location}"
-ACTIVE, SUCCEEDED, FAILED, CANCELLED = "ACTIVE", "SUCCEEDED", "FAILED", "CANCELLED"
-ARGUMENT_LIMIT = 32 * 1024
-# Execution.CallLogLevel values of the REST reference.
-CALL_LOG_LEVELS = ("CALL_LOG_LEVEL_UNSPECIFIED", "LOG_ALL_CALLS", "LOG_ERRORS_ONLY", "LOG_NONE")
+# Workflow.CallLogLevel / state enums as the REST transport of the client library may send them (numbers).
+_WORKFLOW_CALL_LOG_LEVELS = {0: "CALL_LOG_LEVEL_UNSPECIFIED", 1: "LOG_ALL_CALLS", 2: "LOG_ERRORS_ONLY", 3: "LOG_NONE"}
 
 
-def rfc3339(ts: float | None) -> str | None:
-    if ts is None:
-        return None
-    return _dt.datetime.fromtimestamp(ts, tz=_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-class ApiError(Exception):
-    """An API failure rendered as {"error": {"code", "message", "status"}}."""
-
-    def __init__(self, code: int, status: str, message: str):
-        super().__init__(message)
-        self.code = code
-        self.status = status
-        self.message = message
-
-    def response(self) -> web.Response:
-        return web.json_response({"error": {"code": self.code, "message": self.message, "status": self.status}},
-                                 status=self.code)
-
-
-@dataclass
-class WorkflowRecord:
-    workflow_id: str
-    source: str
-    program: Program
-    env_vars: dict[str, str]
-    revision: int
-    revision_id: str
-    created: float
-    updated: float
-    description: str = ""
-    labels: dict[str, str] = field(default_factory=dict)
-
-    def resource(self, project: str, location: str) -> dict[str, Any]:
-        return {
-            "name": f"projects/{project}/locations/{location}/workflows/{self.workflow_id}",
-            "description": self.description,
-            "state": "ACTIVE",
-            "revisionId": self.revision_id,
-            "createTime": rfc3339(self.created),
-            "updateTime": rfc3339(self.updated),
-            "revisionCreateTime": rfc3339(self.updated),
-            "labels": self.labels,
-            "sourceContents": self.source,
-            "userEnvVars": self.env_vars,
-            "callLogLevel": "CALL_LOG_LEVEL_UNSPECIFIED",
-        }
-
-
-@dataclass
-class ExecutionRecord:
-    execution_id: str
-    name: str
-    workflow_id: str
-    revision_id: str
-    argument: str
-    execution: Execution
-    start: float
-    state: str = ACTIVE
-    end: float | None = None
-    result: str | None = None
-    error: dict[str, Any] | None = None
-    task: asyncio.Task | None = None
-    done: asyncio.Event = field(default_factory=asyncio.Event)
-    call_log_level: str = "CALL_LOG_LEVEL_UNSPECIFIED"
-    labels: dict[str, str] | None = None
-    error_exc: WorkflowError | None = None
-
-    def _current_steps(self) -> list[dict[str, str]]:
-        # REST reference, Execution.status.currentSteps: the currently executing step or, once the execution
-        # has succeeded or failed, "the last attempted or executed step"; a failure names the failing step.
-        loc = getattr(self.error_exc, "wf_location", None) if self.error_exc is not None else None
-        if loc is not None:
-            return [{"routine": loc[0], "step": loc[1]}]
-        current = self.execution.current_step
-        return [{"routine": current[0], "step": current[1]}] if current else []
-
-    def resource(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "name": self.name,
-            "createTime": rfc3339(self.start),
-            "startTime": rfc3339(self.start),
-            "state": self.state,
-            "argument": self.argument,
-            "workflowRevisionId": self.revision_id,
-            "callLogLevel": self.call_log_level,
-            "status": {"currentSteps": self._current_steps()},
-        }
-        if self.labels:
-            out["labels"] = dict(self.labels)
-        if self.end is not None:
-            out["endTime"] = rfc3339(self.end)
-            out["duration"] = f"{self.end - self.start:.6f}s"
-        if self.result is not None:
-            out["result"] = self.result
-        if self.error is not None:
-            out["error"] = self.error
-        return out
-
-
-class WorkflowService:
-    """Deployed workflows and their executions; one asyncio task per execution."""
-
-    def __init__(self, base_url: str | None = None):
-        self.services = Services(base_url)
-        self.workflows: dict[str, WorkflowRecord] = {}
-        self.executions: dict[str, ExecutionRecord] = {}
-
-    # ------------------------------------------------------------------ workflows
-    def deploy(self, workflow_id: str, source: str, env_vars: dict[str, str] | None = None,
-               description: str = "", labels: dict[str, str] | None = None) -> WorkflowRecord:
-        """Deploy (or redeploy as a new revision); DeploymentError if the source is invalid."""
-        program = deploy(source)
-        now = time.time()
-        old = self.workflows.get(workflow_id)
-        revision = old.revision + 1 if old else 1
-        record = WorkflowRecord(
-            workflow_id=workflow_id, source=source, program=program, env_vars=dict(env_vars or {}),
-            revision=revision, revision_id=f"{revision:06d}-{secrets.token_hex(2)}",
-            created=old.created if old else now, updated=now, description=description,
-            labels=dict(labels or {}),
-        )
-        self.workflows[workflow_id] = record
-        return record
-
-    def deploy_directory(self, directory: str | Path) -> list[str]:
-        """Deploy every NAME.workflows.yaml in a folder under NAME."""
-        names = []
-        for path in sorted(Path(directory).glob("*.workflows.yaml")):
-            name = path.name[: -len(".workflows.yaml")]
-            try:
-                self.deploy(name, path.read_text(encoding="utf-8"))
-            except DeploymentError as exc:
-                raise DeploymentError(f"{path.name}: {exc}") from None
-            names.append(name)
-        return names
-
-    # ------------------------------------------------------------------ executions
-    def start(self, workflow_id: str, argument: Any = None, project: str = "local", location: str = "local",
-              argument_text: str | None = None) -> ExecutionRecord:
-        wf = self.workflows.get(workflow_id)
-        if wf is None:
-            raise ApiError(404, "NOT_FOUND", f"Resource 'projects/{project}/locations/{location}/workflows/"
-                                             f"{workflow_id}' was not found")
-        execution_id = str(uuid.uuid4())
-        name = f"projects/{project}/locations/{location}/workflows/{workflow_id}/executions/{execution_id}"
-        env = dict(wf.env_vars)
-        env.update({
-            "GOOGLE_CLOUD_PROJECT_ID": project,
-            "GOOGLE_CLOUD_LOCATION": location,
-            "GOOGLE_CLOUD_WORKFLOW_ID": workflow_id,
-            "GOOGLE_CLOUD_WORKFLOW_REVISION_ID": wf.revision_id,
-            "GOOGLE_CLOUD_WORKFLOW_EXECUTION_ID": execution_id,
-        })
-        ex = Execution(wf.program, env=env, execution_id=execution_id, services=self.services,
-                       workflow_name=workflow_id)
-        ex.resource_name = name  # type: ignore[attr-defined]
-        text = argument_text if argument_text is not None else (
-            to_json_text(argument) if argument is not None else "")
-        record = ExecutionRecord(execution_id, name, workflow_id, wf.revision_id, text, ex, time.time())
-        self.executions[execution_id] = record
-        record.task = asyncio.get_running_loop().create_task(self._run(record, argument))
-        return record
-
-    async def _run(self, record: ExecutionRecord, argument: Any) -> None:
-        try:
-            result = await record.execution.run(argument)
-            record.result = to_json_text(result)
-            record.state = SUCCEEDED
-        except asyncio.CancelledError:
-            record.state = CANCELLED
-        except WorkflowError as exc:
-            record.state = FAILED
-            record.error = _error_resource(exc)
-            record.error_exc = exc
-        except Exception as exc:  # a bug must fail the execution, not the server
-            record.state = FAILED
-            record.error = _error_resource(internal_error(exc))
-        finally:
-            record.end = time.time()
-            record.done.set()
-            self._drop_callbacks(record)
-
-    def _drop_callbacks(self, record: ExecutionRecord) -> None:
-        for cb in record.execution.callbacks.values():
-            for fut in cb.waiters:
-                if not fut.done():
-                    fut.cancel()
-
-    def cancel(self, execution_id: str) -> ExecutionRecord:
-        record = self.get_execution(execution_id)
-        if record.state != ACTIVE:
-            raise ApiError(400, "FAILED_PRECONDITION", f"Execution {execution_id} is not ACTIVE (state {record.state})")
-        if record.task is not None:
-            record.task.cancel()
-        record.state = CANCELLED
-        return record
-
-    def get_execution(self, execution_id: str) -> ExecutionRecord:
-        record = self.executions.get(execution_id)
-        if record is None:
-            raise ApiError(404, "NOT_FOUND", f"Execution '{execution_id}' was not found")
-        return record
-
-    async def close(self) -> None:
-        for record in self.executions.values():
-            if record.task is not None and not record.task.done():
-                record.task.cancel()
-        tasks = [r.task for r in self.executions.values() if r.task is not None]
-        if tasks:
-            await asyncio.gather(*tasks, return_exceptions=True)
-        await self.services.close()
-
-
-def _error_resource(exc: WorkflowError) -> dict[str, Any]:
-    out: dict[str, Any] = {"payload": error_payload(exc.value), "context": error_context(exc)}
-    loc = getattr(exc, "wf_location", None)
-    if loc:
-        routine, step, line = loc
-        element: dict[str, Any] = {"step": step, "routine": routine}
-        if line is not None:
-            element["position"] = {"line": str(line), "column": "1", "length": "0"}
-        out["stackTrace"] = {"elements": [element]}
-    return out
+def _error_response(exc: ApiError) -> web.Response:
+    return web.json_response({"error": {"code": exc.code, "message": exc.message, "status": exc.status}},
+                             status=exc.code)
 
 
 # ---------------------------------------------------------------------------------------------- HTTP
@@ -301,15 +77,16 @@ def build_app(service: WorkflowService) -> web.Application:
         try:
             return await handler(request)
         except ApiError as exc:
-            return exc.response()
+            return _error_response(exc)
         except web.HTTPException as exc:
             if exc.status == 404:
-                return ApiError(404, "NOT_FOUND", f"no such resource: {request.path}").response()
+                return _error_response(ApiError(404, "NOT_FOUND", f"no such resource: {request.path}"))
             if exc.status == 405:
-                return ApiError(405, "METHOD_NOT_ALLOWED", f"{request.method} not allowed on {request.path}").response()
+                return _error_response(ApiError(405, "METHOD_NOT_ALLOWED",
+                                                f"{request.method} not allowed on {request.path}"))
             raise
         except Exception as exc:  # never a traceback to the caller
-            return ApiError(500, "INTERNAL", f"{type(exc).__name__}: {exc}").response()
+            return _error_response(ApiError(500, "INTERNAL", f"{type(exc).__name__}: {exc}"))
 
     app = web.Application(middlewares=[errors], client_max_size=4 * 1024 * 1024)
 
@@ -339,8 +116,14 @@ def build_app(service: WorkflowService) -> web.Application:
         env = body.get("userEnvVars") or {}
         if not isinstance(env, dict) or not all(isinstance(v, str) for v in env.values()):
             raise ApiError(400, "INVALID_ARGUMENT", "userEnvVars must map names to strings")
+        labels = body.get("labels") or {}
+        if not isinstance(labels, dict) or not all(isinstance(v, str) for v in labels.values()):
+            raise ApiError(400, "INVALID_ARGUMENT", "labels must map names to strings")
+        description = body.get("description") or ""
+        if not isinstance(description, str):
+            raise ApiError(400, "INVALID_ARGUMENT", "description must be a string")
         try:
-            return service.deploy(workflow_id, source, env, body.get("description", ""), body.get("labels"))
+            return service.deploy(workflow_id, source, env, description, labels)
         except DeploymentError as exc:
             raise ApiError(400, "INVALID_ARGUMENT", f"Workflow failed to deploy: {exc}") from None
 
@@ -362,7 +145,9 @@ def build_app(service: WorkflowService) -> web.Application:
         body = await _json_body(request)
         merged = {"sourceContents": wf.source, "userEnvVars": wf.env_vars, "description": wf.description,
                   "labels": wf.labels}
-        merged.update({k: v for k, v in body.items() if v is not None})
+        mask = [f.strip() for f in request.query.get("updateMask", "").split(",") if f.strip()]
+        # The client library sends the whole Workflow with an updateMask; a bare REST PATCH sends only changes.
+        merged.update({k: v for k, v in body.items() if v is not None and (not mask or k in mask)})
         record = _deploy(wf.workflow_id, merged)
         target = f"projects/{project}/locations/{location}/workflows/{wf.workflow_id}"
         return web.json_response(_operation(project, location, "update", target, record.resource(project, location)))
@@ -378,7 +163,7 @@ def build_app(service: WorkflowService) -> web.Application:
     async def delete_workflow(request: web.Request) -> web.Response:
         project, location = names(request)
         wf = workflow(request)
-        del service.workflows[wf.workflow_id]
+        service.delete(wf.workflow_id)
         target = f"projects/{project}/locations/{location}/workflows/{wf.workflow_id}"
         return web.json_response(_operation(project, location, "delete", target, None))
 
@@ -387,17 +172,7 @@ def build_app(service: WorkflowService) -> web.Application:
         wf = workflow(request)
         body = await _json_body(request)
         text = body.get("argument")
-        argument: Any = None
-        if text not in (None, ""):
-            if not isinstance(text, str):
-                raise ApiError(400, "INVALID_ARGUMENT", "argument must be a JSON-encoded string")
-            if len(text.encode("utf-8")) > ARGUMENT_LIMIT:
-                raise ApiError(400, "INVALID_ARGUMENT",
-                               f"argument is {len(text.encode('utf-8'))} bytes; the limit is {ARGUMENT_LIMIT} bytes")
-            try:
-                argument = from_json_text(text)
-            except WorkflowError as exc:
-                raise ApiError(400, "INVALID_ARGUMENT", f"argument is not valid JSON: {exc}") from None
+        argument = parse_argument(text)
         level = body.get("callLogLevel", "CALL_LOG_LEVEL_UNSPECIFIED")
         if level not in CALL_LOG_LEVELS:
             raise ApiError(400, "INVALID_ARGUMENT",
@@ -406,9 +181,8 @@ def build_app(service: WorkflowService) -> web.Application:
         if labels is not None and (not isinstance(labels, dict)
                                    or not all(isinstance(k, str) and isinstance(v, str) for k, v in labels.items())):
             raise ApiError(400, "INVALID_ARGUMENT", "labels must map strings to strings")
-        record = service.start(wf.workflow_id, argument, project, location, argument_text=text or "")
-        record.call_log_level = level
-        record.labels = labels
+        record = service.start(wf.workflow_id, argument, project, location, argument_text=text or "",
+                               call_log_level=level, labels=labels)
         return web.json_response(record.resource())
 
     async def get_execution(request: web.Request) -> web.Response:
@@ -444,7 +218,7 @@ def build_app(service: WorkflowService) -> web.Application:
             raise ApiError(400, "INVALID_ARGUMENT",
                            f"callback expects HTTP method {cb.method}, got {request.method}")
         record = service.executions.get(cb.execution.id)
-        if record is None or record.state != ACTIVE or cb.execution.finished:
+        if record is None or record.state != ACTIVE or cb.execution.finished or service.closing:
             raise ApiError(400, "FAILED_PRECONDITION",
                            "the execution is no longer ACTIVE; the callback is not awaited anymore")
         if (request.content_length or 0) > CALLBACK_BODY_LIMIT:
@@ -456,8 +230,9 @@ def build_app(service: WorkflowService) -> web.Application:
         for k, v in request.query.items():
             query.setdefault(k, []).append(v)
         headers = {str(k): str(v) for k, v in request.headers.items()}
-        delivered = cb.deliver(callback_payload(request.method, request.path_qs, query, headers, body,
-                                                request.headers.get("Content-Type"), time.time()))
+        delivered = service.services.receive(cb, callback_payload(request.method, request.path_qs, query, headers,
+                                                                  body, request.headers.get("Content-Type"),
+                                                                  time.time()))
         if not delivered:
             raise ApiError(429, "RESOURCE_EXHAUSTED",
                            "this callback already holds answers nobody has read; try again after it is awaited")
@@ -479,44 +254,83 @@ def build_app(service: WorkflowService) -> web.Application:
 
 
 class WorkflowsServer:
-    """Start/stop the REST server inside a running event loop (tests, the `serve` and `run` commands)."""
+    """Start/stop the REST (and optionally gRPC) server inside a running event loop.
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, source_dir: str | Path | None = None):
+    With `data_dir` every workflow and execution is journalled there and a restart resumes them; without it
+    nothing is kept (the engine forgets everything when it stops).
+    """
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, source_dir: str | Path | None = None,
+                 data_dir: str | Path | None = None, grpc_port: int | None = None):
         self.host = host
         self.port = port
-        self.service = WorkflowService()
+        self.grpc_port = grpc_port
+        self.journal = Journal(data_dir)
+        self.service = WorkflowService(journal=self.journal)
         self.source_dir = source_dir
+        self.resumed = 0
         self._runner: web.AppRunner | None = None
+        self._grpc: Any = None
 
     @property
     def base_url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
     async def start(self) -> "WorkflowsServer":
-        if self.source_dir is not None:
-            self.service.deploy_directory(self.source_dir)
         self._runner = web.AppRunner(build_app(self.service), access_log=None)
         await self._runner.setup()
+        # Callback URLs carry the base URL: with a fixed port the executions are restored (and their callbacks
+        # registered again) before the first request can arrive.
+        restored = bool(self.port)
+        if restored:
+            self.service.services.base_url = self.base_url
+            self.resumed = self.service.restore()
         site = web.TCPSite(self._runner, self.host, self.port)
         await site.start()
         sockets = site._server.sockets if site._server is not None else []  # type: ignore[union-attr]
         if sockets:
             self.port = sockets[0].getsockname()[1]
         self.service.services.base_url = self.base_url
+        if not restored:
+            self.resumed = self.service.restore()
+        if self.grpc_port is not None:
+            from .grpc_api import start_grpc
+
+            self._grpc, self.grpc_port = await start_grpc(self.service, self.host, self.grpc_port)
+        if self.source_dir is not None:
+            self.service.deploy_directory(self.source_dir)
         return self
 
     async def stop(self) -> None:
         await self.service.close()
+        if self._grpc is not None:
+            await self._grpc.stop(grace=1)
+            self._grpc = None
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+        self.journal.close()
 
 
-async def serve_forever(host: str, port: int, source_dir: str | None) -> None:
-    server = WorkflowsServer(host, port, source_dir)
+async def serve_forever(host: str, port: int, source_dir: str | None, data_dir: str | None = None,
+                        grpc_port: int | None = None) -> None:
+    server = WorkflowsServer(host, port, source_dir, data_dir, grpc_port)
     await server.start()
-    print(f"workflows server listening on {server.base_url}", flush=True)
+    where = f"journal in {data_dir}" if data_dir else "in memory only (no --data-dir: a restart forgets everything)"
+    grpc = f", gRPC on {host}:{server.grpc_port}" if server.grpc_port else ""
+    print(f"workflows server listening on {server.base_url}{grpc}; {where}; resumed {server.resumed} execution(s)",
+          flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    import signal
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
     try:
-        await asyncio.Event().wait()
+        await stop.wait()
     finally:
         await server.stop()
+
+
+__all__ = ["ACTIVE", "ARGUMENT_LIMIT", "CALL_LOG_LEVELS", "ApiError", "ExecutionRecord", "WorkflowRecord",
+           "WorkflowService", "WorkflowsServer", "build_app", "rfc3339", "serve_forever"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+from sys import getrefcount
 from typing import Any, NoReturn
 
 from localcloud.workflows.errors import WorkflowError
@@ -105,8 +106,37 @@ def values_equal(a: Any, b: Any) -> bool:
     return False
 
 
+# Copy on write. Workflows values have copy semantics, but the engine never deep-copies on assignment or call:
+# a list or map is shared by every variable holding it, and copied (one level) only when it is written to while
+# something else still refers to it. CPython's reference count tells: a container held only by the slot we are
+# about to write through has exactly the references counted below. Any other holder (a variable, a caller's
+# frame, a parallel branch's snapshot, a compiled constant, a loop iterating over it) raises the count, so the
+# container is copied first; extra references of our own can only cause a needless copy, never a shared write.
+
+
+def writable(container: Any, key: Any) -> Any:
+    """container[key], copied into its slot first if anything else refers to it (lists and maps)."""
+    child = container[key]
+    t = type(child)
+    # References now: the container's slot, `child`, and getrefcount's own argument.
+    if (t is dict or t is list) and getrefcount(child) > 3:
+        child = child.copy()
+        container[key] = child
+    return child
+
+
+def append_unshared(owner: dict[str, Any], name: str, item: Any) -> bool:
+    """`x: ${list.concat(x, item)}` done in place when x's list is held by x alone (O(1), not O(n))."""
+    current = owner.get(name)
+    # References now: the variable's slot, `current`, and getrefcount's own argument.
+    if type(current) is list and getrefcount(current) <= 3:
+        current.append(item)
+        return True
+    return False
+
+
 def copy_value(v: Any) -> Any:
-    """Deep copy of containers (Workflows values have copy semantics); scalars returned as is."""
+    """Deep copy of containers; scalars returned as is (for callers that hand values outside the engine)."""
     t = type(v)
     if t is dict:
         return {k: copy_value(x) for k, x in v.items()}

@@ -7,6 +7,7 @@ import pytest
 
 from localcloud.workflows.errors import WorkflowError
 from localcloud.workflows.expr import (
+    compile_lvalue,
     MAX_EXPRESSION_LENGTH,
     ExpressionSyntaxError,
     compile_expression,
@@ -93,10 +94,13 @@ def test_integer_literal_limits() -> None:
         compile_expression("99999999999999999999")
 
 
-def test_literal_containers_are_fresh_each_evaluation() -> None:
+def test_literal_containers_are_copied_when_written_not_when_read() -> None:
+    # Copy on write: evaluations share the literal; a write through a variable copies what it changes.
     compiled = compile_expression('{"k": [1]}')
-    first = compiled.evaluate(Frame(), CallContext())
-    first["k"].append(2)
+    variables = {"x": compiled.evaluate(Frame(), CallContext())}
+    assert variables["x"] is compiled.evaluate(Frame(), CallContext())
+    compile_lvalue("x.k[0]").assign(variables, 2, Frame(variables), CallContext())
+    assert variables["x"] == {"k": [2]}
     assert compiled.evaluate(Frame(), CallContext()) == {"k": [1]}
 
 
@@ -361,10 +365,11 @@ def test_non_variable_dotted_names_resolve_to_library_values() -> None:
     assert ev("get_type(sys.get_env)") == "function"
 
 
-def test_library_constants_are_copied_so_workflows_cannot_corrupt_them() -> None:
-    policy = ev("http.default_retry")
-    policy["max_retries"] = 99
-    policy["backoff"]["max_delay"] = 1
+def test_library_constants_cannot_be_corrupted_by_a_workflow_write() -> None:
+    variables = {"policy": ev("http.default_retry")}
+    compile_lvalue("policy.max_retries").assign(variables, 99, Frame(variables), CallContext())
+    compile_lvalue("policy.backoff.max_delay").assign(variables, 1, Frame(variables), CallContext())
+    assert variables["policy"]["max_retries"] == 99 and variables["policy"]["backoff"]["max_delay"] == 1
     assert ev("http.default_retry.max_retries") == 5
     assert ev("http.default_retry.backoff.max_delay") == 60
 
@@ -559,11 +564,12 @@ def test_compile_value_walks_yaml_values() -> None:
     }
 
 
-def test_compile_value_constants_are_cheap_and_copied() -> None:
+def test_compile_value_constants_are_shared_and_copied_on_write() -> None:
     compiled = compile_value({"a": [1, 2], "b": "text"})
     assert compiled.is_constant
-    first = compiled.evaluate(Frame(), CallContext())
-    first["a"].append(3)
+    variables = {"v": compiled.evaluate(Frame(), CallContext())}
+    compile_lvalue("v.a[1]").assign(variables, 3, Frame(variables), CallContext())
+    assert variables["v"] == {"a": [1, 3], "b": "text"}
     assert compiled.evaluate(Frame(), CallContext()) == {"a": [1, 2], "b": "text"}
     assert compile_value(5).evaluate(Frame(), CallContext()) == 5
     assert compile_value(None).evaluate(Frame(), CallContext()) is None

@@ -68,18 +68,25 @@ def test_index_expressions_evaluated_before_modification() -> None:
     assert v["xs"] == [0, 9, 0]
 
 
-def test_assigned_containers_are_copied() -> None:
-    source = {"a": [1]}
-    v = {"m": {}}
-    assign("copy", v, source)
-    assign("m.k", v, source)
-    source["a"].append(2)
-    assert v["copy"] == {"a": [1]}
-    assert v["m"]["k"] == {"a": [1]}
-    # Opting out keeps the reference (for values the caller knows are fresh).
-    fresh = [1]
-    compile_lvalue("y").assign(v, fresh, Frame(v), CallContext(), copy=False)
-    assert v["y"] is fresh
+def test_assigned_containers_are_shared_until_written() -> None:
+    # Copy on write: assignment shares; a write through one holder copies only what it changes.
+    v = {"m": {}, "source": {"a": [1], "b": [5]}}
+    assign("copy", v, v["source"])
+    assign("m.k", v, v["source"])
+    assert v["copy"] is v["source"] and v["m"]["k"] is v["source"]
+    assign("copy.a[0]", v, 2)
+    assert v["copy"] == {"a": [2], "b": [5]}
+    assert v["source"] == {"a": [1], "b": [5]} and v["m"]["k"] == {"a": [1], "b": [5]}
+    assert v["copy"]["b"] is v["source"]["b"]  # the untouched list is still shared
+    assign("source.b[0]", v, 6)
+    assert v["copy"]["b"] == [5] and v["m"]["k"]["b"] == [5]
+
+
+def test_a_container_held_once_is_written_in_place() -> None:
+    v = {"xs": [0, 0, 0]}
+    xs = id(v["xs"])
+    assign("xs[1]", v, 7)
+    assert id(v["xs"]) == xs and v["xs"] == [0, 7, 0]
 
 
 def test_undefined_root_is_key_error() -> None:

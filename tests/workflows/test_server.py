@@ -1,5 +1,6 @@
-"""The REST API: an in-process server (on its own event-loop thread) driven through the real client, plus a
-few tests against `python -m localcloud.workflows serve` as a subprocess."""
+"""The REST API on the wire (what the CLI and callbacks use): an in-process server on its own event-loop thread,
+plus a few tests against `python -m localcloud.workflows serve` as a subprocess through the official client
+library. The gRPC Executions API and the client library's deploy path are in test_client_library.py."""
 from __future__ import annotations
 
 import asyncio
@@ -16,7 +17,6 @@ from typing import Any, Iterator
 
 import pytest
 
-from localcloud.workflows.client import WorkflowsApiError, WorkflowsClient
 from localcloud.workflows.server import WorkflowsServer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -79,6 +79,60 @@ main:
         args:
           seconds: 30
 """
+
+
+class WorkflowsApiError(Exception):
+    """A non-2xx REST answer, with Google's error fields."""
+
+    def __init__(self, code: int, status: str, message: str):
+        super().__init__(f"{code} {status}: {message}")
+        self.code, self.status, self.message = code, status, message
+
+
+class WorkflowsClient:
+    """Raw REST calls to the engine: these tests are about the REST wire format itself."""
+
+    def __init__(self, project: str, location: str, endpoint: str):
+        self.project, self.location, self.endpoint = project, location, endpoint
+
+    def request(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        data = json.dumps(body).encode() if body is not None else None
+        status, answer = raw(method, f"{self.endpoint}/v1/{path.lstrip('/')}", data,
+                             {"Content-Type": "application/json"})
+        if status >= 300:
+            err = answer["error"]
+            raise WorkflowsApiError(err["code"], err["status"], err["message"])
+        return answer
+
+    def deploy_workflow(self, workflow_id: str, source: str, env_vars: dict[str, str] | None = None) -> dict:
+        body = {"sourceContents": source, "userEnvVars": env_vars or {}}
+        parent = f"projects/{self.project}/locations/{self.location}/workflows"
+        try:
+            return self.request("POST", f"{parent}?workflowId={workflow_id}", body)
+        except WorkflowsApiError as exc:
+            if exc.code != 409:
+                raise
+            return self.request("PATCH", f"{parent}/{workflow_id}", body)
+
+    def create_execution(self, workflow: str, argument: Any = None) -> dict[str, Any]:
+        body = {"argument": json.dumps(argument)} if argument is not None else {}
+        return self.request("POST", f"projects/{self.project}/locations/{self.location}/workflows/{workflow}/executions",
+                            body)
+
+    def cancel_execution(self, execution: dict[str, Any]) -> dict[str, Any]:
+        return self.request("POST", f"{execution['name']}:cancel", {})
+
+    def list_callbacks(self, execution: dict[str, Any]) -> list[dict[str, Any]]:
+        return self.request("GET", f"{execution['name']}/callbacks").get("callbacks", [])
+
+    def wait_for(self, execution: dict[str, Any], timeout: float = 60.0) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while True:
+            current = self.request("GET", execution["name"])
+            if current["state"] != "ACTIVE":
+                return current
+            assert time.monotonic() < deadline, f"{execution['name']} still ACTIVE"
+            time.sleep(0.02)
 
 
 def _free_port() -> int:
@@ -347,19 +401,22 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def test_subprocess_serves_source_folder_via_emulator_host(served: str, monkeypatch: pytest.MonkeyPatch) -> None:
     from localcloud.workflows import client as client_module
 
+    # Only the REST host is given: the official gRPC client finds the engine on its default port (REST + 1).
     monkeypatch.setenv("WORKFLOWS_EMULATOR_HOST", served)
+    monkeypatch.delenv("WORKFLOWS_GRPC_EMULATOR_HOST", raising=False)
     monkeypatch.setenv("GOOGLE_CLOUD_PROJECT", "any-project")
     ex = client_module.create_execution("echo", {"chapter": 1})
     done = client_module.wait_for(ex)
-    assert done["state"] == "SUCCEEDED" and json.loads(done["result"]) == {"chapter": 1}
-    listed = client_module.WorkflowsClient.from_env().request("GET", "projects/x/locations/y/workflows")
-    assert sorted(w["name"].rsplit("/", 1)[-1] for w in listed["workflows"]) == ["callback", "echo"]
+    assert done.state.name == "SUCCEEDED" and json.loads(done.result) == {"chapter": 1}
+    listed = client_module.EngineClient.from_env().workflows.list_workflows(parent="projects/x/locations/y")
+    assert sorted(w.name.rsplit("/", 1)[-1] for w in listed) == ["callback", "echo"]
 
 
 def test_subprocess_callback_round_trip(served: str, monkeypatch: pytest.MonkeyPatch) -> None:
     from localcloud.workflows import client as client_module
 
     monkeypatch.setenv("WORKFLOWS_EMULATOR_HOST", served)
+    monkeypatch.delenv("WORKFLOWS_GRPC_EMULATOR_HOST", raising=False)
     ex = client_module.create_execution("callback", {"method": "PUT", "timeout": 30})
     deadline = time.monotonic() + 10
     while True:
@@ -372,7 +429,7 @@ def test_subprocess_callback_round_trip(served: str, monkeypatch: pytest.MonkeyP
                     {"Content-Type": "text/plain"})
     assert status == 200
     done = client_module.wait_for(ex)
-    assert json.loads(done["result"])["http_request"]["body"] == "plain text"
+    assert json.loads(done.result)["http_request"]["body"] == "plain text"
 
 
 def test_run_command_prints_result_and_fails_with_exit_1(tmp_path: Path) -> None:

@@ -1,19 +1,16 @@
 """The Workflows standard library (pure, non-blocking part) and the registry both engine halves share.
 
-Importing this package registers every function; the executor adds its blocking ones
-(http.*, sys.sleep, events.*) with ``register``.
+Each module defines its functions in its own `library`; they are registered here, explicitly, in one place.
+The executor installs its blocking functions (http.*, sys.sleep, events.*) the same way (`runtime.library`).
 """
 from __future__ import annotations
 
-from localcloud.workflows.stdlib._core import CONSTANTS, REGISTRY, CallContext, StdFunction, register
+from localcloud.workflows.stdlib import builtins, containers, encoding, retry, system, text
+from localcloud.workflows.stdlib._core import CONSTANTS, REGISTRY, CallContext, Library, StdFunction, install, register
 
-# Imported for their registrations (order matters only for constants that name functions).
-from localcloud.workflows.stdlib import builtins as _builtins  # noqa: E402,F401
-from localcloud.workflows.stdlib import text as _text  # noqa: E402,F401
-from localcloud.workflows.stdlib import encoding as _encoding  # noqa: E402,F401
-from localcloud.workflows.stdlib import containers as _containers  # noqa: E402,F401
-from localcloud.workflows.stdlib import system as _system  # noqa: E402,F401
-from localcloud.workflows.stdlib import retry as _retry  # noqa: E402,F401
+for _library in (builtins.library, text.library, encoding.library, containers.library, system.library,
+                 retry.library):
+    install(_library)
 
 # Names the real service treats as blocking even before the executor registers them: an
 # expression calling one of these is refused at deployment.
@@ -25,4 +22,4 @@ KNOWN_BLOCKING: frozenset[str] = frozenset(
     }
 )
 
-__all__ = ["CONSTANTS", "REGISTRY", "CallContext", "StdFunction", "register", "KNOWN_BLOCKING"]
+__all__ = ["CONSTANTS", "REGISTRY", "CallContext", "Library", "StdFunction", "install", "register", "KNOWN_BLOCKING"]

@@ -23,6 +23,10 @@ class CallContext:
     # Free slot for the executor (execution id, callbacks registry, http session...).
     extra: dict[str, Any] = field(default_factory=dict)
 
+    def effect(self, kind: str, key: str, produce: Callable[[], Any]) -> Any:
+        """A value from outside (time, randomness); an execution's frame journals it, this plain context does not."""
+        return produce()
+
 
 @dataclass
 class StdFunction:
@@ -91,11 +95,27 @@ def register(fn: StdFunction) -> None:
     REGISTRY[fn.name] = fn
 
 
-def define(name: str, params: list[str], required: int | None = None, blocking: bool = False) -> Callable:
-    """Decorator registering ``fn(ctx, ...)`` under a Workflows name."""
+class Library:
+    """The functions and constants one module defines; `stdlib` registers every library in one place."""
 
-    def wrap(fn: Callable[..., Any]) -> Callable[..., Any]:
-        register(StdFunction(name, fn, list(params), len(params) if required is None else required, blocking))
-        return fn
+    def __init__(self) -> None:
+        self.functions: dict[str, StdFunction] = {}
+        self.constants: dict[str, Any] = {}
 
-    return wrap
+    def define(self, name: str, params: list[str], required: int | None = None, blocking: bool = False) -> Callable:
+        """Decorator naming ``fn(ctx, ...)`` as the Workflows function `name`."""
+
+        def wrap(fn: Callable[..., Any]) -> Callable[..., Any]:
+            self.add(StdFunction(name, fn, list(params), len(params) if required is None else required, blocking))
+            return fn
+
+        return wrap
+
+    def add(self, fn: StdFunction) -> None:
+        self.functions[fn.name] = fn
+
+
+def install(library: Library) -> None:
+    """Register a library's functions and constants (idempotent)."""
+    REGISTRY.update(library.functions)
+    CONSTANTS.update(library.constants)

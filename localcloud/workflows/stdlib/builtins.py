@@ -9,7 +9,7 @@ import math
 import re
 from typing import Any
 
-from localcloud.workflows.stdlib._core import CallContext, define
+from localcloud.workflows.stdlib._core import CallContext, Library
 from localcloud.workflows.values import (
     INT_MAX,
     INT_MIN,
@@ -19,11 +19,13 @@ from localcloud.workflows.values import (
     type_name,
 )
 
+library = Library()
+
 _INT_TEXT = re.compile(r"[+-]?[0-9]+")
 _DOUBLE_TEXT = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
 
 
-@define("len", ["value"])
+@library.define("len", ["value"])
 def wf_len(ctx: CallContext, value: Any) -> int:
     t = type(value)
     if t is str or t is list or t is dict or t is bytes:
@@ -31,14 +33,14 @@ def wf_len(ctx: CallContext, value: Any) -> int:
     raise_type(f"len() expects a string, list, map or bytes, got {type_name(value)}")
 
 
-@define("keys", ["map"])
+@library.define("keys", ["map"])
 def wf_keys(ctx: CallContext, map: Any) -> list[str]:
     if type(map) is not dict:
         raise_type(f"keys() expects a map, got {type_name(map)}")
     return list(map)
 
 
-@define("int", ["value"])
+@library.define("int", ["value"])
 def wf_int(ctx: CallContext, value: Any) -> int:
     t = type(value)
     if t is int:
@@ -61,7 +63,7 @@ def wf_int(ctx: CallContext, value: Any) -> int:
     raise_type(f"int() expects a string, integer or double, got {type_name(value)}")
 
 
-@define("double", ["value"])
+@library.define("double", ["value"])
 def wf_double(ctx: CallContext, value: Any) -> float:
     t = type(value)
     if t is float:
@@ -76,12 +78,12 @@ def wf_double(ctx: CallContext, value: Any) -> float:
     raise_type(f"double() expects a string, integer or double, got {type_name(value)}")
 
 
-@define("string", ["value"])
+@library.define("string", ["value"])
 def wf_string(ctx: CallContext, value: Any) -> str:
     return to_string(value)
 
 
-@define("bool", ["value"])
+@library.define("bool", ["value"])
 def wf_bool(ctx: CallContext, value: Any) -> bool:
     t = type(value)
     if t is bool:
@@ -95,21 +97,21 @@ def wf_bool(ctx: CallContext, value: Any) -> bool:
     raise_type(f"bool() expects a string or boolean, got {type_name(value)}")
 
 
-@define("get_type", ["value"])
+@library.define("get_type", ["value"])
 def wf_get_type(ctx: CallContext, value: Any) -> str:
     return type_name(value)
 
 
 # The brief names it `type`; same behaviour as get_type.
-define("type", ["value"])(wf_get_type)
+library.define("type", ["value"])(wf_get_type)
 
 
-@define("default", ["value", "default_value"])
+@library.define("default", ["value", "default_value"])
 def wf_default(ctx: CallContext, value: Any, default_value: Any) -> Any:
     return default_value if value is None else value
 
 
-@define("if", ["condition", "if_true", "if_false"])
+@library.define("if", ["condition", "if_true", "if_false"])
 def wf_if(ctx: CallContext, condition: Any, if_true: Any, if_false: Any) -> Any:
     if type(condition) is not bool:
         raise_type(f"if() condition must be a boolean, got {type_name(condition)}")

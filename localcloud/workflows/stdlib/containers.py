@@ -4,8 +4,10 @@ from __future__ import annotations
 import math as _math
 from typing import Any
 
-from localcloud.workflows.stdlib._core import CallContext, define
-from localcloud.workflows.values import check_int, copy_value, raise_type, raise_value, type_name
+from localcloud.workflows.stdlib._core import CallContext, Library
+from localcloud.workflows.values import check_int, raise_type, raise_value, type_name
+
+library = Library()
 
 
 def _need_list(fn: str, arg: str, value: Any) -> list:
@@ -20,17 +22,17 @@ def _need_map(fn: str, arg: str, value: Any) -> dict:
     return value
 
 
-@define("list.concat", ["objs", "val"])
+@library.define("list.concat", ["objs", "val"])
 def list_concat(ctx: CallContext, objs: Any, val: Any) -> list:
     return _need_list("list.concat", "objs", objs) + [val]
 
 
-@define("list.prepend", ["objs", "val"])
+@library.define("list.prepend", ["objs", "val"])
 def list_prepend(ctx: CallContext, objs: Any, val: Any) -> list:
     return [val] + _need_list("list.prepend", "objs", objs)
 
 
-@define("map.get", ["map", "keys"])
+@library.define("map.get", ["map", "keys"])
 def map_get(ctx: CallContext, map: Any, keys: Any) -> Any:
     # Safe lookup: null for a missing key or a non-map on the path (or a null map).
     if map is None:
@@ -55,7 +57,7 @@ def map_get(ctx: CallContext, map: Any, keys: Any) -> Any:
     return current
 
 
-@define("map.delete", ["map", "key"])
+@library.define("map.delete", ["map", "key"])
 def map_delete(ctx: CallContext, map: Any, key: Any) -> dict:
     _need_map("map.delete", "map", map)
     if type(key) is not str:
@@ -65,7 +67,7 @@ def map_delete(ctx: CallContext, map: Any, key: Any) -> dict:
     return out
 
 
-@define("map.merge", ["first", "second"])
+@library.define("map.merge", ["first", "second"])
 def map_merge(ctx: CallContext, first: Any, second: Any) -> dict:
     _need_map("map.merge", "first", first)
     _need_map("map.merge", "second", second)
@@ -75,16 +77,17 @@ def map_merge(ctx: CallContext, first: Any, second: Any) -> dict:
 
 
 def _merge_nested(first: dict, second: dict) -> dict:
-    out = {k: copy_value(v) for k, v in first.items()}
+    # New maps only where the two meet; everything else is shared (values are copied on write).
+    out = dict(first)
     for k, v in second.items():
         if type(v) is dict and type(out.get(k)) is dict:
             out[k] = _merge_nested(out[k], v)
         else:
-            out[k] = copy_value(v)
+            out[k] = v
     return out
 
 
-@define("map.merge_nested", ["first", "second"])
+@library.define("map.merge_nested", ["first", "second"])
 def map_merge_nested(ctx: CallContext, first: Any, second: Any) -> dict:
     _need_map("map.merge_nested", "first", first)
     _need_map("map.merge_nested", "second", second)
@@ -98,13 +101,13 @@ def _need_number(fn: str, arg: str, value: Any) -> int | float:
     return value
 
 
-@define("math.abs", ["x"])
+@library.define("math.abs", ["x"])
 def math_abs(ctx: CallContext, x: Any) -> int | float:
     _need_number("math.abs", "x", x)
     return check_int(abs(x)) if type(x) is int else abs(x)
 
 
-@define("math.floor", ["x"])
+@library.define("math.floor", ["x"])
 def math_floor(ctx: CallContext, x: Any) -> int:
     _need_number("math.floor", "x", x)
     if type(x) is int:
@@ -122,17 +125,17 @@ def _pick(fn: str, x: Any, y: Any, want_max: bool) -> int | float:
     return bigger if want_max else smaller
 
 
-@define("math.max", ["x", "y"])
+@library.define("math.max", ["x", "y"])
 def math_max(ctx: CallContext, x: Any, y: Any) -> int | float:
     return _pick("math.max", x, y, True)
 
 
-@define("math.min", ["x", "y"])
+@library.define("math.min", ["x", "y"])
 def math_min(ctx: CallContext, x: Any, y: Any) -> int | float:
     return _pick("math.min", x, y, False)
 
 
-@define("math.sqrt", ["x"])
+@library.define("math.sqrt", ["x"])
 def math_sqrt(ctx: CallContext, x: Any) -> float:
     _need_number("math.sqrt", "x", x)
     if x < 0:

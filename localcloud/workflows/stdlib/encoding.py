@@ -8,12 +8,14 @@ import hmac
 import json
 from typing import Any
 
-from localcloud.workflows.stdlib._core import CallContext, define
+from localcloud.workflows.stdlib._core import CallContext, Library
 from localcloud.workflows.errors import WorkflowError
 from localcloud.workflows.values import TAGS_VALUE, from_json_text, raise_type, raise_value, to_plain, type_name
 
+library = Library()
 
-@define("base64.encode", ["data", "padding"], required=1)
+
+@library.define("base64.encode", ["data", "padding"], required=1)
 def b64_encode(ctx: CallContext, data: Any, padding: Any = True) -> str:
     if type(data) is not bytes:
         raise_type(f"base64.encode: argument 'data' must be bytes, got {type_name(data)} (use text.encode first)")
@@ -23,7 +25,7 @@ def b64_encode(ctx: CallContext, data: Any, padding: Any = True) -> str:
     return out if padding else out.rstrip("=")
 
 
-@define("base64.decode", ["data", "padding"], required=1)
+@library.define("base64.decode", ["data", "padding"], required=1)
 def b64_decode(ctx: CallContext, data: Any, padding: Any = True) -> bytes:
     if type(data) is not str:
         raise_type(f"base64.decode: argument 'data' must be a string, got {type_name(data)}")
@@ -79,17 +81,17 @@ def _encode(fn: str, data: Any, indent: Any) -> str:
     return text.replace("\n", "\n" + prefix) if prefix else text
 
 
-@define("json.encode", ["data", "indent"], required=1)
+@library.define("json.encode", ["data", "indent"], required=1)
 def json_encode(ctx: CallContext, data: Any, indent: Any = False) -> bytes:
     return _encode("json.encode", data, indent).encode("utf-8")
 
 
-@define("json.encode_to_string", ["data", "indent"], required=1)
+@library.define("json.encode_to_string", ["data", "indent"], required=1)
 def json_encode_to_string(ctx: CallContext, data: Any, indent: Any = False) -> str:
     return _encode("json.encode_to_string", data, indent)
 
 
-@define("json.decode", ["data"])
+@library.define("json.decode", ["data"])
 def json_decode(ctx: CallContext, data: Any) -> Any:
     if type(data) is bytes:
         try:
@@ -112,14 +114,14 @@ def _algorithm(fn: str, algorithm: Any) -> str:
     return _ALGORITHMS[algorithm.upper()]
 
 
-@define("hash.compute_checksum", ["data", "algorithm"])
+@library.define("hash.compute_checksum", ["data", "algorithm"])
 def compute_checksum(ctx: CallContext, data: Any, algorithm: Any) -> bytes:
     if type(data) is not bytes:
         raise_type(f"hash.compute_checksum: argument 'data' must be bytes, got {type_name(data)}")
     return hashlib.new(_algorithm("hash.compute_checksum", algorithm), data).digest()
 
 
-@define("hash.compute_hmac", ["key", "data", "algorithm"])
+@library.define("hash.compute_hmac", ["key", "data", "algorithm"])
 def compute_hmac(ctx: CallContext, key: Any, data: Any, algorithm: Any) -> bytes:
     if type(key) is not bytes:
         raise_type(f"hash.compute_hmac: argument 'key' must be bytes, got {type_name(key)}")

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from localcloud.workflows.stdlib._core import CONSTANTS, REGISTRY, CallContext, define
+from localcloud.workflows.stdlib._core import CallContext, Library
+
+library = Library()
 
 _IDEMPOTENT_CODES = frozenset({429, 502, 503, 504})
 _IDEMPOTENT_TAGS = frozenset({"ConnectionError", "ConnectionFailedError", "TimeoutError"})
@@ -30,36 +32,36 @@ def _matches(exception: Any, codes: frozenset, tags: frozenset) -> bool:
     return False
 
 
-@define("http.default_retry_predicate", ["exception"])
+@library.define("http.default_retry_predicate", ["exception"])
 def default_retry_predicate(ctx: CallContext, exception: Any) -> bool:
     return _matches(exception, _IDEMPOTENT_CODES, _IDEMPOTENT_TAGS)
 
 
-@define("http.default_retry_predicate_non_idempotent", ["exception"])
+@library.define("http.default_retry_predicate_non_idempotent", ["exception"])
 def default_retry_predicate_non_idempotent(ctx: CallContext, exception: Any) -> bool:
     return _matches(exception, _NON_IDEMPOTENT_CODES, _NON_IDEMPOTENT_TAGS)
 
 
-@define("retry.always", ["exception"])
+@library.define("retry.always", ["exception"])
 def always(ctx: CallContext, exception: Any) -> bool:
     return True
 
 
-@define("retry.never", ["exception"])
+@library.define("retry.never", ["exception"])
 def never(ctx: CallContext, exception: Any) -> bool:
     return False
 
 
 DEFAULT_BACKOFF = {"initial_delay": 1, "max_delay": 60, "multiplier": 1.25}
 
-CONSTANTS["retry.default_backoff"] = dict(DEFAULT_BACKOFF)
-CONSTANTS["http.default_retry"] = {
-    "predicate": REGISTRY["http.default_retry_predicate"],
+library.constants["retry.default_backoff"] = dict(DEFAULT_BACKOFF)
+library.constants["http.default_retry"] = {
+    "predicate": library.functions["http.default_retry_predicate"],
     "max_retries": 5,
     "backoff": dict(DEFAULT_BACKOFF),
 }
-CONSTANTS["http.default_retry_non_idempotent"] = {
-    "predicate": REGISTRY["http.default_retry_predicate_non_idempotent"],
+library.constants["http.default_retry_non_idempotent"] = {
+    "predicate": library.functions["http.default_retry_predicate_non_idempotent"],
     "max_retries": 5,
     "backoff": dict(DEFAULT_BACKOFF),
 }

@@ -11,25 +11,28 @@ from datetime import timezone as dt_timezone
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from localcloud.workflows.stdlib._core import CallContext, define
+from localcloud.workflows.stdlib._core import CallContext, Library
 from localcloud.workflows.values import raise_type, raise_value, to_json_text, to_string, type_name
+
+library = Library()
 
 _SEVERITIES = ("DEFAULT", "DEBUG", "INFO", "NOTICE", "WARNING", "ERROR", "CRITICAL", "ALERT", "EMERGENCY")
 
 
-@define("sys.get_env", ["name", "default"], required=1)
+@library.define("sys.get_env", ["name", "default"], required=1)
 def get_env(ctx: CallContext, name: Any, default: Any = None) -> Any:
     if type(name) is not str:
         raise_type(f"sys.get_env: argument 'name' must be a string, got {type_name(name)}")
     return ctx.env.get(name, default)
 
 
-@define("sys.now", [])
+@library.define("sys.now", [])
 def now(ctx: CallContext) -> float:
-    return float(ctx.now())
+    # Journalled by an execution, so a replay sees the same time.
+    return float(ctx.effect("sys.now", "", ctx.now))
 
 
-@define("sys.log", ["data", "severity", "text", "json", "timestamp"], required=0, blocking=True)
+@library.define("sys.log", ["data", "severity", "text", "json", "timestamp"], required=0, blocking=True)
 def log(ctx: CallContext, data: Any = None, severity: Any = "DEFAULT", text: Any = None,
         json: Any = None, timestamp: Any = None) -> None:
     given = [n for n, v in (("data", data), ("text", text), ("json", json)) if v is not None]
@@ -72,7 +75,7 @@ def _format_offset(moment: datetime) -> str:
     return f"{sign}{total // 3600:02d}:{(total % 3600) // 60:02d}"
 
 
-@define("time.format", ["seconds", "timezone"], required=1)
+@library.define("time.format", ["seconds", "timezone"], required=1)
 def time_format(ctx: CallContext, seconds: Any, timezone: Any = "Etc/UTC") -> str:
     if type(seconds) not in (int, float):
         raise_type(f"time.format: argument 'seconds' must be a number, got {type_name(seconds)}")
@@ -85,7 +88,7 @@ def time_format(ctx: CallContext, seconds: Any, timezone: Any = "Etc/UTC") -> st
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond:06d}" + _format_offset(moment)
 
 
-@define("time.parse", ["value"])
+@library.define("time.parse", ["value"])
 def time_parse(ctx: CallContext, value: Any) -> float:
     if type(value) is not str:
         raise_type(f"time.parse: argument 'value' must be a string, got {type_name(value)}")
@@ -101,6 +104,6 @@ def time_parse(ctx: CallContext, value: Any) -> float:
     return moment.timestamp()
 
 
-@define("uuid.generate", [])
+@library.define("uuid.generate", [])
 def uuid_generate(ctx: CallContext) -> str:
-    return str(_uuid.uuid4())
+    return ctx.effect("uuid.generate", "", lambda: str(_uuid.uuid4()))

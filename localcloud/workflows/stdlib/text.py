@@ -6,8 +6,10 @@ import urllib.parse
 from functools import lru_cache
 from typing import Any
 
-from localcloud.workflows.stdlib._core import CallContext, define
+from localcloud.workflows.stdlib._core import CallContext, Library
 from localcloud.workflows.values import raise_type, raise_value, type_name
+
+library = Library()
 
 # Charset names the service documents for text.encode/decode, mapped to Python codecs.
 _CHARSETS = {
@@ -38,7 +40,7 @@ def _regex(fn: str, pattern: str) -> re.Pattern:
         raise_value(f"{fn}: invalid regular expression {pattern!r}: {exc}")
 
 
-@define("text.find_all", ["source", "substr"])
+@library.define("text.find_all", ["source", "substr"])
 def find_all(ctx: CallContext, source: Any, substr: Any) -> list[dict]:
     _need_str("text.find_all", "source", source)
     _need_str("text.find_all", "substr", substr)
@@ -52,7 +54,7 @@ def find_all(ctx: CallContext, source: Any, substr: Any) -> list[dict]:
     return out
 
 
-@define("text.find_all_regex", ["source", "regexp"])
+@library.define("text.find_all_regex", ["source", "regexp"])
 def find_all_regex(ctx: CallContext, source: Any, regexp: Any) -> list[dict]:
     _need_str("text.find_all_regex", "source", source)
     _need_str("text.find_all_regex", "regexp", regexp)
@@ -60,7 +62,7 @@ def find_all_regex(ctx: CallContext, source: Any, regexp: Any) -> list[dict]:
     return [{"index": m.start(), "match": m.group(0)} for m in pattern.finditer(source)]
 
 
-@define("text.match_regex", ["source", "regexp"])
+@library.define("text.match_regex", ["source", "regexp"])
 def match_regex(ctx: CallContext, source: Any, regexp: Any) -> bool:
     _need_str("text.match_regex", "source", source)
     _need_str("text.match_regex", "regexp", regexp)
@@ -68,7 +70,7 @@ def match_regex(ctx: CallContext, source: Any, regexp: Any) -> bool:
     return _regex("text.match_regex", regexp).search(source) is not None
 
 
-@define("text.replace_all", ["source", "substr", "repl"])
+@library.define("text.replace_all", ["source", "substr", "repl"])
 def replace_all(ctx: CallContext, source: Any, substr: Any, repl: Any) -> str:
     _need_str("text.replace_all", "source", source)
     _need_str("text.replace_all", "substr", substr)
@@ -78,7 +80,7 @@ def replace_all(ctx: CallContext, source: Any, substr: Any, repl: Any) -> str:
     return source.replace(substr, repl)
 
 
-@define("text.replace_all_regex", ["source", "regexp", "repl"])
+@library.define("text.replace_all_regex", ["source", "regexp", "repl"])
 def replace_all_regex(ctx: CallContext, source: Any, regexp: Any, repl: Any) -> str:
     _need_str("text.replace_all_regex", "source", source)
     _need_str("text.replace_all_regex", "regexp", regexp)
@@ -89,7 +91,7 @@ def replace_all_regex(ctx: CallContext, source: Any, regexp: Any, repl: Any) -> 
     return pattern.sub(lambda _m: repl, source)
 
 
-@define("text.split", ["source", "separator"])
+@library.define("text.split", ["source", "separator"])
 def split(ctx: CallContext, source: Any, separator: Any) -> list[str]:
     _need_str("text.split", "source", source)
     _need_str("text.split", "separator", separator)
@@ -99,7 +101,7 @@ def split(ctx: CallContext, source: Any, separator: Any) -> list[str]:
     return source.split(separator)
 
 
-@define("text.substring", ["source", "start", "end"])
+@library.define("text.substring", ["source", "start", "end"])
 def substring(ctx: CallContext, source: Any, start: Any, end: Any) -> str:
     _need_str("text.substring", "source", source)
     if type(start) is not int:
@@ -118,24 +120,24 @@ def substring(ctx: CallContext, source: Any, start: Any, end: Any) -> str:
     return source[start:end] if start < end else ""
 
 
-@define("text.to_lower", ["source"])
+@library.define("text.to_lower", ["source"])
 def to_lower(ctx: CallContext, source: Any) -> str:
     return _need_str("text.to_lower", "source", source).lower()
 
 
-@define("text.to_upper", ["source"])
+@library.define("text.to_upper", ["source"])
 def to_upper(ctx: CallContext, source: Any) -> str:
     return _need_str("text.to_upper", "source", source).upper()
 
 
-@define("text.url_encode", ["source"])
+@library.define("text.url_encode", ["source"])
 def url_encode(ctx: CallContext, source: Any) -> str:
     _need_str("text.url_encode", "source", source)
     # Only RFC 3986 unreserved characters stay as they are.
     return urllib.parse.quote(source, safe="-_.~")
 
 
-@define("text.url_encode_plus", ["source"])
+@library.define("text.url_encode_plus", ["source"])
 def url_encode_plus(ctx: CallContext, source: Any) -> str:
     _need_str("text.url_encode_plus", "source", source)
     return urllib.parse.quote_plus(source, safe="-_.~")
@@ -144,7 +146,7 @@ def url_encode_plus(ctx: CallContext, source: Any) -> str:
 _BAD_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
 
 
-@define("text.url_decode", ["source"])
+@library.define("text.url_decode", ["source"])
 def url_decode(ctx: CallContext, source: Any) -> str:
     _need_str("text.url_decode", "source", source)
     if _BAD_PERCENT.search(source):
@@ -163,7 +165,7 @@ def _codec(fn: str, charset: Any) -> str:
     return codec
 
 
-@define("text.decode", ["data", "charset"], required=1)
+@library.define("text.decode", ["data", "charset"], required=1)
 def decode(ctx: CallContext, data: Any, charset: Any = "UTF-8") -> str:
     if type(data) is not bytes:
         raise_type(f"text.decode: argument 'data' must be bytes, got {type_name(data)}")
@@ -173,7 +175,7 @@ def decode(ctx: CallContext, data: Any, charset: Any = "UTF-8") -> str:
         raise_value(f"text.decode: data is not valid {charset}: {exc.reason} at byte {exc.start}")
 
 
-@define("text.encode", ["text", "charset"], required=1)
+@library.define("text.encode", ["text", "charset"], required=1)
 def encode(ctx: CallContext, text: Any, charset: Any = "UTF-8") -> bytes:
     _need_str("text.encode", "text", text)
     try:
