@@ -106,10 +106,12 @@ def durable(services: dict, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         engine.stop()
 
 
-def _book(request_id: str, gateway: Gateway) -> list[str]:
+def _book(request_id: str, gateway: Gateway, user: str) -> list[str]:
+    from localcloud import cli
     from mangaflow.stores import objects
 
-    status = requests.post(f"{gateway.url}/get_status", json={"request_id": request_id}, timeout=60)
+    status = requests.post(f"{gateway.url}/get_status", json={"request_id": request_id},
+                           headers=cli.auth_headers(user), timeout=60)
     assert status.status_code == 200, status.text
     pages = status.json()["final_pages"]
     return [hashlib.sha256(objects.get_bytes(page["uri"])).hexdigest() for page in pages]
@@ -117,11 +119,13 @@ def _book(request_id: str, gateway: Gateway) -> list[str]:
 
 def _run(stack: DurableStack, plan: list[tuple[str, int]], user: str) -> tuple[list[str], list[str]]:
     """One 2-page run; `plan` lists (kind, phase) kill points in order. Returns the book and the gate URLs."""
+    from localcloud import cli
+    from mangaflow.bootstrap import stores
     from mangaflow.service import live
 
-    body = {"text": STORY, "pages": 2, "language": "en", "user_id": user,
-            "hitl": {"mode": "review", "timeout_seconds": 600}}
-    started = requests.post(f"{stack.gateway.url}/start_generation", json=body, timeout=60)
+    body = {"text": STORY, "pages": 2, "language": "en", "hitl": {"mode": "review", "timeout_seconds": 600}}
+    started = requests.post(f"{stack.gateway.url}/start_generation", json=body, headers=cli.auth_headers(user),
+                            timeout=60)
     assert started.status_code == 202, started.text
     request_id, execution = started.json()["request_id"], started.json()["execution"]
     pending = list(plan)
@@ -129,7 +133,7 @@ def _run(stack: DurableStack, plan: list[tuple[str, int]], user: str) -> tuple[l
     deadline = time.monotonic() + 240
     while True:
         assert time.monotonic() < deadline, f"run {request_id} did not finish; kills so far {stack.kills}"
-        cursor, events = live.read(request_id, cursor, block_ms=100)
+        cursor, events = live.read(stores(), request_id, cursor, block_ms=100)
         for event in events:
             kind, phase = event.get("type"), int(event.get("phase") or 0)
             if pending and pending[0][1] == phase:
@@ -162,7 +166,7 @@ def _run(stack: DurableStack, plan: list[tuple[str, int]], user: str) -> tuple[l
             done = stack.client().get_execution(execution)
             assert state == "SUCCEEDED", (stack.kills, done.error.payload, done.error.context)
             assert not pending, f"kill points never reached: {pending}"
-            return _book(request_id, stack.gateway), urls
+            return _book(request_id, stack.gateway, user), urls
 
 
 def _plans(rng: random.Random) -> list[list[tuple[str, int]]]:
