@@ -371,7 +371,7 @@ def _engine_healthy(ctx: Context) -> bool:
 def _engine_links(ctx: Context, exports: Mapping[str, str]) -> list[Link]:
     """The engine reaches the gateway: the deployed pipeline calls the gateway's current URL, and
     that URL answers."""
-    gateway = exports.get("MANGAFLOW_API_URL")
+    gateway = exports.get("MANGAFLOW_GATEWAY_URL")
     if not gateway:
         return [Link("workflows", "gateway", False, "the gateway is not running; run `mangaflow services up`")]
     try:
@@ -546,7 +546,7 @@ register(Part(
 register(Part(
     "gateway", marker="localcloud.gateway", launch=_gateway_launch, healthy=_gateway_healthy,
     version=lambda ctx: f"functions-framework {_package_version('functions-framework')}",
-    endpoint=_gateway_url, exports=lambda ctx: {"MANGAFLOW_API_URL": _gateway_url(ctx)},
+    endpoint=_gateway_url, exports=lambda ctx: {"MANGAFLOW_GATEWAY_URL": _gateway_url(ctx)},
     depends_on=("postgres", "redis", "storage", "firestore", "workflows"),
     # gunicorn's graceful stop: in-flight calls finish (up to 30 s) while the new gateway starts.
     stop_timeout_s=35.0, hands_over=True, code=("localcloud/gateway.py",),

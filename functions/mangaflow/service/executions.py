@@ -56,3 +56,15 @@ def get_execution(name: str) -> dict[str, Any]:
     if response.status_code >= 300:
         raise UpstreamUnavailable(f"the Workflows service answered {response.status_code} for {name}")
     return response.json()
+
+
+def cancel_execution(name: str) -> dict[str, Any]:
+    """Cancel a running execution (`POST {name}:cancel`); returns the execution resource."""
+    base, headers = _base_and_headers()
+    try:
+        response = _SESSION.post(f"{base}/{name}:cancel", headers=headers, timeout=30, json={})
+    except requests.RequestException as err:
+        raise UpstreamUnavailable(f"the Workflows service is unreachable ({err.__class__.__name__})") from None
+    if response.status_code >= 300:
+        raise UpstreamUnavailable(f"the Workflows service refused to cancel {name} ({response.status_code})")
+    return response.json()
