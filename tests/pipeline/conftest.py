@@ -6,7 +6,8 @@ from typing import Any, Callable
 import pytest
 import requests
 
-from localcloud import cli
+from mangaflow_cli.api import local_client
+from mangaflow_cli.follow import follow
 
 
 Answer = Callable[[dict[str, Any]], "dict[str, Any] | None"]
@@ -26,12 +27,10 @@ def run_pipeline(stack) -> Callable[..., dict[str, Any]]:
         response = requests.post(f"{stack['gateway']}/start_generation", json=body, timeout=60)
         assert response.status_code == 202, response.text
         accepted = response.json()
-        try:
-            execution = cli.follow(accepted["request_id"], accepted["execution"], stack["workflows"], answer)
-        except cli.CliError as err:
-            if expect == "SUCCEEDED":
-                raise
-            execution = {"state": "FAILED", "error": str(err)}
+        # As the CLI follows a run: get_progress, gates answered through their callbacks.
+        final = follow(local_client("local-user"), accepted["request_id"], answer, execution=accepted["execution"])
+        execution = {"state": {"completed": "SUCCEEDED", "cancelled": "CANCELLED"}.get(final["status"], "FAILED"),
+                     "status": final["status"]}
         assert execution["state"] == expect, execution
         status = requests.post(f"{stack['gateway']}/get_status", json={"request_id": accepted["request_id"]}, timeout=60)
         assert status.status_code == 200, status.text
