@@ -59,7 +59,7 @@ class ApiClient:
         except (requests.ConnectionError, requests.Timeout) as err:
             raise Unavailable(f"{what} cannot be reached ({err.__class__.__name__})") from None
         if response.status_code in (502, 503, 504):
-            raise Unavailable(f"{what} answered {response.status_code}: {_message(response)}")
+            raise Unavailable(f"{what} is unavailable ({response.status_code}: {_message(response)})")
         if response.status_code >= 400:
             message = _message(response)
             retry = _retry_after(response, message) if response.status_code == 429 else None
