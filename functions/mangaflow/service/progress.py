@@ -130,9 +130,10 @@ def cancel_generation(body: dict[str, Any], caller: Principal) -> dict[str, Any]
     tells whoever follows it; a request that already ended is left as it is."""
     request_id, name = body["request_id"], body["execution"]
     request = owned_request(request_id, caller)
+    execution = _check_execution(request_id, name)
     if request["status"] in FINAL_STATUSES:
         return {"request_id": request_id, "status": request["status"], "cancelled": False}
-    if _check_execution(request_id, name).get("state") == "ACTIVE":
+    if execution.get("state") == "ACTIVE":
         executions.cancel_execution(name)
     postgres.update_request(request_id, status="cancelled")
     session_store().release(request["user_id"], request_id)
