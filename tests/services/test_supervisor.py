@@ -135,6 +135,7 @@ def test_an_engine_that_moves_is_a_broken_link_until_up_tells_the_gateway(stack:
         assert {n: healed[n]["pid"] for n in supervisor.STORE_PARTS} == {n: old[n]["pid"] for n in supervisor.STORE_PARTS}
     finally:
         squatter.close()
+        os.environ.update(supervisor.env())  # later tests reach the engine at its new address
 
 
 def test_a_stopped_gateway_is_what_the_engine_reports(stack: dict) -> None:
