@@ -16,13 +16,13 @@ from localcloud import supervisor
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
-def tests_local_dir() -> Path:
+def local_dir_of_tests() -> Path:
     configured = os.environ.get("MANGAFLOW_TEST_LOCAL_DIR")
     return Path(configured).resolve() if configured else REPO_ROOT / ".local" / "test"
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    os.environ["MANGAFLOW_LOCAL_DIR"] = str(tests_local_dir())
+    os.environ["MANGAFLOW_LOCAL_DIR"] = str(local_dir_of_tests())
 
 
 def reset_client_caches() -> None:

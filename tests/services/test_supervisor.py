@@ -17,7 +17,7 @@ from typing import Iterator
 import pytest
 
 from localcloud import supervisor
-from localcloud.services.pytest_plugin import tests_local_dir
+from localcloud.services.pytest_plugin import local_dir_of_tests
 from localcloud.supervisor import Launch, Part
 from localcloud.supervisor._proc import pid_alive
 from mangaflow_cli.main import main as cli
@@ -45,7 +45,7 @@ def fresh_dir() -> Iterator[Path]:
 
 
 def test_the_tests_run_on_a_stack_of_their_own(stack: dict) -> None:
-    assert supervisor.local_dir() == tests_local_dir() == Path(stack["local_dir"])
+    assert supervisor.local_dir() == local_dir_of_tests() == Path(stack["local_dir"])
     assert supervisor.local_dir() != REPO / ".local"
     assert (supervisor.local_dir() / "services.json").exists()
 
