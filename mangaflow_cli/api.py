@@ -82,7 +82,13 @@ class ApiClient:
         body: dict[str, Any] = {"request_id": request_id, "after": after, "wait_s": wait_s}
         if execution:
             body["execution"] = execution
-        return self._function("get_progress", body, timeout=(5, wait_s + _LONG_POLL_EXTRA_S))
+        try:
+            return self._function("get_progress", body, timeout=(5, wait_s + _LONG_POLL_EXTRA_S))
+        except ApiError as err:
+            if err.status < 500:
+                raise
+            # Reading progress again is harmless: a failure there must not end the run.
+            raise Unavailable(f"get_progress failed ({err.status}: {err.message})") from None
 
     def get_artifact(self, request_id: str, uri: str) -> bytes:
         # A signed-URL redirect is followed; requests drops the Authorization header on the way.

@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.prompt import Prompt
 
-from .api import ApiClient, Unavailable
+from .api import ApiClient, ApiError, Unavailable
 
 PHASE_NAMES = {1: "concept", 2: "characters", 3: "plot", 4: "name (storyboard)", 5: "panel images",
                6: "lettering", 7: "pages and exports"}
@@ -179,5 +179,13 @@ def _answer_gate(api: ApiClient, gate: dict[str, Any], answer: Answer, bars: _Ba
     finally:
         if interactive:
             bars.progress.start()
-    if reply is not None:  # None lets the gate time out
+    if reply is None:  # None lets the gate time out
+        return
+    try:
         outage.call(lambda: api.answer_gate(gate, reply))
+    except ApiError as err:
+        if err.status >= 500:
+            raise
+        # It timed out (and the run went on) or was answered elsewhere, e.g. on the review page.
+        bars.progress.console.print(f"the gate after phase {gate.get('phase')} no longer takes an answer "
+                                    f"({err.status}: {err.message}); going on", highlight=False, soft_wrap=True)

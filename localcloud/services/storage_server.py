@@ -114,11 +114,25 @@ class BucketObjects(MutableMapping[str, dict]):
             rows = self._db.execute("SELECT name, resource FROM objects WHERE bucket = ? ORDER BY name",
                                     (self._bucket,)).fetchall()
         else:
-            # Names sort as UTF-8 bytes, so every name with the prefix lies in [prefix, prefix + U+10FFFF].
-            rows = self._db.execute("SELECT name, resource FROM objects WHERE bucket = ? AND name >= ? AND name <= ? "
-                                    "ORDER BY name", (self._bucket, prefix, prefix + "\U0010ffff")).fetchall()
-            rows = [row for row in rows if row[0].startswith(prefix)]
+            end = _after_prefix(prefix)
+            rows = self._db.execute(
+                "SELECT name, resource FROM objects WHERE bucket = ? AND name >= ?"
+                + (" AND name < ?" if end else "") + " ORDER BY name",
+                (self._bucket, prefix, end) if end else (self._bucket, prefix)).fetchall()
         return [(name, json.loads(resource)) for name, resource in rows]
+
+
+def _after_prefix(prefix: str) -> str | None:
+    """The least string above every name that starts with `prefix` (None: there is none). Names
+    sort as UTF-8 bytes, in code point order, so it is the prefix with its last code point raised
+    (dropping trailing U+10FFFF, skipping the surrogates, which UTF-8 cannot hold)."""
+    stripped = prefix.rstrip("\U0010ffff")
+    if not stripped:
+        return None
+    following = ord(stripped[-1]) + 1
+    if 0xD800 <= following <= 0xDFFF:
+        following = 0xE000
+    return stripped[:-1] + chr(following)
 
 
 class ObjectsByBucket(MutableMapping[str, BucketObjects]):
