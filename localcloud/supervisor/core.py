@@ -220,8 +220,9 @@ def _needs_start(part: Part, entry: dict[str, Any], state: dict[str, dict]) -> b
     return not same
 
 
-def _adopt_legacy(state: dict[str, dict]) -> None:
-    """Takes over the gateway and engine recorded by the former `.local/stack.json`."""
+def _adopt_legacy(state: dict[str, dict], *, forget: bool = False) -> None:
+    """Takes over the gateway and engine recorded by the former `.local/stack.json` (deleted when
+    `forget`: the caller writes the state it now holds)."""
     legacy = local_dir() / "stack.json"
     if legacy.exists():
         with contextlib.suppress(OSError, ValueError):
@@ -229,7 +230,8 @@ def _adopt_legacy(state: dict[str, dict]) -> None:
                 if name in PARTS and isinstance(old, dict) and old.get("port") and name not in state:
                     state[name] = {"name": name, "pid": old.get("pid"), "ports": {"main": old["port"]},
                                    "port": old["port"]}
-        legacy.unlink(missing_ok=True)
+        if forget:
+            legacy.unlink(missing_ok=True)
     for entry in state.values():
         if entry.get("port") and not entry.get("ports"):
             entry["ports"] = {"main": entry["port"]}
@@ -237,7 +239,7 @@ def _adopt_legacy(state: dict[str, dict]) -> None:
 
 def _up_locked(names: Iterable[str] | None) -> dict[str, dict]:
     state = read_state()
-    _adopt_legacy(state)
+    _adopt_legacy(state, forget=True)
     wanted = _closure(names)
     done: set[str] = set()
     while len(done) < len(wanted):
@@ -278,7 +280,7 @@ def restart(name: str, *, tell_dependants: bool = True) -> dict[str, Any]:
     part = _part(name)
     with locked():
         state = read_state()
-        _adopt_legacy(state)
+        _adopt_legacy(state, forget=True)
         _stop(part, state.setdefault(name, {"name": name}), restarting=True)
         write_state(state)
         if tell_dependants:
@@ -318,7 +320,7 @@ def down() -> None:
     """Stops every part, dependants first; ports stay recorded for the next `up`."""
     with locked():
         state = read_state()
-        _adopt_legacy(state)
+        _adopt_legacy(state, forget=True)
         for name in reversed(list(PARTS)):
             if name in state:
                 _stop(PARTS[name], state[name])

@@ -286,3 +286,22 @@ def test_a_registered_part_gets_its_dependencies_addresses_and_follows_them(fres
         for name in ("toy", "redis"):
             supervisor.stop(name)
         supervisor.PARTS.pop("toy", None)
+
+
+def test_the_former_state_files_are_taken_over(fresh_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A data folder of the former manager (services.json with one `port`) and stack (stack.json)."""
+    local = fresh_dir / "local"
+    local.mkdir()
+    monkeypatch.setenv("MANGAFLOW_LOCAL_DIR", str(local))
+    (local / "services.json").write_text(json.dumps({
+        "postgres": {"name": "postgres", "port": 23457, "endpoint": "postgresql://postgres@127.0.0.1:23457/mangaflow"},
+        "redis": {"name": "redis", "port": 23458}}))
+    (local / "stack.json").write_text(json.dumps({"fingerprint": "abc", "gateway": {"pid": 999_999_999, "port": 23459},
+                                                  "workflows": {"pid": 999_999_998, "port": 23460}}))
+    variables = supervisor.env()
+    assert variables["DATABASE_URL"] == "postgresql://postgres@127.0.0.1:23457/mangaflow"
+    assert variables["REDIS_URL"] == "redis://127.0.0.1:23458/0"
+    assert variables["WORKFLOWS_EMULATOR_HOST"] == "127.0.0.1:23460"
+    assert variables["MANGAFLOW_GATEWAY_URL"] == "http://127.0.0.1:23459"
+    report = rows()
+    assert not report["gateway"]["running"] and report["gateway"]["port"] == 23459
