@@ -12,7 +12,7 @@ Adding a part is a few lines in `parts.py`, e.g. a local Cloud Scheduler:
 
     register(Part(
         "scheduler", marker="localcloud.scheduler",
-        launch=lambda ctx: Launch([sys.executable, "-m", "localcloud.scheduler", "--port", str(ctx.port)],
+        launch=lambda ctx: Launch([python(), "-m", "localcloud.scheduler", "--port", str(ctx.port)],
                                   env=dict(ctx.env), cwd=REPO_ROOT),
         healthy=lambda ctx: _answers(f"http://127.0.0.1:{ctx.port}/v1/projects/{project()}/locations/local/jobs"),
         endpoint=lambda ctx: f"127.0.0.1:{ctx.port}",
@@ -32,12 +32,12 @@ from ._proc import ServiceError
 from ._state import local_dir
 from .core import ServiceNotRunning, down, endpoint, env, kill, log_path, restart, status, stop, up
 from .part import Context, Launch, Link, Part
-from .parts import PARTS, bucket_names, deploy_pipeline, project, register, signing_key, workflow_name
+from .parts import PARTS, bucket_names, deploy_pipeline, project, python, register, signing_key, workflow_name
 
 STORE_PARTS: tuple[str, ...] = ("postgres", "redis", "storage", "firestore")
 
 __all__ = [
     "PARTS", "STORE_PARTS", "Context", "Launch", "Link", "Part", "ServiceError", "ServiceNotRunning",
     "bucket_names", "deploy_pipeline", "down", "endpoint", "env", "kill", "local_dir", "log_path", "project",
-    "register", "restart", "signing_key", "status", "stop", "up", "workflow_name",
+    "python", "register", "restart", "signing_key", "status", "stop", "up", "workflow_name",
 ]

@@ -44,6 +44,14 @@ WORKFLOW_ENV_FUNCTIONS = {
 }
 
 
+def python() -> str:
+    """The environment's interpreter under one name (`.venv/bin/python`), whichever alias started
+    this process (`python3.11` from the `mangaflow` script, `python` from pytest): the command a
+    part was started with must not look changed, or it would be restarted for nothing."""
+    candidate = Path(sys.prefix) / "bin" / "python"
+    return str(candidate) if candidate.exists() else sys.executable
+
+
 def project() -> str:
     return os.environ.get("GOOGLE_CLOUD_PROJECT") or DEFAULT_PROJECT
 
@@ -274,7 +282,7 @@ def _redis_version(ctx: Context) -> str:
 
 def _storage_launch(ctx: Context) -> Launch:
     return Launch([
-        sys.executable, "-m", "localcloud.services.storage_server",
+        python(), "-m", "localcloud.services.storage_server",
         "--host", "127.0.0.1", "--port", str(ctx.port), "--data-dir", str(ctx.data_dir),
     ], cwd=ctx.data_dir)
 
@@ -315,7 +323,7 @@ def _firestore_prepare(ctx: Context) -> None:
 def _firestore_launch(ctx: Context) -> Launch:
     script = REPO_ROOT / "localcloud" / "services" / "firestore_server.js"
     # Every acknowledged write is journalled there and replayed at start (see the script).
-    return Launch([shutil.which("node") or "node", str(script), str(ctx.port), str(REPO_ROOT),
+    return Launch([os.path.realpath(shutil.which("node") or "node"), str(script), str(ctx.port), str(REPO_ROOT),
                    str(ctx.data_dir / "journal.jsonl")], cwd=REPO_ROOT)
 
 
@@ -357,7 +365,7 @@ def _engine_base(port: int) -> str:
 
 def _engine_launch(ctx: Context) -> Launch:
     return Launch([
-        sys.executable, "-m", "localcloud.workflows", "serve", "--host", "127.0.0.1", "--port", str(ctx.port),
+        python(), "-m", "localcloud.workflows", "serve", "--host", "127.0.0.1", "--port", str(ctx.port),
         # The durable engine (another branch) takes these; add them here once it does, and a
         # "grpc" name to this part's `ports`:
         #   "--data-dir", str(ctx.data_dir), "--grpc-port", str(ctx.ports["grpc"]),
@@ -403,7 +411,7 @@ def _gateway_url(ctx: Context) -> str:
 def _gateway_launch(ctx: Context) -> Launch:
     workers = os.environ.get("MANGAFLOW_GATEWAY_WORKERS") or str(max(1, min(4, os.cpu_count() or 1)))
     return Launch(
-        [sys.executable, "-m", "localcloud.gateway", "--host", "127.0.0.1", "--port", str(ctx.port),
+        [python(), "-m", "localcloud.gateway", "--host", "127.0.0.1", "--port", str(ctx.port),
          "--workers", workers],
         env={**ctx.env,
              "MANGAFLOW_SIGNING_KEY": signing_key(),

@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import socket
+import subprocess
 import sys
 import tempfile
 import time
@@ -86,6 +87,10 @@ def test_env_and_up_reuse_running_parts(stack: dict, capsys: pytest.CaptureFixtu
     pids = {name: row["pid"] for name, row in rows().items()}
     state = supervisor.up()
     assert {name: state[name]["pid"] for name in ALL_PARTS} == pids
+    # The `mangaflow` script runs .venv/bin/python3.11, pytest .venv/bin/python: the same command.
+    alias = Path(sys.prefix) / "bin" / "python3.11"
+    subprocess.run([str(alias), "-m", "mangaflow_cli", "services", "up"], cwd=REPO, check=True, capture_output=True)
+    assert {name: row["pid"] for name, row in rows().items()} == pids
     saved = json.loads((supervisor.local_dir() / "services.json").read_text())
     assert {"pid", "port", "ports", "endpoint", "started", "config"} <= set(saved["gateway"])
     assert cli(["services", "env"]) == 0
