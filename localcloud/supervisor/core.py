@@ -198,7 +198,9 @@ def _reload(part: Part, ctx: Context, entry: dict[str, Any]) -> bool:
 def _needs_start(part: Part, entry: dict[str, Any], state: dict[str, dict]) -> bool:
     """False when the part runs, healthy, with the same command and code (reloading it in place
     when only its reloadable code changed); otherwise it is stopped and must be started."""
-    if not is_ours(entry.get("pid"), part.marker) or not entry.get("ports"):
+    ports = entry.get("ports") or {}
+    if not is_ours(entry.get("pid"), part.marker) or not all(name in ports for name in part.ports):
+        _stop(part, entry, restarting=True)  # e.g. a part that now listens on one more port
         return True
     ctx = _context(part, entry, state)
     config = _config(part, ctx)
