@@ -177,23 +177,31 @@ def fill(data_dir: Path, count: int, template: dict) -> None:
 # --------------------------------------------------------------------------- measuring
 
 
-def measure(variant: str, count: int, template: dict) -> dict[str, float]:
-    folder = Path(tempfile.mkdtemp(prefix=f"bench-storage-{variant}-"))
-    try:
-        fill(folder, count, template)
-        server = Running(variant, folder)
+def measure(variant: str, count: int, template: dict, rounds: int) -> dict[str, float]:
+    """Write latencies pooled over `rounds` fresh servers (one round for the slow stock emulator)."""
+    times: list[float] = []
+    starts, restarts = [], []
+    for _ in range(1 if variant == "stock" else rounds):
+        folder = Path(tempfile.mkdtemp(prefix=f"bench-storage-{variant}-"))
         try:
-            uploads = UPLOADS[variant] if isinstance(UPLOADS[variant], int) else UPLOADS[variant][count]
-            server.upload("warm-up", b"x")
-            times = sorted(server.upload(f"bench/{count}/{i}.bin", os.urandom(4096)) for i in range(uploads))
+            fill(folder, count, template)
+            server = Running(variant, folder)
+            try:
+                uploads = UPLOADS[variant] if isinstance(UPLOADS[variant], int) else UPLOADS[variant][count]
+                server.upload("warm-up", b"x")
+                times += [server.upload(f"bench/{count}/{i}.bin", os.urandom(4096)) for i in range(uploads)]
+            finally:
+                server.stop()
+            again = Running(variant, folder)  # a restart, with nothing left to migrate
+            again.stop()
+            starts.append(server.started_s)
+            restarts.append(again.started_s)
         finally:
-            server.stop()
-        again = Running(variant, folder)  # a restart, with nothing left to migrate
-        again.stop()
-        return {"start_s": server.started_s, "restart_s": again.started_s, "median_ms": statistics.median(times) * 1000,
-                "p95_ms": times[min(len(times) - 1, int(len(times) * 0.95))] * 1000, "uploads": uploads}
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
+            shutil.rmtree(folder, ignore_errors=True)
+    times.sort()
+    return {"start_s": statistics.median(starts), "restart_s": statistics.median(restarts),
+            "median_ms": statistics.median(times) * 1000,
+            "p95_ms": times[min(len(times) - 1, int(len(times) * 0.95))] * 1000, "uploads": len(times)}
 
 
 def durability(variant: str, template: dict, rounds: int = 5) -> int:
@@ -232,6 +240,7 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000, 100000])
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
+    parser.add_argument("--rounds", type=int, default=3, help="fresh servers per size (stock: one)")
     parser.add_argument("--no-write", action="store_true", help="print only, leave RESULTS.md alone")
     parser.add_argument("--serve", choices=VARIANTS, help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
@@ -242,12 +251,13 @@ def main(argv: list[str]) -> int:
         return 0
 
     template = object_template()
-    figures = {(v, n): measure(v, n, template) for n in args.sizes for v in args.variants}
+    figures = {(v, n): measure(v, n, template, args.rounds) for n in args.sizes for v in args.variants}
     kept = {v: durability(v, template) for v in args.variants}
     lines = [
         f"`.venv/bin/python bench/bench_storage.py` on the 2-core box, Python {sys.version.split()[0]}: each launcher "
         "a real server process, uploaded to over HTTP (4 KB media uploads, one client), after its metadata was "
-        "filled with N objects. Medians of the uploads shown.",
+        "filled with N objects. Medians (and p95) of every upload over 3 fresh servers per size (the stock "
+        "emulator: one).",
         "",
         "| stored objects | " + " | ".join(f"{v}: ms per write (p95)" for v in args.variants)
         + " | sqlite: first start (migrating) / restart |",
@@ -265,6 +275,12 @@ def main(argv: list[str]) -> int:
                       f"{figures['sqlite', high]['median_ms'] / figures['sqlite', low]['median_ms']:.2f}x"]
     lines += ["", "Acknowledged uploads still there after a SIGKILL 50 ms after the answer: "
               + ", ".join(f"{v} {kept[v]}/5" for v in args.variants) + "."]
+    if {"stock", "sqlite"} <= set(args.variants) and len(args.sizes) > 1:
+        low, high = args.sizes[0], args.sizes[-1]
+        growth = (figures["stock", high]["median_ms"] - figures["stock", low]["median_ms"]) / (high - low) * 1000
+        lines += ["", f"The stock emulator rewrites its whole metadata file on every write: {growth:.1f} us more per "
+                      "write for each object it holds. Rows keep the write flat; they cost about as much as the "
+                      "former deferred launcher, which was fast only by answering before its metadata was on disk."]
     print("\n".join(lines))
     if not args.no_write:
         _write_results(lines)
