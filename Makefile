@@ -11,6 +11,8 @@ TOOLS_STAMP := $(TOOLS_VENV)/.installed
 STORY ?= examples/lantern-festival.ja.txt
 PAGES ?= 8
 OUT ?= out
+# `make test` runs on a stack of its own (data, ports, processes), never on the one `make demo` left running.
+TEST_LOCAL_DIR := $(CURDIR)/.local/test
 
 .PHONY: setup tools demo test bench services-up services-down clean
 
@@ -41,14 +43,15 @@ services-up: setup
 
 services-down:
 	-$(BIN)/mangaflow services down
+	-MANGAFLOW_LOCAL_DIR=$(TEST_LOCAL_DIR) $(BIN)/mangaflow services down
 
 demo: setup
 	$(BIN)/mangaflow generate $(STORY) --pages $(PAGES) --out $(OUT) --auto-approve
 	@echo "The manga is in $(OUT)/: pages/*.png, manga.pdf, manga.cbz, manifest.json"
 
 test: setup tools
-	$(BIN)/mangaflow services up
-	$(BIN)/python -m pytest -q -p no:cacheprovider; status=$$?; \
+	MANGAFLOW_LOCAL_DIR=$(TEST_LOCAL_DIR) $(BIN)/mangaflow services up
+	MANGAFLOW_TEST_LOCAL_DIR=$(TEST_LOCAL_DIR) $(BIN)/python -m pytest -q -p no:cacheprovider; status=$$?; \
 	  if [ $$status -eq 5 ]; then echo "pytest collected no tests: a failure"; exit 1; fi; exit $$status
 
 bench: setup

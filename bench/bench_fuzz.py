@@ -36,12 +36,14 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=20261129)
     args = parser.parse_args()
 
-    from localcloud import stack as local_stack
-
-    info = local_stack.up()
     import os
 
-    os.environ.update(info["stores"])
+    from localcloud import supervisor
+
+    state = supervisor.up()
+    os.environ.update(supervisor.env())
+    info = {"gateway": state["gateway"]["endpoint"], "workflows": state["workflows"]["endpoint"],
+            "local_dir": str(supervisor.local_dir())}
     entries = fuzzing.entry_points()
     statuses: collections.Counter[int] = collections.Counter()
     by_category: collections.Counter[str] = collections.Counter()

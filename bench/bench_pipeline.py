@@ -34,18 +34,21 @@ def _when(value: Any) -> float:
 
 
 def one_run(stack: dict[str, Any], text: str, pages: int) -> dict[str, float]:
-    from localcloud import cli
     from mangaflow.stores import postgres
+    from mangaflow_cli.api import local_client
+    from mangaflow_cli.book import download
+    from mangaflow_cli.follow import follow
 
     started = time.perf_counter()
     response = requests.post(f"{stack['gateway']}/start_generation", timeout=60,
                              json={"text": text, "pages": pages, "hitl": {"mode": "review"}})
     response.raise_for_status()
     accepted = response.json()
-    cli.follow(accepted["request_id"], accepted["execution"], stack["workflows"],
-               lambda gate: {"decision": "approve", "token": gate["token"], "decided_by": "bench"})
+    api = local_client("local-user")
+    follow(api, accepted["request_id"], lambda gate: {"decision": "approve", "token": gate["token"], "decided_by": "bench"},
+           execution=accepted["execution"])
     with tempfile.TemporaryDirectory() as out:
-        summary = cli.download(accepted["request_id"], Path(out), stack["gateway"])
+        summary = download(api, accepted["request_id"], Path(out))
     total = time.perf_counter() - started
     runs = postgres.list_phase_runs(accepted["request_id"])
     spans = {}
@@ -65,10 +68,11 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args(argv)
 
-    from localcloud import stack as local_stack
+    from localcloud import supervisor
 
-    stack = local_stack.up()
-    os.environ.update(stack["stores"])
+    state = supervisor.up()
+    stack = {"gateway": state["gateway"]["endpoint"]}
+    os.environ.update(supervisor.env())
     one_run(stack, "A warm-up story. \"Hello,\" said Ann.", 1)  # first requests import modules
     rows = []
     for name, path in STORIES.items():

@@ -16,6 +16,7 @@ from mangaflow.entrypoints.pipeline import (
     record_failure,
     start_generation,
 )
+from mangaflow.entrypoints.progress import cancel_generation, get_artifact, get_progress
 from mangaflow.entrypoints.operations import (
     aggregate_analytics,
     chat_message,
@@ -28,6 +29,9 @@ from mangaflow.entrypoints.operations import (
 __all__ = [
     "start_generation",
     "get_status",
+    "get_progress",
+    "get_artifact",
+    "cancel_generation",
     "phase1_concept",
     "phase2_characters",
     "phase3_plot",

@@ -110,6 +110,29 @@ locals {
       ingress    = "ALLOW_INTERNAL_AND_GCLB"
       cdn_signer = true
     }
+    get_progress = {
+      name    = "get-progress"
+      url_env = ""
+      # A long poll: up to 20 s for the next progress event, then the stores' own retries.
+      memory  = "512Mi"
+      timeout = 60
+      callers = ["clients"]
+    }
+    get_artifact = {
+      name    = "get-artifact"
+      url_env = ""
+      # With MANGAFLOW_SIGNED_URLS=1 it answers with a V4 signed URL (IAM signBlob on its own account).
+      memory  = "512Mi"
+      timeout = 60
+      callers = ["clients"]
+    }
+    cancel_generation = {
+      name    = "cancel-generation"
+      url_env = ""
+      memory  = "512Mi"
+      timeout = 60
+      callers = ["clients"]
+    }
     open_gate = {
       name    = "open-gate"
       url_env = "OPEN_GATE_URL"

@@ -7,16 +7,20 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import socket
 import sys
+import time
 from pathlib import Path
-from typing import Iterable
+from typing import Any, Iterable
+from urllib.parse import parse_qs, urlsplit
 
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
-from werkzeug.serving import make_server
 from werkzeug.wrappers import Response
 
 REPO = Path(__file__).resolve().parent.parent
 FUNCTIONS_SOURCE = REPO / "functions" / "main.py"
+WORKER_STARTED = 0.0  # when this process built its app (loaded the function code)
 
 
 def targets(source: Path = FUNCTIONS_SOURCE) -> list[str]:
@@ -35,14 +39,56 @@ def _not_found(environ, start_response):  # type: ignore[no-untyped-def]
     return Response(body, status=404, mimetype="application/json")(environ, start_response)
 
 
+# The addresses this process was started with, by the part behind each (what `services status` checks).
+LINK_VARIABLES = ("WORKFLOWS_EMULATOR_HOST", "DATABASE_URL", "REDIS_URL", "STORAGE_EMULATOR_HOST",
+                  "FIRESTORE_EMULATOR_HOST")
+
+
+def _reaches(variable: str, address: str) -> tuple[bool, str]:
+    """Whether this process reaches `address`: a TCP connection, and for the engine a look at the
+    deployed pipeline (the gateway can start executions only if it is there)."""
+    parts = urlsplit(address if "//" in address else f"//{address}")
+    try:
+        socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 80), timeout=2).close()
+    except OSError as err:
+        return False, f"{err.__class__.__name__}: {err}"
+    workflow = os.environ.get("MANGAFLOW_WORKFLOW")
+    if variable == "WORKFLOWS_EMULATOR_HOST" and workflow:
+        import urllib.error
+        import urllib.request
+
+        try:
+            urllib.request.urlopen(f"http://{address}/v1/{workflow}", timeout=3).close()
+        except urllib.error.HTTPError as err:
+            return False, f"the engine answered {err.code} for {workflow} (not deployed?)"
+        except OSError as err:
+            return False, f"{err.__class__.__name__}: {err}"
+    return True, ""
+
+
+def _links() -> dict[str, Any]:
+    links = {}
+    for variable in LINK_VARIABLES:
+        address = os.environ.get(variable)
+        ok, error = _reaches(variable, address) if address else (False, f"{variable} is not set")
+        links[variable] = {"address": address, "ok": ok, **({"error": error} if error else {})}
+    return links
+
+
 def _health(environ, start_response):  # type: ignore[no-untyped-def]
-    return Response(json.dumps({"healthy": True}), mimetype="application/json")(environ, start_response)
+    # worker_started tells the supervisor a reload (SIGHUP: new workers, new code) has taken effect.
+    body: dict[str, Any] = {"healthy": True, "worker_started": WORKER_STARTED, "pid": os.getpid()}
+    if "links" in parse_qs(environ.get("QUERY_STRING", "")):
+        body["links"] = _links()
+    return Response(json.dumps(body), mimetype="application/json")(environ, start_response)
 
 
 def build_app(names: Iterable[str] | None = None, source: Path = FUNCTIONS_SOURCE):  # type: ignore[no-untyped-def]
     """One WSGI app dispatching `/<target>` to that target's functions-framework app."""
     from functions_framework import create_app
 
+    global WORKER_STARTED
+    WORKER_STARTED = time.time()
     mounts = {f"/{name}": create_app(name, str(source)) for name in (names or targets(source))}
     mounts["/_health"] = _health
     dispatcher = DispatcherMiddleware(_not_found, mounts)
@@ -57,19 +103,16 @@ def build_app(names: Iterable[str] | None = None, source: Path = FUNCTIONS_SOURC
 
 
 def serve(host: str, port: int, workers: int = 1, threads: int = 8) -> None:
-    """Serve every function; several worker processes use every core (Cloud Functions scales out too)."""
-    if workers <= 1:
-        server = make_server(host, port, build_app(), threaded=True)
-        print(json.dumps({"gateway": f"http://{host}:{server.server_port}"}), flush=True)
-        server.serve_forever()
-        return
+    """Serve every function from gunicorn worker processes (several use every core, as Cloud
+    Functions scales out). SIGHUP loads new function code into new workers while the old ones
+    finish their requests; SIGTERM stops accepting at once and lets in-flight calls finish."""
     from gunicorn.app.base import BaseApplication
 
     class _Gateway(BaseApplication):  # type: ignore[misc]
         def load_config(self) -> None:
-            for key, value in {"bind": f"{host}:{port}", "workers": workers, "threads": threads,
-                               "worker_class": "gthread", "timeout": 600, "accesslog": None,
-                               "errorlog": "-", "loglevel": "warning"}.items():
+            for key, value in {"bind": f"{host}:{port}", "workers": max(1, workers), "threads": threads,
+                               "worker_class": "gthread", "timeout": 600, "graceful_timeout": 30,
+                               "accesslog": None, "errorlog": "-", "loglevel": "warning"}.items():
                 self.cfg.set(key, value)
 
         def load(self):  # type: ignore[no-untyped-def]
@@ -83,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m localcloud.gateway", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8080)
-    parser.add_argument("--workers", type=int, default=1, help="worker processes (default 1: threads only)")
+    parser.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
     parser.add_argument("--threads", type=int, default=8, help="threads per worker")
     args = parser.parse_args(argv)
     try:

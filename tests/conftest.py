@@ -1,43 +1,32 @@
-"""Shared pytest fixtures. `services` (session scope) starts or reuses the local servers and sets
-DATABASE_URL, REDIS_URL, STORAGE_EMULATOR_HOST, FIRESTORE_EMULATOR_HOST and GOOGLE_CLOUD_PROJECT."""
+"""Shared pytest fixtures: `services` (the stores) and `stack` (the whole local stack) come from
+localcloud/services/pytest_plugin.py, on the tests' own stack under `.local/test`; here are the
+identities and `run_pipeline`, which runs a request as the CLI would."""
+from __future__ import annotations
 
-from localcloud.services.pytest_plugin import services  # noqa: F401  (re-exported fixture)
+from typing import Any, Callable
 
+import pytest
+import requests
 
-import os  # noqa: E402
-from typing import Any, Callable  # noqa: E402
+pytest_plugins = ["localcloud.services.pytest_plugin"]
 
-import pytest  # noqa: E402
-import requests  # noqa: E402
-
-
-@pytest.fixture(scope="session")
-def stack(services):  # noqa: F811 - `services` starts the stores; this adds gateway and engine
-    """The whole local stack: stores, function gateway, Workflows engine, the pipeline deployed."""
-    from localcloud import stack as local_stack
-
-    info = local_stack.up()
-    os.environ.update(info["stores"])
-    return info
+Answer = Callable[[dict[str, Any]], "dict[str, Any] | None"]
 
 
 @pytest.fixture(scope="session")
 def owner(stack) -> dict:
     """Headers that authenticate as the local developer (the owner of requests started with them)."""
-    from localcloud import cli
+    from mangaflow_cli.api import auth_headers
 
-    return cli.auth_headers()
+    return auth_headers("local-user")
 
 
 @pytest.fixture(scope="session")
 def stranger(stack) -> dict:
     """Headers of another authenticated person, who owns nothing here."""
-    from localcloud import cli
+    from mangaflow_cli.api import auth_headers
 
-    return cli.auth_headers("someone-else")
-
-
-Answer = Callable[[dict[str, Any]], "dict[str, Any] | None"]
+    return auth_headers("someone-else")
 
 
 def approve(gate: dict[str, Any]) -> dict[str, Any]:
@@ -46,22 +35,21 @@ def approve(gate: dict[str, Any]) -> dict[str, Any]:
 
 @pytest.fixture(scope="session")
 def run_pipeline(stack, owner) -> Callable[..., dict[str, Any]]:
-    """Start a request through start_generation, answer gates with `answer`, wait for the end."""
+    """Start a request through start_generation as the owner, follow it through get_progress and
+    answer its gates with `answer`, as the CLI does; then read its whole state."""
+    from mangaflow_cli.api import local_client
+    from mangaflow_cli.follow import follow
 
-    def run(text: str, pages: int = 2, answer: Answer = approve, expect: str = "SUCCEEDED", **options: Any) -> dict[str, Any]:
+    def run(text: str, pages: int = 2, answer: Answer = approve, expect: str = "SUCCEEDED",
+            **options: Any) -> dict[str, Any]:
         body = {"text": text, "pages": pages, "hitl": {"mode": "review", "timeout_seconds": options.pop("timeout", 600)},
                 **options}
         response = requests.post(f"{stack['gateway']}/start_generation", json=body, headers=owner, timeout=60)
         assert response.status_code == 202, response.text
         accepted = response.json()
-        from localcloud import cli
-
-        try:
-            execution = cli.follow(accepted["request_id"], accepted["execution"], stack["workflows"], answer)
-        except cli.CliError as err:
-            if expect == "SUCCEEDED":
-                raise
-            execution = {"state": "FAILED", "error": str(err)}
+        final = follow(local_client("local-user"), accepted["request_id"], answer, execution=accepted["execution"])
+        execution = {"state": {"completed": "SUCCEEDED", "cancelled": "CANCELLED"}.get(final["status"], "FAILED"),
+                     "status": final["status"]}
         assert execution["state"] == expect, execution
         status = requests.post(f"{stack['gateway']}/get_status", json={"request_id": accepted["request_id"]},
                                headers=owner, timeout=60)

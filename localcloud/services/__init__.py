@@ -1,8 +1,9 @@
-"""The embedded local servers (PostgreSQL, Valkey, Cloud Storage and Firestore emulators):
-start, check and stop them; `env()` gives the variables clients need."""
+"""The embedded servers' own launchers (`storage_server.py`, `firestore_server.js`) and the pytest
+fixture; `localcloud.supervisor` starts, checks and stops them. Its store-facing operations are
+re-exported here for the tests and benchmarks that drive the stores."""
 
-from localcloud.services.manager import (
-    SERVICE_NAMES,
+from localcloud.supervisor import (
+    STORE_PARTS as SERVICE_NAMES,
     ServiceError,
     ServiceNotRunning,
     bucket_names,

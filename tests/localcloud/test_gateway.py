@@ -20,10 +20,32 @@ def test_unknown_paths_get_a_json_404():
     assert response.status_code == 404 and "no function" in response.json["error"]
 
 
-def test_health():
-    assert Client(build_app(["get_status"])).get("/_health").json == {"healthy": True}
-
-
 def test_targets_are_main_py_exports():
     names = targets()
     assert {"start_generation", "phase1_concept", "phase7_finalize", "record_decision", "review_gate"} <= set(names)
+
+
+def test_health_reports_the_addresses_it_uses_and_whether_it_reaches_them(monkeypatch):
+    import socket
+
+    listening = socket.socket()
+    listening.bind(("127.0.0.1", 0))
+    listening.listen()
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))  # bound, never listening: connections are refused
+    try:
+        monkeypatch.setenv("DATABASE_URL", f"postgresql://postgres@127.0.0.1:{listening.getsockname()[1]}/mangaflow")
+        monkeypatch.setenv("REDIS_URL", f"redis://127.0.0.1:{closed.getsockname()[1]}/0")
+        monkeypatch.delenv("FIRESTORE_EMULATOR_HOST", raising=False)
+        app = Client(build_app(["get_status"]))
+        plain = app.get("/_health").json
+        assert plain["healthy"] is True and plain["worker_started"] > 0 and "links" not in plain
+        links = app.get("/_health?links=1").json["links"]
+        assert links["DATABASE_URL"]["ok"] is True
+        assert links["DATABASE_URL"]["address"].endswith(f":{listening.getsockname()[1]}/mangaflow")
+        assert links["REDIS_URL"]["ok"] is False and "ConnectionRefusedError" in links["REDIS_URL"]["error"]
+        assert links["FIRESTORE_EMULATOR_HOST"] == {"address": None, "ok": False,
+                                                    "error": "FIRESTORE_EMULATOR_HOST is not set"}
+    finally:
+        listening.close()
+        closed.close()

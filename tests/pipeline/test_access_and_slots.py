@@ -71,13 +71,13 @@ def test_the_request_belongs_to_the_principal_not_to_a_user_id_in_the_body(stack
 def test_a_start_that_fails_after_admission_frees_the_slot_and_the_key(stack, owner, monkeypatch):
     """The Workflows service unreachable: the start fails with 503, the slot and the idempotency key
     are free at once, and the same key then starts normally."""
-    from localcloud import cli
-    from localcloud import stack as local_stack
+    from localcloud import supervisor
     from localcloud.services.pytest_plugin import reset_client_caches
+    from mangaflow_cli import api as cli
 
     user = f"slot-{uuid.uuid4().hex[:8]}"
     headers = cli.auth_headers(user)
-    env = local_stack.function_env(stack["stores"], stack["workflows"], stack["gateway"])
+    env = supervisor.function_environment(supervisor.env(), stack["gateway"], supervisor.local_dir())
     for key in ("MANGAFLOW_SIGNING_KEY", "MANGAFLOW_WORKFLOW", "MANGAFLOW_PUBLIC_URL"):
         monkeypatch.setenv(key, env[key])
     monkeypatch.setenv("WORKFLOWS_EMULATOR_HOST", "127.0.0.1:9")  # nothing listens on the discard port
@@ -113,7 +113,7 @@ def _age_slots(user: str, seconds: float) -> None:
 
 @pytest.mark.slow
 def test_a_slot_is_reclaimed_when_its_execution_ended_or_is_gone(stack):
-    from localcloud import cli
+    from mangaflow_cli import api as cli
 
     user = f"slots-{uuid.uuid4().hex[:8]}"
     headers = cli.auth_headers(user)

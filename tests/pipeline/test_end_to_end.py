@@ -191,7 +191,7 @@ def test_story_that_looks_like_code_is_just_text(run_pipeline):
 
 
 def test_redis_and_postgres_restarting_mid_run_do_not_lose_the_run(run_pipeline):
-    from localcloud.services import manager
+    from localcloud import supervisor as manager
 
     restarted = threading.Event()
 

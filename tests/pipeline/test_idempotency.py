@@ -5,7 +5,8 @@ import uuid
 
 import requests
 
-from localcloud import cli
+from mangaflow_cli.api import local_client
+from mangaflow_cli.follow import follow
 from mangaflow.stores import postgres
 
 
@@ -42,5 +43,6 @@ def test_start_generation_with_the_same_idempotency_key_starts_once(stack, owner
     assert first.status_code == 202 and second.status_code == 202
     assert first.json()["request_id"] == second.json()["request_id"]
     assert first.json()["execution"] == second.json()["execution"]
-    finished = cli.follow(first.json()["request_id"], first.json()["execution"], stack["workflows"], lambda gate: None)
-    assert finished["state"] == "SUCCEEDED"
+    finished = follow(local_client("local-user"), first.json()["request_id"], lambda gate: None,
+                      execution=first.json()["execution"])
+    assert finished["status"] == "completed"

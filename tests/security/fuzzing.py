@@ -216,7 +216,7 @@ class Harness:
     def __init__(self, stack: dict[str, Any], functions: list[str]) -> None:
         from functions_framework import create_app
 
-        from localcloud import cli
+        from mangaflow_cli import api as cli
 
         self.stack = stack
         self.clients = {name: create_app(name, str(SOURCE)).test_client() for name in functions}
@@ -275,11 +275,12 @@ class Harness:
 def in_process_functions(stack: dict[str, Any], scratch: Path) -> Iterator[None]:
     """This process set up as the gateway's workers are (same stores, engine and signing key), with an
     analytics file of its own."""
-    from localcloud import stack as local_stack
+    from localcloud import supervisor
     from localcloud.services.pytest_plugin import reset_client_caches
 
-    env = local_stack.function_env(stack["stores"], stack["workflows"], stack["gateway"])
-    keys = ("MANGAFLOW_SIGNING_KEY", "WORKFLOWS_EMULATOR_HOST", "MANGAFLOW_WORKFLOW", "MANGAFLOW_PUBLIC_URL")
+    env = supervisor.function_environment(supervisor.env(), stack["gateway"], supervisor.local_dir())
+    keys = ("MANGAFLOW_SIGNING_KEY", "WORKFLOWS_EMULATOR_HOST", "WORKFLOWS_GRPC_EMULATOR_HOST", "MANGAFLOW_WORKFLOW",
+            "MANGAFLOW_PUBLIC_URL")
     saved = {key: os.environ.get(key) for key in keys + ("MANGAFLOW_ANALYTICS_DB",)}
     os.environ.update({key: env[key] for key in keys})
     os.environ["MANGAFLOW_ANALYTICS_DB"] = str(scratch / "analytics.duckdb")

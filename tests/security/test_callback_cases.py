@@ -23,7 +23,7 @@ def _forge(token: str) -> str:
 
 
 def _signed(request_id: str, phase: int, gate_id: str, expires: int) -> str:
-    from localcloud.stack import signing_key
+    from localcloud.supervisor import signing_key
     from mangaflow.hitl import tokens
 
     previous = os.environ.get("MANGAFLOW_SIGNING_KEY")

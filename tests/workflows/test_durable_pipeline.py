@@ -23,7 +23,8 @@ import pytest
 import requests
 
 from engine_process import ROOT, EngineProcess, free_port
-from localcloud import stack as local_stack
+from localcloud import supervisor
+from localcloud.supervisor import parts as stack_parts
 from localcloud.workflows.client import EngineClient
 
 pytestmark = pytest.mark.slow
@@ -31,7 +32,7 @@ pytestmark = pytest.mark.slow
 STORY = ('Mika found a lantern by the river. "Is anyone there?" she asked. The old ferryman smiled. '
          '"Only the festival," he said, and pushed off into the dark water. The lanterns rose over the town.')
 RUNS, KILLS_PER_RUN, SEED = 5, 4, 14
-WORKFLOW_ID = local_stack.WORKFLOW_ID
+WORKFLOW_ID = stack_parts.WORKFLOW_ID
 
 
 class Gateway:
@@ -77,7 +78,7 @@ class DurableStack:
         self.kills: list[str] = []
 
     def client(self) -> EngineClient:
-        return EngineClient.local(self.engine.rest, self.engine.grpc, local_stack.PROJECT, local_stack.LOCATION)
+        return EngineClient.local(self.engine.rest, self.engine.grpc, supervisor.project(), stack_parts.WORKFLOW_LOCATION)
 
     def restart_engine(self, why: str) -> None:
         self.engine.kill()
@@ -89,15 +90,17 @@ class DurableStack:
 def durable(services: dict, tmp_path_factory: pytest.TempPathFactory) -> Iterator[DurableStack]:
     folder = tmp_path_factory.mktemp("durable")
     engine = EngineProcess(folder / "journal").start()
-    env = local_stack.function_env(services["env"], engine.rest, "http://127.0.0.1:0")
+    env = {**os.environ, **supervisor.function_environment(
+        {**services["env"], "WORKFLOWS_EMULATOR_HOST": engine.rest, "WORKFLOWS_GRPC_EMULATOR_HOST": engine.grpc},
+        "http://127.0.0.1:0", supervisor.local_dir())}
     env.update({"WORKFLOWS_GRPC_EMULATOR_HOST": engine.grpc, "MANGAFLOW_QUALITY_DELAY_SCALE": "0.05",
                 "MAX_CONCURRENT_REQUESTS_PER_USER": "50", "RATE_LIMIT_PER_MINUTE": "10000"})
     gateway = Gateway(env, folder / "gateway.log")
     env["MANGAFLOW_PUBLIC_URL"] = gateway.url
     gateway.start()
-    client = EngineClient.local(engine.rest, engine.grpc, local_stack.PROJECT, local_stack.LOCATION)
-    client.deploy_workflow(WORKFLOW_ID, local_stack.WORKFLOW_FILE.read_text(encoding="utf-8"),
-                           {var: f"{gateway.url}/{fn}" for var, fn in local_stack.WORKFLOW_ENV_FUNCTIONS.items()})
+    client = EngineClient.local(engine.rest, engine.grpc, supervisor.project(), stack_parts.WORKFLOW_LOCATION)
+    client.deploy_workflow(WORKFLOW_ID, stack_parts.WORKFLOW_FILE.read_text(encoding="utf-8"),
+                           {var: f"{gateway.url}/{fn}" for var, fn in stack_parts.WORKFLOW_ENV_FUNCTIONS.items()})
     stack = DurableStack(engine, gateway)
     try:
         yield stack
@@ -107,7 +110,7 @@ def durable(services: dict, tmp_path_factory: pytest.TempPathFactory) -> Iterato
 
 
 def _book(request_id: str, gateway: Gateway, user: str) -> list[str]:
-    from localcloud import cli
+    from mangaflow_cli import api as cli
     from mangaflow.stores import objects
 
     status = requests.post(f"{gateway.url}/get_status", json={"request_id": request_id},
@@ -119,7 +122,7 @@ def _book(request_id: str, gateway: Gateway, user: str) -> list[str]:
 
 def _run(stack: DurableStack, plan: list[tuple[str, int]], user: str) -> tuple[list[str], list[str]]:
     """One 2-page run; `plan` lists (kind, phase) kill points in order. Returns the book and the gate URLs."""
-    from localcloud import cli
+    from mangaflow_cli import api as cli
     from mangaflow.bootstrap import stores
     from mangaflow.service import live
 

@@ -1,0 +1,6 @@
+"""`python -m mangaflow_cli` is the `mangaflow` command."""
+import sys
+
+from .main import main
+
+sys.exit(main())

@@ -1,0 +1,79 @@
+"""The finished book on disk: the `--out` folder checked before any work, then filled through
+`get_status` and `get_artifact` (pages/NNN.png, manga.pdf, manga.cbz, manifest.json)."""
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import Any, Callable
+
+from .api import ApiClient
+
+_PAGE_FILE = re.compile(r"^\d{3}\.png$")
+EXPORT_FILES = (("pdf", "manga.pdf"), ("cbz", "manga.cbz"), ("manifest", "manifest.json"))
+
+
+class OutFolderError(Exception):
+    """The --out folder cannot take the book."""
+
+
+def check_out_folder(path: str) -> Path:
+    """A folder the book can be written into: made if missing; a file or an unwritable folder is refused."""
+    out = Path(path)
+    if out.exists() and not out.is_dir():
+        raise OutFolderError(f"--out: {path} is a file, not a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=out, prefix=".mangaflow-write-check-"):
+            pass
+    except OSError as err:
+        raise OutFolderError(f"--out: cannot write into {path} ({err.strerror or err})") from None
+    return out
+
+
+def _write(path: Path, data: bytes) -> None:
+    """Whole files only: a reader never sees half a page."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def download(api: ApiClient, request_id: str, out: Path,
+             retrying: Callable[[Callable[[], Any]], Any] = lambda call: call()) -> dict[str, Any]:
+    """Copies the finished book into `out` and summarises the run. Pages of an earlier, longer book
+    in the same folder are removed, so the folder holds exactly this book."""
+    state = retrying(lambda: api.get_status(request_id))
+    pages_dir = out / "pages"
+    pages_dir.mkdir(parents=True, exist_ok=True)
+    page_paths = []
+    for page in state.get("final_pages", []):
+        path = pages_dir / f"{int(page['page']):03d}.png"
+        _write(path, retrying(lambda uri=page["uri"]: api.get_artifact(request_id, uri)))
+        page_paths.append(path)
+    for stale in pages_dir.iterdir():
+        if _PAGE_FILE.match(stale.name) and stale not in page_paths:
+            stale.unlink()
+    outputs: dict[str, Any] = {"pages": [str(path) for path in page_paths]}
+    exports = state.get("exports") or {}
+    for key, name in EXPORT_FILES:
+        if exports.get(key):
+            _write(out / name, retrying(lambda uri=exports[key]: api.get_artifact(request_id, uri)))
+            outputs[key] = str(out / name)
+        else:
+            (out / name).unlink(missing_ok=True)
+    return {"request_id": request_id, "pages": len(page_paths), "panels": state.get("panel_count", 0),
+            "outputs": outputs, "phases": phase_summary(state)}
+
+
+def phase_summary(state: dict[str, Any]) -> list[dict[str, Any]]:
+    """Per phase: seconds, attempts, the chosen attempt's quality score and the gate's decision."""
+    phases = []
+    for phase in state.get("phases", []):
+        attempts = [a for a in phase.get("attempts", []) if a.get("panel_id") is None]
+        chosen = next((a for a in attempts if a.get("selected")), attempts[-1] if attempts else {})
+        gates = phase.get("gates", [])
+        phases.append({"phase": phase["phase"], "seconds": round(sum(a.get("seconds") or 0 for a in attempts), 3),
+                       "attempts": len(attempts), "quality_score": chosen.get("score"),
+                       "decision": gates[-1].get("decision") if gates else chosen.get("decision")})
+    return phases

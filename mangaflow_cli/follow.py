@@ -1,0 +1,191 @@
+"""Following a run through `get_progress`: progress bars per phase and per panel, approval gates
+answered as they open, and outages of the service ridden out (one line when it goes, one when it
+is back) until they last longer than a limit."""
+from __future__ import annotations
+
+import os
+import time
+from typing import Any, Callable
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.prompt import Prompt
+
+from .api import ApiClient, ApiError, Unavailable
+
+PHASE_NAMES = {1: "concept", 2: "characters", 3: "plot", 4: "name (storyboard)", 5: "panel images",
+               6: "lettering", 7: "pages and exports"}
+FINAL_STATUSES = ("completed", "failed", "cancelled")
+WAIT_S = 15  # one long poll
+DEFAULT_OUTAGE_LIMIT_S = 600
+
+Answer = Callable[[dict[str, Any]], "dict[str, Any] | None"]
+
+
+class OutageTooLong(Exception):
+    """Something the run needs stayed unavailable longer than the limit."""
+
+
+class NoAnswer(Exception):
+    """Nobody can answer an approval gate here (no terminal)."""
+
+
+def outage_limit_s() -> float:
+    return float(os.environ.get("MANGAFLOW_OUTAGE_LIMIT_S") or DEFAULT_OUTAGE_LIMIT_S)
+
+
+class Outage:
+    """Retries calls to a service that is unavailable, with back-off, saying so once per outage."""
+
+    def __init__(self, console: Console, limit_s: float | None = None) -> None:
+        self.console = console
+        self.limit_s = outage_limit_s() if limit_s is None else limit_s
+        self.since: float | None = None
+        self.reason = ""
+        self._delay = 0.5
+
+    def down(self, reason: str) -> None:
+        """Notes that something is unavailable; OutageTooLong once it has been for `limit_s`."""
+        now = time.monotonic()
+        if self.since is None:
+            self.since, self.reason, self._delay = now, reason, 0.5
+            self.console.print(f"[yellow]{reason}; reconnecting…[/]", highlight=False, soft_wrap=True)
+        elif now - self.since > self.limit_s:
+            raise OutageTooLong(f"{self.reason} for {now - self.since:.0f} s")
+
+    def up(self) -> None:
+        if self.since is not None:
+            self.console.print(f"[green]reconnected after {time.monotonic() - self.since:.0f} s[/]", highlight=False)
+            self.since = None
+
+    def call(self, operation: Callable[[], Any]) -> Any:
+        """Runs `operation` until it does not raise Unavailable."""
+        while True:
+            try:
+                result = operation()
+            except Unavailable as err:
+                self.down(str(err))
+                time.sleep(self._delay)
+                self._delay = min(self._delay * 2, 5.0)
+                continue
+            return result
+
+
+def auto_approver(gate: dict[str, Any]) -> dict[str, Any]:
+    return {"decision": "approve", "token": gate["token"], "decided_by": "cli:auto-approve"}
+
+
+def terminal_reviewer(console: Console) -> Answer:
+    """Asks at each gate: approve, modify (with text), skip the remaining gates, or revert."""
+
+    def ask(gate: dict[str, Any]) -> dict[str, Any]:
+        phase = gate["phase"]
+        console.rule(f"approval gate after phase {phase}: {PHASE_NAMES.get(phase, '')}")
+        if gate.get("summary"):
+            console.print(gate["summary"], highlight=False, markup=False)
+        if gate.get("preview_uri"):
+            console.print(f"preview: {gate['preview_uri']}", highlight=False)
+        revert = int(gate.get("attempt") or 1) > 1
+        try:
+            choice = Prompt.ask("approve, modify, skip the remaining gates" + (", or revert to an earlier attempt"
+                                if revert else "") + "?", choices=["approve", "modify", "skip"] + (["revert"] if revert
+                                else []), default="approve", console=console)
+            answer: dict[str, Any] = {"decision": choice, "token": gate["token"], "decided_by": "cli:review"}
+            if choice == "modify":
+                answer["feedback"] = Prompt.ask("what should change?", console=console)
+            if choice == "revert":
+                earlier = [str(n) for n in range(1, int(gate["attempt"]))]
+                answer.update(decision="approve", attempt=int(Prompt.ask("go on with attempt", choices=earlier,
+                                                                         default=earlier[-1], console=console)))
+        except EOFError:
+            raise NoAnswer(f"no answer on standard input at the gate after phase {phase}; "
+                           "answer in a terminal, or use --auto-approve") from None
+        return answer
+
+    ask.interactive = True  # type: ignore[attr-defined]
+    return ask
+
+
+class _Bars:
+    """The progress display: one bar per phase, one for the panels of phase 5."""
+
+    def __init__(self, console: Console) -> None:
+        self.progress = Progress(TextColumn("{task.description:<28}"), BarColumn(), MofNCompleteColumn(),
+                                 TextColumn("{task.fields[note]}"), TimeElapsedColumn(), console=console)
+        self.tasks: dict[str, Any] = {}
+
+    def _task(self, key: str, description: str, total: int = 1) -> Any:
+        if key not in self.tasks:
+            self.tasks[key] = self.progress.add_task(description, total=total, note="")
+        return self.tasks[key]
+
+    def show(self, event: dict[str, Any]) -> None:
+        kind, phase = event.get("type"), int(event.get("phase") or 0)
+        label = f"{phase} {PHASE_NAMES.get(phase, '')}"
+        if kind == "phase_started":
+            self._task(f"p{phase}", label)
+        elif kind == "panels_planned":
+            self.progress.update(self._task("panels", "  panels", int(event["total"])), total=int(event["total"]),
+                                 completed=0)
+        elif kind == "panel_done":
+            self.progress.advance(self._task("panels", "  panels"))
+        elif kind == "phase_done":
+            self.progress.update(self._task(f"p{phase}", label), completed=1,
+                                 note=f"score {float(event.get('score', 0)):.2f} {event.get('decision', '')}")
+        elif kind == "gate_decided":
+            self.progress.update(self._task(f"p{phase}", label), note=f"{event.get('decision')}")
+
+
+def follow(api: ApiClient, request_id: str, answer: Answer, *, execution: str | None = None,
+           console: Console | None = None, outage: Outage | None = None) -> dict[str, Any]:
+    """Shows the run's progress and answers its gates until it ends; returns the last progress
+    answer (`status` completed, failed or cancelled). Outages are retried (see `Outage`)."""
+    console = console or Console(stderr=True)
+    outage = outage or Outage(console)
+    bars = _Bars(console)
+    cursor, decided = "0", set()
+    with bars.progress:
+        while True:
+            page = outage.call(lambda: api.get_progress(request_id, cursor, WAIT_S, execution))
+            events = page["events"]
+            # Read from the start (a resumed run), a gate may already be decided further on.
+            decided.update(e.get("gate_id") for e in events if e.get("type") == "gate_decided")
+            for event in events:
+                bars.show(event)
+                if event.get("type") == "gate_open" and event.get("gate_id") not in decided:
+                    decided.add(event["gate_id"])
+                    _answer_gate(api, event, answer, bars, outage)
+            cursor = page["cursor"]
+            state = page.get("execution_state")
+            if page["status"] in FINAL_STATUSES:
+                outage.up()
+                return page
+            if state in ("FAILED", "CANCELLED", "SUCCEEDED"):
+                outage.up()  # the execution ended without the request saying so (an engine-side failure)
+                return {**page, "status": "completed" if state == "SUCCEEDED" else "failed"}
+            if state == "UNKNOWN":
+                outage.down(f"the Workflows engine does not answer for {execution}")
+                time.sleep(1.0)
+            else:
+                outage.up()
+
+
+def _answer_gate(api: ApiClient, gate: dict[str, Any], answer: Answer, bars: _Bars, outage: Outage) -> None:
+    interactive = getattr(answer, "interactive", False)
+    if interactive:  # the prompt needs the terminal to itself
+        bars.progress.stop()
+    try:
+        reply = answer(gate)
+    finally:
+        if interactive:
+            bars.progress.start()
+    if reply is None:  # None lets the gate time out
+        return
+    try:
+        outage.call(lambda: api.answer_gate(gate, reply))
+    except ApiError as err:
+        if err.status >= 500:
+            raise
+        # It timed out (and the run went on) or was answered elsewhere, e.g. on the review page.
+        bars.progress.console.print(f"the gate after phase {gate.get('phase')} no longer takes an answer "
+                                    f"({err.status}: {err.message}); going on", highlight=False, soft_wrap=True)
