@@ -89,6 +89,8 @@ class Settings:
     # the Google front end); 0 means the socket's peer address is the client.
     trusted_proxy_hops: int = 0
     public_url: str = ""
+    # Artifacts handed out as short-lived V4 signed URLs (the cloud) instead of through the function.
+    signed_urls: bool = False
     # The key that signs approval links and local identities (Secret Manager in the cloud).
     signing_key: str = field(default="", repr=False)
     # Cloud Workflows: the local engine (host:port) when set, and the pipeline's full resource name.
@@ -148,6 +150,7 @@ class Settings:
             auth_audience=_str("MANGAFLOW_AUTH_AUDIENCE"),
             trusted_proxy_hops=_int("MANGAFLOW_TRUSTED_PROXY_HOPS", cls.trusted_proxy_hops, 0, 5),
             public_url=_str("MANGAFLOW_PUBLIC_URL").rstrip("/"),
+            signed_urls=_str("MANGAFLOW_SIGNED_URLS") == "1",
             signing_key=_str("MANGAFLOW_SIGNING_KEY"),
             workflows_emulator_host=_str("WORKFLOWS_EMULATOR_HOST"),
             workflows_grpc_emulator_host=_str("WORKFLOWS_GRPC_EMULATOR_HOST"),

@@ -19,8 +19,8 @@ class Context:
 
     @property
     def port(self) -> int:
-        """The part's first (main) port."""
-        return next(iter(self.ports.values()))
+        """The part's main port (the state file keeps ports sorted by name, so not simply the first)."""
+        return self.ports["main"] if "main" in self.ports else next(iter(self.ports.values()))
 
     @property
     def data_dir(self) -> Path:

@@ -554,7 +554,8 @@ register(Part(
     version=lambda ctx: f"mangaflow-localcloud {_package_version('mangaflow')}",
     endpoint=lambda ctx: f"127.0.0.1:{ctx.port}",
     exports=lambda ctx: {"WORKFLOWS_EMULATOR_HOST": f"127.0.0.1:{ctx.port}",
-                         "WORKFLOWS_GRPC_EMULATOR_HOST": f"127.0.0.1:{ctx.ports['grpc']}"},
+                         # An engine recorded before it had a gRPC port listens on the next one up.
+                         "WORKFLOWS_GRPC_EMULATOR_HOST": f"127.0.0.1:{ctx.ports.get('grpc', ctx.port + 1)}"},
     ports=("main", "grpc"), code=("localcloud/workflows",), links=_engine_links,
 ))
 register(Part(

@@ -91,7 +91,7 @@ def test_a_user_with_three_runs_going_gets_exit_75_and_cancelling_frees_the_slot
     assert result.returncode == 75, result.stderr
     body = json.loads(result.stdout.strip().splitlines()[-1])
     assert set(body) == {"error", "retry_after_s"} and body["retry_after_s"] > 0
-    assert "3" in body["error"] and user in body["error"]
+    assert "3" in body["error"] and "wait for one to finish" in body["error"]
     assert f"retry in about {body['retry_after_s']} s" in " ".join(result.stderr.split())
     assert not (tmp_path / "out" / "pages").exists()
 

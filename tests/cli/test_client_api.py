@@ -96,7 +96,7 @@ def test_the_caller_must_prove_who_they_are_and_own_the_request(stack, owner, fi
     garbage = post(stack, function, body, token="mfid1.e30.x" + "A" * 5000)
     assert garbage.status_code == 401 and "4096" in garbage.json()["error"]
     stranger = post(stack, function, body, user="someone-else")
-    assert stranger.status_code == 403 and "another user" in stranger.json()["error"]
+    assert stranger.status_code == 403 and "someone else" in stranger.json()["error"]
     unknown = post(stack, function, {**body, "request_id": "r-00000000000000ff"}, owner)
     assert unknown.status_code == 404 and unknown.json()["field"] == "request_id"
 

@@ -83,6 +83,7 @@ def test_human_status_and_bad_action(stack: dict, capsys: pytest.CaptureFixture[
 def test_env_and_up_reuse_running_parts(stack: dict, capsys: pytest.CaptureFixture[str]) -> None:
     variables = supervisor.env()
     assert {"DATABASE_URL", "REDIS_URL", "STORAGE_EMULATOR_HOST", "FIRESTORE_EMULATOR_HOST", "WORKFLOWS_EMULATOR_HOST",
+            "WORKFLOWS_GRPC_EMULATOR_HOST",
             "MANGAFLOW_GATEWAY_URL", "GOOGLE_CLOUD_PROJECT"} == set(variables)
     pids = {name: row["pid"] for name, row in rows().items()}
     state = supervisor.up()
@@ -127,8 +128,8 @@ def test_an_engine_that_moves_is_a_broken_link_until_up_tells_the_gateway(stack:
         message = broken["gateway"]["message"]
         assert old["workflows"]["endpoint"] in message and moved["endpoint"] in message
         assert "mangaflow services up" in message
-        assert not broken["workflows"]["healthy"]  # the new engine has no pipeline deployed yet
-        assert "mangaflow services up" in broken["workflows"]["message"]
+        # The engine is durable: the deployed pipeline (and every execution) moved with its journal.
+        assert broken["workflows"]["healthy"], broken["workflows"]["message"]
         assert cli(["services", "status"]) == 1
 
         state = supervisor.up()  # tells the gateway (restarted with the new address) and redeploys

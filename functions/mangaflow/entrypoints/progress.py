@@ -1,33 +1,33 @@
-"""HTTP entry points a client uses to follow its own request: progress, artifacts, cancellation.
-Each acts for the authenticated caller, who must own the request."""
+"""HTTP entry points a client uses to follow a request: progress, artifacts, cancellation. Each
+acts for the authenticated owner, or (progress and artifacts) the holder of one of its gates' links."""
 from __future__ import annotations
-
-import os
 
 import flask
 import functions_framework
 
-from ..auth import Principal, principal_from_headers
-from ..service import progress
+from ..bootstrap import stores
+from ..service import access, progress
 from ._http import json_endpoint
 
 Body = dict
 
 
-def _caller(request: flask.Request) -> Principal:
-    return principal_from_headers(request.headers, mode=os.environ.get("MANGAFLOW_AUTH", "local"))
+def _granted(body: Body, request: flask.Request) -> access.Access:
+    return access.authorize(stores(), body["request_id"], access.caller(request.headers, required=False),
+                            body.get("gate_id"), body.get("token"))
 
 
 @functions_framework.http
 @json_endpoint("http/get_progress")
 def get_progress(body: Body, request: flask.Request) -> dict:
-    return progress.get_progress(body, _caller(request))
+    return progress.get_progress(stores(), body, _granted(body, request))
 
 
 @functions_framework.http
 @json_endpoint("http/get_artifact", methods=("GET",))
 def get_artifact(body: Body, request: flask.Request) -> flask.Response:
-    artifact = progress.get_artifact(body, _caller(request))
+    _granted(body, request)
+    artifact = progress.get_artifact(stores(), body)
     if artifact.redirect:
         return flask.redirect(artifact.redirect, code=302)
     disposition = "inline" if artifact.inline else "attachment"
@@ -40,4 +40,4 @@ def get_artifact(body: Body, request: flask.Request) -> flask.Response:
 @functions_framework.http
 @json_endpoint("http/cancel_generation")
 def cancel_generation(body: Body, request: flask.Request) -> dict:
-    return progress.cancel_generation(body, _caller(request))
+    return progress.cancel_generation(stores(), body, _granted(body, request))

@@ -1,22 +1,21 @@
-"""What a person may do with their own request from outside, as any client: follow its progress
-(a long poll on the Redis progress stream), fetch its artifacts, cancel it. Each checks that the
-caller is the request's owner."""
+"""What a person may do with a request from outside, as any client: follow its progress (a long
+poll on the progress stream), fetch its artifacts, cancel it. The owner may do all three; the
+holder of one of its gates' links may follow it and see its artifacts."""
 from __future__ import annotations
 
 import datetime as dt
 import json
 import mimetypes
-import os
 import time
 from dataclasses import dataclass
 from typing import Any
 
-from ..auth import Forbidden, Principal
+from ..bootstrap import Stores
 from ..config import settings
-from ..errors import NotFound, UpstreamUnavailable, ValidationError
-from ..stores import objects, postgres
-from ..stores.sessions import session_store
+from ..errors import Forbidden, NotFound, UpstreamUnavailable, ValidationError
+from ..stores import objects
 from . import executions, live
+from .access import Access
 
 FINAL_STATUSES = ("completed", "failed", "cancelled")
 # One blocking read stays well under the Redis client's 5 s socket timeout.
@@ -43,17 +42,6 @@ class Artifact:
         return self.content_type in _INLINE_TYPES
 
 
-def owned_request(request_id: str, caller: Principal) -> dict[str, Any]:
-    """The request row when `caller` owns it: NotFound (404) or Forbidden (403) otherwise."""
-    try:
-        request = postgres.get_request(request_id)
-    except KeyError:
-        raise NotFound(f"request_id {request_id!r} does not exist", field="request_id") from None
-    if request.get("user_id") != caller.user_id:
-        raise Forbidden(f"request {request_id} belongs to another user", field="request_id")
-    return request
-
-
 def _check_execution(request_id: str, name: str) -> dict[str, Any]:
     """The execution resource, when it is this request's (its argument names the request)."""
     execution = executions.get_execution(name)
@@ -66,19 +54,23 @@ def _check_execution(request_id: str, name: str) -> dict[str, Any]:
     return execution
 
 
-def get_progress(body: dict[str, Any], caller: Principal) -> dict[str, Any]:
+def get_progress(stores: Stores, body: dict[str, Any], granted: Access) -> dict[str, Any]:
     """Events after the cursor `after`, waiting up to `wait_s` for the first one; with the request's
-    status (and the execution's state when `execution` is given, "UNKNOWN" if the engine cannot say)."""
+    status (and the execution's state when `execution` is given, "UNKNOWN" if the engine cannot say).
+    A link holder does not see gate tokens and callback URLs, only the gates' existence."""
     request_id = body["request_id"]
-    request = owned_request(request_id, caller)
-    cursor, events = live.read(request_id, body.get("after", "0"))
+    request = granted.request
+    cursor, events = live.read(stores, request_id, body.get("after", "0"))
     deadline = time.monotonic() + float(body.get("wait_s", 0))
     while not events and request["status"] not in FINAL_STATUSES:
         remaining_ms = int((deadline - time.monotonic()) * 1000)
         if remaining_ms < 1:  # XREAD's BLOCK 0 would wait for ever
             break
-        cursor, events = live.read(request_id, cursor, block_ms=min(remaining_ms, _WAIT_SLICE_MS))
-        request = postgres.get_request(request_id)
+        cursor, events = live.read(stores, request_id, cursor, block_ms=min(remaining_ms, _WAIT_SLICE_MS))
+        request = stores.requests.get(request_id)
+    if not granted.is_owner:
+        events = [{k: v for k, v in event.items() if k not in ("token", "callback_url", "approval_url")}
+                  for event in events]
     answer = {"request_id": request_id, "events": events, "cursor": cursor, "status": request["status"]}
     if body.get("execution"):
         try:
@@ -88,11 +80,11 @@ def get_progress(body: dict[str, Any], caller: Principal) -> dict[str, Any]:
     return answer
 
 
-def get_artifact(params: dict[str, Any], caller: Principal) -> Artifact:
+def get_artifact(stores: Stores, params: dict[str, Any]) -> Artifact:
     """One of the request's own objects (under `requests/{request_id}/` in the project's buckets);
-    NotFound for anything else. With MANGAFLOW_SIGNED_URLS=1 a short-lived V4 signed URL instead."""
+    NotFound for anything else. With MANGAFLOW_SIGNED_URLS=1 a short-lived V4 signed URL instead.
+    The caller is authorised for the request before this is called."""
     request_id, uri = params["request_id"], params["uri"]
-    owned_request(request_id, caller)
     try:
         bucket, name = objects.parse_uri(uri)
     except objects.InvalidObject as err:
@@ -100,10 +92,10 @@ def get_artifact(params: dict[str, Any], caller: Principal) -> Artifact:
     own = name.startswith(f"requests/{request_id}/") and ".." not in name.split("/")
     if bucket not in settings().buckets.values() or not own:
         raise NotFound(f"no artifact of request {request_id} at {uri}", field="uri")
-    if os.environ.get("MANGAFLOW_SIGNED_URLS") == "1":
+    if settings().signed_urls:
         return Artifact(name, redirect=signed_url(bucket, name))
     try:
-        data = objects.get_bytes(uri)
+        data = stores.artifacts.get_bytes(uri)
     except FileNotFoundError:
         raise NotFound(f"no artifact of request {request_id} at {uri}", field="uri") from None
     return Artifact(name, data, mimetypes.guess_type(name)[0] or "application/octet-stream")
@@ -125,17 +117,21 @@ def signed_url(bucket: str, name: str) -> str:
     return blob.generate_signed_url(version="v4", expiration=SIGNED_URL_TTL, method="GET", **signer)
 
 
-def cancel_generation(body: dict[str, Any], caller: Principal) -> dict[str, Any]:
+def cancel_generation(stores: Stores, body: dict[str, Any], granted: Access) -> dict[str, Any]:
     """Cancels the request's execution, marks the request cancelled, frees the user's slot and
-    tells whoever follows it; a request that already ended is left as it is."""
-    request_id, name = body["request_id"], body["execution"]
-    request = owned_request(request_id, caller)
+    tells whoever follows it; a request that already ended is left as it is. Owner only."""
+    if not granted.is_owner:
+        raise Forbidden("only the request's owner may cancel it", field="request_id")
+    request_id, request = body["request_id"], granted.request
+    name = body.get("execution") or request.get("execution_name")
+    if not name:
+        raise NotFound(f"request {request_id} has no workflow execution to cancel", field="execution")
     execution = _check_execution(request_id, name)
     if request["status"] in FINAL_STATUSES:
         return {"request_id": request_id, "status": request["status"], "cancelled": False}
     if execution.get("state") == "ACTIVE":
         executions.cancel_execution(name)
-    postgres.update_request(request_id, status="cancelled")
-    session_store().release(request["user_id"], request_id)
-    live.publish(request_id, {"type": "cancelled", "status": "cancelled"})
+    stores.requests.update(request_id, status="cancelled")
+    stores.admission.release(request["user_id"], request_id)
+    live.publish(stores, request_id, {"type": "cancelled", "status": "cancelled"})
     return {"request_id": request_id, "status": "cancelled", "cancelled": True}
