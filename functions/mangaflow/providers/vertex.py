@@ -23,7 +23,7 @@ from google.genai import errors as genai_errors
 from google.genai import types
 
 from ..errors import UpstreamUnavailable, ValidationError
-from ._common import language_of, pages_of
+from ..offline.common import language_of, pages_of
 from .base import Feedback
 from .offline import OfflineProvider
 

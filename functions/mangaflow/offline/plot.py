@@ -1,9 +1,9 @@
 """Offline phase 3: the story's scenes in order, with acts, settings, emotions, importance and beats."""
 from __future__ import annotations
 
-from . import _feedback
-from ._cast import characters as cast_characters
-from ._common import language_of, max_scenes_for, pages_of, story_of
+from .feedback import Request, read as read_feedback
+from .cast import characters as cast_characters
+from .common import language_of, max_scenes_for, pages_of, story_of
 from ..story import SceneDraft
 from ..story.text import shorten
 
@@ -29,7 +29,7 @@ def id_lookup(cast: list[dict]) -> dict[str, str]:
 
 
 def plot(inputs: dict, feedback: dict | None) -> dict:
-    request = _feedback.read(feedback, 3)
+    request = read_feedback(feedback, 3)
     pages = pages_of(inputs)
     language = language_of(inputs)
     limit = max_scenes_for(pages)
@@ -94,7 +94,7 @@ def _trim_narration(scene: dict, keep: int) -> None:
     scene["beats"] = kept
 
 
-def _add_episode(scenes: list[dict], request: _feedback.Request, cast: list[dict], language: str) -> None:
+def _add_episode(scenes: list[dict], request: Request, cast: list[dict], language: str) -> None:
     peak = next((i for i, s in enumerate(scenes) if s["emotion"] == "climax"), len(scenes) - 1)
     leads = [c["id"] for c in cast if c.get("role") in ("protagonist", "deuteragonist")] or \
             [c["id"] for c in cast[:1]]

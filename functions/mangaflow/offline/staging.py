@@ -5,8 +5,8 @@ side the page is read from (right for rtl), figures facing each other, scale fro
 """
 from __future__ import annotations
 
-from . import _feedback
-from ._common import language_of
+from .feedback import Request, read as read_feedback
+from .common import language_of
 from ..errors import NotFound
 
 HEAD = {  # camera -> (head y, figure scale)
@@ -33,7 +33,7 @@ def find_panel(storyboard: dict, panel_id: str) -> dict:
 def describe(inputs: dict, panel_id: str, feedback: dict | None) -> dict:
     storyboard = inputs.get("storyboard") or {}
     panel = find_panel(storyboard, panel_id)
-    request = _feedback.read(feedback, 5)
+    request = read_feedback(feedback, 5)
     scenes = {s.get("scene_id"): s for s in storyboard.get("scenes") or (inputs.get("plot") or {}).get("scenes") or []}
     scene = scenes.get(panel.get("scene_id"), {})
     cast = {c.get("id"): c for c in storyboard.get("characters") or _cast_list(inputs)}

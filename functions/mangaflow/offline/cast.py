@@ -9,8 +9,8 @@ import colorsys
 import hashlib
 import re
 
-from . import _feedback
-from ._common import language_of, story_of
+from .feedback import Request, quoted_or_capitalised, read as read_feedback
+from .common import language_of, story_of
 from ..story import Figure, StoryAnalysis
 
 HAIR = {"black": "#1f1b24", "dark brown": "#3b2a20", "brown": "#6b4a2f", "chestnut": "#8a4b2a",
@@ -35,7 +35,7 @@ def _digest(*parts: str) -> bytes:
 
 def characters(inputs: dict, feedback: dict | None) -> dict:
     story = story_of(inputs)
-    request = _feedback.read(feedback, 2)
+    request = read_feedback(feedback, 2)
     ranked = _rank(story)
     cast = [_character(f"c{i + 1}", fig, ranked[fig.key], story) for i, fig in enumerate(story.figures)]
     if request.wants("remove_character"):
@@ -165,21 +165,21 @@ def _visual(fig: Figure, figure: dict, palette: dict) -> str:
             f"skin {palette['skin']}, outfit {palette['outfit']} with {palette['accent']} accents")
 
 
-def _target(cast: list[dict], request: _feedback.Request) -> list[dict]:
+def _target(cast: list[dict], request: Request) -> list[dict]:
     named = [c for c in cast if any(n and n in request.text for n in [c["name"], c["id"], *c["aliases"]])]
     if named:
         return named
     return [c for c in cast if c["role"] == "protagonist"][:1] or cast[:1]
 
 
-def _remove(cast: list[dict], request: _feedback.Request) -> list[dict]:
+def _remove(cast: list[dict], request: Request) -> list[dict]:
     named = [c for c in cast if any(n and n in request.text for n in [c["name"], c["id"], *c["aliases"]])]
     doomed = named or [c for c in cast if c["role"] == "minor"][-1:]
     return [c for c in cast if c not in doomed] or cast
 
 
-def _added(cast: list[dict], request: _feedback.Request, language: str) -> dict:
-    names = [n for n in _feedback.quoted_or_capitalised(request.text) if n not in {c["name"] for c in cast}]
+def _added(cast: list[dict], request: Request, language: str) -> dict:
+    names = [n for n in quoted_or_capitalised(request.text) if n not in {c["name"] for c in cast}]
     name = names[0] if names else ("新しい仲間" if language == "ja" else "the newcomer")
     fig = Figure(name=name, aliases=[name], named=bool(names), age="teen")
     seed = _digest(name, language)
@@ -193,13 +193,13 @@ def _added(cast: list[dict], request: _feedback.Request, language: str) -> dict:
             "added_by_feedback": True}
 
 
-def _retarget_personality(cast: list[dict], request: _feedback.Request) -> None:
+def _retarget_personality(cast: list[dict], request: Request) -> None:
     words = request.text.strip()
     for char in _target(cast, request):
         char["personality"] = (words[:160] + "; " if words else "more expressive; ") + char["personality"]
 
 
-def _restyle(cast: list[dict], request: _feedback.Request) -> None:
+def _restyle(cast: list[dict], request: Request) -> None:
     colour = next((c for w, c in COLOUR_WORDS.items() if w in request.text.lower()), None)
     for char in _target(cast, request):
         if colour and char["figure"]["build"] != "robot":

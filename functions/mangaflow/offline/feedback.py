@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from ..phases import QUICK_OPTIONS
+from ..hitl.options import QUICK_OPTIONS
 
 OPTION_WORDS: dict[str, tuple[str, ...]] = {
     "brighter": ("brighter", "lighter", "happier", "cheerful", "明るく", "明るい"),

@@ -11,9 +11,9 @@ import math
 import re
 from dataclasses import dataclass, field
 
-from . import _feedback
-from ._common import language_of, pages_of, reading_direction
-from ._plot import cast_of, plot as offline_plot
+from .feedback import Request, read as read_feedback
+from .common import language_of, pages_of, reading_direction
+from .plot import cast_of, plot as offline_plot
 
 PAGE_SIZE_PX = [2150, 3035]  # B5 at 300 dpi
 GUTTER_X, GUTTER_Y = 0.025, 0.02
@@ -48,7 +48,7 @@ class PanelDraft:
 
 
 def storyboard(inputs: dict, feedback: dict | None) -> dict:
-    request = _feedback.read(feedback, 4)
+    request = read_feedback(feedback, 4)
     language = language_of(inputs)
     pages = pages_of(inputs)
     plot = inputs.get("plot") if isinstance(inputs.get("plot"), dict) else offline_plot(inputs, None)
@@ -68,7 +68,7 @@ def storyboard(inputs: dict, feedback: dict | None) -> dict:
     return result
 
 
-def _direction(language: str, request: _feedback.Request) -> str:
+def _direction(language: str, request: Request) -> str:
     base = reading_direction(language)
     if not request.wants("direction"):
         return base
@@ -80,7 +80,7 @@ def _direction(language: str, request: _feedback.Request) -> str:
     return "ltr" if base == "rtl" else "rtl"
 
 
-def _density(request: _feedback.Request) -> float:
+def _density(request: Request) -> float:
     """Panels per page to aim for: fewer, bigger panels or more, smaller ones on request."""
     if request.wants("panel_layout"):
         text = request.text.lower()
@@ -265,7 +265,7 @@ def _add_silent(panels: list[PanelDraft], scenes: list[dict], goal: int) -> list
 
 # ---------------------------------------------------------------- sizes and cameras
 
-def _sizes(panels: list[PanelDraft], scenes: list[dict], pages: int, request: _feedback.Request) -> None:
+def _sizes(panels: list[PanelDraft], scenes: list[dict], pages: int, request: Request) -> None:
     importance = [float(s.get("importance") or 0) for s in scenes]
     climax = max(range(len(scenes)), key=lambda i: (importance[i], scenes[i].get("emotion") == "climax", -i),
                  default=None)
@@ -289,7 +289,7 @@ def _sizes(panels: list[PanelDraft], scenes: list[dict], pages: int, request: _f
         panels[0].size = "large"  # the opening shot sets the world
 
 
-def _cameras(panels: list[PanelDraft], scenes: list[dict], request: _feedback.Request) -> None:
+def _cameras(panels: list[PanelDraft], scenes: list[dict], request: Request) -> None:
     named = _named_angle(request.text) if request.wants("camera_angle") else None
     dynamic = request.wants("camera_angle") or request.wants("composition")
     for index, panel in enumerate(panels):
@@ -408,7 +408,7 @@ def _page_cost(group: list[PanelDraft], weight: float, average: float, page: int
 # ---------------------------------------------------------------- page layout
 
 def _layout_page(number: int, group: list[PanelDraft], scenes: list[dict], direction: str, language: str,
-                 request: _feedback.Request) -> dict:
+                 request: Request) -> dict:
     if len(group) == 1 and group[0].size == "splash":
         boxes = [[0.0, 0.0, 1.0, 1.0]]
         layouts = ["splash"]
