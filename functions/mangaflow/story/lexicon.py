@@ -99,20 +99,52 @@ KINSHIP_JA: dict[str, tuple[str, ...]] = {
     "mother": ("母", "お母さん", "母さん", "母親"),
     "father": ("父", "お父さん", "父さん", "父親"),
     "teacher": ("先生",),
-    "older brother": ("兄", "お兄さん", "兄さん", "兄貴"),
-    "older sister": ("姉", "お姉さん", "姉さん"),
+    "older brother": ("兄", "お兄さん", "兄さん", "兄貴", "お兄ちゃん"),
+    "older sister": ("姉", "お姉さん", "姉さん", "お姉ちゃん"),
+    "younger brother": ("弟",),
+    "younger sister": ("妹",),
+    "aunt": ("叔母", "伯母", "叔母さん", "伯母さん"),
+    "uncle": ("叔父", "伯父", "叔父さん", "伯父さん"),
 }
-KIN_GENDER = {"grandfather": "male", "father": "male", "older brother": "male",
-              "grandmother": "female", "mother": "female", "older sister": "female"}
+KIN_GENDER = {"grandfather": "male", "father": "male", "older brother": "male", "younger brother": "male",
+              "uncle": "male", "husband": "male", "son": "male", "grandmother": "female", "mother": "female",
+              "older sister": "female", "younger sister": "female", "aunt": "female", "wife": "female",
+              "daughter": "female"}
 KIN_AGE = {"grandfather": "elder", "grandmother": "elder", "mother": "adult", "father": "adult",
-           "teacher": "adult", "older brother": "teen", "older sister": "teen"}
+           "teacher": "adult", "older brother": "teen", "older sister": "teen", "younger brother": "child",
+           "younger sister": "child", "aunt": "adult", "uncle": "adult"}
 
 HONORIFICS_JA = ("さん", "くん", "君", "ちゃん", "様", "さま", "先生", "先輩", "殿", "氏")
+# Titles that follow a name (佐藤部長) or stand alone for the one person who holds them (部長).
+TITLES_JA = ("先生", "部長", "先輩", "課長", "社長", "監督", "キャプテン", "会長", "店長", "係長", "隊長", "師匠",
+             "親方", "委員長", "主将", "船長", "院長", "校長")
+# Words that stand for a named person in "<word>の<name>" (妻の千代, 兄の大樹) and alone afterwards.
+APPOSITION_KIN_JA: dict[str, str] = {"妻": "wife", "夫": "husband", "娘": "daughter", "息子": "son"}
+# Descriptions that may introduce a name (マネージャーの小川ユイ) but are not used for the person alone.
+APPOSITION_ROLES_JA = ("マネージャー", "担任", "学級委員", "部員", "友人", "親友", "同僚", "上司", "部下", "後輩",
+                       "幼なじみ", "新入り", "孫", "主人", "店主", "隣人", "相棒", "転校生", "新人")
 ROBOT_WORDS = ("robot", "machine", "android", "droid", "automaton", "ロボット", "機械", "アンドロイド")
 
 TITLES_EN = {"inspector", "council", "captain", "doctor", "king", "queen", "mayor", "professor", "detective",
              "sergeant", "officer", "commander", "general", "chief", "lord", "lady", "sir", "mr", "mrs", "ms",
-             "dr", "prince", "princess", "emperor", "empress", "president", "minister", "governor"}
+             "dr", "prince", "princess", "emperor", "empress", "president", "minister", "governor", "coach",
+             "grandma", "grandpa", "granny", "aunt", "auntie", "uncle", "capt", "prof", "sgt", "lt", "miss"}
+# A role noun ("the captain", "my grandmother") and the titles that name the same position.
+TITLE_OF_ROLE_EN: dict[str, tuple[str, ...]] = {
+    "captain": ("captain", "capt"), "doctor": ("dr", "doctor"), "coach": ("coach",),
+    "grandmother": ("grandma", "granny"), "grandma": ("grandma", "granny"), "grandfather": ("grandpa",),
+    "grandpa": ("grandpa",), "professor": ("professor", "prof"), "detective": ("detective",),
+    "king": ("king",), "queen": ("queen",), "prince": ("prince",), "princess": ("princess",),
+    "aunt": ("aunt", "auntie"), "uncle": ("uncle",), "mayor": ("mayor",), "sergeant": ("sergeant", "sgt"),
+    "inspector": ("inspector",), "officer": ("officer",)}
+ROLE_OF_TITLE_EN = {"captain": "captain", "capt": "captain", "dr": "doctor", "doctor": "doctor", "coach": "coach",
+                    "professor": "professor", "prof": "professor", "detective": "detective", "mayor": "mayor",
+                    "sergeant": "sergeant", "inspector": "inspector"}
+KIN_OF_TITLE_EN = {"grandma": "grandmother", "granny": "grandmother", "grandpa": "grandfather", "aunt": "aunt",
+                   "auntie": "aunt", "uncle": "uncle"}
+# Kinship nouns that introduce a named person ("her brother Erik", "my mother, Ruth Hale").
+KIN_ROLES_EN = ("brother", "sister", "son", "daughter", "wife", "husband", "aunt", "uncle", "cousin", "friend",
+                "mother", "father", "grandmother", "grandfather", "boss", "partner")
 GROUPS_EN = {"runaways", "inspectors", "villagers", "soldiers", "townspeople", "guards", "children",
              "students", "robots", "pirates", "knights", "neighbours", "neighbors", "workers", "crowd"}
 FEMALE_EN = {"she", "her", "hers", "herself", "girl", "woman", "mother", "sister", "queen", "lady", "mrs", "ms",
@@ -120,6 +152,13 @@ FEMALE_EN = {"she", "her", "hers", "herself", "girl", "woman", "mother", "sister
 MALE_EN = {"he", "him", "his", "himself", "boy", "man", "father", "brother", "king", "sir", "mr", "prince",
            "son", "grandfather", "uncle"}
 
+# Last (or any) words of a capitalised phrase that make it a place, a body or a thing, not a person.
+NOT_PERSON_WORDS_EN = {
+    "high", "school", "street", "road", "avenue", "lane", "creek", "river", "lake", "park", "hall", "academy",
+    "council", "company", "station", "hospital", "church", "bay", "island", "mountain", "mountains", "hill",
+    "route", "bridge", "city", "town", "county", "university", "college", "club", "team", "house", "hotel",
+    "market", "square", "valley", "forest", "ocean", "sea", "north", "south", "east", "west", "day", "christmas",
+    "year", "new", "old", "great", "united", "states", "kingdom", "empire", "republic", "war", "times", "news"}
 # Capitalised words that are never names even when they recur.
 NOT_NAMES_EN = {
     "i", "a", "an", "the", "he", "she", "it", "we", "they", "you", "his", "her", "its", "our", "their", "my",
@@ -129,11 +168,13 @@ NOT_NAMES_EN = {
     "january", "february", "march", "april", "may", "june", "july", "august", "september", "october",
     "november", "december", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday",
     "god", "oh", "ok", "okay", "mr", "mrs", "ms", "dr", "sir", "english", "japanese", "chapter", "someone",
-    "everyone", "nobody", "all", "both", "many", "most", "now", "today", "tomorrow", "yesterday", "still",
+    "everyone", "everybody", "somebody", "anybody", "nobody", "all", "both", "many", "most", "now", "today", "tomorrow", "yesterday", "still",
 }
 SPEECH_VERBS_EN = ("said", "asked", "replied", "answered", "shouted", "cried", "whispered", "called",
                    "yelled", "screamed", "muttered", "murmured", "added", "explained", "told", "thought",
-                   "wondered", "laughed", "sighed", "says", "asks", "shouts", "whispers", "snapped", "begged")
+                   "wondered", "laughed", "sighed", "says", "asks", "shouts", "whispers", "snapped", "begged",
+                   "say", "ask", "tell", "shout", "whisper", "reply", "answer", "mutter", "add", "insisted",
+                   "agreed", "admitted", "warned", "announced", "demanded", "protested", "promised")
 SHOUT_VERBS = ("叫", "怒鳴", "わめ", "shouted", "yelled", "screamed", "cried out", "roared", "shouts", "yells")
 THOUGHT_VERBS = ("思っ", "思う", "心の中", "心の声", "考え", "thought", "wondered", "thinks", "wonders")
 
@@ -186,6 +227,12 @@ ROLES_EN: dict[str, tuple[str, str, str]] = {
     "keeper": ("unknown", "adult", "person"), "visitor": ("unknown", "adult", "person"),
     "neighbour": ("unknown", "adult", "person"), "neighbor": ("unknown", "adult", "person"),
     "pilot": ("unknown", "adult", "person"), "musician": ("unknown", "adult", "person"),
+    "brother": ("male", "teen", "person"), "sister": ("female", "teen", "person"), "son": ("male", "child", "person"),
+    "daughter": ("female", "child", "person"), "wife": ("female", "adult", "person"),
+    "husband": ("male", "adult", "person"), "aunt": ("female", "adult", "person"),
+    "uncle": ("male", "adult", "person"), "clerk": ("unknown", "adult", "person"),
+    "coach": ("unknown", "adult", "person"), "first mate": ("unknown", "adult", "person"),
+    "scorekeeper": ("unknown", "teen", "person"),
 }
 # Determiners that make a role noun a person on stage ("the king", "her mother", "a soldier").
 ROLE_DETERMINERS_EN = ("the", "a", "an", "his", "her", "my", "their", "our", "your", "this", "that")
