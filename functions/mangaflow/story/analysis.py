@@ -11,6 +11,7 @@ from functools import lru_cache
 
 from . import lexicon as lx
 from .people import Figure, absent_spans, figure_pattern, find_figures, mention_positions
+from .places import PlaceIndex
 from .speakers import Matchers, Reader, alias_in, matchers
 from .text import (Quote, caption_spans, detect_language, extract_quotes, in_spans, normalise, sentence_spans,
                    split_lines, split_long, split_units)
@@ -86,14 +87,18 @@ def _analyse(text: str, language: str, max_scenes: int) -> StoryAnalysis:
     mentions = _mention_index(masked, figures, language)
     absent = absent_spans(masked, language)
     on_stage = [(p, k) for p, k in mentions if not in_spans(absent, p)]
-    spans = _scene_spans(text, quotes, language, max_scenes)
+    # 山 in 山田, Park in "Mr. Park": a person's name is not a place
+    names = [(m.start(), m.end()) for f in figures if f.named
+             for m in figure_pattern(tuple(f.aliases), language).finditer(text)]
+    where = PlaceIndex(text, language, names, [(q.start, q.end) for q in quotes])
+    spans = _scene_spans(text, quotes, language, max_scenes, where, absent)
     scenes = [SceneDraft(start, end) for start, end in spans]
     attributions = _attribute_and_beat(text, quotes, figures, mentions, on_stage, scenes, language)
     if stranger is not None:
         for scene in scenes:
             if any(b.kind == "dialogue" for b in scene.beats):
                 scene.figures.append(stranger.key)
-    _settings(text, scenes, language, figures)
+    _settings(text, scenes, language, where, absent)
     _emotions(text, scenes, language)
     _acts(scenes, language)
     speaking = Counter(b.speaker for s in scenes for b in s.beats if b.kind == "dialogue" and b.speaker)
@@ -130,14 +135,15 @@ def _starts_with_shift(unit: str, language: str) -> bool:
     return any(lowered.startswith(m) for m in lx.TIME_SHIFT_EN)
 
 
-def _scene_spans(text: str, quotes: list[Quote], language: str, max_scenes: int) -> list[tuple[int, int]]:
-    units: list[tuple[int, int]] = []
+def _scene_spans(text: str, quotes: list[Quote], language: str, max_scenes: int, where: PlaceIndex,
+                 absent: list[Span]) -> list[Span]:
+    units: list[Span] = []
     for para in split_units(text, quotes):
         lines = split_lines(text, para, quotes)
         current = lines[0]
         for line in lines[1:]:
             body = text[line[0] : line[1]]
-            if _starts_with_shift(body, language) or _moves_elsewhere(text[current[0] : current[1]], body, language):
+            if _starts_with_shift(body, language) or _moves_elsewhere(where, current, line, absent):
                 units.append(current)
                 current = line
             else:
@@ -146,7 +152,7 @@ def _scene_spans(text: str, quotes: list[Quote], language: str, max_scenes: int)
     if not units:
         return [(0, len(text))]
     # a paragraph that is only a short exchange continues the scene before it
-    merged: list[tuple[int, int]] = [units[0]]
+    merged: list[Span] = [units[0]]
     for unit in units[1:]:
         prose = _prose_length(text, unit, quotes)
         if prose < (12 if language == "ja" else 30) and not _starts_with_shift(text[unit[0] : unit[1]], language):
@@ -155,10 +161,10 @@ def _scene_spans(text: str, quotes: list[Quote], language: str, max_scenes: int)
             merged.append(unit)
     size = max(len(text) // max_scenes, 300 if language == "ja" else 700)
     pieces = [p for u in merged for p in split_long(text, u, quotes, size)]
-    return _merge_to(text, pieces, language, max_scenes)
+    return _merge_to(text, pieces, language, max_scenes, where, absent)
 
 
-def _prose_length(text: str, span: tuple[int, int], quotes: list[Quote]) -> int:
+def _prose_length(text: str, span: Span, quotes: list[Quote]) -> int:
     """Characters of prose in a span, not counting quoted lines or their attributions."""
     body = text[span[0] : span[1]]
     inner = sum(q.end - q.start for q in quotes if span[0] <= q.start < span[1])
@@ -167,50 +173,34 @@ def _prose_length(text: str, span: tuple[int, int], quotes: list[Quote]) -> int:
     return len(body) - inner - attributions * (8 if detect_language(body) == "ja" else 12)
 
 
-def _moves_to(line: str, language: str) -> str:
-    """The place a line takes someone to ("老人は駅前の古い喫茶店に入り", "she walked into the forest"),
-    or "" when nobody goes anywhere new. Remembered or reported sentences move nobody."""
-    places = lx.PLACES_JA if language == "ja" else lx.PLACES_EN
-    pattern = r"[^。！？\n]*[。！？]?" if language == "ja" else r"[^.!?\n]*[.!?]?"
-    for m in re.finditer(pattern, line):
-        sentence = m.group(0) if language == "ja" else m.group(0).lower()
-        markers = lx.ABSENT_JA if language == "ja" else lx.ABSENT_EN
-        if not sentence.strip() or any(w in sentence for w in markers):
-            continue
-        if language == "ja":
-            verb = min((sentence.find(v) for v in lx.MOVE_JA if v in sentence), default=-1)
-            place = _first_place(sentence[:verb], places, language) if verb > 0 else ""
-        else:
-            verb_match = re.search(r"\b(?:" + "|".join(lx.MOVE_EN) + r")\b", sentence)
-            place = _first_place(sentence[verb_match.end():], places, language) if verb_match else ""
-        if place and place not in lx.GENERAL_PLACES:
-            return place
-    return ""
-
-
-def _moves_elsewhere(current: str, line: str, language: str) -> bool:
+def _moves_elsewhere(where: PlaceIndex, current: Span, line: Span, absent: list[Span]) -> bool:
     """True when `line` takes the story somewhere other than where the current unit is."""
-    destination = _moves_to(line, language)
+    destination = where.destination(line[0], line[1], absent)
     if not destination:
         return False
-    places = lx.PLACES_JA if language == "ja" else lx.PLACES_EN
-    here = _first_place(current if language == "ja" else current.lower(), places, language)
-    return bool(here) and here != destination
+    here = where.place_of(current[0], current[1], absent)
+    return here is not None and here.word != destination
 
 
-def _merge_to(text: str, pieces: list[tuple[int, int]], language: str, limit: int) -> list[tuple[int, int]]:
+def _merge_to(text: str, pieces: list[Span], language: str, limit: int, where: PlaceIndex,
+              absent: list[Span]) -> list[Span]:
     """Merge neighbouring pieces at their weakest boundaries until at most `limit` remain."""
-    strength = [3 if _starts_with_shift(text[p[0] : p[1]], language)
-                else 2 if _moves_to(text[p[0] : p[1]].split("\n", 1)[0], language) else 1 for p in pieces]
+    def strength(piece: Span) -> int:
+        if _starts_with_shift(text[piece[0] : piece[1]], language):
+            return 3
+        first_line = text.find("\n", piece[0], piece[1])
+        return 2 if where.destination(piece[0], first_line if first_line != -1 else piece[1], absent) else 1
+
+    strengths = [strength(p) for p in pieces]
     while len(pieces) > limit:
         best, best_cost = 1, None
         for i in range(1, len(pieces)):
-            cost = (strength[i], (pieces[i][1] - pieces[i - 1][0]))
+            cost = (strengths[i], (pieces[i][1] - pieces[i - 1][0]))
             if best_cost is None or cost < best_cost:
                 best, best_cost = i, cost
         pieces[best - 1] = (pieces[best - 1][0], pieces[best][1])
         del pieces[best]
-        del strength[best]
+        del strengths[best]
     return pieces
 
 
@@ -384,30 +374,32 @@ def _fallback_caption(speakers: list[str], language: str) -> str:
 
 # ---------------------------------------------------------------- settings and emotions
 
-def _settings(text: str, scenes: list[SceneDraft], language: str, figures: list[Figure]) -> None:
-    places = lx.PLACES_JA if language == "ja" else lx.PLACES_EN
+def _settings(text: str, scenes: list[SceneDraft], language: str, where: PlaceIndex, absent: list[Span]) -> None:
     times = lx.TIME_JA if language == "ja" else lx.TIME_EN
     weathers = lx.WEATHER_JA if language == "ja" else lx.WEATHER_EN
     hints = lx.INDOOR_HINTS_JA if language == "ja" else lx.INDOOR_HINTS_EN
-    # a remembered or reported sentence ("同じ学校に通っていたらしい") is not where the scene is
-    absent = absent_spans(text, language)
-    if language == "ja":  # 山 in 山田, 森 in 森さん: a person's name is not a place
-        names = [(m.start(), m.end()) for f in figures if f.named
-                 for m in figure_pattern(tuple(f.aliases), language).finditer(text)]
-        absent = sorted(absent + names)
     place, indoor, time_of_day = "", False, "day"
     last_room, weather = "", "clear"
+    unplaced: list[SceneDraft] = []  # the opening scenes before any place is named
     for scene in scenes:
         body = text[scene.start : scene.end]
         probe = body if language == "ja" else body.lower()
-        here = _blank_spans(probe, scene.start, absent)
-        found = _first_place(here, places, language)
-        if found:
-            place, indoor = found, places[found]
-        elif last_room and any(_word_in(here, w, language) for w in hints):
+        # a remembered or reported sentence ("同じ学校に通っていたらしい") is not where the scene is,
+        # unless the whole scene is the memory (十年前の夏、私は毎朝浜辺へ走った。)
+        flashback = in_spans(absent, _first_word(text, scene.start))
+        found = where.place_of(scene.start, scene.end, None if flashback else absent)
+        if found is not None:
+            place, indoor = found.word, found.indoor
+        elif last_room and any(_word_in(probe, w, language) for w in hints):
             place, indoor = last_room, True  # the table, the window seat: back in the last room seen
         if indoor and place:
             last_room = place
+        if not place:
+            unplaced.append(scene)
+        elif unplaced:
+            for opening in unplaced:  # "Thomas Reed was the tallest boy…": the story starts where it goes on
+                opening.place, opening.indoor = place, indoor
+            unplaced = []
         scene.place = place or ("町" if language == "ja" else "town")
         scene.indoor = indoor
         hits = [(probe.find(w), tod) for w, tod in times if _word_in(probe, w, language)]
@@ -425,53 +417,19 @@ def _settings(text: str, scenes: list[SceneDraft], language: str, figures: list[
         elif _starts_with_shift(body, language):
             weather = "clear"  # a new day brings its own weather; an unbroken scene keeps the last
         scene.weather = weather
-        if scene.weather == "storm" and language == "ja" and "店" in probe:
-            scene.place, scene.indoor = "店", True
         scene.final_marker = any(m in probe[:40].lower() for m in lx.FINAL_MARKERS)
 
 
-def _blank_spans(probe: str, offset: int, spans: list[tuple[int, int]]) -> str:
-    chars = list(probe)
-    for start, end in spans:
-        for i in range(max(start - offset, 0), min(end - offset, len(chars))):
-            chars[i] = " "
-    return "".join(chars)
+def _first_word(text: str, start: int) -> int:
+    while start < len(text) and not text[start].isalnum():
+        start += 1
+    return start
 
 
 def _word_in(probe: str, word: str, language: str) -> bool:
     if language == "ja":
         return word in probe
     return re.search(r"\b" + re.escape(word) + r"s?\b", probe) is not None
-
-
-def _first_place(probe: str, places: dict[str, bool], language: str) -> str:
-    # the earliest specific place wins; a city or the sea only when nothing more specific is named
-    best: tuple[int, int, int, str] | None = None
-    for word in places:
-        if language == "ja":
-            pos = probe.find(word)
-        else:
-            m = re.search(r"\b" + re.escape(word) + r"s?\b", probe)
-            pos = m.start() if m else -1
-        if pos >= 0 and language == "ja" and any(o != word and word in o and probe.find(o) == pos - o.find(word)
-                                                  for o in places):
-            pos = -1  # 港 inside 港町 is the town, not the harbour
-        if pos >= 0:
-            rank = (1 if word in lx.GENERAL_PLACES else 0, pos, -len(word), word)
-            best = rank if best is None or rank < best else best
-    if best and language == "en":
-        # "the lighthouse kitchen": the last noun of a compound is where we are
-        tail = probe[best[1] + len(best[3]) :]
-        head = next((w for w in places if re.match(r"s?\s+" + re.escape(w) + r"s?\b", tail)), None)
-        if head:
-            return head
-    if best and language == "ja":
-        # 駅前の古い喫茶店: in AのB the place is B
-        tail = probe[best[1] + len(best[3]) : best[1] + len(best[3]) + 12]
-        m = re.match(r"の[^。、「」の]{0,8}?(" + "|".join(sorted(places, key=len, reverse=True)) + ")", tail)
-        if m and m.group(1) not in lx.GENERAL_PLACES:
-            return m.group(1)
-    return best[3] if best else ""
 
 
 def _emotions(text: str, scenes: list[SceneDraft], language: str) -> None:

@@ -17,6 +17,12 @@ PLACES_JA: dict[str, bool] = {  # word -> indoor
     "保健室": True, "図書室": True, "音楽室": True, "玄関": True, "居間": True, "寝室": True, "宿": True,
     "旅館": True, "宮殿": True, "王宮": True, "小屋": True, "パン屋": True, "レストラン": True, "アパート": True,
     "バス停": False, "谷": False, "田んぼ": False, "広場": False,
+    "道場": True, "部室": True, "会議室": True, "居酒屋": True, "河原": False, "土手": False, "家庭科室": True,
+    "斜面": False, "沢": False, "改札": True, "波打ち際": False, "美術室": True, "理科室": True, "グラウンド": False,
+    "プール": False, "事務所": True, "オフィス": True, "会社": True, "工場": True, "屋台": False, "テニスコート": False,
+    "弓道場": True, "車内": True, "境内": False, "墓": False, "温泉": False, "縁側": False, "蔵": True, "倉庫": True,
+    "ベランダ": False, "バルコニー": False, "診察室": True, "待合室": True, "楽屋": True, "舞台": True, "劇場": True,
+    "映画館": True, "コンビニ": True, "スーパー": True, "本屋": True, "書店": True, "花屋": True, "八百屋": True,
     "海": False, "空": False, "港町": False, "町": False, "村": False, "都市": False, "街": False,
 }
 PLACES_EN: dict[str, bool] = {
@@ -35,7 +41,21 @@ PLACES_EN: dict[str, bool] = {
     "cafe": True, "café": True, "bakery": True, "restaurant": True, "apartment": True, "flat": True,
     "cottage": True, "cabin": True, "hut": True, "barn": True, "hallway": True, "corridor": True, "gym": True,
     "police station": True, "laboratory": True, "lab": True, "attic": True, "cellar": True, "kingdom": False,
+    "diner": True, "parking lot": False, "car park": False, "gymnasium": True, "bleachers": True,
+    "basement": True, "porch": False, "alley": False, "square": False, "bar": True,
+    "pub": True, "studio": True, "theatre": True, "theater": True, "stage": True, "clinic": True, "ward": True,
+    "dojo": True, "locker room": True, "canteen": True, "cafeteria": True, "deck": False,
+    "garage": True, "shed": True, "greenhouse": True, "orchard": False, "vineyard": False, "dune": False,
+    "lakeshore": False, "waterfront": False, "lobby": True, "corridor": True, "staircase": True, "stairs": True,
 }
+# Where a club practises: 柔道部の練習 happens in the dojo, not on a road (道 inside 柔道).
+CLUB_VENUES_JA: dict[str, str] = {
+    "柔道": "道場", "剣道": "道場", "空手": "道場", "合気道": "道場", "弓道": "弓道場", "野球": "グラウンド",
+    "サッカー": "グラウンド", "陸上": "グラウンド", "ラグビー": "グラウンド", "水泳": "プール", "吹奏楽": "音楽室",
+    "合唱": "音楽室", "軽音": "部室", "美術": "美術室", "バスケ": "体育館", "バスケットボール": "体育館",
+    "バレー": "体育館", "バレーボール": "体育館", "卓球": "体育館", "バドミントン": "体育館", "体操": "体育館",
+    "テニス": "テニスコート", "将棋": "部室", "囲碁": "部室", "写真": "部室", "文芸": "部室", "科学": "理科室",
+    "演劇": "体育館", "料理": "家庭科室"}
 
 TIME_JA = [("夜明け", "dawn"), ("明け方", "dawn"), ("夕方", "evening"), ("夕暮れ", "evening"), ("夕日", "evening"),
            ("夜", "night"), ("晩", "night"), ("深夜", "night"), ("朝", "dawn"), ("昼", "day"), ("午後", "day")]
@@ -52,13 +72,15 @@ GENERAL_PLACES = {"海", "空", "港町", "町", "村", "都市", "街", "sea", 
 
 # Furniture and fittings: a scene that names no place but has these is back indoors, in the last room seen.
 INDOOR_HINTS_JA = ("テーブル", "窓際", "椅子", "机", "ベッド", "カウンター", "棚", "畳", "ソファ")
-INDOOR_HINTS_EN = ("table", "desk", "chair", "bed", "counter", "shelf", "sofa", "fireplace", "ceiling")
+INDOOR_HINTS_EN = ("table", "desk", "chair", "bed", "counter", "shelf", "sofa", "fireplace", "ceiling", "booth")
 
 # Moving somewhere: a line that takes a figure to a new place starts a new scene.
 MOVE_JA = ("入っ", "入り", "入る", "向か", "行っ", "行き", "行く", "着い", "着く", "戻っ", "戻る", "帰っ", "帰る",
-           "上っ", "登っ", "出かけ", "歩い", "走っ", "駆け", "やって来", "やってき", "来た")
+           "上っ", "登っ", "登る", "登り", "出かけ", "歩い", "走っ", "駆け", "やって来", "やってき", "来た", "下り",
+           "下っ", "下る", "降り", "降り", "移っ", "寄っ", "集ま")
 MOVE_EN = ("went", "walked", "entered", "arrived", "climbed", "ran", "came", "stepped", "headed", "returned",
-           "hurried", "drove", "rode", "sailed", "moved", "wandered", "reached", "crossed", "set off", "followed")
+           "hurried", "drove", "rode", "sailed", "moved", "wandered", "reached", "crossed", "set off", "followed",
+           "carried", "took", "waited", "stood")
 
 # A sentence that reports the past or hearsay: people named there are remembered, not on stage.
 ABSENT_JA = ("らしい", "という", "とのこと", "そうだ", "年前", "かつて", "昔", "生前", "亡くな", "亡き", "思い出")

@@ -12,7 +12,7 @@ from . import lexicon as lx
 from . import identity
 from .figure import Figure, figure_pattern, mention_positions, role_pattern
 from .japanese import Token, tokenize
-from .text import in_spans, sentence_spans
+from .text import in_spans, protect_abbreviations, sentence_spans
 
 __all__ = ["Figure", "absent_spans", "figure_pattern", "find_figures", "mention_positions", "role_pattern"]
 
@@ -29,8 +29,11 @@ def find_figures(masked: str, language: str, full_text: str | None = None) -> li
     full_text = full_text if full_text is not None else masked
     if language == "ja":
         figures = identity.unify_ja(_figures_ja(masked, full_text), masked, full_text)
+        for fig in figures:
+            _describe_ja(masked, fig)
     else:
         figures = identity.unify_en(_figures_en(masked, full_text), masked, full_text)
+        _describe_all_en(masked, figures)
     if not re.search(r"[^\W_]", masked):
         figures += _called_in_dialogue(full_text, language, figures)
         masked = full_text  # a story told only in dialogue: its people are named only there
@@ -112,8 +115,6 @@ def _figures_ja(masked: str, full_text: str) -> list[Figure]:
     narrator = _narrator_ja(tokens)
     if narrator is not None:
         figures.append(narrator)
-    for fig in figures:
-        _describe_ja(masked, fig)
     return figures
 
 
@@ -413,11 +414,16 @@ def _figures_en(masked: str, full_text: str) -> list[Figure]:
     narrator = _narrator_en(masked)
     if narrator is not None:
         figures.append(narrator)
+    _describe_all_en(masked, figures)  # genders first: nicknames ("called her Ellie") are resolved by them
+    return figures
+
+
+def _describe_all_en(masked: str, figures: list[Figure]) -> None:
+    """Kind, gender and age of each figure; a second call (after merging) fills what is still unknown."""
     starts = sorted((p, f.name) for f in figures for p in mention_positions(masked, f, "en"))
     narrators = {f.name for f in figures if f.narrator}  # "my door" is no one else being described
     for fig in figures:
         _describe_en(masked, fig, [p for p, name in starts if name != fig.name and name not in narrators])
-    return figures
 
 
 _ROLE_INTRO = re.compile(r",?\s+(?:named|called)\s+([A-Z][a-z]+)")
@@ -574,7 +580,11 @@ def _describe_en(masked: str, fig: Figure, others: list[int]) -> None:
         for pos in mention_positions(masked, fig, "en")[:12]:
             # what is said of them runs until someone else is named ("Mara met the old man. He …")
             stop = next((o for o in others if o > pos), pos + 120)
-            ends = [m.end() for m in re.finditer(r"[.!?]", masked[pos : pos + 120])][:2]
+            # the rest of its sentence, and the next one when the figure opens the sentence (its subject)
+            ends = [m.end() for m in re.finditer(r"[.!?]", protect_abbreviations(masked[pos : pos + 120]))]
+            named = re.match(r"[A-Za-z.' -]*?(?=\s+[a-z]|[,.;:!?]|$)", masked[pos : pos + 60])
+            subject = named is not None and re.match(r"\s+[a-z]+\b", masked[pos + named.end() :]) is not None
+            ends = ends[:2] if subject else ends[:1]
             stop = min(stop, pos + (ends[-1] if ends else 120))
             window = re.findall(r"[a-z]+", masked[pos : min(pos + 120, stop)].lower())
             # before the name only nouns count ("a girl named Pia"): "Behind her, Tom" is someone else's

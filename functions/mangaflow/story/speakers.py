@@ -201,12 +201,17 @@ class Reader:
     def subject_en(self, sentence: str, pos: int) -> str | None:
         """Whoever opens the sentence ("Theo checked his watch.", "She smiled."), after a short adverbial."""
         m = re.match(r"\s*(?:(?:Then|Now|Still|So|But|And|Suddenly|Finally|At last|At once),?\s+)?", sentence)
-        head = sentence[m.end() : m.end() + 40]
-        pronoun = re.match(r"(He|She|They|I)\b", head)
-        if pronoun:
-            return self.pronoun_target(pronoun.group(1), pos)
-        hits = [(mm.start(), key) for pattern, key in self.by_alias for mm in pattern.finditer(head) if mm.start() == 0]
-        return hits[0][1] if hits else None
+        opener = re.match(r"\s*[A-Z][^,.!?]{0,60},\s+", sentence)  # "On the first day of the season, Coach Mills …"
+        for start in [m.end()] + ([opener.end()] if opener else []):
+            head = sentence[start : start + 40]
+            pronoun = re.match(r"(He|She|They|I|he|she|they)\b", head)
+            if pronoun:
+                return self.pronoun_target(pronoun.group(1), pos)
+            hits = [(mm.start(), key) for pattern, key in self.by_alias for mm in pattern.finditer(head)
+                    if mm.start() == 0]
+            if hits:
+                return hits[0][1]
+        return None
 
     def _pronoun_subject_ja(self, sentence: str, pos: int) -> str | None:
         m = re.search(r"(彼女|彼|私|僕|俺)[はが]", sentence)
