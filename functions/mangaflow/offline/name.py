@@ -1,9 +1,15 @@
 """Offline phase 4 (the name): beats -> panels -> exactly `pages` pages -> tiers of bboxes.
 
-Panels are cut from each scene's beats (an establishing shot, then dialogue chunks within a
-lettering budget), spread or compressed to fit 3-6 panels a page, paginated by dynamic
-programming (balanced pages, scenes starting pages, the climax after a page turn), and laid out
-in tiers read right-to-left for Japanese.
+Every beat of the plot is lettered: quoted lines as bubbles, every sentence of the prose as a caption,
+in story order. Panels are cut from each scene's beats (an establishing shot, then panels filled up
+to a lettering budget), spread or compressed to fit 3-6 panels a page, paginated by dynamic
+programming (balanced pages, scenes starting pages, the climax after a page turn), and laid out in
+tiers read right-to-left for Japanese.
+
+When the story holds more text than the pages can letter comfortably, the first storyboard still
+letters all of it (panels get crowded, and the quality gate says so); asked to condense (the
+evaluator's hint, or a person's), it leaves out narration from the middle of long runs of prose until
+the text fits, and records each sentence left out in `condensed[]` with its place in the story.
 """
 from __future__ import annotations
 
@@ -11,20 +17,23 @@ import math
 import re
 from dataclasses import dataclass, field
 
-from .feedback import Request, read as read_feedback
+from ..quality.room import comfortable_chars
 from .common import language_of, pages_of, reading_direction
-from .plot import cast_of, plot as offline_plot
+from .feedback import Request, read as read_feedback
+from .plot import cast_of, condensed_entry, plot as offline_plot
 
 PAGE_SIZE_PX = [2150, 3035]  # B5 at 300 dpi
 GUTTER_X, GUTTER_Y = 0.025, 0.02
 MAX_LINES = 3
 SILENT = ("reaction", "detail", "atmosphere")
 WEIGHT = {"splash": 6.0, "large": 2.2, "medium": 1.4, "small": 1.0}
+PANELS_PER_PAGE = 4.5  # what a page averages, for the lettering budget of one panel
+FOLDS = (1.0, 1.5, 2.25, 3.4, 5.0, 7.5, 11.0)  # budgets tried, times the comfortable one, until panels fit
 
 
 def line_budget(language: str) -> int:
-    """Characters of dialogue one panel can letter comfortably."""
-    return 60 if language == "ja" else 150
+    """Characters of lettering (captions and bubbles) one average panel holds comfortably."""
+    return comfortable_chars(PANELS_PER_PAGE, language)
 
 
 @dataclass
@@ -44,7 +53,17 @@ class PanelDraft:
         return sum(1 for d in self.lines if d["kind"] not in ("narration", "sfx"))
 
     def length(self) -> int:
-        return sum(len(d["text"]) for d in self.lines)
+        return sum(len(d["text"]) for d in self.lines if d["kind"] != "sfx")
+
+
+@dataclass(frozen=True)
+class Room:
+    """What one panel may carry: characters of lettering, quoted lines, and whether each sentence of
+    prose gets a panel of its own (a short story spread over many pages)."""
+
+    chars: int
+    lines: int
+    spread: bool = False
 
 
 def storyboard(inputs: dict, feedback: dict | None) -> dict:
@@ -52,20 +71,65 @@ def storyboard(inputs: dict, feedback: dict | None) -> dict:
     language = language_of(inputs)
     pages = pages_of(inputs)
     plot = inputs.get("plot") if isinstance(inputs.get("plot"), dict) else offline_plot(inputs, None)
-    scenes = plot.get("scenes") or []
+    scenes = [dict(s, beats=list(s.get("beats") or [])) for s in plot.get("scenes") or []]
     cast = cast_of(inputs)
     direction = _direction(language, request)
     density = _density(request)
+    condensed = [dict(c) for c in plot.get("condensed") or [] if isinstance(c, dict)]
+    if request.asks("condense"):
+        condensed += _condense(scenes, str(inputs.get("text") or ""), language, pages)
     panels = _panels_to_fit(scenes, cast, language, pages, density)
-    _sizes(panels, scenes, pages, request)
+    _sizes(panels, scenes, pages, request, language)
     _cameras(panels, scenes, request)
     grouped = _paginate(panels, pages, scenes)
     out_pages = [_layout_page(number, group, scenes, direction, language, request)
                  for number, group in enumerate(grouped, start=1)]
-    result = {"reading_direction": direction, "page_size_px": list(PAGE_SIZE_PX), "pages": out_pages}
+    result = {"reading_direction": direction, "page_size_px": list(PAGE_SIZE_PX), "pages": out_pages,
+              "condensed": sorted(condensed, key=lambda c: list(c.get("source") or [0, 0]))}
     if request.option:
         result["applied_feedback"] = {"option": request.option, "intensity": request.intensity}
     return result
+
+
+def _condense(scenes: list[dict], text: str, language: str, pages: int) -> list[dict]:
+    """Leave out narration until the lettering fits the pages comfortably; returns what was left out.
+
+    Quoted lines and the first and last sentence of each run of prose stay (they set up and close
+    what the panels show); sentences in the middle of the longest runs go first. A sentence left out
+    is kept in its scene's picture (`_drawn`), so the art still shows it.
+    """
+    capacity = comfortable_chars(PANELS_PER_PAGE, language) * PANELS_PER_PAGE * pages
+    total = sum(len(str(b.get("text") or "")) for s in scenes for b in s["beats"] if b.get("delivery") != "sfx")
+    candidates = []
+    for si, scene in enumerate(scenes):
+        run: list[int] = []
+        for bi, beat in enumerate(scene["beats"] + [{"kind": "dialogue"}]):
+            if beat.get("kind") != "dialogue" and beat.get("delivery") != "sfx":
+                run.append(bi)
+                continue
+            for k, index in enumerate(run[1:-1], start=1):  # the middle of the run, its centre first
+                candidates.append((-len(run), abs(k - len(run) / 2), si, index))
+            run = []
+    dropped: list[dict] = []
+    gone: set[tuple[int, int]] = set()
+    for _, _, si, bi in sorted(candidates):
+        if total <= capacity:
+            break
+        beat = scenes[si]["beats"][bi]
+        total -= len(str(beat.get("text") or ""))
+        gone.add((si, bi))
+        source = beat.get("source")
+        if isinstance(source, list) and len(source) == 2 and text:
+            dropped.append(condensed_entry(text, (int(source[0]), int(source[1])), "page_budget"))
+        else:
+            dropped.append({"source": list(source) if isinstance(source, list) else [0, 0],
+                            "text": str(beat.get("text") or ""), "reason": "page_budget"})
+    for si, scene in enumerate(scenes):
+        drawn = [str(b.get("text") or "") for bi, b in enumerate(scene["beats"]) if (si, bi) in gone]
+        if drawn:
+            scene["beats"] = [b for bi, b in enumerate(scene["beats"]) if (si, bi) not in gone]
+            scene["_drawn"] = drawn
+    return dropped
 
 
 def _direction(language: str, request: Request) -> str:
@@ -92,61 +156,47 @@ def _density(request: Request) -> float:
 
 # ---------------------------------------------------------------- beats -> panels
 
-def _cut_scene(index: int, scene: dict, language: str, level: int) -> list[PanelDraft]:
-    """Panels for one scene. level -1 gives every prose beat its own panel; 1 folds prose into the
-    dialogue panels; 2 also folds the establishing shot into the first dialogue panel."""
-    budget = line_budget(language)
+def _cut_scene(index: int, scene: dict, language: str, room: Room) -> list[PanelDraft]:
+    """Panels for one scene: an establishing panel with the scene's first caption, then panels filled
+    with the scene's beats in order up to the room each may carry."""
     people = list(scene.get("characters") or [])
     first_prose = next((str(b.get("text") or "") for b in scene.get("beats") or [] if b.get("kind") != "dialogue"), "")
     on_stage = _named(first_prose, scene, people) or people[:2]
     opening = PanelDraft(index, "establishing", characters=on_stage[:3], scene_start=True)
     panels = [opening]
     current = opening
-    captioned = False
     for beat in scene.get("beats") or []:
         text = str(beat.get("text") or "")
-        kind = beat.get("kind")
-        if kind == "dialogue":
-            line = {"speaker": beat.get("speaker"), "text": text,
-                    "kind": beat.get("delivery") if beat.get("delivery") in ("speech", "thought", "shout", "sfx")
-                    else "speech"}
-            fits = current.quoted() < MAX_LINES and current.length() + len(text) <= budget
-            if current is opening and level in (0, 1):
-                fits = fits and current.quoted() < 1  # the wide shot carries one line at most
-            if not fits or (current.shot == "action" and level < 0 and current.prose):
-                current = PanelDraft(index, "dialogue")
-                panels.append(current)
-            if current.shot == "action":
-                current.shot = "dialogue"
-            current.lines.append(line)
-            if line["speaker"] and line["speaker"] not in current.characters:
-                current.characters.append(line["speaker"])
-            continue
         if beat.get("delivery") == "sfx":
             current.lines.append({"speaker": None, "text": text, "kind": "sfx"})
             continue
-        if not captioned and current is opening:
-            current.lines.append({"speaker": None, "text": text, "kind": "narration"})
-            current.prose.append(text)
-            captioned = True
-            continue
-        starts_new = level < 0 or (level == 0 and kind == "action" and current.lines)
-        if starts_new:
-            current = PanelDraft(index, "action")
+        quoted = beat.get("kind") == "dialogue"
+        line = {"speaker": beat.get("speaker") if quoted else None, "text": text,
+                "kind": (beat.get("delivery") if beat.get("delivery") in ("speech", "thought", "shout", "sfx")
+                         else "speech") if quoted else "narration"}
+        fits = current.length() + len(text) <= room.chars and (not quoted or current.quoted() < room.lines)
+        if current is opening and quoted and current.quoted() >= max(1, room.lines // 3):
+            fits = False  # the wide shot carries one line (more only when everything is folded tight)
+        if room.spread and not quoted and any(d["kind"] == "narration" for d in current.lines):
+            fits = False
+        if not fits and any(d["kind"] != "sfx" for d in current.lines):
+            current = PanelDraft(index, "dialogue" if quoted else "action")
             panels.append(current)
+        if quoted and current.shot == "action":
+            current.shot = "dialogue"
+        current.lines.append(line)
+        if quoted:
+            if line["speaker"] and line["speaker"] not in current.characters:
+                current.characters.append(line["speaker"])
+            continue
         current.prose.append(text)
-        if not current.lines and len(text) <= budget:
-            current.lines.append({"speaker": None, "text": text, "kind": "narration"})
         for cid in _named(text, scene, people):
             if cid not in current.characters:
                 current.characters.append(cid)
-    if level >= 2 and len(panels) > 1 and opening.quoted() == 0:
-        first = panels[1]
-        first.lines = opening.lines + first.lines
-        first.prose = opening.prose + first.prose
-        first.shot, first.scene_start = "establishing", True
-        first.characters = list(dict.fromkeys(opening.characters + first.characters))
-        panels = panels[1:]
+    drawn = scene.get("_drawn") or []
+    if drawn:  # prose condensed out of the captions is still what the panels show
+        for panel in panels:
+            panel.prose += drawn[: max(1, len(drawn) // len(panels))]
     for panel in panels:
         if not panel.characters and panel.shot in ("action", "dialogue"):
             panel.characters = people[:2]
@@ -174,9 +224,11 @@ def _panels_to_fit(scenes: list[dict], cast: list[dict], language: str, pages: i
         scene["_names"] = names
     try:
         most = 6 * pages
+        budget = line_budget(language)
         panels: list[PanelDraft] = []
-        for level in (0, 1, 2):
-            panels = [p for i, s in enumerate(scenes) for p in _cut_scene(i, s, language, level)]
+        for fold in FOLDS:  # the comfortable budget first; fold more into each panel only when pages run out
+            room = Room(round(budget * fold), max(MAX_LINES, round(MAX_LINES * fold)))
+            panels = [p for i, s in enumerate(scenes) for p in _cut_scene(i, s, language, room)]
             if len(panels) <= most:
                 break
         if len(panels) > most:
@@ -184,7 +236,8 @@ def _panels_to_fit(scenes: list[dict], cast: list[dict], language: str, pages: i
         least = _least_panels(pages)
         goal = min(most, max(least, math.ceil(density * pages)))
         if len(panels) < goal:
-            spread = [p for i, s in enumerate(scenes) for p in _cut_scene(i, s, language, -1)]
+            spread = [p for i, s in enumerate(scenes)
+                      for p in _cut_scene(i, s, language, Room(budget, MAX_LINES, spread=True))]
             if len(panels) < len(spread) <= most:
                 panels = spread
             panels = _add_silent(panels, scenes, goal)
@@ -265,8 +318,9 @@ def _add_silent(panels: list[PanelDraft], scenes: list[dict], goal: int) -> list
 
 # ---------------------------------------------------------------- sizes and cameras
 
-def _sizes(panels: list[PanelDraft], scenes: list[dict], pages: int, request: Request) -> None:
+def _sizes(panels: list[PanelDraft], scenes: list[dict], pages: int, request: Request, language: str) -> None:
     importance = [float(s.get("importance") or 0) for s in scenes]
+    budget = line_budget(language)
     climax = max(range(len(scenes)), key=lambda i: (importance[i], scenes[i].get("emotion") == "climax", -i),
                  default=None)
     bold = request.wants("panel_layout") or request.wants("composition")
@@ -274,7 +328,9 @@ def _sizes(panels: list[PanelDraft], scenes: list[dict], pages: int, request: Re
         weight = importance[panel.scene] if panel.scene < len(importance) else 0.5
         if panel.shot == "establishing" and (weight >= 0.7 or (bold and weight >= 0.5)):
             panel.size = "large"
-        elif panel.quoted() >= 2 or panel.length() > 40 or panel.shot in ("establishing", "action"):
+        elif panel.length() > 1.3 * budget:
+            panel.size = "large"  # a panel carrying much text needs the room to letter it
+        elif panel.quoted() >= 2 or panel.length() > 0.4 * budget or panel.shot in ("establishing", "action"):
             panel.size = "medium"
         else:
             panel.size = "small"

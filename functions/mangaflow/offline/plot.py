@@ -41,9 +41,10 @@ def plot(inputs: dict, feedback: dict | None) -> dict:
     story = story_of(inputs, limit)
     ids = id_lookup(cast_of(inputs))
     scenes = [_scene(f"s{i + 1}", draft, ids, language) for i, draft in enumerate(story.scenes)]
+    condensed = [condensed_entry(story.text, span, "attribution") for span in story.attributions]
     if request.wants("faster_pacing"):
         for scene in scenes:
-            _trim_narration(scene, keep=1 if request.intensity >= 0.5 else 2)
+            condensed += _trim_narration(scene, story.text, keep=1 if request.intensity >= 0.5 else 2)
     if request.wants("add_episode"):
         _add_episode(scenes, request, cast_of(inputs), language)
     if request.wants("stronger_climax"):
@@ -59,6 +60,7 @@ def plot(inputs: dict, feedback: dict | None) -> dict:
         "scenes": scenes,
         "emotional_arc": [_arc_value(s) for s in scenes],
         "page_allocation": _allocation(scenes, pages),
+        "condensed": sorted(condensed, key=lambda c: c["source"]),
     }
     if request.option in ("faster_pacing", "slower_pacing"):
         result["pacing"] = "fast" if request.option == "faster_pacing" else "slow"
@@ -68,7 +70,8 @@ def plot(inputs: dict, feedback: dict | None) -> dict:
 def _scene(scene_id: str, draft: SceneDraft, ids: dict[str, str], language: str) -> dict:
     characters = list(dict.fromkeys(ids[k] for k in draft.figures if k in ids))
     beats = [{"kind": b.kind, "text": b.text, "speaker": ids.get(b.speaker) if b.speaker else None,
-              "delivery": b.delivery} for b in draft.beats]
+              "delivery": b.delivery, **({"source": [b.pos, b.end]} if b.end > b.pos else {})}
+             for b in draft.beats]
     for beat in beats:  # a speaker who is on stage is in the scene's cast
         if beat["speaker"] and beat["speaker"] not in characters:
             characters.append(beat["speaker"])
@@ -83,15 +86,25 @@ def _scene(scene_id: str, draft: SceneDraft, ids: dict[str, str], language: str)
             "emotion": draft.emotion, "importance": importance, "beats": beats}
 
 
-def _trim_narration(scene: dict, keep: int) -> None:
-    kept, narration = [], 0
+def condensed_entry(text: str, span: tuple[int, int], reason: str) -> dict:
+    """One `condensed[]` record: the story span left off the page, its words and why."""
+    start, end = span
+    return {"source": [start, end], "text": text[start:end], "reason": reason}
+
+
+def _trim_narration(scene: dict, text: str, keep: int) -> list[dict]:
+    """Faster pacing: keep the first `keep` narration beats of the scene; the rest are recorded as condensed."""
+    kept, narration, dropped = [], 0, []
     for beat in scene["beats"]:
         if beat["kind"] != "dialogue" and beat["delivery"] != "sfx":
             narration += 1
             if narration > keep:
+                if beat.get("source"):
+                    dropped.append(condensed_entry(text, tuple(beat["source"]), "faster_pacing"))
                 continue
         kept.append(beat)
     scene["beats"] = kept
+    return dropped
 
 
 def _add_episode(scenes: list[dict], request: Request, cast: list[dict], language: str) -> None:

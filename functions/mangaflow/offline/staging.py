@@ -75,8 +75,10 @@ def _stage(panel: dict, characters: list[str], cast: dict, camera: str, mood: st
         height = float(((cast.get(cid) or {}).get("figure") or {}).get("height") or 1.0)
         if len(ordered) == 1:
             facing = "left" if direction == "rtl" else "right"
+        elif cid == ordered[0]:
+            facing = "right" if x < 0.5 else "left"  # the first speaker turns to the others
         else:
-            facing = "right" if x < 0.5 else "left"
+            facing = "right" if x < slots[0] else "left"  # everyone else turns to the first speaker
         staging.append({"character_id": cid, "x": round(x, 3),
                         "y": round(min(0.9, max(0.08, head_y + (1.0 - height) * 0.12)), 3),
                         "scale": round(scale * height, 3), "facing": facing,
