@@ -17,7 +17,7 @@ import math
 import re
 from dataclasses import dataclass, field
 
-from ..quality.room import comfortable_chars
+from ..quality.room import CROWDED_AT, comfortable_chars, load
 from .common import language_of, pages_of, reading_direction
 from .feedback import Request, read as read_feedback
 from .plot import cast_of, condensed_entry, plot as offline_plot
@@ -29,6 +29,7 @@ SILENT = ("reaction", "detail", "atmosphere")
 WEIGHT = {"splash": 6.0, "large": 2.2, "medium": 1.4, "small": 1.0}
 PANELS_PER_PAGE = 4.5  # what a page averages, for the lettering budget of one panel
 FOLDS = (1.0, 1.5, 2.25, 3.4, 5.0, 7.5, 11.0)  # budgets tried, times the comfortable one, until panels fit
+MAX_CONDENSE_STEPS = 60  # captions taken out of crowded panels one at a time, at most
 
 
 def line_budget(language: str) -> int:
@@ -76,19 +77,63 @@ def storyboard(inputs: dict, feedback: dict | None) -> dict:
     direction = _direction(language, request)
     density = _density(request)
     condensed = [dict(c) for c in plot.get("condensed") or [] if isinstance(c, dict)]
+    text = str(inputs.get("text") or "")
+
+    def build() -> list[dict]:
+        panels = _panels_to_fit(scenes, cast, language, pages, density)
+        _sizes(panels, scenes, pages, request, language)
+        _cameras(panels, scenes, request)
+        grouped = _paginate(panels, pages, scenes)
+        return [_layout_page(number, group, scenes, direction, language, request)
+                for number, group in enumerate(grouped, start=1)]
+
     if request.asks("condense"):
-        condensed += _condense(scenes, str(inputs.get("text") or ""), language, pages)
-    panels = _panels_to_fit(scenes, cast, language, pages, density)
-    _sizes(panels, scenes, pages, request, language)
-    _cameras(panels, scenes, request)
-    grouped = _paginate(panels, pages, scenes)
-    out_pages = [_layout_page(number, group, scenes, direction, language, request)
-                 for number, group in enumerate(grouped, start=1)]
+        condensed += _condense(scenes, text, language, pages)
+    out_pages = build()
+    for _ in range(MAX_CONDENSE_STEPS if request.asks("condense") else 0):
+        step = _relieve(out_pages, scenes, text, language)
+        if step is None:
+            break
+        condensed.append(step)
+        out_pages = build()
     result = {"reading_direction": direction, "page_size_px": list(PAGE_SIZE_PX), "pages": out_pages,
               "condensed": sorted(condensed, key=lambda c: list(c.get("source") or [0, 0]))}
     if request.option:
         result["applied_feedback"] = {"option": request.option, "intensity": request.intensity}
     return result
+
+
+def _relieve(out_pages: list[dict], scenes: list[dict], text: str, language: str) -> dict | None:
+    """Take one caption out of the most crowded panel (its longest, never a scene's opening caption);
+    returns what was left out, or None when no panel is crowded or none can be relieved."""
+    crowded = sorted(((load(panel, PAGE_SIZE_PX, language), panel) for page in out_pages for panel in page["panels"]),
+                     key=lambda item: -item[0])
+    for share, panel in crowded:
+        if share <= CROWDED_AT:
+            return None
+        index = next((i for i, s in enumerate(scenes) if s.get("scene_id") == panel.get("scene_id")), None)
+        if index is None:
+            continue
+        scene = scenes[index]
+        first = next((b for b in scene["beats"] if b.get("kind") != "dialogue" and b.get("delivery") != "sfx"), None)
+        captions = {d["text"] for d in panel["dialogues"] if d["kind"] == "narration"}
+        choices = [b for b in scene["beats"] if b.get("kind") != "dialogue" and b.get("delivery") != "sfx"
+                   and b is not first and b.get("text") in captions]
+        if not choices:
+            continue
+        beat = max(choices, key=lambda b: len(str(b.get("text") or "")))
+        scene["beats"] = [b for b in scene["beats"] if b is not beat]
+        scene.setdefault("_drawn", []).append(str(beat.get("text") or ""))
+        return _left_out(beat, text)
+    return None
+
+
+def _left_out(beat: dict, text: str) -> dict:
+    source = beat.get("source")
+    if isinstance(source, list) and len(source) == 2 and text:
+        return condensed_entry(text, (int(source[0]), int(source[1])), "page_budget")
+    return {"source": list(source) if isinstance(source, list) else [0, 0], "text": str(beat.get("text") or ""),
+            "reason": "page_budget"}
 
 
 def _condense(scenes: list[dict], text: str, language: str, pages: int) -> list[dict]:
@@ -118,12 +163,7 @@ def _condense(scenes: list[dict], text: str, language: str, pages: int) -> list[
         beat = scenes[si]["beats"][bi]
         total -= len(str(beat.get("text") or ""))
         gone.add((si, bi))
-        source = beat.get("source")
-        if isinstance(source, list) and len(source) == 2 and text:
-            dropped.append(condensed_entry(text, (int(source[0]), int(source[1])), "page_budget"))
-        else:
-            dropped.append({"source": list(source) if isinstance(source, list) else [0, 0],
-                            "text": str(beat.get("text") or ""), "reason": "page_budget"})
+        dropped.append(_left_out(beat, text))
     for si, scene in enumerate(scenes):
         drawn = [str(b.get("text") or "") for bi, b in enumerate(scene["beats"]) if (si, bi) in gone]
         if drawn:
@@ -470,8 +510,13 @@ def _layout_page(number: int, group: list[PanelDraft], scenes: list[dict], direc
         layouts = ["splash"]
     else:
         larges = [p for p in group if p.size == "large"]
-        for extra in larges[1:]:
-            extra.size = "medium"  # one dominant panel per page keeps the eye's path clear
+        # one dominant panel per page keeps the eye's path clear: the reveal, else the one with most to
+        # letter; a second panel keeps its size only when its lettering needs it
+        keep = max(larges, key=lambda p: (p.key, p.length()), default=None)
+        heavy = 1.3 * line_budget(language)
+        for extra in larges:
+            if extra is not keep and extra.length() <= heavy:
+                extra.size = "medium"
         rows = _rows(group)
         boxes, layouts = _tile(rows, direction)
     panels = []
