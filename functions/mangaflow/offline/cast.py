@@ -38,10 +38,13 @@ def characters(inputs: dict, feedback: dict | None) -> dict:
     request = read_feedback(feedback, 2)
     ranked = _rank(story)
     cast = [_character(f"c{i + 1}", fig, ranked[fig.key], story) for i, fig in enumerate(story.figures)]
+    if request.asks("merge"):
+        cast = _merge_named(cast, request.hints)
     if request.wants("remove_character"):
         cast = _remove(cast, request)
     if request.wants("add_character"):
         cast.append(_added(cast, request, language_of(inputs)))
+    ids = {c["id"] for c in cast}
     _spread_hues(cast)
     if request.wants("personality"):
         _retarget_personality(cast, request)
@@ -49,7 +52,7 @@ def characters(inputs: dict, feedback: dict | None) -> dict:
         _restyle(cast, request)
     return {
         "characters": cast,
-        "relationships": _relationships(story, cast),
+        "relationships": [r for r in _relationships(story, cast) if r["a"] in ids and r["b"] in ids],
         "reference_images": [],
         # the image phase draws these (at most two main characters, square)
         "reference_requests": [{"character_id": c["id"], "prompt": c["visual_description"], "size_px": [768, 768]}
@@ -163,6 +166,25 @@ def _visual(fig: Figure, figure: dict, palette: dict) -> str:
         fig.gender, {"child": "child", "teen": "teenager", "adult": "adult", "elder": "elder"})[figure["age"]]
     return (f"{fig.name}: {noun}, {figure['build']} build, {figure['hair_style']} hair {palette['hair']}, "
             f"skin {palette['skin']}, outfit {palette['outfit']} with {palette['accent']} accents")
+
+
+_ONE_PERSON = re.compile(r"'([^']+)' and '([^']+)' are one person")
+
+
+def _merge_named(cast: list[dict], hints: list[str]) -> list[dict]:
+    """An evaluator found two characters that are one person: the one met first keeps its id and look
+    and takes the other's names as aliases."""
+    for hint in hints:
+        m = _ONE_PERSON.search(hint)
+        if not m:
+            continue
+        found = [next((c for c in cast if name == c["name"] or name in c["aliases"]), None) for name in m.groups()]
+        if None in found or found[0] is found[1]:
+            continue
+        keep, other = sorted(found, key=cast.index)
+        keep["aliases"] += [n for n in [other["name"], *other["aliases"]] if n != keep["name"] and n not in keep["aliases"]]
+        cast = [c for c in cast if c is not other]
+    return cast
 
 
 def _target(cast: list[dict], request: Request) -> list[dict]:

@@ -1,11 +1,14 @@
 """Offline phase 3: the story's scenes in order, with acts, settings, emotions, importance and beats."""
 from __future__ import annotations
 
-from .feedback import Request, read as read_feedback
+import re
+
+from ..story import SceneDraft, StoryAnalysis
+from ..story.places import PlaceIndex
+from ..story.text import shorten
 from .cast import characters as cast_characters
 from .common import language_of, max_scenes_for, pages_of, story_of
-from ..story import SceneDraft
-from ..story.text import shorten
+from .feedback import Request, read as read_feedback
 
 
 def cast_of(inputs: dict) -> list[dict]:
@@ -45,6 +48,8 @@ def plot(inputs: dict, feedback: dict | None) -> dict:
     if request.wants("faster_pacing"):
         for scene in scenes:
             condensed += _trim_narration(scene, story.text, keep=1 if request.intensity >= 0.5 else 2)
+    if request.asks("place"):
+        _replace(scenes, story, request.hints)
     if request.wants("add_episode"):
         _add_episode(scenes, request, cast_of(inputs), language)
     if request.wants("stronger_climax"):
@@ -84,6 +89,25 @@ def _scene(scene_id: str, draft: SceneDraft, ids: dict[str, str], language: str)
             "setting": {"place": draft.place, "time_of_day": draft.time_of_day, "weather": draft.weather,
                         "indoor": draft.indoor},
             "emotion": draft.emotion, "importance": importance, "beats": beats}
+
+
+_SCENE_HINT = re.compile(r"scene (s\d+):")
+
+
+def _replace(scenes: list[dict], story: StoryAnalysis, hints: list[str]) -> None:
+    """An evaluator says a scene's place contradicts it: set it where the scene's own words say, else
+    where the scene before it was."""
+    wrong = {m.group(1) for h in hints for m in _SCENE_HINT.finditer(h)}
+    where = PlaceIndex(story.text, story.language, [], [])
+    for i, scene in enumerate(scenes):
+        if scene["scene_id"] not in wrong:
+            continue
+        spans = [b["source"] for b in scene["beats"] if b.get("source")]
+        found = where.place_of(spans[0][0], spans[-1][1]) if spans else None
+        if found is not None and found.word != scene["setting"]["place"]:
+            scene["setting"].update(place=found.word, indoor=found.indoor)
+        elif i > 0:
+            scene["setting"].update(place=scenes[i - 1]["setting"]["place"], indoor=scenes[i - 1]["setting"]["indoor"])
 
 
 def condensed_entry(text: str, span: tuple[int, int], reason: str) -> dict:

@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 from .evaluators import CATEGORY_WEIGHTS, CRITICAL, EVALUATORS, WEIGHTS, critical_cap, weighted_overall
-from .gate import MAX_RETRIES, PASS_AT, WARN_AT, gate, retry_delay
+from .gate import MAX_RETRIES, PASS_AT, WARN_AT, GateRun, gate, produce_with_quality_gate, retry_delay
 
-__all__ = ["CATEGORY_WEIGHTS", "CRITICAL", "MAX_RETRIES", "evaluate", "gate", "retry_delay", "weighted_overall"]
+__all__ = ["CATEGORY_WEIGHTS", "CRITICAL", "MAX_RETRIES", "GateRun", "evaluate", "gate", "produce_with_quality_gate",
+           "retry_delay", "weighted_overall"]
 
 
 def evaluate(phase: int, output: dict, inputs: dict) -> dict:

@@ -104,7 +104,9 @@ def _analyse(text: str, language: str, max_scenes: int) -> StoryAnalysis:
     speaking = Counter(b.speaker for s in scenes for b in s.beats if b.kind == "dialogue" and b.speaker)
     _traits(text, figures, language)
     return StoryAnalysis(text=text, language=language, digest=hashlib.sha256(text.encode()).hexdigest(),
-                         quotes=quotes, figures=figures, scenes=scenes, keywords=_keywords(masked, language, figures),
+                         quotes=quotes, figures=figures, scenes=scenes,
+                         # a story told only in dialogue has its words there
+                         keywords=_keywords(masked, language, figures) or _keywords(text, language, figures),
                          places=[s.place for s in scenes], speaking=speaking, attributions=attributions)
 
 
@@ -451,7 +453,7 @@ def _emotions(text: str, scenes: list[SceneDraft], language: str) -> None:
     def climax_score(i: int) -> float:
         position = i / (n - 1)
         return scenes[i].intensity + (0.4 if scenes[i].final_marker else 0) + 0.2 * (1 - abs(position - 0.75) * 2)
-    candidates = range(n // 2, n) if n > 2 else range(n)
+    candidates = range(n // 2, n)  # the turn comes in the second half (with two scenes, the second)
     peak = max(candidates, key=lambda i: (round(climax_score(i), 6), i))
     scenes[peak].climax = True
     scenes[peak].emotion = "climax"
