@@ -229,8 +229,9 @@ def _attribute_and_beat(text: str, quotes: list[Quote], figures: list[Figure], m
             before, after = text[cursor : q.start], text[q.end : nxt]
             called = reader.addressee(q.text)
             speaker = cue.speaker
-            if speaker is None and carried and not before.strip() and "\n" not in before and history:
-                speaker = history[-1]  # '"…," said Moss. "…"': the speaker carries on
+            if speaker is None and carried and "\n" not in before and history and \
+                    alias_in(before, reader.by_alias) in (None, history[-1]):
+                speaker = history[-1]  # '"…," said Moss. "…"' / '"…," he said as he jogged past. "…"': carries on
             if speaker is None:
                 speaker = reader.said_so(after, q.start)
             if speaker is None:

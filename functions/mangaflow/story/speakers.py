@@ -310,6 +310,6 @@ def _attribution_clause(after: str, end: int, who: str) -> tuple[int, str]:
     if joined and len(tail) > 40:
         new_subject = re.match(r"(?:he|she|they|I|it|the\s|[A-Z])", tail[joined.end():])
         return end + joined.end(), "" if new_subject else who
-    if len(tail) > 40:
-        return end, ""  # a long clause of its own ("…," she said as the boats came in at last.) stays prose
-    return end + len(tail), ""
+    if re.match(r"\s*(?:to|at|under|with|into)\b", tail) and len(tail.split()) <= 4:
+        return end + len(tail), ""  # "…," she whispered to the cat. / said under her breath.
+    return end, ""  # "…," she would say, sliding a plate across the table: the action stays prose
