@@ -484,7 +484,7 @@ CRITICAL: dict[str, tuple[float, float]] = {
     "speakers_in_panels": (1.0, 0.9),          # a speaker missing from the panel where they speak
     "speakers_drawn": (1.0, 0.9),
     "lettering_room": (1.0, 0.85),             # bubbles crowding panels
-    "captions_whole": (1.0, 0.9),              # captions cut mid-clause
+    "captions_whole": (1.0, 1.0),              # a caption cut mid-clause ("ところが部員の一") reads as nonsense
     "places_consistent": (1.0, 0.75),          # a place that contradicts the scene
     "quotes_once": (1.0, 0.9),
     "quotes_lettered": (1.0, 0.9),
