@@ -98,7 +98,7 @@ def _replace(scenes: list[dict], story: StoryAnalysis, hints: list[str]) -> None
     """An evaluator says a scene's place contradicts it: set it where the scene's own words say, else
     where the scene before it was."""
     wrong = {m.group(1) for h in hints for m in _SCENE_HINT.finditer(h)}
-    where = PlaceIndex(story.text, story.language, [], [])
+    where = PlaceIndex(story.text, story.language, [], [(q.start, q.end) for q in story.quotes])
     for i, scene in enumerate(scenes):
         if scene["scene_id"] not in wrong:
             continue

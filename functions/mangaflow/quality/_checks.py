@@ -281,7 +281,7 @@ def place_problems(scenes: list[dict], story: str, language: str) -> list[tuple[
     own indoor flag, or is not what the scene's own opening says."""
     from ..story.places import PlaceIndex
 
-    index = PlaceIndex(story, language, [], [])
+    index = PlaceIndex(story, language, [], [(q.start, q.end) for q in extract_quotes(story)])
     words = {h.word for h in index.hits}
     places = lx.PLACES_JA if language == "ja" else lx.PLACES_EN
     problems = []

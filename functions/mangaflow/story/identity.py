@@ -302,9 +302,10 @@ _NICKNAME_EN = re.compile(r"\b(?:called|call|calls|nicknamed)\s+(him|her|me|them
 
 def _nicknames_en(figures: list[Figure], masked: str) -> None:
     """"everyone called him Stretch": the nickname is the person the pronoun stands for."""
+    seen: dict[tuple[str, ...], list[int]] = {}  # mention offsets per set of names, found once
     for m in _NICKNAME_EN.finditer(masked):
         pronoun, nickname = m.group(1), m.group(2)
-        owner = _pronoun_owner(figures, masked, m.start(), pronoun)
+        owner = _pronoun_owner(figures, masked, m.start(), pronoun, seen)
         if owner is None:
             continue
         other = next((f for f in figures if f is not owner and (f.name == nickname or nickname in f.aliases)), None)
@@ -313,7 +314,8 @@ def _nicknames_en(figures: list[Figure], masked: str) -> None:
         _add_alias(owner, nickname)
 
 
-def _pronoun_owner(figures: list[Figure], text: str, pos: int, pronoun: str) -> Figure | None:
+def _pronoun_owner(figures: list[Figure], text: str, pos: int, pronoun: str,
+                   seen: dict[tuple[str, ...], list[int]]) -> Figure | None:
     if pronoun == "me":
         return next((f for f in figures if f.narrator), None)
     wanted = {"him": "male", "her": "female"}.get(pronoun)
@@ -324,7 +326,10 @@ def _pronoun_owner(figures: list[Figure], text: str, pos: int, pronoun: str) -> 
             continue
         if wanted and fig.gender not in (wanted, "unknown"):
             continue
-        for start in mention_positions(text, fig, "en"):
+        key = (fig.role or "", *fig.aliases)
+        if key not in seen:
+            seen[key] = mention_positions(text, fig, "en")
+        for start in seen[key]:
             if start >= pos:
                 break
             # the subject of the same sentence first ("Thomas …, and everyone called him Stretch"), then recency

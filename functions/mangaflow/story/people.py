@@ -136,6 +136,7 @@ def _name_evidence(following: str) -> int:
 
 def _person_names(tokens: list[Token], names: dict[str, Figure], evidence: Counter) -> None:
     katakana_subject: dict[str, int] = {}
+    subjects = Counter(tokens[k].surface for k in range(len(tokens) - 1) if tokens[k + 1].surface in _SUBJECT_OR_AND)
     apposition_words = set(_KIN_WORDS) | set(lx.TITLES_JA) | set(lx.APPOSITION_ROLES_JA) | set(lx.APPOSITION_KIN_JA)
     i = 0
     while i < len(tokens):
@@ -175,9 +176,7 @@ def _person_names(tokens: list[Token], names: dict[str, Figure], evidence: Count
                     and tok.surface not in lx.ROLES_JA and tok.surface not in lx.PLACES_JA:
                 # 兄の大樹が / 妻の千代と: a role, then its name; a plain noun (部長の声が) does not come back
                 _add_name(names, tok.surface, nxt.surface)
-                evidence[tok.surface] += 1 + sum(
-                    1 for k in range(len(tokens) - 1) if k != i and tokens[k].surface == tok.surface
-                    and tokens[k + 1].surface in _SUBJECT_OR_AND)
+                evidence[tok.surface] += subjects[tok.surface]  # itself one of them: 1 + the others
         i += 1
     for surface, count in katakana_subject.items():
         if count >= 2 and surface not in lx.ROLES_JA and surface not in names:

@@ -26,6 +26,29 @@ _AT_JA = re.compile(r"(?:に|へ|で|には|では|の中|の奥|の前|の外|�
 _PRACTICE_JA = ("練習", "稽古", "部活", "朝練", "試合")
 
 
+def _token_spans(text: str, quotes: list[Span]) -> list[tuple[int, int, object]]:
+    """(start, end, token) of every janome token of the story. The prose is tokenized with its quoted
+    lines blanked (the analysis of people does the same, and janome remembers the last texts), each
+    quoted line on its own: one pass over the story's characters, not two."""
+    from .japanese import tokenize, tokenize_once
+
+    blank = list(text)
+    for start, end in quotes:
+        blank[start:end] = "　" * (end - start)
+    pieces = [(0, "".join(blank))] + [(start, text[start:end]) for start, end in quotes]
+    spans = []
+    for offset, piece in pieces:
+        at = 0
+        for tok in (tokenize(piece) if not offset else tokenize_once(piece)):
+            begin = piece.find(tok.surface, at)
+            if begin == -1:
+                continue
+            at = begin + len(tok.surface)
+            if tok.surface.strip("　 \n\t") and (offset or not in_spans(quotes, begin)):
+                spans.append((offset + begin, offset + at, tok))
+    return sorted(spans, key=lambda s: s[0])
+
+
 @dataclass(frozen=True)
 class PlaceHit:
     """One mention of a place: its span, the lexicon word, indoors or not, and its weight."""
@@ -46,6 +69,7 @@ class PlaceIndex:
         self.language = language
         self.places = lx.PLACES_JA if language == "ja" else lx.PLACES_EN
         names = sorted(names)
+        self.quotes = sorted(quotes)
         hits = self._hits_ja() if language == "ja" else self._hits_en()
         hits = [h for h in hits if not in_spans(names, h.start)]
         self.hits = sorted((self._spoken(h, quotes) for h in hits if not (h.general and in_spans(quotes, h.start))),
@@ -61,20 +85,10 @@ class PlaceIndex:
     # ------------------------------------------------------------ finding
 
     def _hits_ja(self) -> list[PlaceHit]:
-        from .japanese import tokenize
-
         text = self.text
-        tokens = tokenize(text)
-        starts, ends, spans = set(), set(), []
-        at = 0
-        for tok in tokens:
-            begin = text.find(tok.surface, at)
-            if begin == -1:
-                continue
-            spans.append((begin, begin + len(tok.surface), tok))
-            starts.add(begin)
-            ends.add(begin + len(tok.surface))
-            at = begin + len(tok.surface)
+        spans = _token_spans(text, self.quotes)
+        starts = {begin for begin, _, _ in spans}
+        ends = {end for _, end, _ in spans}
         taken: list[Span] = []
         found: list[PlaceHit] = []
         for word in sorted(self.places, key=len, reverse=True):
@@ -89,8 +103,10 @@ class PlaceIndex:
                 # 東京, 渋谷: a named town or region is a broad setting
                 found.append(PlaceHit(begin, end, tok.surface, False, self._weight_ja(end), True))
         for begin, end, tok in spans:
+            if tok.surface not in lx.ROLES_JA:
+                continue
             workplace = next((w for w in self.places if tok.surface.startswith(w) and tok.surface != w), None)
-            if tok.surface in lx.ROLES_JA and workplace and not any(a < end and begin < b for a, b in taken):
+            if workplace and not any(a < end and begin < b for a, b in taken):
                 # 灯台守, 店主: a role named after its place puts the scene there
                 found.append(PlaceHit(begin, begin + len(workplace), workplace, self.places[workplace], PLAIN,
                                       workplace in lx.GENERAL_PLACES))
