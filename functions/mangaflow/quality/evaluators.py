@@ -5,6 +5,7 @@ output was made, so Vertex AI and the offline rules are judged alike.
 """
 from __future__ import annotations
 
+import math
 from collections import Counter
 from typing import Callable
 
@@ -330,6 +331,12 @@ def phase4(output: dict, inputs: dict) -> Result:
         hints.append(f"condense narration: {len(crowded)} of {len(panels)} panels are crowded (lettering over "
                      f"{round(100 * c.room.CROWDED_AT)}% of the panel; {worst[0]} at {round(100 * worst[1])}%); "
                      "take captions out of them and record each in condensed[] with its source")
+        spoken_px = c.room.lettering_px([d for p in panels for d in _quoted(p)], language)
+        page_px = c.room.panel_px([0, 0, 1, 1], output.get("page_size_px")) * c.room.COMFORTABLE
+        needed = math.ceil(spoken_px / page_px) if page_px else 0
+        if needed > len(pages):
+            hints.append(f"the quoted lines alone need about {needed} pages to be lettered comfortably; condensing "
+                         f"narration cannot make them fit {len(pages)}: ask for more pages")
     if checks["page_count"] < 1:
         hints.append(f"the storyboard has {len(pages)} pages; the request asks for {wanted}")
     if checks["panels_per_page"] < 1:
