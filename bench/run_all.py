@@ -1,6 +1,6 @@
 """`make bench`: every benchmark in turn, on the services `mangaflow services up` started.
 
-The end-to-end and stores benchmarks rewrite their own sections of bench/RESULTS.md; the others
+The end-to-end, stores and story-reading benchmarks rewrite their own sections of bench/RESULTS.md; the others
 print their tables (paste them into RESULTS.md when they change)."""
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ BENCHES = [
     ["bench_render_pages.py"],
     ["bench_stores.py"],
     ["bench_pipeline.py"],
+    ["bench_story.py"],
 ]
 
 
