@@ -18,6 +18,7 @@ from mangaflow.story import extract_quotes
 CORPUS = Path(__file__).resolve().parents[2] / "examples" / "corpus"
 STORIES = annotated.load_corpus(CORPUS)
 NAMES = [s.name for s in STORIES]
+HELD_OUT = annotated.load_corpus(CORPUS / "heldout")  # never tuned on: only the invariants are asserted
 
 
 def run(text: str, pages: int) -> dict:
@@ -106,3 +107,10 @@ def test_one_person_keeps_one_look_in_every_panel(outputs):
     assert speakers <= ids
     in_panels = {c for page in inputs["storyboard"]["pages"] for p in page["panels"] for c in p["characters"]}
     assert taro["id"] in in_panels and in_panels <= ids
+
+
+@pytest.mark.parametrize("story", STORIES + HELD_OUT, ids=NAMES + [f"heldout/{s.name}" for s in HELD_OUT])
+def test_no_story_loses_text_even_one_the_reading_was_never_tuned_on(story):
+    board = run(story.text, int(story.gold["pages"]))["storyboard"]
+    assert annotated.prose_kept(story.text, board).lost_chars == 0
+    assert [q["text"] for q in story.gold["quotes"]] == [q.text for q in extract_quotes(story.text)]
