@@ -5,7 +5,7 @@ side the page is read from (right for rtl), figures facing each other, scale fro
 """
 from __future__ import annotations
 
-from .feedback import Request, read as read_feedback
+from .feedback import read as read_feedback
 from .common import language_of
 from ..errors import NotFound
 

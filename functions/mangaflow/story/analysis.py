@@ -1,5 +1,6 @@
-"""Story analysis: scenes (time-shift segmentation), beats (narration and quoted lines in order),
-speaker attribution, delivery, settings and emotions. Pure and deterministic; cached per text.
+"""Story analysis: scenes (time shifts and moves to a new place), beats (every sentence of the prose and
+every quoted line, in order, each with the span of story it renders), speakers, delivery, settings and
+emotions. Pure and deterministic; cached per text.
 """
 from __future__ import annotations
 
