@@ -1,6 +1,7 @@
 """`make bench`: every benchmark in turn, on the services `mangaflow services up` started.
 
-The end-to-end, stores and storage benchmarks rewrite their own sections of bench/RESULTS.md; the others
+The end-to-end, stores, storage and story-reading benchmarks rewrite their own sections of bench/RESULTS.md;
+the others
 print their tables (paste them into RESULTS.md when they change)."""
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ BENCHES = [
     ["bench_stores.py"],
     ["bench_storage.py"],
     ["bench_pipeline.py"],
+    ["bench_story.py"],
 ]
 
 

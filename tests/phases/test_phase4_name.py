@@ -184,13 +184,23 @@ _PIECES = list('abcXYZ 。、「」『』（）"“”!?！？\n\n.,;:') + [
 
 
 def test_scrambled_texts_never_crash_and_stay_well_formed():
+    """Garbage in stays a well-formed manga that scores well; the one thing the evaluator may object to
+    is crowding (more text than 1-2 pages letter comfortably), which it names, and nothing is lost."""
     import random
 
     rng = random.Random(20261128)  # a fixed seed: the same scrambles every run
+    crowded = 0
     for _ in range(60):
         text = "".join(rng.choice(_PIECES) for _ in range(rng.randint(1, 250))).strip() or "x"
         pages = rng.choice([1, 2, 5, 8])
         inputs = name(text, pages)
         assert_well_formed(inputs["storyboard"], pages)
         for phase, key in ((1, "concept"), (2, "characters"), (3, "plot"), (4, "storyboard")):
-            assert quality.evaluate(phase, inputs[key], inputs)["score"] >= 0.9, (phase, text)
+            judged = quality.evaluate(phase, inputs[key], inputs)
+            if judged["score"] >= 0.9:
+                continue
+            assert phase == 4 and pages <= 2, (phase, text, judged)
+            assert judged["checks"]["lettering_room"] < 1 and judged["checks"]["text_kept"] == 1.0, judged
+            assert any(h.startswith("condense narration") for h in judged["hints"])
+            crowded += 1
+    assert crowded <= 6  # most scrambles fit their pages

@@ -327,3 +327,33 @@ def test_missing_cloud_credentials_are_a_clear_error(monkeypatch, tmp_path):
     with pytest.raises(UpstreamUnavailable) as caught:
         provider.concept({"text": GARDENER}, None)
     assert caught.value.status == 502 and "credentials" in caught.value.message
+
+
+# ---------------------------------------------------------------- faithful reading through the Vertex path
+
+
+def test_a_corpus_story_keeps_one_identity_and_every_word_through_the_vertex_path(vertex, stub):
+    from mangaflow.quality import annotated
+
+    story = next(s for s in annotated.load_corpus(REPO / "examples" / "corpus") if s.name == "judo-club.ja")
+    remote = run_phases(story.text, vertex, pages=4)
+    right, total, wrong = annotated.people_merged(story.gold, remote["characters"]["characters"])
+    assert right == total, wrong
+    found = annotated.prose_kept(story.text, remote["storyboard"])
+    assert found.lost_chars == 0 and found.kept >= 0.99
+    assert remote["storyboard"]["condensed"] == remote["plot"]["condensed"]  # the attributions, carried on
+
+
+def test_the_vertex_storyboard_condenses_on_the_evaluators_hint(vertex, stub):
+    from mangaflow import quality
+    from mangaflow.quality import annotated
+
+    story = next(s for s in annotated.load_corpus(REPO / "examples" / "corpus") if s.name == "harbour-captain.en")
+    inputs = run_phases(story.text, vertex, upto=3, pages=1)
+    first = phase4_name.run(inputs, None, vertex)
+    judged = quality.evaluate(4, first, inputs)
+    assert judged["score"] < 0.6
+    second = phase4_name.run(inputs, {"hints": judged["hints"]}, vertex)
+    assert quality.evaluate(4, second, inputs)["score"] >= 0.7
+    assert any(c["reason"] == "page_budget" for c in second["condensed"])
+    assert "condense narration" in stub.requests()[-1]["body"]["contents"][0]["parts"][0]["text"]

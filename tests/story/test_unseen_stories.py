@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from mangaflow.providers._cast import characters as offline_cast
+from mangaflow.offline.cast import characters as offline_cast
 from mangaflow.story import analyse
 
 UNSEEN = Path(__file__).resolve().parent / "unseen"

@@ -7,15 +7,9 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-QUICK_OPTIONS: dict[int, tuple[str, ...]] = {
-    1: ("brighter", "more_serious", "change_genre", "change_target_age"),
-    2: ("add_character", "remove_character", "personality", "visual"),
-    3: ("faster_pacing", "slower_pacing", "stronger_climax", "add_episode"),
-    4: ("panel_layout", "composition", "camera_angle", "direction"),
-    5: ("art_style", "colour", "regenerate_panel", "quality"),
-    6: ("move_bubble", "font", "add_sfx", "bubble_shape"),
-    7: ("final_touches", "format", "quality", "check_output"),
-}
+from ..hitl.options import QUICK_OPTIONS
+
+__all__ = ["QUICK_OPTIONS", "characters_of", "finish", "now_iso", "story_context_of"]
 
 
 def now_iso() -> str:
@@ -29,7 +23,7 @@ def story_context_of(inputs: dict) -> dict:
     context = concept.get("story_context") if isinstance(concept.get("story_context"), dict) else None
     if context is not None:
         return dict(context)
-    from ..providers._common import language_of, pages_of, reading_direction, style_of
+    from ..offline.common import language_of, pages_of, reading_direction, style_of
 
     language = language_of(inputs)
     return {"language": language, "title": str(inputs.get("title") or ""), "summary": "",

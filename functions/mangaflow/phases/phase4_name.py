@@ -16,7 +16,7 @@ def run(inputs: dict, feedback: dict | None, provider: Provider) -> dict:
 
 def _offline_scenes(inputs: dict) -> list[dict]:
     # called without phase 3 (a direct call): the scenes the storyboard was cut from
-    from ..providers._plot import plot
+    from ..offline.plot import plot
 
     return plot(inputs, None)["scenes"]
 

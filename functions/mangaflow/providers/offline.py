@@ -1,7 +1,7 @@
-"""The offline provider: deterministic rules over the story text, the default without Vertex AI."""
+"""The offline provider: the deterministic rules of `mangaflow.offline` behind the Provider interface."""
 from __future__ import annotations
 
-from . import _cast, _concept, _name, _plot, _staging
+from .. import offline
 from .base import Feedback
 
 
@@ -11,16 +11,16 @@ class OfflineProvider:
     name = "offline"
 
     def concept(self, inputs: dict, feedback: Feedback) -> dict:
-        return _concept.concept(inputs, feedback)
+        return offline.concept(inputs, feedback)
 
     def characters(self, inputs: dict, feedback: Feedback) -> dict:
-        return _cast.characters(inputs, feedback)
+        return offline.characters(inputs, feedback)
 
     def plot(self, inputs: dict, feedback: Feedback) -> dict:
-        return _plot.plot(inputs, feedback)
+        return offline.plot(inputs, feedback)
 
     def storyboard(self, inputs: dict, feedback: Feedback) -> dict:
-        return _name.storyboard(inputs, feedback)
+        return offline.storyboard(inputs, feedback)
 
     def panel_description(self, inputs: dict, panel_id: str, feedback: Feedback) -> dict:
-        return _staging.describe(inputs, panel_id, feedback)
+        return offline.describe(inputs, panel_id, feedback)

@@ -24,7 +24,7 @@ from google.genai import types
 
 from ..config import Settings, settings
 from ..errors import UpstreamUnavailable, ValidationError
-from ._common import language_of, pages_of
+from ..offline.common import language_of, pages_of
 from .base import Feedback
 from .offline import OfflineProvider
 
@@ -128,11 +128,14 @@ PANEL = _obj({
     "scene_id": _text(), "scene_description": _text(), "characters": _list(_text()), "dialogues": _list(DIALOGUE),
     "shot": _enum("establishing", "dialogue", "action", "reaction", "detail", "atmosphere", "climax"),
     "emotion": _enum(*EMOTIONS)})
+CONDENSED = _list(_obj({"source": _list(_int(0), min_items=2, max_items=2), "text": _text(),
+                        "reason": _enum("attribution", "page_budget", "faster_pacing")}))
 STORYBOARD_SCHEMA = _obj({
     "reading_direction": _enum("rtl", "ltr"),
     "page_size_px": _list(_int(256, 10000), min_items=2, max_items=2),
     "pages": _list(_obj({"page": _int(1, 32), "panels": _list(PANEL, min_items=1)}), min_items=1),
-    "applied_feedback": _obj({"option": _text(), "intensity": _num(0.0, 1.0)})}, optional=("applied_feedback",))
+    "applied_feedback": _obj({"option": _text(), "intensity": _num(0.0, 1.0)}),
+    "condensed": CONDENSED}, optional=("applied_feedback", "condensed"))
 PANEL_DESCRIPTION_SCHEMA = _obj({
     "panel_id": _text(), "description": _text(), "prompt": _text(), "characters": _list(_text()),
     "setting": SETTING, "mood": _enum(*EMOTIONS), "camera_angle": _enum(*CAMERAS),
@@ -174,7 +177,8 @@ PHASE_TASKS = {
         "has 3-6 panels tiling its live area with gutters (bbox [x, y, w, h] in 0..1, no overlap); "
         "reading_order starts at 1 on each page, top-right first for rtl. Panel ids are pNN-k (page, order). "
         "Dialogues carry every quoted line of the plot exactly once, in story order, at most 3 lines per panel, "
-        "plus narration captions (speaker null) and sound effects."),
+        "plus every narration beat as a caption (speaker null) and sound effects. Prose you leave out goes in "
+        "condensed (its source span, its text, reason page_budget); keep the plot's condensed entries."),
     "panel_description": (
         "Phase 5, one panel's picture. Describe what the panel shows for an illustrator (camera, place, light, "
         "weather, mood, who does what), write an image prompt that adds the characters' visual descriptions, "

@@ -5,6 +5,7 @@ output was made, so Vertex AI and the offline rules are judged alike.
 """
 from __future__ import annotations
 
+import math
 from collections import Counter
 from typing import Callable
 
@@ -102,6 +103,14 @@ def phase2(output: dict, inputs: dict) -> Result:
         "reference_images_limit": float(len(output.get("reference_images") or []) <= 2),
         "processing_metadata": c.metadata(output, 2),
     }
+    story = c.story_text(inputs)
+    language = c.language_of(output, inputs, story)
+    people = [ch for ch in chars if ch.get("kind", "person") != "group"]
+    split = c.split_people(chars, story, language) if story else []
+    checks["one_identity_per_person"] = 1 - min(1.0, len(split) / max(1, len(people)))
+    for a, b in split[:5]:
+        hints.append(f"'{a}' and '{b}' are one person: merge them into one character (one look) and keep "
+                     "every name in its aliases[]")
     if checks["palettes_distinct"] < 1:
         hints.append("two characters share an outfit colour; give each a distinct palette")
     if checks["one_protagonist"] < 1:
@@ -146,6 +155,30 @@ def phase3(output: dict, inputs: dict) -> Result:
         "climax_weighted": float(bool(scenes) and importances.index(max(importances)) >= (len(scenes) - 1) / 2),
         "processing_metadata": c.metadata(output, 3),
     }
+    story = c.story_text(inputs)
+    language = c.language_of(output, inputs, story)
+    if story:
+        beats = [b for sc in scenes for b in sc.get("beats") or [] if isinstance(b, dict)
+                 and b.get("delivery") != "sfx"]
+        found, untrusted = c.text_kept(story, [str(b.get("text") or "") for b in beats], output.get("condensed"),
+                                       language)
+        checks["text_kept"] = found.accounted
+        if found.lost_chars:
+            hints.append(c.lost_hint(story, found, "phase 3"))
+        captions = [(str(b.get("text") or ""), span) for b, span in zip(beats, found.placed)
+                    if b.get("kind") != "dialogue"]
+        cut = c.cut_captions(story, captions)
+        checks["captions_whole"] = 1 - len(cut) / max(1, len(captions))
+        hints += [f"narration '{t[:24]}' is cut mid-clause; cut prose only at 、 , ; : or the end of a sentence"
+                  for t in cut[:3]]
+        wrong = c.place_problems(scenes, story, language)
+        checks["places_consistent"] = 1 - len(wrong) / max(1, len(scenes))
+        hints += [f"scene {sid}: {why}; set the scene where its own words say it is" for sid, why in wrong[:4]]
+        if untrusted:
+            hints.append(f"{untrusted} condensed[] entries do not match the story (source offsets and text)")
+    checks["speakers_in_scene"] = c.share(scenes, lambda sc: all(
+        b.get("speaker") in (sc.get("characters") or []) for b in sc.get("beats") or []
+        if b.get("kind") == "dialogue" and b.get("speaker")))
     hints += [f"phase 3: {d}; every quoted line must be one dialogue beat" for d in quote_detail]
     if checks["narration_in_every_scene"] < 1:
         hints.append("every scene needs at least one narration or action beat")
@@ -161,6 +194,13 @@ def phase3(output: dict, inputs: dict) -> Result:
 def _panels(output: dict) -> list[dict]:
     return [p for page in output.get("pages") or [] if isinstance(page, dict)
             for p in page.get("panels") or [] if isinstance(p, dict)]
+
+
+def _reading(pages: list[dict]) -> list[dict]:
+    """Panels in reading order: page by page, then by reading_order."""
+    return [p for page in sorted(pages, key=lambda pg: pg.get("page") or 0)
+            for p in sorted((q for q in page.get("panels") or [] if isinstance(q, dict)),
+                            key=lambda q: q.get("reading_order") or 0)]
 
 
 def _panel_ok(panel: dict) -> bool:
@@ -256,6 +296,47 @@ def phase4(output: dict, inputs: dict) -> Result:
         "climax_emphasis": float(any(p.get("size") in ("splash", "large") for p in panels)),
         "processing_metadata": c.metadata(output, 4),
     }
+    story = c.story_text(inputs)
+    language = c.language_of(output, inputs, story)
+    if story:
+        lines = [d for p in _reading(pages) for d in p.get("dialogues") or [] if isinstance(d, dict)
+                 and d.get("kind") != "sfx"]
+        found, untrusted = c.text_kept(story, [str(d.get("text") or "") for d in lines], output.get("condensed"),
+                                       language)
+        checks["text_kept"] = found.accounted
+        checks["prose_lettered"] = found.kept
+        checks["condensed_recorded_honestly"] = 1.0 if not untrusted else 0.5
+        if found.lost_chars:
+            hints.append(c.lost_hint(story, found, "phase 4"))
+        captions = [(str(d.get("text") or ""), span) for d, span in zip(lines, found.placed)
+                    if d.get("kind") == "narration"]
+        cut = c.cut_captions(story, captions)
+        checks["captions_whole"] = 1 - len(cut) / max(1, len(captions))
+        hints += [f"caption '{t[:24]}' is cut mid-clause; cut captions only at 、 , ; : or the end of a sentence"
+                  for t in cut[:3]]
+        if untrusted:
+            hints.append(f"{untrusted} condensed[] entries do not match the story or are no attribution")
+    missing = [(p.get("panel_id"), d.get("speaker")) for p in panels for d in p.get("dialogues") or []
+               if isinstance(d, dict) and d.get("speaker") and d.get("kind") not in ("narration", "sfx")
+               and d["speaker"] not in (p.get("characters") or [])]
+    spoken = sum(1 for p in panels for d in p.get("dialogues") or [] if isinstance(d, dict) and d.get("speaker")
+                 and d.get("kind") not in ("narration", "sfx"))
+    checks["speakers_in_panels"] = 1 - len(missing) / max(1, spoken)
+    hints += [f"panel {pid}: speaker {who} is not among its characters; put each speaker in the panel where "
+              "they speak" for pid, who in missing[:3]]
+    crowded = c.crowded(panels, output.get("page_size_px"), language)
+    checks["lettering_room"] = 1 - len(crowded) / max(1, len(panels))
+    if crowded:
+        worst = max(crowded, key=lambda item: item[1])
+        hints.append(f"condense narration: {len(crowded)} of {len(panels)} panels are crowded (lettering over "
+                     f"{round(100 * c.room.CROWDED_AT)}% of the panel; {worst[0]} at {round(100 * worst[1])}%); "
+                     "take captions out of them and record each in condensed[] with its source")
+        spoken_px = c.room.lettering_px([d for p in panels for d in _quoted(p)], language)
+        page_px = c.room.panel_px([0, 0, 1, 1], output.get("page_size_px")) * c.room.COMFORTABLE
+        needed = math.ceil(spoken_px / page_px) if page_px else 0
+        if needed > len(pages):
+            hints.append(f"the quoted lines alone need about {needed} pages to be lettered comfortably; condensing "
+                         f"narration cannot make them fit {len(pages)}: ask for more pages")
     if checks["page_count"] < 1:
         hints.append(f"the storyboard has {len(pages)} pages; the request asks for {wanted}")
     if checks["panels_per_page"] < 1:
@@ -298,6 +379,21 @@ def phase5(output: dict, inputs: dict) -> Result:
         checks["every_panel_once"] = (sum(counts.get(pid) == 1 for pid in expected) / len(expected)) if expected \
             else float(bool(items))
         checks["images_stored"] = c.share(items, lambda d: str(d.get("image_uri") or "").startswith(("gs://", "file:")))
+    by_panel = {p.get("panel_id"): p for p in _panels(storyboard)}
+    unstaged = []
+    for d in items:
+        panel = by_panel.get(d.get("panel_id")) or {}
+        staged = {s.get("character_id") for s in d.get("staging") or [] if isinstance(s, dict)}
+        for line in panel.get("dialogues") or []:
+            who = line.get("speaker") if isinstance(line, dict) else None
+            if who and line.get("kind") not in ("narration", "sfx") and (
+                    who not in (d.get("characters") or []) or (d.get("staging") and who not in staged)):
+                unstaged.append((d.get("panel_id"), who))
+    spoken = sum(1 for d in items for line in (by_panel.get(d.get("panel_id")) or {}).get("dialogues") or []
+                 if isinstance(line, dict) and line.get("speaker") and line.get("kind") not in ("narration", "sfx"))
+    if storyboard:
+        checks["speakers_drawn"] = 1 - len(unstaged) / max(1, spoken)
+    hints += [f"panel {pid}: {who} speaks but is not drawn; stage every speaker of the panel" for pid, who in unstaged[:3]]
     if checks["descriptions_complete"] < 1:
         hints.append("each panel description needs description, setting, mood, camera_angle and valid staging")
     if checks.get("every_panel_once", 1) < 1:
@@ -330,6 +426,16 @@ def phase6(output: dict, inputs: dict) -> Result:
         "no_overflow": 1.0 if not placements else max(0.0, 1 - overflow / len(placements)),
         "quotes_lettered": quotes_score,
     }
+    story = c.story_text(inputs)
+    if story and entries:
+        language = c.language_of(output, inputs, story)
+        lettered_lines = [str(d.get("text") or "") for e in entries for d in e.get("dialogues") or []
+                          if isinstance(d, dict) and d.get("kind") != "sfx"]
+        declared = output.get("condensed", (inputs.get("storyboard") or {}).get("condensed"))
+        found, _ = c.text_kept(story, lettered_lines, declared, language)
+        checks["text_kept"] = found.accounted
+        if found.lost_chars:
+            hints.append(c.lost_hint(story, found, "phase 6"))
     if overflow:
         hints.append(f"{overflow} bubble(s) overflow; shrink the font or split the line across panels")
     hints += [f"phase 6: {d}" for d in quote_detail]
@@ -375,4 +481,27 @@ EVALUATORS: dict[int, Callable[[dict, dict], Result]] = {1: phase1, 2: phase2, 3
 # Checks that matter more than the rest (they break the reader's experience, not just tidiness).
 WEIGHTS = {"quotes_once": 3.0, "quotes_lettered": 3.0, "page_count": 2.0, "panels_per_page": 2.0,
            "panels_do_not_overlap": 2.0, "no_overflow": 3.0, "categories": 3.0, "every_panel_once": 2.0,
-           "fields_complete": 2.0, "descriptions_complete": 2.0}
+           "fields_complete": 2.0, "descriptions_complete": 2.0, "text_kept": 2.0, "one_identity_per_person": 2.0}
+# Checks that catch what a reader would call a broken manga, with (ok_at, fail_at): at or above ok_at the
+# check does not limit the score; between fail_at and ok_at the phase passes with a warning (0.60-0.70);
+# at or below fail_at it is retried (below 0.60), however tidy the rest is.
+CRITICAL: dict[str, tuple[float, float]] = {
+    "text_kept": (0.99, 0.95),                 # story text that reaches no caption or bubble
+    "one_identity_per_person": (1.0, 1.0),     # one person drawn as two characters
+    "speakers_in_panels": (1.0, 0.9),          # a speaker missing from the panel where they speak
+    "speakers_drawn": (1.0, 0.9),
+    "lettering_room": (1.0, 0.85),             # bubbles crowding panels
+    "captions_whole": (1.0, 1.0),              # a caption cut mid-clause ("ところが部員の一") reads as nonsense
+    "places_consistent": (1.0, 0.75),          # a place that contradicts the scene
+    "quotes_once": (1.0, 0.9),
+    "quotes_lettered": (1.0, 0.9),
+}
+
+
+def critical_cap(value: float, ok_at: float, fail_at: float) -> float:
+    """The highest score a phase can have with this critical check at `value` (see CRITICAL)."""
+    if value >= ok_at - 1e-9:
+        return 1.0
+    if fail_at < ok_at and value > fail_at:
+        return 0.60 + 0.0999 * (value - fail_at) / (ok_at - fail_at)
+    return round(0.59 * max(0.0, value) / max(fail_at, 1e-9), 4)

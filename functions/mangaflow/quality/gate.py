@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass, field
+from typing import Callable
 
 PASS_AT = 0.70
 WARN_AT = 0.60
@@ -46,3 +48,35 @@ def retry_delay(phase: int, attempt: int, key: str = "") -> float:
     jitter = int.from_bytes(digest[:4], "big") / 2**32 * 0.25
     delay = base * 2 ** (attempt - 1) * (1 + jitter)
     return round(min(CAP_PHASE5_S if int(phase) == 5 else CAP_S, delay), 3)
+
+
+@dataclass
+class GateRun:
+    """Every attempt of one phase through the quality gate, and which one is kept."""
+
+    attempts: list[dict] = field(default_factory=list)  # {"output", "score", "decision", "hints", "warning"}
+    kept: int = 0
+
+    @property
+    def best(self) -> dict:
+        return self.attempts[self.kept]
+
+
+def produce_with_quality_gate(produce: Callable[[list[str]], dict], judge: Callable[[dict], dict]) -> GateRun:
+    """The workflow's `produce_with_quality_gate` (workflows/manga_pipeline.workflows.yaml) in one process,
+    for tests and benchmarks: produce (the hints of the previous attempt in hand), judge, retry below 0.60
+    at most 3 times, keep the best-scoring attempt (the first of equals). No back-off sleep."""
+    run = GateRun()
+    hints: list[str] = []
+    for retry in range(MAX_RETRIES + 1):
+        output = produce(hints)
+        judged = judge(output)
+        verdict = gate(float(judged["score"]), retry)
+        run.attempts.append({"output": output, "score": verdict["score"], "decision": verdict["decision"],
+                             "hints": list(judged.get("hints") or []), "warning": judged.get("warning")})
+        if verdict["score"] > run.best["score"]:
+            run.kept = len(run.attempts) - 1
+        if not verdict["retry"]:
+            break
+        hints = list(judged.get("hints") or [])
+    return run

@@ -41,3 +41,8 @@ def _tokenize(text: str) -> tuple[Token, ...]:
 def tokenize(text: str) -> list[Token]:
     """Morphemes of `text` in order (the last few texts are remembered: analysis asks twice)."""
     return list(_tokenize(text))
+
+
+def tokenize_once(text: str) -> list[Token]:
+    """Morphemes of a short text seen once (a quoted line): not remembered, so it evicts nothing."""
+    return [Token(t.surface, t.part_of_speech) for t in tokenizer().tokenize(text)]

@@ -17,6 +17,12 @@ PLACES_JA: dict[str, bool] = {  # word -> indoor
     "保健室": True, "図書室": True, "音楽室": True, "玄関": True, "居間": True, "寝室": True, "宿": True,
     "旅館": True, "宮殿": True, "王宮": True, "小屋": True, "パン屋": True, "レストラン": True, "アパート": True,
     "バス停": False, "谷": False, "田んぼ": False, "広場": False,
+    "道場": True, "部室": True, "会議室": True, "居酒屋": True, "河原": False, "土手": False, "家庭科室": True,
+    "斜面": False, "沢": False, "改札": True, "波打ち際": False, "美術室": True, "理科室": True, "グラウンド": False,
+    "プール": False, "事務所": True, "オフィス": True, "会社": True, "工場": True, "屋台": False, "テニスコート": False,
+    "弓道場": True, "車内": True, "境内": False, "墓": False, "温泉": False, "縁側": False, "蔵": True, "倉庫": True,
+    "ベランダ": False, "バルコニー": False, "診察室": True, "待合室": True, "楽屋": True, "舞台": True, "劇場": True,
+    "映画館": True, "コンビニ": True, "スーパー": True, "本屋": True, "書店": True, "花屋": True, "八百屋": True,
     "海": False, "空": False, "港町": False, "町": False, "村": False, "都市": False, "街": False,
 }
 PLACES_EN: dict[str, bool] = {
@@ -35,7 +41,21 @@ PLACES_EN: dict[str, bool] = {
     "cafe": True, "café": True, "bakery": True, "restaurant": True, "apartment": True, "flat": True,
     "cottage": True, "cabin": True, "hut": True, "barn": True, "hallway": True, "corridor": True, "gym": True,
     "police station": True, "laboratory": True, "lab": True, "attic": True, "cellar": True, "kingdom": False,
+    "diner": True, "parking lot": False, "car park": False, "gymnasium": True, "bleachers": True,
+    "basement": True, "porch": False, "alley": False, "square": False, "bar": True,
+    "pub": True, "studio": True, "theatre": True, "theater": True, "stage": True, "clinic": True, "ward": True,
+    "dojo": True, "locker room": True, "canteen": True, "cafeteria": True, "deck": False,
+    "garage": True, "shed": True, "greenhouse": True, "orchard": False, "vineyard": False, "dune": False,
+    "lakeshore": False, "waterfront": False, "lobby": True, "corridor": True, "staircase": True, "stairs": True,
 }
+# Where a club practises: 柔道部の練習 happens in the dojo, not on a road (道 inside 柔道).
+CLUB_VENUES_JA: dict[str, str] = {
+    "柔道": "道場", "剣道": "道場", "空手": "道場", "合気道": "道場", "弓道": "弓道場", "野球": "グラウンド",
+    "サッカー": "グラウンド", "陸上": "グラウンド", "ラグビー": "グラウンド", "水泳": "プール", "吹奏楽": "音楽室",
+    "合唱": "音楽室", "軽音": "部室", "美術": "美術室", "バスケ": "体育館", "バスケットボール": "体育館",
+    "バレー": "体育館", "バレーボール": "体育館", "卓球": "体育館", "バドミントン": "体育館", "体操": "体育館",
+    "テニス": "テニスコート", "将棋": "部室", "囲碁": "部室", "写真": "部室", "文芸": "部室", "科学": "理科室",
+    "演劇": "体育館", "料理": "家庭科室"}
 
 TIME_JA = [("夜明け", "dawn"), ("明け方", "dawn"), ("夕方", "evening"), ("夕暮れ", "evening"), ("夕日", "evening"),
            ("夜", "night"), ("晩", "night"), ("深夜", "night"), ("朝", "dawn"), ("昼", "day"), ("午後", "day")]
@@ -52,13 +72,15 @@ GENERAL_PLACES = {"海", "空", "港町", "町", "村", "都市", "街", "sea", 
 
 # Furniture and fittings: a scene that names no place but has these is back indoors, in the last room seen.
 INDOOR_HINTS_JA = ("テーブル", "窓際", "椅子", "机", "ベッド", "カウンター", "棚", "畳", "ソファ")
-INDOOR_HINTS_EN = ("table", "desk", "chair", "bed", "counter", "shelf", "sofa", "fireplace", "ceiling")
+INDOOR_HINTS_EN = ("table", "desk", "chair", "bed", "counter", "shelf", "sofa", "fireplace", "ceiling", "booth")
 
 # Moving somewhere: a line that takes a figure to a new place starts a new scene.
 MOVE_JA = ("入っ", "入り", "入る", "向か", "行っ", "行き", "行く", "着い", "着く", "戻っ", "戻る", "帰っ", "帰る",
-           "上っ", "登っ", "出かけ", "歩い", "走っ", "駆け", "やって来", "やってき", "来た")
+           "上っ", "登っ", "登る", "登り", "出かけ", "歩い", "走っ", "駆け", "やって来", "やってき", "来た", "下り",
+           "下っ", "下る", "降り", "降り", "移っ", "寄っ", "集ま")
 MOVE_EN = ("went", "walked", "entered", "arrived", "climbed", "ran", "came", "stepped", "headed", "returned",
-           "hurried", "drove", "rode", "sailed", "moved", "wandered", "reached", "crossed", "set off", "followed")
+           "hurried", "drove", "rode", "sailed", "moved", "wandered", "reached", "crossed", "set off", "followed",
+           "carried", "took", "waited", "stood")
 
 # A sentence that reports the past or hearsay: people named there are remembered, not on stage.
 ABSENT_JA = ("らしい", "という", "とのこと", "そうだ", "年前", "かつて", "昔", "生前", "亡くな", "亡き", "思い出")
@@ -99,20 +121,52 @@ KINSHIP_JA: dict[str, tuple[str, ...]] = {
     "mother": ("母", "お母さん", "母さん", "母親"),
     "father": ("父", "お父さん", "父さん", "父親"),
     "teacher": ("先生",),
-    "older brother": ("兄", "お兄さん", "兄さん", "兄貴"),
-    "older sister": ("姉", "お姉さん", "姉さん"),
+    "older brother": ("兄", "お兄さん", "兄さん", "兄貴", "お兄ちゃん"),
+    "older sister": ("姉", "お姉さん", "姉さん", "お姉ちゃん"),
+    "younger brother": ("弟",),
+    "younger sister": ("妹",),
+    "aunt": ("叔母", "伯母", "叔母さん", "伯母さん"),
+    "uncle": ("叔父", "伯父", "叔父さん", "伯父さん"),
 }
-KIN_GENDER = {"grandfather": "male", "father": "male", "older brother": "male",
-              "grandmother": "female", "mother": "female", "older sister": "female"}
+KIN_GENDER = {"grandfather": "male", "father": "male", "older brother": "male", "younger brother": "male",
+              "uncle": "male", "husband": "male", "son": "male", "grandmother": "female", "mother": "female",
+              "older sister": "female", "younger sister": "female", "aunt": "female", "wife": "female",
+              "daughter": "female"}
 KIN_AGE = {"grandfather": "elder", "grandmother": "elder", "mother": "adult", "father": "adult",
-           "teacher": "adult", "older brother": "teen", "older sister": "teen"}
+           "teacher": "adult", "older brother": "teen", "older sister": "teen", "younger brother": "child",
+           "younger sister": "child", "aunt": "adult", "uncle": "adult"}
 
 HONORIFICS_JA = ("さん", "くん", "君", "ちゃん", "様", "さま", "先生", "先輩", "殿", "氏")
+# Titles that follow a name (佐藤部長) or stand alone for the one person who holds them (部長).
+TITLES_JA = ("先生", "部長", "先輩", "課長", "社長", "監督", "キャプテン", "会長", "店長", "係長", "隊長", "師匠",
+             "親方", "委員長", "主将", "船長", "院長", "校長")
+# Words that stand for a named person in "<word>の<name>" (妻の千代, 兄の大樹) and alone afterwards.
+APPOSITION_KIN_JA: dict[str, str] = {"妻": "wife", "夫": "husband", "娘": "daughter", "息子": "son"}
+# Descriptions that may introduce a name (マネージャーの小川ユイ) but are not used for the person alone.
+APPOSITION_ROLES_JA = ("マネージャー", "担任", "学級委員", "部員", "友人", "親友", "同僚", "上司", "部下", "後輩",
+                       "幼なじみ", "新入り", "孫", "主人", "店主", "隣人", "相棒", "転校生", "新人")
 ROBOT_WORDS = ("robot", "machine", "android", "droid", "automaton", "ロボット", "機械", "アンドロイド")
 
 TITLES_EN = {"inspector", "council", "captain", "doctor", "king", "queen", "mayor", "professor", "detective",
              "sergeant", "officer", "commander", "general", "chief", "lord", "lady", "sir", "mr", "mrs", "ms",
-             "dr", "prince", "princess", "emperor", "empress", "president", "minister", "governor"}
+             "dr", "prince", "princess", "emperor", "empress", "president", "minister", "governor", "coach",
+             "grandma", "grandpa", "granny", "aunt", "auntie", "uncle", "capt", "prof", "sgt", "lt", "miss"}
+# A role noun ("the captain", "my grandmother") and the titles that name the same position.
+TITLE_OF_ROLE_EN: dict[str, tuple[str, ...]] = {
+    "captain": ("captain", "capt"), "doctor": ("dr", "doctor"), "coach": ("coach",),
+    "grandmother": ("grandma", "granny"), "grandma": ("grandma", "granny"), "grandfather": ("grandpa",),
+    "grandpa": ("grandpa",), "professor": ("professor", "prof"), "detective": ("detective",),
+    "king": ("king",), "queen": ("queen",), "prince": ("prince",), "princess": ("princess",),
+    "aunt": ("aunt", "auntie"), "uncle": ("uncle",), "mayor": ("mayor",), "sergeant": ("sergeant", "sgt"),
+    "inspector": ("inspector",), "officer": ("officer",)}
+ROLE_OF_TITLE_EN = {"captain": "captain", "capt": "captain", "dr": "doctor", "doctor": "doctor", "coach": "coach",
+                    "professor": "professor", "prof": "professor", "detective": "detective", "mayor": "mayor",
+                    "sergeant": "sergeant", "inspector": "inspector"}
+KIN_OF_TITLE_EN = {"grandma": "grandmother", "granny": "grandmother", "grandpa": "grandfather", "aunt": "aunt",
+                   "auntie": "aunt", "uncle": "uncle"}
+# Kinship nouns that introduce a named person ("her brother Erik", "my mother, Ruth Hale").
+KIN_ROLES_EN = ("brother", "sister", "son", "daughter", "wife", "husband", "aunt", "uncle", "cousin", "friend",
+                "mother", "father", "grandmother", "grandfather", "boss", "partner")
 GROUPS_EN = {"runaways", "inspectors", "villagers", "soldiers", "townspeople", "guards", "children",
              "students", "robots", "pirates", "knights", "neighbours", "neighbors", "workers", "crowd"}
 FEMALE_EN = {"she", "her", "hers", "herself", "girl", "woman", "mother", "sister", "queen", "lady", "mrs", "ms",
@@ -120,6 +174,13 @@ FEMALE_EN = {"she", "her", "hers", "herself", "girl", "woman", "mother", "sister
 MALE_EN = {"he", "him", "his", "himself", "boy", "man", "father", "brother", "king", "sir", "mr", "prince",
            "son", "grandfather", "uncle"}
 
+# Last (or any) words of a capitalised phrase that make it a place, a body or a thing, not a person.
+NOT_PERSON_WORDS_EN = {
+    "high", "school", "street", "road", "avenue", "lane", "creek", "river", "lake", "park", "hall", "academy",
+    "council", "company", "station", "hospital", "church", "bay", "island", "mountain", "mountains", "hill",
+    "route", "bridge", "city", "town", "county", "university", "college", "club", "team", "house", "hotel",
+    "market", "square", "valley", "forest", "ocean", "sea", "north", "south", "east", "west", "day", "christmas",
+    "year", "new", "old", "great", "united", "states", "kingdom", "empire", "republic", "war", "times", "news"}
 # Capitalised words that are never names even when they recur.
 NOT_NAMES_EN = {
     "i", "a", "an", "the", "he", "she", "it", "we", "they", "you", "his", "her", "its", "our", "their", "my",
@@ -129,11 +190,13 @@ NOT_NAMES_EN = {
     "january", "february", "march", "april", "may", "june", "july", "august", "september", "october",
     "november", "december", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday",
     "god", "oh", "ok", "okay", "mr", "mrs", "ms", "dr", "sir", "english", "japanese", "chapter", "someone",
-    "everyone", "nobody", "all", "both", "many", "most", "now", "today", "tomorrow", "yesterday", "still",
+    "everyone", "everybody", "somebody", "anybody", "nobody", "all", "both", "many", "most", "now", "today", "tomorrow", "yesterday", "still",
 }
 SPEECH_VERBS_EN = ("said", "asked", "replied", "answered", "shouted", "cried", "whispered", "called",
                    "yelled", "screamed", "muttered", "murmured", "added", "explained", "told", "thought",
-                   "wondered", "laughed", "sighed", "says", "asks", "shouts", "whispers", "snapped", "begged")
+                   "wondered", "laughed", "sighed", "says", "asks", "shouts", "whispers", "snapped", "begged",
+                   "say", "ask", "tell", "shout", "whisper", "reply", "answer", "mutter", "add", "insisted",
+                   "agreed", "admitted", "warned", "announced", "demanded", "protested", "promised")
 SHOUT_VERBS = ("叫", "怒鳴", "わめ", "shouted", "yelled", "screamed", "cried out", "roared", "shouts", "yells")
 THOUGHT_VERBS = ("思っ", "思う", "心の中", "心の声", "考え", "thought", "wondered", "thinks", "wonders")
 
@@ -186,6 +249,12 @@ ROLES_EN: dict[str, tuple[str, str, str]] = {
     "keeper": ("unknown", "adult", "person"), "visitor": ("unknown", "adult", "person"),
     "neighbour": ("unknown", "adult", "person"), "neighbor": ("unknown", "adult", "person"),
     "pilot": ("unknown", "adult", "person"), "musician": ("unknown", "adult", "person"),
+    "brother": ("male", "teen", "person"), "sister": ("female", "teen", "person"), "son": ("male", "child", "person"),
+    "daughter": ("female", "child", "person"), "wife": ("female", "adult", "person"),
+    "husband": ("male", "adult", "person"), "aunt": ("female", "adult", "person"),
+    "uncle": ("male", "adult", "person"), "clerk": ("unknown", "adult", "person"),
+    "coach": ("unknown", "adult", "person"), "first mate": ("unknown", "adult", "person"),
+    "scorekeeper": ("unknown", "teen", "person"),
 }
 # Determiners that make a role noun a person on stage ("the king", "her mother", "a soldier").
 ROLE_DETERMINERS_EN = ("the", "a", "an", "his", "her", "my", "their", "our", "your", "this", "that")

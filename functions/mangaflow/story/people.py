@@ -6,37 +6,15 @@ capitalised words with evidence of being a person (named/called X, said X, X's, 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
-from functools import lru_cache
+from collections import Counter
 
 from . import lexicon as lx
+from . import identity
+from .figure import Figure, figure_pattern, mention_positions, role_pattern
 from .japanese import Token, tokenize
-from .text import in_spans
+from .text import in_spans, protect_abbreviations, sentence_spans
 
-
-@dataclass
-class Figure:
-    """A character found in the text; `key` is the canonical name used everywhere else."""
-
-    name: str
-    aliases: list[str]
-    kind: str = "person"  # person | robot | group
-    gender: str = "unknown"
-    age: str = "adult"
-    named: bool = True
-    kin: str | None = None
-    kin_of: str | None = None
-    traits: list[str] = field(default_factory=list)
-    first_pos: int = 0
-    mentions: int = 0
-    present: int = 0  # mentions outside remembered / hearsay sentences: how much the figure is on stage
-    role: str | None = None  # the role noun of an unnamed figure ("old woman", 老人)
-    narrator: bool = False  # the first-person voice (I, 私, 僕)
-
-    @property
-    def key(self) -> str:
-        return self.name
-
+__all__ = ["Figure", "absent_spans", "figure_pattern", "find_figures", "mention_positions", "role_pattern"]
 
 _KATAKANA = re.compile(r"^[\u30a0-\u30ffー]{2,}$")
 _LATIN_NAME = re.compile(r"^[A-Z][a-z]{1,15}$")
@@ -49,7 +27,16 @@ def find_figures(masked: str, language: str, full_text: str | None = None) -> li
     `full_text` lets kinship aliases used only in dialogue (じいちゃん) join their character.
     """
     full_text = full_text if full_text is not None else masked
-    figures = _figures_ja(masked, full_text) if language == "ja" else _figures_en(masked, full_text)
+    if language == "ja":
+        figures = identity.unify_ja(_figures_ja(masked, full_text), masked, full_text)
+        for fig in figures:
+            _describe_ja(masked, fig)
+    else:
+        figures = identity.unify_en(_figures_en(masked, full_text), masked, full_text)
+        _describe_all_en(masked, figures)
+    if not re.search(r"[^\W_]", masked):
+        figures += _called_in_dialogue(full_text, language, figures)
+        masked = full_text  # a story told only in dialogue: its people are named only there
     absent = absent_spans(masked, language)
     for fig in figures:
         positions = mention_positions(masked, fig, language)
@@ -64,71 +51,38 @@ def find_figures(masked: str, language: str, full_text: str | None = None) -> li
     return list(unique.values())
 
 
-def mention_positions(text: str, fig: Figure, language: str) -> list[int]:
-    """Start offsets of every mention of any alias (longest alias wins where they overlap)."""
-    pattern = figure_pattern(tuple(fig.aliases), language, fig.role if language == "en" else None)
-    starts = []
-    for m in pattern.finditer(text):
-        if language == "ja" and fig.kin and not _kin_standalone(text, m.start(), m.end()):
+def _called_in_dialogue(text: str, language: str, known: list[Figure]) -> list[Figure]:
+    """The people a story told only in dialogue calls by name (「ユイ？」, "Marcus? …", 「お母さん」)."""
+    from .speakers import vocative
+    from .text import extract_quotes
+
+    found: dict[str, Figure] = {}
+    for quote in extract_quotes(text):
+        word = vocative(quote.text, language)
+        if not word or any(word in f.aliases for f in known):
             continue
-        starts.append(m.start())
-    return starts
-
-
-_KANJI = "\u3400-\u4dbf\u4e00-\u9fff"
-
-
-@lru_cache(maxsize=256)
-def figure_pattern(aliases: tuple[str, ...], language: str, role: str | None = None) -> re.Pattern:
-    """One regex for every way the text names a figure: aliases as whole words (a one-kanji role
-    such as 女 not inside 彼女, "I" not inside "Ines") and, for an English role, "the tall soldier"."""
-    parts = []
-    for alias in sorted(set(a for a in aliases if a), key=lambda a: (-len(a), a)):
-        if language == "ja":
-            guard_after = "(?!たち|達|ら|の子)" if alias in lx.NARRATOR_JA or alias in ("男", "女") else ""
-            if len(alias) == 1 or alias in lx.NARRATOR_JA:
-                parts.append(f"(?<![{_KANJI}]){re.escape(alias)}(?![{_KANJI}]){guard_after}")
-            else:
-                parts.append(re.escape(alias) + guard_after)
-        else:
-            parts.append(r"(?<![A-Za-z])" + re.escape(alias) + r"(?![a-z])")
-    if role:
-        parts.append(role_pattern(role))
-    return re.compile("|".join(parts) if parts else r"(?!x)x")
-
-
-def role_pattern(role: str) -> str:
-    """'the old woman', 'An old woman', 'her mother', 'the tall soldier' for an English role noun."""
-    words = role.split()
-    noun = r"\s+".join(f"[{w[0].upper()}{w[0]}]{re.escape(w[1:])}" for w in words)
-    dets = "|".join(f"[{d[0].upper()}{d[0]}]{d[1:]}" for d in lx.ROLE_DETERMINERS_EN)
-    # an adjective is a plain lowercase word that is not a determiner, a function word or a breaker
-    stop = "|".join(sorted(lx.ROLE_BREAKERS_EN | set(lx.ROLE_DETERMINERS_EN) | _FUNCTION_WORDS))
-    return (r"(?<![A-Za-z])(?:" + dets + r")\s+(?:(?!(?:" + stop + r")\b)[a-z][a-z-]*\s+){0,2}?"
-            + noun + r"(?![a-z])")
-
-
-_FUNCTION_WORDS = {"of", "and", "or", "to", "in", "on", "at", "with", "was", "is", "had", "has", "who", "which",
-                   "were", "are", "be", "for", "from", "by", "as", "but", "so", "not"}
+        kin = next((k for k, aliases in lx.KINSHIP_JA.items() if word in aliases), None) if language == "ja" else None
+        base = re.sub(r"(?:さん|くん|ちゃん|様)$", "", word) if language == "ja" and kin is None else word
+        if kin is not None:
+            base = lx.KINSHIP_JA[kin][0]  # お母さん is the mother, 母
+        fig = found.setdefault(base, Figure(name=base, aliases=[base], named=kin is None, kin=kin,
+                                            gender=lx.KIN_GENDER.get(kin or "", "unknown"),
+                                            age=lx.KIN_AGE.get(kin or "", "teen" if language == "ja" else "adult")))
+        if word not in fig.aliases:
+            fig.aliases.append(word)
+    return list(found.values())
 
 
 def absent_spans(masked: str, language: str) -> list[tuple[int, int]]:
     """Sentences that remember the past or report hearsay ("…らしい", "years ago"): a person named
     only there is talked about, not on stage."""
     markers = lx.ABSENT_JA if language == "ja" else lx.ABSENT_EN
-    pattern = r"[^。！？\n]*[。！？]?" if language == "ja" else r"[^.!?\n]*[.!?]?"
     spans = []
-    for m in re.finditer(pattern, masked):
-        sentence = m.group(0) if language == "ja" else m.group(0).lower()
-        if sentence.strip() and any(w in sentence for w in markers):
-            spans.append((m.start(), m.end()))
+    for start, end in sentence_spans(masked, 0, len(masked), language):
+        sentence = masked[start:end] if language == "ja" else masked[start:end].lower()
+        if any(w in sentence for w in markers):
+            spans.append((start, end))
     return spans
-
-
-def _kin_standalone(text: str, start: int, end: int) -> bool:
-    # 祖父母 (grandparents) or 母親 inside a longer word is not the grandfather / mother
-    after = text[end : end + 1]
-    return not (after in ("母", "父") and text[start:end] in ("祖父", "祖母"))
 
 
 # ---------------------------------------------------------------- Japanese
@@ -142,14 +96,18 @@ _NOT_NAMES_JA = {"彼", "彼女", "私", "僕", "俺", "二人", "皆", "誰", "
 def _figures_ja(masked: str, full_text: str) -> list[Figure]:
     tokens = tokenize(masked)
     names: dict[str, Figure] = {}
-    _person_names(tokens, names)
+    evidence: Counter = Counter()
+    _person_names(tokens, names, evidence)
     kin_words = {a for aliases in lx.KINSHIP_JA.values() for a in aliases}
-    for m in _SPEAKER_JA.finditer(full_text):
-        # 「…」と春香は叫んだ: whoever is said to speak is a person, whatever janome tagged the word
-        word = m.group(1)
-        if word not in _NOT_NAMES_JA and word not in kin_words and word not in lx.ROLES_JA and word not in names \
-                and word not in lx.NARRATOR_JA:
+    said = [m.group(1) for m in _SPEAKER_JA.finditer(full_text)] + [m.group(1) for m in _SAID_WAS_JA.finditer(masked)]
+    for word in said:
+        # 「…」と春香は叫んだ / そう言ったのは、学級委員の中村だった: whoever is said to speak is a person
+        if word not in _NOT_NAMES_JA and word not in kin_words and word not in lx.ROLES_JA \
+                and word not in lx.NARRATOR_JA and word not in lx.TITLES_JA:
             _add_name(names, word, "")
+            evidence[word] += 2
+    for surface in [n for n in names if evidence[n] < 2 and not names[n].parts]:
+        del names[surface]  # 沢の水: a word janome took for a family name, seen only before の
     figures = list(names.values())
     figures += _kin_figures(tokens, masked, full_text, names)
     figures = _merge_teacher(figures)
@@ -157,42 +115,80 @@ def _figures_ja(masked: str, full_text: str) -> list[Figure]:
     narrator = _narrator_ja(tokens)
     if narrator is not None:
         figures.append(narrator)
-    for fig in figures:
-        _describe_ja(masked, fig)
     return figures
 
 
 _PARTICLES = {"は", "が", "の", "に", "と", "を", "も", "へ", "や", "から", "より", "で"}
+_SUBJECT_OR_AND = {"は", "が", "も", "と"}
+_SAID_WAS_JA = re.compile(r"そう(?:言|叫|聞|答|つぶや|呟)[^。「」]{0,6}?のは、?[^。「」]{0,10}?の?"
+                          r"([\u4e00-\u9fff\u30a1-\u30faー]{1,6}?)(?:さん|くん|ちゃん)?(?:だった|です|だ)")
+_GIVEN_NUMERAL = re.compile(r"^[一二三四五六七八九十]$")
 
 
-def _person_names(tokens: list[Token], names: dict[str, Figure]) -> None:
+def _name_evidence(following: str) -> int:
+    """How strongly the word after a candidate says it is a person's name."""
+    if following in lx.HONORIFICS_JA or following in lx.TITLES_JA:
+        return 3
+    if following in _SUBJECT_OR_AND:
+        return 2
+    return 1 if following in _PARTICLES else 0
+
+
+def _person_names(tokens: list[Token], names: dict[str, Figure], evidence: Counter) -> None:
     katakana_subject: dict[str, int] = {}
+    subjects = Counter(tokens[k].surface for k in range(len(tokens) - 1) if tokens[k + 1].surface in _SUBJECT_OR_AND)
+    apposition_words = set(_KIN_WORDS) | set(lx.TITLES_JA) | set(lx.APPOSITION_ROLES_JA) | set(lx.APPOSITION_KIN_JA)
     i = 0
     while i < len(tokens):
         tok = tokens[i]
         if "人名" in tok.pos and tok.pos.startswith("名詞,固有名詞"):
-            j, surface = i, ""
+            j, parts = i, []
             while j < len(tokens) and tokens[j].pos.startswith("名詞,固有名詞,人名"):
-                surface += tokens[j].surface
+                parts.append(tokens[j].surface)
                 j += 1
+            surface = "".join(parts)
             nxt = tokens[j].surface if j < len(tokens) else ""
-            if (nxt in _PARTICLES or nxt in lx.HONORIFICS_JA) and not _reduplicated(surface):
-                _add_name(names, surface, nxt)
+            score = _name_evidence(nxt) + _after_role(tokens, i, apposition_words)
+            if score and not _reduplicated(surface):
+                _add_name(names, surface, nxt, tuple(parts) if len(parts) > 1 else ())
+                evidence[surface] += score + (2 if len(parts) > 1 else 0)
             i = j
             continue
         nxt = tokens[i + 1] if i + 1 < len(tokens) else None
         if nxt is not None and tok.pos.startswith("名詞") and not _generic_noun(tok):
+            after = tokens[i + 2].surface if i + 2 < len(tokens) else ""
             if nxt.surface in lx.HONORIFICS_JA and (nxt.pos.startswith("名詞,接尾,人名") or
                                                     "固有名詞" in tok.pos or _KATAKANA.match(tok.surface)):
                 _add_name(names, tok.surface, nxt.surface)
+                evidence[tok.surface] += 3
             elif _LATIN_NAME.match(tok.surface) and nxt.surface in ("は", "が", "と", "に", *lx.HONORIFICS_JA):
                 _add_name(names, tok.surface, nxt.surface)  # a romanised name in Japanese prose (Annaは)
+                evidence[tok.surface] += 2
             elif _KATAKANA.match(tok.surface) and nxt.surface in ("は", "が"):
                 katakana_subject[tok.surface] = katakana_subject.get(tok.surface, 0) + 1
+            elif _GIVEN_NUMERAL.match(nxt.surface) and "数" in nxt.pos and after in _SUBJECT_OR_AND \
+                    and len(tok.surface) == 1 and re.match(r"[\u4e00-\u9fff]", tok.surface):
+                surface = tok.surface + nxt.surface  # 源三は: a given name janome cut in two
+                _add_name(names, surface, after)
+                evidence[surface] += 1
+            elif _after_role(tokens, i, apposition_words) and nxt.surface in _SUBJECT_OR_AND | set(lx.HONORIFICS_JA) \
+                    and 1 <= len(tok.surface) <= 4 and tok.surface not in apposition_words \
+                    and tok.surface not in lx.ROLES_JA and tok.surface not in lx.PLACES_JA:
+                # 兄の大樹が / 妻の千代と: a role, then its name; a plain noun (部長の声が) does not come back
+                _add_name(names, tok.surface, nxt.surface)
+                evidence[tok.surface] += subjects[tok.surface]  # itself one of them: 1 + the others
         i += 1
     for surface, count in katakana_subject.items():
         if count >= 2 and surface not in lx.ROLES_JA and surface not in names:
             _add_name(names, surface, "")
+            evidence[surface] += 2
+
+
+def _after_role(tokens: list[Token], i: int, words: set[str]) -> int:
+    """2 when tokens[i] follows "<kinship or title>の" (兄の大樹, 部長の佐藤), else 0."""
+    if i >= 2 and tokens[i - 1].surface == "の" and tokens[i - 2].surface in words:
+        return 2
+    return 0
 
 
 def _generic_noun(tok: Token) -> bool:
@@ -207,11 +203,14 @@ def _reduplicated(surface: str) -> bool:
 _KIN_WORDS = {a for aliases in lx.KINSHIP_JA.values() for a in aliases}
 
 
-def _add_name(names: dict[str, Figure], surface: str, honorific: str) -> None:
-    if surface in _KIN_WORDS or surface in lx.ROLES_JA or surface in lx.HONORIFICS_JA:
+def _add_name(names: dict[str, Figure], surface: str, honorific: str, parts: tuple[str, ...] = ()) -> None:
+    if surface in _KIN_WORDS or surface in lx.ROLES_JA or surface in lx.HONORIFICS_JA or surface in lx.TITLES_JA:
         return  # 先生さん, 母さん: a role, handled as a kinship figure
-    fig = names.setdefault(surface, Figure(name=surface, aliases=[surface]))
-    if honorific in lx.HONORIFICS_JA and surface + honorific not in fig.aliases:
+    if not re.search(r"[\u3041-\u3096\u30a1-\u30fa\u4e00-\u9fffA-Za-z]", surface) or surface in _NOT_NAMES_JA:
+        return  # 「みーちゃん」 cut as み / ー / ちゃん: a long-vowel mark is nobody
+    fig = names.setdefault(surface, Figure(name=surface, aliases=[surface], parts=parts))
+    fig.parts = fig.parts or parts
+    if (honorific in lx.HONORIFICS_JA or honorific in lx.TITLES_JA) and surface + honorific not in fig.aliases:
         fig.aliases.append(surface + honorific)
 
 
@@ -340,7 +339,8 @@ def _describe_ja(masked: str, fig: Figure) -> None:
 # ---------------------------------------------------------------- English
 
 _WORD = re.compile(r"[A-Za-z][A-Za-z'’\-]*")
-_CAP_RUN = re.compile(r"(?:(?<=\s)|^)(?:(the|The)\s+)?((?:[A-Z][a-z]+(?:\s+|(?=['’]s)|(?=[^A-Za-z])))+)",
+_CAP_RUN = re.compile(r"(?:(?<=\s)|^)(?:(the|The)\s+)?((?:(?:Mr|Mrs|Ms|Dr|Prof|Capt|Lt|Sgt)\.\s+)?"
+                      r"(?:[A-Z][a-z]+(?:\s+|(?=['’]s)|(?=[^A-Za-z])))+)",
                       re.MULTILINE)
 _PREPOSITIONS = {"of", "in", "at", "from", "to", "into", "near", "towards", "toward", "across", "onto"}
 
@@ -350,6 +350,7 @@ def _figures_en(masked: str, full_text: str) -> list[Figure]:
     found: dict[str, Figure] = {}
     evidence: dict[str, int] = {}
     counts: dict[str, int] = {}
+    full: dict[str, int] = {}
     mid_sentence: set[str] = set()
     for m in _CAP_RUN.finditer(masked):
         words = [w for w in re.split(r"\s+", m.group(2).strip()) if w]
@@ -365,7 +366,7 @@ def _figures_en(masked: str, full_text: str) -> list[Figure]:
         phrase = " ".join(words)
         # "the" belongs to the phrase only when no leading word was dropped after it
         has_the = bool(m.group(1)) and start == m.start(2)
-        lowered = [w.lower() for w in words]
+        lowered = [w.lower().rstrip(".") for w in words]
         if any(w in lx.TITLES_EN for w in lowered):
             name = ("the " + phrase) if has_the else phrase
             fig = found.setdefault(name, Figure(name=name, aliases=[name]))
@@ -374,8 +375,13 @@ def _figures_en(masked: str, full_text: str) -> list[Figure]:
             fig.kind = "group" if "council" in lowered else fig.kind
             evidence[name] = evidence.get(name, 0) + 2
             continue
+        if len(words) > 1 and not has_the and lowered[-1] not in lx.PLACES_EN \
+                and not any(w in lx.NOT_PERSON_WORDS_EN or w in lx.NOT_NAMES_EN for w in lowered):
+            # "Thomas Reed", "Anna Lind": a full name when it acts like a person or holds one
+            full[phrase] = full.get(phrase, 0) + _person_evidence(masked, start, start + len(phrase), initial)
+            continue
         if len(words) > 1 or lowered[-1] in lx.PLACES_EN or (has_the and not initial):
-            continue  # places, organisations and title-less multiword names are settings here
+            continue  # places, organisations and multiword names of things are settings here
         word = words[0]
         if lowered[0] in lx.NOT_NAMES_EN or (initial and lowered[0] in lower_words):
             continue
@@ -395,6 +401,10 @@ def _figures_en(masked: str, full_text: str) -> list[Figure]:
             accepted = score >= 2 * count + 1 if common else score >= 1
         if accepted:
             found.setdefault(word, Figure(name=word, aliases=[word]))
+    for phrase, score in full.items():
+        words = phrase.split()
+        if score >= 1 or any(w in found for w in words):
+            found.setdefault(phrase, Figure(name=phrase, aliases=[phrase], parts=tuple(words)))
     for m in re.finditer(r"\bthe\s+(?:other\s+)?(" + "|".join(sorted(lx.GROUPS_EN)) + r")\b", masked):
         name = "the " + m.group(1)
         found.setdefault(name, Figure(name=name, aliases=[name, m.group(1)], kind="group", named=False))
@@ -403,11 +413,16 @@ def _figures_en(masked: str, full_text: str) -> list[Figure]:
     narrator = _narrator_en(masked)
     if narrator is not None:
         figures.append(narrator)
+    _describe_all_en(masked, figures)  # genders first: nicknames ("called her Ellie") are resolved by them
+    return figures
+
+
+def _describe_all_en(masked: str, figures: list[Figure]) -> None:
+    """Kind, gender and age of each figure; a second call (after merging) fills what is still unknown."""
     starts = sorted((p, f.name) for f in figures for p in mention_positions(masked, f, "en"))
     narrators = {f.name for f in figures if f.narrator}  # "my door" is no one else being described
     for fig in figures:
         _describe_en(masked, fig, [p for p, name in starts if name != fig.name and name not in narrators])
-    return figures
 
 
 _ROLE_INTRO = re.compile(r",?\s+(?:named|called)\s+([A-Z][a-z]+)")
@@ -523,12 +538,16 @@ def _sentence_initial(text: str, pos: int) -> bool:
     return not before or before[-1] in ".!?\n\"”:" or before.endswith("\n")
 
 
+_APPOSED = re.compile(r"\b(?:" + "|".join(sorted(set(lx.ROLES_EN) | set(lx.KIN_ROLES_EN), key=len, reverse=True))
+                     + r")\s*,?\s+$")
+
+
 def _person_evidence(text: str, start: int, end: int, initial: bool) -> int:
     before = text[max(0, start - 12) : start].lower()
     after = text[end : end + 14].lower()
     score = 0
-    if re.search(r"\b(named|called)\s+$", before):
-        score += 2
+    if re.search(r"\b(named|called|name was|name is)\s+$", text[max(0, start - 14) : start].lower()) or _APPOSED.search(text[max(0, start - 30) : start].lower()):
+        score += 2  # "a man named Oliver Pratt", "my mother, Ruth Hale", "her brother Erik"
     if any(after.lstrip(" ,").startswith(v) for v in lx.SPEECH_VERBS_EN) or \
             any(before.rstrip().endswith(v) for v in lx.SPEECH_VERBS_EN):
         score += 2
@@ -540,6 +559,9 @@ def _person_evidence(text: str, start: int, end: int, initial: bool) -> int:
     if initial and re.match(r"\s+[a-z]+(ed|s|ght|ew|ame|ook|ent|ad|as)?\b", after):
         score += 1
     return score
+
+
+_PRONOUN_WORDS = {"she", "her", "hers", "herself", "he", "him", "his", "himself"}
 
 
 def _describe_en(masked: str, fig: Figure, others: list[int]) -> None:
@@ -557,7 +579,16 @@ def _describe_en(masked: str, fig: Figure, others: list[int]) -> None:
         for pos in mention_positions(masked, fig, "en")[:12]:
             # what is said of them runs until someone else is named ("Mara met the old man. He …")
             stop = next((o for o in others if o > pos), pos + 120)
-            window = re.findall(r"[a-z]+", masked[max(0, pos - 25) : min(pos + 120, stop)].lower())
+            # the rest of its sentence, and the next one when the figure opens the sentence (its subject)
+            ends = [m.end() for m in re.finditer(r"[.!?]", protect_abbreviations(masked[pos : pos + 120]))]
+            named = re.match(r"[A-Za-z.' -]*?(?=\s+[a-z]|[,.;:!?]|$)", masked[pos : pos + 60])
+            subject = named is not None and re.match(r"\s+[a-z]+\b", masked[pos + named.end() :]) is not None
+            ends = ends[:2] if subject else ends[:1]
+            stop = min(stop, pos + (ends[-1] if ends else 120))
+            window = re.findall(r"[a-z]+", masked[pos : min(pos + 120, stop)].lower())
+            # before the name only nouns count ("a girl named Pia"): "Behind her, Tom" is someone else's
+            window += [w for w in re.findall(r"[a-z]+", masked[max(0, pos - 25) : pos].lower())
+                       if w not in _PRONOUN_WORDS]
             female += sum(w in lx.FEMALE_EN for w in window)
             male += sum(w in lx.MALE_EN for w in window)
         if female > male:

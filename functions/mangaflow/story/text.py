@@ -83,10 +83,24 @@ def extract_quotes(text: str) -> list[Quote]:
     return quotes
 
 
+# A quoted word that names or labels something is part of the sentence, not a spoken line:
+# 皆に「タロちゃん」と呼ばれている / 黒板に「候補」と書く / everyone called him "Stretch".
+_NAMING_AFTER_JA = re.compile(r"(?:と|って)(?:呼|名付|書|記)|という(?:名|あだ名|文字|言葉)")
+_NAMING_BEFORE_EN = re.compile(r"\b(?:called|call|calls|named|nicknamed|known as)(?:\s+(?:him|her|me|them|it|us|you))?"
+                               r"\s+$", re.IGNORECASE)
+
+
+def is_naming(text: str, start: int, end: int) -> bool:
+    """True when the quoted span start..end names or labels something instead of being spoken."""
+    if _NAMING_AFTER_JA.match(text, end):
+        return True
+    return text[start] in ('"', "“") and _NAMING_BEFORE_EN.search(text[max(0, start - 30) : start]) is not None
+
+
 def _append(quotes: list[Quote], text: str, start: int, end: int, mark: str) -> None:
     # the comma before an attribution ("…alive," said Moss) belongs to the sentence, not the line
     inner = text[start + 1 : end - 1].strip().rstrip(",")
-    if inner:
+    if inner and not is_naming(text, start, end):
         quotes.append(Quote(start, end, inner, mark))
 
 
@@ -95,21 +109,68 @@ def _paragraph_end(text: str, pos: int) -> int:
     return len(text) if found == -1 else found
 
 
-_JA_SENTENCE = re.compile(r"[^。！？!?\n]*[。！？!?]+|[^。！？!?\n]+")
-_EN_SENTENCE = re.compile(r"[^.!?\n]*(?:[.!?]+[\"'”’)]*|$)")
+# Titles written with a full stop ("Dr. Okafor") do not end a sentence.
+_ABBREVIATION = re.compile(r"\b(?:Mr|Mrs|Ms|Dr|Prof|St|Capt|Lt|Sgt|Col|Gen|Mt|Jr|Sr)\.")
+_HOLD = "\u2024"  # one dot leader: the same length as the full stop it stands in for
+_JA_END = re.compile(r"[。！？!?]+[」』）)”]*|\n")
+_EN_END = re.compile(r"[.!?]+[\"'”’)]*(?=\s|$)|\n")
+_CLAUSE_END = re.compile(r"[、，,;；:：]+|—|――")
+CAPTION_LIMIT = {"ja": 40, "en": 130}
+
+
+def protect_abbreviations(text: str) -> str:
+    """`text` with the full stop of each title abbreviation held back (same length, same offsets)."""
+    return _ABBREVIATION.sub(lambda m: m.group(0)[:-1] + _HOLD, text)
+
+
+def sentence_spans(text: str, start: int, end: int, language: str) -> list[tuple[int, int]]:
+    """(start, end) of each sentence of text[start:end], whitespace trimmed; a sentence ends at its
+    closing punctuation (with any closing bracket or quote after it) or at a line break."""
+    body = protect_abbreviations(text[start:end]) if language == "en" else text[start:end]
+    ender = _JA_END if language == "ja" else _EN_END
+    spans, cursor = [], 0
+    for m in ender.finditer(body):
+        spans.append((cursor, m.end()))
+        cursor = m.end()
+    spans.append((cursor, len(body)))
+    found = []
+    for a, b in spans:
+        piece = body[a:b]
+        lead, trail = len(piece) - len(piece.lstrip()), len(piece) - len(piece.rstrip())
+        if b - trail > a + lead:
+            found.append((start + a + lead, start + b - trail))
+    return found
+
+
+def caption_spans(text: str, span: tuple[int, int], language: str, limit: int | None = None) -> list[tuple[int, int]]:
+    """A sentence cut into captions of about `limit` characters at clause ends (、 , ; :), never inside
+    a clause: a clause longer than the limit stays whole."""
+    limit = limit or CAPTION_LIMIT[language]
+    start, end = span
+    if end - start <= limit:
+        return [span]
+    cuts = [start + m.end() for m in _CLAUSE_END.finditer(text, start, end) if start + m.end() < end]
+    pieces, cursor, last = [], start, start
+    for cut in cuts + [end]:
+        if cut - cursor > limit and last > cursor:
+            pieces.append((cursor, last))
+            cursor = last
+        last = cut
+    pieces.append((cursor, end))
+    trimmed = []
+    for a, b in pieces:
+        while a < b and text[a].isspace():
+            a += 1
+        while b > a and text[b - 1].isspace():
+            b -= 1
+        if b > a:
+            trimmed.append((a, b))
+    return trimmed
 
 
 def sentences(prose: str, language: str) -> list[str]:
     """Split prose (no quotes inside) into sentences, dropping empty bits and stray punctuation."""
-    pattern = _JA_SENTENCE if language == "ja" else _EN_SENTENCE
-    found = []
-    limit = 40 if language == "ja" else 130
-    for piece in (s.strip() for s in pattern.findall(prose)):
-        # a long sentence with a colon or semicolon reads as two captions, not one cut short
-        if len(piece) > limit and re.search(r"[:;：；]\s", piece + " "):
-            found += [p.strip() for p in re.split(r"(?<=[:;：；])\s*", piece) if p.strip()]
-        else:
-            found.append(piece)
+    found = [prose[a:b] for a, b in sentence_spans(prose, 0, len(prose), language)]
     return [s for s in found if len(s.strip("、。,.!?！？ 　…—-\"'“”:;")) >= 2]
 
 

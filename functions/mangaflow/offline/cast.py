@@ -9,8 +9,8 @@ import colorsys
 import hashlib
 import re
 
-from . import _feedback
-from ._common import language_of, story_of
+from .feedback import Request, quoted_or_capitalised, read as read_feedback
+from .common import language_of, story_of
 from ..story import Figure, StoryAnalysis
 
 HAIR = {"black": "#1f1b24", "dark brown": "#3b2a20", "brown": "#6b4a2f", "chestnut": "#8a4b2a",
@@ -35,13 +35,16 @@ def _digest(*parts: str) -> bytes:
 
 def characters(inputs: dict, feedback: dict | None) -> dict:
     story = story_of(inputs)
-    request = _feedback.read(feedback, 2)
+    request = read_feedback(feedback, 2)
     ranked = _rank(story)
     cast = [_character(f"c{i + 1}", fig, ranked[fig.key], story) for i, fig in enumerate(story.figures)]
+    if request.asks("merge"):
+        cast = _merge_named(cast, request.hints)
     if request.wants("remove_character"):
         cast = _remove(cast, request)
     if request.wants("add_character"):
         cast.append(_added(cast, request, language_of(inputs)))
+    ids = {c["id"] for c in cast}
     _spread_hues(cast)
     if request.wants("personality"):
         _retarget_personality(cast, request)
@@ -49,7 +52,7 @@ def characters(inputs: dict, feedback: dict | None) -> dict:
         _restyle(cast, request)
     return {
         "characters": cast,
-        "relationships": _relationships(story, cast),
+        "relationships": [r for r in _relationships(story, cast) if r["a"] in ids and r["b"] in ids],
         "reference_images": [],
         # the image phase draws these (at most two main characters, square)
         "reference_requests": [{"character_id": c["id"], "prompt": c["visual_description"], "size_px": [768, 768]}
@@ -165,21 +168,40 @@ def _visual(fig: Figure, figure: dict, palette: dict) -> str:
             f"skin {palette['skin']}, outfit {palette['outfit']} with {palette['accent']} accents")
 
 
-def _target(cast: list[dict], request: _feedback.Request) -> list[dict]:
+_ONE_PERSON = re.compile(r"'([^']+)' and '([^']+)' are one person")
+
+
+def _merge_named(cast: list[dict], hints: list[str]) -> list[dict]:
+    """An evaluator found two characters that are one person: the one met first keeps its id and look
+    and takes the other's names as aliases."""
+    for hint in hints:
+        m = _ONE_PERSON.search(hint)
+        if not m:
+            continue
+        found = [next((c for c in cast if name == c["name"] or name in c["aliases"]), None) for name in m.groups()]
+        if None in found or found[0] is found[1]:
+            continue
+        keep, other = sorted(found, key=cast.index)
+        keep["aliases"] += [n for n in [other["name"], *other["aliases"]] if n != keep["name"] and n not in keep["aliases"]]
+        cast = [c for c in cast if c is not other]
+    return cast
+
+
+def _target(cast: list[dict], request: Request) -> list[dict]:
     named = [c for c in cast if any(n and n in request.text for n in [c["name"], c["id"], *c["aliases"]])]
     if named:
         return named
     return [c for c in cast if c["role"] == "protagonist"][:1] or cast[:1]
 
 
-def _remove(cast: list[dict], request: _feedback.Request) -> list[dict]:
+def _remove(cast: list[dict], request: Request) -> list[dict]:
     named = [c for c in cast if any(n and n in request.text for n in [c["name"], c["id"], *c["aliases"]])]
     doomed = named or [c for c in cast if c["role"] == "minor"][-1:]
     return [c for c in cast if c not in doomed] or cast
 
 
-def _added(cast: list[dict], request: _feedback.Request, language: str) -> dict:
-    names = [n for n in _feedback.quoted_or_capitalised(request.text) if n not in {c["name"] for c in cast}]
+def _added(cast: list[dict], request: Request, language: str) -> dict:
+    names = [n for n in quoted_or_capitalised(request.text) if n not in {c["name"] for c in cast}]
     name = names[0] if names else ("新しい仲間" if language == "ja" else "the newcomer")
     fig = Figure(name=name, aliases=[name], named=bool(names), age="teen")
     seed = _digest(name, language)
@@ -193,13 +215,13 @@ def _added(cast: list[dict], request: _feedback.Request, language: str) -> dict:
             "added_by_feedback": True}
 
 
-def _retarget_personality(cast: list[dict], request: _feedback.Request) -> None:
+def _retarget_personality(cast: list[dict], request: Request) -> None:
     words = request.text.strip()
     for char in _target(cast, request):
         char["personality"] = (words[:160] + "; " if words else "more expressive; ") + char["personality"]
 
 
-def _restyle(cast: list[dict], request: _feedback.Request) -> None:
+def _restyle(cast: list[dict], request: Request) -> None:
     colour = next((c for w, c in COLOUR_WORDS.items() if w in request.text.lower()), None)
     for char in _target(cast, request):
         if colour and char["figure"]["build"] != "robot":

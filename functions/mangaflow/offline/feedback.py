@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from ..phases import QUICK_OPTIONS
+from ..hitl.options import QUICK_OPTIONS
 
 OPTION_WORDS: dict[str, tuple[str, ...]] = {
     "brighter": ("brighter", "lighter", "happier", "cheerful", "明るく", "明るい"),
@@ -41,9 +41,24 @@ class Request:
     text: str = ""
     intensity: float = 0.5
     hints: list[str] = field(default_factory=list)
+    fixes: frozenset[str] = frozenset()
 
     def wants(self, option: str) -> bool:
         return self.option == option
+
+    def asks(self, fix: str) -> bool:
+        """True when a hint or the person's words ask for this repair (see FIXES)."""
+        return fix in self.fixes
+
+
+# Repairs the offline rules know how to make, and the words (in an evaluator's hint or a person's
+# feedback) that ask for each: condense the lettering to fit the pages, merge names of one person,
+# set a scene where its own words say it is.
+FIXES: dict[str, tuple[str, ...]] = {
+    "condense": ("condense", "too much text", "less text", "文字を減ら", "要約"),
+    "merge": ("are one person", "merge "),
+    "place": ("place word", "where its own words say"),
+}
 
 
 def read(feedback: dict | None, phase: int) -> Request:
@@ -62,9 +77,11 @@ def read(feedback: dict | None, phase: int) -> Request:
     allowed = PHASE_OPTIONS.get(phase, ())
     if option not in allowed:
         option = _option_from_text(text.lower(), allowed)
+    asked = (" ".join(hints) + " " + text).lower()
+    fixes = frozenset(fix for fix, words in FIXES.items() if any(w in asked for w in words))
     if option is None and hints:
         option, text = _option_from_hints(" ".join(hints).lower(), phase, text)
-    return Request(option=option, text=text, intensity=intensity, hints=hints)
+    return Request(option=option, text=text, intensity=intensity, hints=hints, fixes=fixes)
 
 
 # A retry after a low score carries the evaluator's hints: answer the ones a rule can act on.

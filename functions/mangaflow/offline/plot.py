@@ -1,11 +1,14 @@
 """Offline phase 3: the story's scenes in order, with acts, settings, emotions, importance and beats."""
 from __future__ import annotations
 
-from . import _feedback
-from ._cast import characters as cast_characters
-from ._common import language_of, max_scenes_for, pages_of, story_of
-from ..story import SceneDraft
+import re
+
+from ..story import SceneDraft, StoryAnalysis
+from ..story.places import PlaceIndex
 from ..story.text import shorten
+from .cast import characters as cast_characters
+from .common import language_of, max_scenes_for, pages_of, story_of
+from .feedback import Request, read as read_feedback
 
 
 def cast_of(inputs: dict) -> list[dict]:
@@ -29,7 +32,7 @@ def id_lookup(cast: list[dict]) -> dict[str, str]:
 
 
 def plot(inputs: dict, feedback: dict | None) -> dict:
-    request = _feedback.read(feedback, 3)
+    request = read_feedback(feedback, 3)
     pages = pages_of(inputs)
     language = language_of(inputs)
     limit = max_scenes_for(pages)
@@ -41,9 +44,12 @@ def plot(inputs: dict, feedback: dict | None) -> dict:
     story = story_of(inputs, limit)
     ids = id_lookup(cast_of(inputs))
     scenes = [_scene(f"s{i + 1}", draft, ids, language) for i, draft in enumerate(story.scenes)]
+    condensed = [condensed_entry(story.text, span, "attribution") for span in story.attributions]
     if request.wants("faster_pacing"):
         for scene in scenes:
-            _trim_narration(scene, keep=1 if request.intensity >= 0.5 else 2)
+            condensed += _trim_narration(scene, story.text, keep=1 if request.intensity >= 0.5 else 2)
+    if request.asks("place"):
+        _replace(scenes, story, request.hints)
     if request.wants("add_episode"):
         _add_episode(scenes, request, cast_of(inputs), language)
     if request.wants("stronger_climax"):
@@ -59,6 +65,7 @@ def plot(inputs: dict, feedback: dict | None) -> dict:
         "scenes": scenes,
         "emotional_arc": [_arc_value(s) for s in scenes],
         "page_allocation": _allocation(scenes, pages),
+        "condensed": sorted(condensed, key=lambda c: c["source"]),
     }
     if request.option in ("faster_pacing", "slower_pacing"):
         result["pacing"] = "fast" if request.option == "faster_pacing" else "slow"
@@ -68,7 +75,8 @@ def plot(inputs: dict, feedback: dict | None) -> dict:
 def _scene(scene_id: str, draft: SceneDraft, ids: dict[str, str], language: str) -> dict:
     characters = list(dict.fromkeys(ids[k] for k in draft.figures if k in ids))
     beats = [{"kind": b.kind, "text": b.text, "speaker": ids.get(b.speaker) if b.speaker else None,
-              "delivery": b.delivery} for b in draft.beats]
+              "delivery": b.delivery, **({"source": [b.pos, b.end]} if b.end > b.pos else {})}
+             for b in draft.beats]
     for beat in beats:  # a speaker who is on stage is in the scene's cast
         if beat["speaker"] and beat["speaker"] not in characters:
             characters.append(beat["speaker"])
@@ -83,18 +91,47 @@ def _scene(scene_id: str, draft: SceneDraft, ids: dict[str, str], language: str)
             "emotion": draft.emotion, "importance": importance, "beats": beats}
 
 
-def _trim_narration(scene: dict, keep: int) -> None:
-    kept, narration = [], 0
+_SCENE_HINT = re.compile(r"scene (s\d+):")
+
+
+def _replace(scenes: list[dict], story: StoryAnalysis, hints: list[str]) -> None:
+    """An evaluator says a scene's place contradicts it: set it where the scene's own words say, else
+    where the scene before it was."""
+    wrong = {m.group(1) for h in hints for m in _SCENE_HINT.finditer(h)}
+    where = PlaceIndex(story.text, story.language, [], [(q.start, q.end) for q in story.quotes])
+    for i, scene in enumerate(scenes):
+        if scene["scene_id"] not in wrong:
+            continue
+        spans = [b["source"] for b in scene["beats"] if b.get("source")]
+        found = where.place_of(spans[0][0], spans[-1][1]) if spans else None
+        if found is not None and found.word != scene["setting"]["place"]:
+            scene["setting"].update(place=found.word, indoor=found.indoor)
+        elif i > 0:
+            scene["setting"].update(place=scenes[i - 1]["setting"]["place"], indoor=scenes[i - 1]["setting"]["indoor"])
+
+
+def condensed_entry(text: str, span: tuple[int, int], reason: str) -> dict:
+    """One `condensed[]` record: the story span left off the page, its words and why."""
+    start, end = span
+    return {"source": [start, end], "text": text[start:end], "reason": reason}
+
+
+def _trim_narration(scene: dict, text: str, keep: int) -> list[dict]:
+    """Faster pacing: keep the first `keep` narration beats of the scene; the rest are recorded as condensed."""
+    kept, narration, dropped = [], 0, []
     for beat in scene["beats"]:
         if beat["kind"] != "dialogue" and beat["delivery"] != "sfx":
             narration += 1
             if narration > keep:
+                if beat.get("source"):
+                    dropped.append(condensed_entry(text, tuple(beat["source"]), "faster_pacing"))
                 continue
         kept.append(beat)
     scene["beats"] = kept
+    return dropped
 
 
-def _add_episode(scenes: list[dict], request: _feedback.Request, cast: list[dict], language: str) -> None:
+def _add_episode(scenes: list[dict], request: Request, cast: list[dict], language: str) -> None:
     peak = next((i for i, s in enumerate(scenes) if s["emotion"] == "climax"), len(scenes) - 1)
     leads = [c["id"] for c in cast if c.get("role") in ("protagonist", "deuteragonist")] or \
             [c["id"] for c in cast[:1]]

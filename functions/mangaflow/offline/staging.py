@@ -5,8 +5,8 @@ side the page is read from (right for rtl), figures facing each other, scale fro
 """
 from __future__ import annotations
 
-from . import _feedback
-from ._common import language_of
+from .feedback import read as read_feedback
+from .common import language_of
 from ..errors import NotFound
 
 HEAD = {  # camera -> (head y, figure scale)
@@ -33,7 +33,7 @@ def find_panel(storyboard: dict, panel_id: str) -> dict:
 def describe(inputs: dict, panel_id: str, feedback: dict | None) -> dict:
     storyboard = inputs.get("storyboard") or {}
     panel = find_panel(storyboard, panel_id)
-    request = _feedback.read(feedback, 5)
+    request = read_feedback(feedback, 5)
     scenes = {s.get("scene_id"): s for s in storyboard.get("scenes") or (inputs.get("plot") or {}).get("scenes") or []}
     scene = scenes.get(panel.get("scene_id"), {})
     cast = {c.get("id"): c for c in storyboard.get("characters") or _cast_list(inputs)}
@@ -75,8 +75,10 @@ def _stage(panel: dict, characters: list[str], cast: dict, camera: str, mood: st
         height = float(((cast.get(cid) or {}).get("figure") or {}).get("height") or 1.0)
         if len(ordered) == 1:
             facing = "left" if direction == "rtl" else "right"
+        elif cid == ordered[0]:
+            facing = "right" if x < 0.5 else "left"  # the first speaker turns to the others
         else:
-            facing = "right" if x < 0.5 else "left"
+            facing = "right" if x < slots[0] else "left"  # everyone else turns to the first speaker
         staging.append({"character_id": cid, "x": round(x, 3),
                         "y": round(min(0.9, max(0.08, head_y + (1.0 - height) * 0.12)), 3),
                         "scale": round(scale * height, 3), "facing": facing,

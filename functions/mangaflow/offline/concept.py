@@ -1,8 +1,8 @@
 """Offline phase 1: theme, genre, tone, audience and world from word lists over the story."""
 from __future__ import annotations
 
-from . import _feedback
-from ._common import STYLES, language_of, pages_of, reading_direction, story_of, style_of
+from .feedback import Request, read as read_feedback
+from .common import STYLES, language_of, pages_of, reading_direction, story_of, style_of
 from ..story import StoryAnalysis
 from ..story.text import sentences, shorten
 
@@ -31,7 +31,7 @@ TONE_LADDER = ["somber", "serious", "bittersweet", "warm", "hopeful", "bright"]
 
 def concept(inputs: dict, feedback: dict | None) -> dict:
     story = story_of(inputs)
-    request = _feedback.read(feedback, 1)
+    request = read_feedback(feedback, 1)
     language = language_of(inputs)
     themes = _themes(story)
     genre = _genre(story, style_of(inputs), request)
@@ -76,7 +76,7 @@ def _themes(story: StoryAnalysis) -> list[str]:
     return themes
 
 
-def _genre(story: StoryAnalysis, style: str, request: _feedback.Request) -> str:
+def _genre(story: StoryAnalysis, style: str, request: Request) -> str:
     if request.wants("change_genre"):
         named = [g for g in STYLES if g in request.text.lower()]
         ja_names = {"少年": "shonen", "少女": "shojo", "青年": "seinen", "女性": "josei", "子供": "kodomo"}
@@ -99,7 +99,7 @@ def _genre_from_story(story: StoryAnalysis) -> str:
     return "shonen" if story.language == "en" else "shojo"
 
 
-def _tone(story: StoryAnalysis, request: _feedback.Request) -> str:
+def _tone(story: StoryAnalysis, request: Request) -> str:
     emotions = [s.emotion for s in story.scenes]
     warm = sum(e in ("warm", "joy") for e in emotions)
     dark = sum(e in ("tension", "sad") for e in emotions)
@@ -120,7 +120,7 @@ def _tone(story: StoryAnalysis, request: _feedback.Request) -> str:
     return TONE_LADDER[index]
 
 
-def _retarget(genre: str, request: _feedback.Request) -> tuple[str, str]:
+def _retarget(genre: str, request: Request) -> tuple[str, str]:
     text = request.text.lower()
     if any(w in text for w in ("younger", "children", "kids", "子供")):
         return "kodomo", AUDIENCE["kodomo"]
