@@ -1,8 +1,7 @@
 """`make bench`: every benchmark in turn, on the services `mangaflow services up` started.
 
 The end-to-end, stores, storage and story-reading benchmarks rewrite their own sections of bench/RESULTS.md;
-the others
-print their tables (paste them into RESULTS.md when they change)."""
+the others print their tables (paste them into RESULTS.md when they change)."""
 from __future__ import annotations
 
 import subprocess
