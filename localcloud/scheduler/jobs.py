@@ -95,8 +95,8 @@ def validate(job: Any, parent: str) -> None:
                           "1800s (30 minutes).", "job.attemptDeadline")
     size = job.ByteSize()
     if size > MAX_JOB_BYTES:
-        raise invalid(f"The job is {size} bytes (httpTarget.body {len(job.http_target.body)} bytes); the maximum "
-                      f"size of a job is {MAX_JOB_BYTES} bytes (1 MB).", "job.httpTarget.body")
+        raise invalid(f"job.httpTarget.body is {len(job.http_target.body)} bytes, which makes the job {size} bytes; "
+                      f"a job may be at most {MAX_JOB_BYTES} bytes (1 MB).", "job.httpTarget.body")
 
 
 def _validate_http_target(target: Any) -> None:

@@ -1,4 +1,4 @@
-"""Fixtures: `scheduler` (the local Cloud Scheduler in its own process, manual clock) and `target`
+"""Fixtures: `scheduler` / `shared_scheduler` (the local Cloud Scheduler in its own process, manual clock) and `target`
 (a real HTTP server that records calls)."""
 from __future__ import annotations
 
@@ -21,5 +21,13 @@ def target() -> Iterator[RecordingTarget]:
 @pytest.fixture
 def scheduler(tmp_path: Path) -> Iterator[SchedulerProcess]:
     server = SchedulerProcess(tmp_path / "scheduler").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def shared_scheduler(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SchedulerProcess]:
+    """One server for a module's tests that leave no jobs behind (bad input is refused)."""
+    server = SchedulerProcess(tmp_path_factory.mktemp("scheduler")).start()
     yield server
     server.stop()
