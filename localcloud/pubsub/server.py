@@ -33,12 +33,39 @@ def _unimplemented(rpc: Rpc) -> Any:
     return refuse
 
 
-def _handler(rpc: Rpc, implementation: Any) -> grpc.RpcMethodHandler:
+def _parsed(rpc: Rpc, behaviour: Any) -> Any:
+    """Requests are parsed here, not by gRPC, so one that is not a valid message is INVALID_ARGUMENT."""
+    from google.protobuf.message import DecodeError
+
+    async def parse(raw: bytes, context: grpc.aio.ServicerContext) -> Any:
+        try:
+            return rpc.request.FromString(raw)
+        except DecodeError as err:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                                f"The request is not a valid {rpc.request.DESCRIPTOR.full_name}: {err}")
+
+    if rpc.client_streaming:
+        async def streaming(raw_requests: Any, context: grpc.aio.ServicerContext) -> Any:
+            async def requests() -> Any:
+                async for raw in raw_requests:
+                    yield await parse(raw, context)
+            async for response in behaviour(requests(), context):
+                yield response
+        return streaming
+
+    async def unary(raw: bytes, context: grpc.aio.ServicerContext) -> Any:
+        return await behaviour(await parse(raw, context), context)
+    return unary
+
+
+def _handler(rpc: Rpc, implementation: Any) -> grpc.RpcMethodHandler | None:
+    """None for a kind of RPC the proto does not use today (gRPC then answers UNIMPLEMENTED itself)."""
     behaviour = getattr(implementation, rpc.name, None) or _unimplemented(rpc)
-    kind = {(False, False): grpc.unary_unary_rpc_method_handler, (True, True): grpc.stream_stream_rpc_method_handler,
-            (False, True): grpc.unary_stream_rpc_method_handler, (True, False): grpc.stream_unary_rpc_method_handler}
-    return kind[(rpc.client_streaming, rpc.server_streaming)](
-        behaviour, request_deserializer=rpc.request.FromString, response_serializer=rpc.response.SerializeToString)
+    kind = {(False, False): grpc.unary_unary_rpc_method_handler,
+            (True, True): grpc.stream_stream_rpc_method_handler}.get((rpc.client_streaming, rpc.server_streaming))
+    if kind is None:
+        return None
+    return kind(_parsed(rpc, behaviour), request_deserializer=None, response_serializer=rpc.response.SerializeToString)
 
 
 class _Health(health.aio.HealthServicer):
@@ -64,7 +91,7 @@ class PubSubServer:
                                                 ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
                                                 ("grpc.so_reuseport", 0)])
         for service, rpcs in services().items():
-            handlers = {rpc.name: _handler(rpc, implementations.get(service)) for rpc in rpcs}
+            handlers = {rpc.name: handler for rpc in rpcs if (handler := _handler(rpc, implementations.get(service)))}
             self._server.add_generic_rpc_handlers([grpc.method_handlers_generic_handler(f"{PACKAGE}.{service}", handlers)])
         health_service = _Health()
         for name in ("", f"{PACKAGE}.Publisher", f"{PACKAGE}.Subscriber"):
