@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import json
 import logging
+import sqlite3
 import sys
 from pathlib import Path
 
@@ -25,7 +26,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         asyncio.run(serve_forever(args.host, args.port, Path(args.data_dir)))
-    except OSError as err:
+    except (OSError, sqlite3.Error) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     return 0

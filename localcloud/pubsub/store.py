@@ -5,9 +5,10 @@ message is delivered again, with its delivery count kept."""
 from __future__ import annotations
 
 import json
+import fcntl
 import sqlite3
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import IO, Any, Iterable, Iterator
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS topics (name TEXT PRIMARY KEY, topic BLOB NOT NULL);
@@ -37,6 +38,7 @@ class PubSubStore:
 
     def __init__(self, data_dir: Path) -> None:
         data_dir.mkdir(parents=True, exist_ok=True)
+        self._lock = _lock_folder(data_dir)
         self.path = data_dir / "pubsub.sqlite3"
         self._db = sqlite3.connect(self.path, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
@@ -108,3 +110,15 @@ class PubSubStore:
 
     def close(self) -> None:
         self._db.close()
+        self._lock.close()
+
+
+def _lock_folder(data_dir: Path) -> IO[str]:
+    """One server per data folder: a second one would deliver (or fire) everything twice."""
+    handle = open(data_dir / "server.lock", "a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        raise OSError(f"the data folder {data_dir} is in use by another server") from None
+    return handle

@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import json
 import logging
+import sqlite3
 import sys
 from pathlib import Path
 
@@ -24,8 +25,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         asyncio.run(serve_forever(args.host, args.port, Path(args.data_dir), args.manual_clock))
-    except KeyboardInterrupt:
-        pass
+    except (OSError, sqlite3.Error) as err:  # the port is taken, the data folder cannot be written
+        print(f"error: {err}", file=sys.stderr)
+        return 1
     return 0
 
 

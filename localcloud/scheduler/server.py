@@ -9,6 +9,7 @@ import base64
 import datetime as dt
 import json
 import logging
+import signal
 import uuid
 from pathlib import Path
 from typing import Any
@@ -230,7 +231,11 @@ async def serve_forever(host: str, port: int, data_dir: Path, manual_clock: bool
     await server.start()
     print(f"scheduler listening on http://{server.host}:{server.port} (data in {data_dir}"
           f"{', manual clock' if manual_clock else ''})", flush=True)
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stopping.set)
     try:
-        await asyncio.Event().wait()
+        await stopping.wait()
     finally:
         await server.stop()

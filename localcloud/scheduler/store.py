@@ -6,10 +6,11 @@ it has answered for.
 """
 from __future__ import annotations
 
+import fcntl
 import sqlite3
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from .jobs import JobPb
 
@@ -65,6 +66,7 @@ class JobStore:
 
     def __init__(self, data_dir: Path) -> None:
         data_dir.mkdir(parents=True, exist_ok=True)
+        self._lock = _lock_folder(data_dir)
         self.path = data_dir / "scheduler.sqlite3"
         self._db = sqlite3.connect(self.path, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
@@ -104,3 +106,15 @@ class JobStore:
 
     def close(self) -> None:
         self._db.close()
+        self._lock.close()
+
+
+def _lock_folder(data_dir: Path) -> IO[str]:
+    """One server per data folder: a second one would deliver (or fire) everything twice."""
+    handle = open(data_dir / "server.lock", "a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        raise OSError(f"the data folder {data_dir} is in use by another server") from None
+    return handle

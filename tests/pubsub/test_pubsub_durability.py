@@ -96,3 +96,15 @@ def test_messages_past_the_subscriptions_retention_are_dropped(tmp_path):
     finally:
         clients.close()
         server.stop()
+
+
+def test_a_second_server_on_the_same_data_folder_is_refused(pubsub):
+    import subprocess
+    import sys
+
+    from pubsub_support import REPO, free_port
+
+    second = subprocess.run([sys.executable, "-m", "localcloud.pubsub", "serve", "--port", str(free_port()),
+                             "--data-dir", str(pubsub.data_dir)], cwd=REPO, capture_output=True, text=True, timeout=30)
+    assert second.returncode == 1
+    assert "in use by another server" in second.stderr and "Traceback" not in second.stderr

@@ -195,3 +195,16 @@ def test_the_wall_clock_cannot_be_moved(tmp_path):
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_a_second_server_on_the_same_data_folder_is_refused(scheduler):
+    import subprocess
+    import sys
+
+    from scheduler_support import REPO, free_port
+
+    second = subprocess.run([sys.executable, "-m", "localcloud.scheduler", "serve", "--port", str(free_port()),
+                             "--data-dir", str(scheduler.data_dir)], cwd=REPO, capture_output=True, text=True,
+                            timeout=30)
+    assert second.returncode == 1
+    assert "in use by another server" in second.stderr and "Traceback" not in second.stderr
