@@ -15,6 +15,7 @@ BENCHES = [
     ["bench_render_art.py"],
     ["bench_render_pages.py"],
     ["bench_stores.py"],
+    ["bench_pubsub.py"],
     ["bench_pipeline.py"],
 ]
 

@@ -208,3 +208,12 @@ def test_a_second_server_on_the_same_data_folder_is_refused(scheduler):
                             timeout=30)
     assert second.returncode == 1
     assert "in use by another server" in second.stderr and "Traceback" not in second.stderr
+
+
+def test_the_health_check_a_supervisor_calls(scheduler):
+    from localcloud.scheduler.health import check, healthy, version
+
+    assert healthy(scheduler.port) is True
+    assert version(scheduler.port) == "localcloud-scheduler 0.1.0"
+    scheduler.stop()
+    assert check(scheduler.port, timeout_s=1) == (False, None)
