@@ -3,16 +3,19 @@ request and response types, streaming) read from the `pubsub.proto` that `google
 the messages its own generated types. Nothing here restates the API by hand."""
 from __future__ import annotations
 
+import importlib.util
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import google.cloud.pubsub_v1
 from google.protobuf import empty_pb2
 from google.pubsub_v1 import types as pubsub_types
 
-PROTO_FILE = Path(google.cloud.pubsub_v1.__file__).parent / "proto" / "pubsub.proto"
+# Found without importing the client (and its publisher and subscriber machinery) into the server.
+_CLIENT_PACKAGE = importlib.util.find_spec("google.cloud.pubsub_v1")
+assert _CLIENT_PACKAGE is not None and _CLIENT_PACKAGE.origin is not None, "google-cloud-pubsub is not installed"
+PROTO_FILE = Path(_CLIENT_PACKAGE.origin).parent / "proto" / "pubsub.proto"
 PACKAGE = "google.pubsub.v1"
 _SERVICE = re.compile(r"^service (\w+) \{(.*?)^\}", re.M | re.S)
 _RPC = re.compile(r"rpc (\w+)\s*\(\s*(stream\s+)?([\w.]+)\s*\)\s*returns\s*\(\s*(stream\s+)?([\w.]+)\s*\)")

@@ -69,7 +69,8 @@ def main(argv: list[str] | None = None) -> int:
     serve.set_defaults(func=cmd_serve)
     apply = sub.add_parser("apply", help="create/update/delete the jobs of a schedules file")
     apply.add_argument("--schedules", default=str(REPO / "infra" / "schedules.yaml"))
-    apply.add_argument("--endpoint", required=True, help="the scheduler, host:port or URL")
+    apply.add_argument("--endpoint", help="the scheduler, host:port or URL (default: CLOUD_SCHEDULER_EMULATOR_HOST, "
+                                          "else the cloud's Cloud Scheduler)")
     apply.add_argument("--project", default="mangaflow-local")
     apply.add_argument("--location", default="local")
     apply.add_argument("--function-base-url", help="the gateway: each function is BASE/<function>")

@@ -7,6 +7,7 @@ file is deleted, any other job is left alone. Running it twice changes nothing t
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
@@ -15,6 +16,7 @@ import yaml
 
 from mangaflow.errors import DomainError
 
+EMULATOR_HOST_VARIABLE = "CLOUD_SCHEDULER_EMULATOR_HOST"  # host:port of the local scheduler
 JOB_PREFIX = "manga-"
 DEFAULT_PROJECT = "mangaflow-local"
 DEFAULT_LOCATION = "local"
@@ -74,9 +76,11 @@ def load_schedules(path: str | Path) -> list[Schedule]:
 
 
 def scheduler_client(endpoint: str | None) -> Any:
-    """The official client: on the REST transport at a local endpoint, or the cloud's with its own credentials."""
+    """The official client: on the REST transport at a local endpoint (given, or CLOUD_SCHEDULER_EMULATOR_HOST),
+    or the cloud's with its own credentials."""
     from google.cloud import scheduler_v1
 
+    endpoint = endpoint or os.environ.get(EMULATOR_HOST_VARIABLE) or None
     if endpoint is None:
         return scheduler_v1.CloudSchedulerClient()
     from google.auth.credentials import AnonymousCredentials
@@ -138,7 +142,7 @@ def _differing_fields(current: Any, wanted: Any) -> list[str]:
     return changed
 
 
-def apply(schedules_file: str | Path, function_urls: Mapping[str, str], endpoint: str | None,
+def apply(schedules_file: str | Path, function_urls: Mapping[str, str], endpoint: str | None = None,
           project: str = DEFAULT_PROJECT, location: str = DEFAULT_LOCATION,
           service_account: str | None = None) -> dict[str, list[str]]:
     """Create, update and delete `manga-*` jobs until the scheduler holds what the file says.

@@ -145,8 +145,8 @@ def test_subscribe_streams_every_message_to_the_callback(clients):
         message.ack()
 
     clients.subscribe(subscription, callback)
-    ids = {clients.publisher.publish(topic, f"panel {i}".encode()).result(10): f"panel {i}".encode()
-           for i in range(300)}
+    futures = [(clients.publisher.publish(topic, f"panel {i}".encode()), f"panel {i}".encode()) for i in range(300)]
+    ids = {future.result(10): data for future, data in futures}
 
     assert wait_until(lambda: len(seen) == 300, timeout=10)
     assert seen == ids

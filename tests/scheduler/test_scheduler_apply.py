@@ -100,6 +100,11 @@ def test_moved_functions_and_an_invoker_account_update_every_job(scheduler, targ
     assert job.http_target.oidc_token.audience == f"{target.url}/v2/quality_report"
 
 
+def test_the_endpoint_can_come_from_the_environment(scheduler, target, monkeypatch):
+    monkeypatch.setenv("CLOUD_SCHEDULER_EMULATOR_HOST", scheduler.url.removeprefix("http://"))
+    assert apply(SCHEDULES, urls(target.url), None, PROJECT, LOCATION)["created"] == ALL_JOBS
+
+
 def test_a_registered_job_calls_its_function_with_the_files_body(scheduler, target):
     run_apply(scheduler, target.url)
     scheduler.client().run_job(name=f"{PARENT}/jobs/manga-cleanup-sessions")

@@ -116,14 +116,14 @@ def test_a_failing_target_is_retried_with_doubling_backoff_then_given_up(schedul
     retry = {"retry_count": 3, "min_backoff_duration": duration_pb2.Duration(seconds=30),
              "max_backoff_duration": duration_pb2.Duration(seconds=300), "max_doublings": 3}
     job = client.create_job(parent=PARENT, job=http_job("flaky", target.url, retry_config=retry))
-    assert len(target.wait_for_calls(1)) == 1
+    assert len(scheduler.wait_for_attempts(job.name, 1)) == 1  # recorded: the retry's time is now fixed
 
     for gap in (30, 60, 120):
         scheduler.advance(gap - 1)
         quiet_for(0.4)
         before = len(target.calls)
         scheduler.advance(1)
-        assert len(target.wait_for_calls(before + 1)) == before + 1, f"the retry {gap}s later did not come"
+        assert len(scheduler.wait_for_attempts(job.name, before + 1)) == before + 1, f"no retry {gap}s later"
     scheduler.advance(3600)
     quiet_for(0.5)
 
@@ -145,11 +145,11 @@ def test_a_retry_that_succeeds_ends_the_run(scheduler, target):
     retry = {"retry_count": 5, "min_backoff_duration": duration_pb2.Duration(seconds=10)}
     job = client.create_job(parent=PARENT, job=http_job("recovers", target.url, retry_config=retry))
     client.run_job(name=job.name)
-    target.wait_for_calls(1)
+    scheduler.wait_for_attempts(job.name, 1)  # recorded: the retry's time is now fixed
     scheduler.advance(10)
-    target.wait_for_calls(2)
+    scheduler.wait_for_attempts(job.name, 2)
     scheduler.advance(20)
-    target.wait_for_calls(3)
+    scheduler.wait_for_attempts(job.name, 3)
     scheduler.advance(3600)
     quiet_for(0.4)
 
@@ -162,7 +162,7 @@ def test_without_retries_a_failure_waits_for_the_next_occurrence(scheduler, targ
     target.statuses.extend([500, 500])
     scheduler.set_clock(utc(2030, 1, 1, 8, 59, 59, micro=900_000))
     job = client.create_job(parent=PARENT, job=http_job("once", target.url))
-    target.wait_for_calls(1)
+    scheduler.wait_for_attempts(job.name, 1)
     scheduler.advance(3600)
     quiet_for(0.4)
     assert len(target.calls) == 1
