@@ -187,3 +187,16 @@ def test_a_garbage_request_gets_a_status_not_a_crash(pubsub):
     assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "google.pubsub.v1.PublishRequest" in refused.value.details()
     assert healthy(pubsub.port)
+
+
+def test_update_topic_changes_labels_and_retention_named_by_the_mask(clients, topic):
+    updated = clients.publisher.update_topic(
+        topic={"name": topic, "labels": {"stage": "local"}, "message_retention_duration": {"seconds": 3600}},
+        update_mask=field_mask_pb2.FieldMask(paths=["labels", "message_retention_duration"]))
+    assert dict(updated.labels) == {"stage": "local"} and updated.message_retention_duration.total_seconds() == 3600
+    with pytest.raises(exceptions.InvalidArgument, match="message_retention_duration"):
+        clients.publisher.update_topic(topic={"name": topic, "message_retention_duration": {"seconds": 5}},
+                                       update_mask=field_mask_pb2.FieldMask(paths=["message_retention_duration"]))
+    with pytest.raises(exceptions.InvalidArgument, match="update_mask"):
+        clients.publisher.update_topic(topic={"name": topic}, update_mask=field_mask_pb2.FieldMask(paths=["name"]))
+    assert clients.publisher.get_topic(topic=topic).message_retention_duration.total_seconds() == 3600
