@@ -16,6 +16,7 @@ BENCHES = [
     ["bench_render_pages.py"],
     ["bench_stores.py"],
     ["bench_storage.py"],
+    ["bench_pubsub.py"],
     ["bench_pipeline.py"],
     ["bench_story.py"],
 ]
