@@ -103,10 +103,10 @@ locals {
     }
     get_status = {
       name       = "get-status"
-      url_env    = "GET_STATUS_URL"
+      url_env    = ""
       memory     = "512Mi"
       timeout    = 60
-      callers    = ["workflow", "edge"]
+      callers    = ["edge"]
       ingress    = "ALLOW_INTERNAL_AND_GCLB"
       cdn_signer = true
     }
@@ -116,22 +116,26 @@ locals {
       # A long poll: up to 20 s for the next progress event, then the stores' own retries.
       memory  = "512Mi"
       timeout = 60
-      callers = ["clients"]
+      callers = ["edge"]
+      ingress = "ALLOW_INTERNAL_AND_GCLB"
     }
     get_artifact = {
-      name    = "get-artifact"
-      url_env = ""
+      name       = "get-artifact"
+      url_env    = ""
       # With MANGAFLOW_SIGNED_URLS=1 it answers with a V4 signed URL (IAM signBlob on its own account).
-      memory  = "512Mi"
-      timeout = 60
-      callers = ["clients"]
+      memory     = "512Mi"
+      timeout    = 60
+      callers    = ["edge"]
+      ingress    = "ALLOW_INTERNAL_AND_GCLB"
+      cdn_signer = true
     }
     cancel_generation = {
       name    = "cancel-generation"
       url_env = ""
       memory  = "512Mi"
       timeout = 60
-      callers = ["clients"]
+      callers = ["edge"]
+      ingress = "ALLOW_INTERNAL_AND_GCLB"
     }
     open_gate = {
       name    = "open-gate"

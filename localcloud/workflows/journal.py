@@ -40,8 +40,15 @@ _BYTES = "\u0000bytes"  # the marker of a bytes value inside journalled JSON (no
 
 
 def encode(value: Any) -> str:
-    """JSON text of a workflow value; bytes survive as a marked base64 map."""
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=_encode_other)
+    """JSON text of a workflow value; bytes survive as a marked base64 map. A string holding a lone
+    surrogate (a callback body may carry one as a \\ud800 escape) is kept as its escape: SQLite text
+    is UTF-8, which cannot hold it."""
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=_encode_other)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(value, separators=(",", ":"), default=_encode_other)
+    return text
 
 
 def _encode_other(value: Any) -> Any:

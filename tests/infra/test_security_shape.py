@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 from terraform_model import INFRA, all_tf_text, block, dynamic, function_specs, load, resource
 
-EDGE_FUNCTIONS = {"start_generation", "get_status", "review_gate", "preview_versions", "chat_message"}
+EDGE_FUNCTIONS = {"start_generation", "get_status", "review_gate", "preview_versions", "chat_message", "get_progress",
+                  "get_artifact", "cancel_generation"}
 PUBLIC_MEMBERS = ("allUsers", "allAuthenticatedUsers")
 
 
@@ -60,7 +61,7 @@ def test_cdn_buckets_are_read_only_by_cdn_fill_and_the_functions(terraform):
     assert "@cloud-cdn-fill.iam.gserviceaccount.com" in terraform["locals"]["service_agents"]["cdn_fill"]
     # The functions that hand images to people sign CDN URLs instead of making objects public.
     signers = {key for key, spec in function_specs(terraform).items() if spec["cdn_signer"]}
-    assert signers == {"get_status", "review_gate", "preview_versions"}
+    assert signers == {"get_status", "review_gate", "preview_versions", "get_artifact"}
 
 
 # -- 15. No project-wide roles/workflows.invoker ---------------------------------------------------

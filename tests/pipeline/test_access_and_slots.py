@@ -81,6 +81,7 @@ def test_a_start_that_fails_after_admission_frees_the_slot_and_the_key(stack, ow
     for key in ("MANGAFLOW_SIGNING_KEY", "MANGAFLOW_WORKFLOW", "MANGAFLOW_PUBLIC_URL"):
         monkeypatch.setenv(key, env[key])
     monkeypatch.setenv("WORKFLOWS_EMULATOR_HOST", "127.0.0.1:9")  # nothing listens on the discard port
+    monkeypatch.setenv("WORKFLOWS_GRPC_EMULATOR_HOST", "127.0.0.1:9")
     reset_client_caches()
     client = create_app("start_generation", REPO_MAIN).test_client()
     body = {"text": "Pia lost her key.", "pages": 1, "idempotency_key": f"k-{uuid.uuid4().hex}",
@@ -91,6 +92,7 @@ def test_a_start_that_fails_after_admission_frees_the_slot_and_the_key(stack, ow
     assert session_store().claim(f"start:{user}:{body['idempotency_key']}").claimed  # the key is free
     session_store().call(lambda c: c.delete(f"idem:start:{user}:{body['idempotency_key']}"))
     monkeypatch.setenv("WORKFLOWS_EMULATOR_HOST", env["WORKFLOWS_EMULATOR_HOST"])
+    monkeypatch.setenv("WORKFLOWS_GRPC_EMULATOR_HOST", env["WORKFLOWS_GRPC_EMULATOR_HOST"])
     reset_client_caches()
     started = create_app("start_generation", REPO_MAIN).test_client().post("/", json=body, headers=headers)
     assert started.status_code == 202, started.get_data(as_text=True)

@@ -26,14 +26,23 @@ def emulator_host(pubsub, monkeypatch):
 
 
 def with_push(tmp_path, **push_functions):
+    """The repository's design with only the named subscriptions pushing (the rest pulled), so the
+    behaviour of each kind is tested on its own."""
     document = yaml.safe_load(PUBSUB_FILE.read_text())
     for topic in document["topics"]:
         for subscription in topic["subscriptions"]:
+            subscription.pop("push_function", None)
             if subscription["name"] in push_functions:
                 subscription["push_function"] = push_functions[subscription["name"]]
-    path = tmp_path / "pubsub.yaml"
+    path = tmp_path / f"pubsub-{len(push_functions)}.yaml"
     path.write_text(yaml.safe_dump(document))
     return path
+
+
+@pytest.fixture
+def pulled(tmp_path):
+    """The design with every subscription pulled."""
+    return with_push(tmp_path)
 
 
 def test_the_repository_file_is_one_ensure_understands():
@@ -44,8 +53,8 @@ def test_the_repository_file_is_one_ensure_understands():
         ("hitl-feedback-dlq", 5, 604800)
 
 
-def test_ensure_creates_the_design_and_a_second_run_changes_nothing(emulator_host, clients):
-    first = ensure(PUBSUB_FILE, {}, PROJECT)
+def test_ensure_creates_the_design_and_a_second_run_changes_nothing(emulator_host, clients, pulled):
+    first = ensure(pulled, {}, PROJECT)
     assert first == {"topics": {"created": TOPICS, "left": []},
                      "subscriptions": {"created": SUBSCRIPTIONS, "updated": [], "left": []}}
     processor = clients.subscriber.get_subscription(subscription=f"projects/{PROJECT}/subscriptions/hitl-feedback-processor")
@@ -56,14 +65,15 @@ def test_ensure_creates_the_design_and_a_second_run_changes_nothing(emulator_hos
     assert not inspect.dead_letter_policy.dead_letter_topic
     assert inspect.message_retention_duration.total_seconds() == 7 * 86400
 
-    second = ensure(PUBSUB_FILE, {}, PROJECT)
+    second = ensure(pulled, {}, PROJECT)
 
     assert second == {"topics": {"created": [], "left": TOPICS},
                       "subscriptions": {"created": [], "updated": [], "left": SUBSCRIPTIONS}}
 
 
-def test_push_functions_point_at_their_urls_and_changes_are_updated(emulator_host, clients, tmp_path, push_endpoint):
-    ensure(PUBSUB_FILE, {}, PROJECT)
+def test_push_functions_point_at_their_urls_and_changes_are_updated(emulator_host, clients, tmp_path, push_endpoint,
+                                                                   pulled):
+    ensure(pulled, {}, PROJECT)
     pushing = with_push(tmp_path, **{"phase-transition-handler": "phase_transition"})
     urls = {"phase_transition": f"{push_endpoint.url}/phase_transition"}
 
@@ -78,13 +88,13 @@ def test_push_functions_point_at_their_urls_and_changes_are_updated(emulator_hos
     assert push.path == "/phase_transition" and push.json()["message"]["attributes"] == {"event": "phase_completed"}
     assert ensure(pushing, urls, PROJECT, service_account="pubsub-push@mangaflow-local.iam.gserviceaccount.com")[
         "subscriptions"]["updated"] == []
-    assert ensure(PUBSUB_FILE, {}, PROJECT)["subscriptions"]["updated"] == ["phase-transition-handler"]  # back to pull
+    assert ensure(pulled, {}, PROJECT)["subscriptions"]["updated"] == ["phase-transition-handler"]  # back to pull
     assert not clients.subscriber.get_subscription(
         subscription=f"projects/{PROJECT}/subscriptions/phase-transition-handler").push_config.push_endpoint
 
 
-def test_a_feedback_event_that_fails_five_times_reaches_the_dead_letter_inspection(emulator_host, clients):
-    ensure(PUBSUB_FILE, {}, PROJECT)
+def test_a_feedback_event_that_fails_five_times_reaches_the_dead_letter_inspection(emulator_host, clients, pulled):
+    ensure(pulled, {}, PROJECT)
     processor = f"projects/{PROJECT}/subscriptions/hitl-feedback-processor"
     clients.publish(f"projects/{PROJECT}/topics/hitl-feedback-topic", b'{"gate": "phase3"}', event="gate_opened")
     for attempt in range(1, 6):
@@ -121,9 +131,9 @@ def test_a_broken_pubsub_file_is_named_precisely(tmp_path, mutate, field):
     assert refused.value.field == field
 
 
-def test_the_ensure_command_prints_what_it_did(pubsub):
+def test_the_ensure_command_prints_what_it_did(pubsub, pulled):
     env = {**os.environ, "PUBSUB_EMULATOR_HOST": pubsub.address}
-    command = [sys.executable, "-m", "localcloud.pubsub", "ensure", "--project", PROJECT]
+    command = [sys.executable, "-m", "localcloud.pubsub", "ensure", "--project", PROJECT, "--pubsub-file", str(pulled)]
     done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=60, env=env)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["subscriptions"]["created"] == SUBSCRIPTIONS
