@@ -49,10 +49,18 @@ demo: setup
 	$(BIN)/mangaflow generate $(STORY) --pages $(PAGES) --out $(OUT) --auto-approve
 	@echo "The manga is in $(OUT)/: pages/*.png, manga.pdf, manga.cbz, manifest.json"
 
+# The suite runs on every core (pytest-xdist, a file's tests on one worker); tests marked `serial`
+# stop, kill or restart servers the others share, so they run after, on their own. The time is printed.
 test: setup tools
 	MANGAFLOW_LOCAL_DIR=$(TEST_LOCAL_DIR) $(BIN)/mangaflow services up
-	MANGAFLOW_TEST_LOCAL_DIR=$(TEST_LOCAL_DIR) $(BIN)/python -m pytest -q -p no:cacheprovider; status=$$?; \
-	  if [ $$status -eq 5 ]; then echo "pytest collected no tests: a failure"; exit 1; fi; exit $$status
+	@start=$$(date +%s); export MANGAFLOW_TEST_LOCAL_DIR=$(TEST_LOCAL_DIR); \
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n auto --dist loadfile -m "not serial"; parallel=$$?; \
+	$(BIN)/python -m pytest -q -p no:cacheprovider -m serial; serial=$$?; \
+	echo "test suite: $$(( $$(date +%s) - start )) s (parallel part: exit $$parallel, serial part: exit $$serial)"; \
+	for status in $$parallel $$serial; do \
+	  if [ $$status -eq 5 ]; then echo "pytest collected no tests: a failure"; exit 1; fi; \
+	  if [ $$status -ne 0 ]; then exit $$status; fi; \
+	done
 
 bench: setup
 	$(BIN)/pip install --quiet -r bench/requirements.txt

@@ -2,6 +2,8 @@
 interrupted: the run is never lost or orphaned, and the exit code says what happened."""
 from __future__ import annotations
 
+import pytest
+
 import json
 import signal
 import time
@@ -12,6 +14,9 @@ import requests
 from _cli_runs import STORY, Background, mangaflow
 from localcloud import supervisor
 from mangaflow_cli.api import local_client
+
+# Stops, kills or restarts servers the rest of the suite shares: run apart (make test).
+pytestmark = pytest.mark.serial
 
 
 def summary_of(stdout: str) -> dict:

@@ -190,6 +190,7 @@ def test_story_that_looks_like_code_is_just_text(run_pipeline):
     assert "<b>Run</b>" in _lettered_text(state).replace(" ", "")
 
 
+@pytest.mark.serial
 def test_redis_and_postgres_restarting_mid_run_do_not_lose_the_run(run_pipeline):
     from localcloud import supervisor as manager
 

@@ -23,6 +23,9 @@ from localcloud.supervisor import Launch, Part
 from localcloud.supervisor._proc import pid_alive
 from mangaflow_cli.main import main as cli
 
+# Stops, kills or restarts servers the rest of the suite shares: run apart (make test).
+pytestmark = pytest.mark.serial
+
 REPO = Path(__file__).resolve().parents[2]
 ALL_PARTS = ["postgres", "redis", "storage", "firestore", "workflows", "gateway"]
 

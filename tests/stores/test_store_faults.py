@@ -3,6 +3,8 @@ back-off and succeed, and what was written before the crash is still there."""
 
 from __future__ import annotations
 
+import pytest
+
 import threading
 import time
 import uuid
@@ -10,6 +12,9 @@ import uuid
 from localcloud import services as local
 from mangaflow.stores import postgres as pg
 from mangaflow.stores import sessions as ss
+
+# Stops, kills or restarts servers the rest of the suite shares: run apart (make test).
+pytestmark = pytest.mark.serial
 
 
 def _restart_later(name: str, delay_s: float, errors: list[BaseException]) -> threading.Thread:

@@ -138,12 +138,15 @@ def run_phase(stores: Stores, phase: int, body: dict[str, Any]) -> dict[str, Any
         live.publish(stores, request_id, {"type": "panel_done", "phase": 5, "panel_id": panel_id, "attempt": attempt,
                                           "fallback": fallback})
         return _response(row)
-    preview_uri = stores.artifacts.put_json("preview_cache", {"phase": phase, "attempt": attempt,
-                                                              "summary": plugin.summarise(output)},
+    # A pass with a warning (0.60-0.70) is shown to the person at the gate, not only recorded.
+    warning = judged.get("warning") if verdict["decision"] in ("warn", "give_up") else None
+    summary = plugin.summarise(output) + (f"\nquality warning: {warning}" if warning else "")
+    preview_uri = stores.artifacts.put_json("preview_cache", {"phase": phase, "attempt": attempt, "summary": summary,
+                                                              "warning": warning},
                                             prefix=f"requests/{request_id}/previews")
     stores.phase_runs.add_preview(request_id, phase, preview_uri, attempt=attempt)
     live.publish(stores, request_id, {"type": "phase_done", "phase": phase, "attempt": attempt, "score": row["score"],
-                                      "decision": row["decision"], "seconds": round(seconds, 3)})
+                                      "decision": row["decision"], "seconds": round(seconds, 3), "warning": warning})
     _record_analytics(stores, request_id, phase, attempt, row, retry, judged)
     return _response(row, preview_uri=preview_uri, checks=judged.get("checks", {}))
 
