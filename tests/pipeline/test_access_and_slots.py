@@ -23,7 +23,7 @@ def _link(gate: dict[str, Any]) -> dict[str, str]:
     return {"gate_id": query["gate_id"], "token": parse_qs(parts.fragment)["token"][0]}
 
 
-def test_only_the_owner_or_a_link_holder_reads_or_steers_a_request(run_pipeline, stack, owner, stranger):
+def test_only_the_owner_or_a_link_holder_reads_or_steers_a_request(run_pipeline, stack, owner, owner_id, stranger):
     gateway = stack["gateway"]
     seen: dict[str, Any] = {}
 
@@ -49,7 +49,7 @@ def test_only_the_owner_or_a_link_holder_reads_or_steers_a_request(run_pipeline,
             seen["gate_after"] = postgres.get_gate(gate["gate_id"])
         return {"decision": "approve", "token": gate["token"], "decided_by": "test"}
 
-    run_pipeline("Ivo painted the fence. \"Done,\" Ivo said.", pages=1, answer=probe_at_concept)
+    run_pipeline("Ivo painted the fence. \"Done,\" Ivo said.", pages=1, answer=probe_at_concept, as_user=owner_id)
     assert seen["anonymous"].status_code == 401 and seen["anonymous"].json()["field"] == "Authorization"
     assert seen["stranger"].status_code == 403
     assert seen["owner"].status_code == 200 and "client_address" in seen["owner"].json()

@@ -159,7 +159,7 @@ def test_a_forged_answer_does_not_pass_the_gate(run_pipeline):
     assert [g["decision"] for g in _phase(state, 2)["gates"]] == ["approve"]
 
 
-def test_approving_an_earlier_attempt_reverts_to_it(run_pipeline, stack, owner):
+def test_approving_an_earlier_attempt_reverts_to_it(run_pipeline, stack, owner, owner_id):
     seen = []
 
     def modify_then_keep_the_first(gate):
@@ -170,7 +170,7 @@ def test_approving_an_earlier_attempt_reverts_to_it(run_pipeline, stack, owner):
             return {"decision": "approve", "attempt": 1, "token": gate["token"]}
         return approve(gate)
 
-    state = run_pipeline(EN_STORY, pages=1, answer=modify_then_keep_the_first)["state"]
+    state = run_pipeline(EN_STORY, pages=1, answer=modify_then_keep_the_first, as_user=owner_id)["state"]
     first, second = _whole_attempts(state, 1)
     manifest = objects.get_json(state["exports"]["manifest"])
     assert manifest["outputs"]["concept"] == objects.get_json(first["output_uri"])

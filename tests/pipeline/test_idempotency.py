@@ -35,7 +35,7 @@ def test_replayed_phase_calls_return_the_stored_result(run_pipeline, stack):
            [(r["phase"], r["attempt"], r["panel_id"], r["run_id"]) for r in before]
 
 
-def test_start_generation_with_the_same_idempotency_key_starts_once(stack, owner):
+def test_start_generation_with_the_same_idempotency_key_starts_once(stack, owner, owner_id):
     body = {"text": "Mo waited for the bus.", "pages": 1, "idempotency_key": f"key-{uuid.uuid4().hex}",
             "hitl": {"mode": "auto"}}
     first = requests.post(f"{stack['gateway']}/start_generation", json=body, headers=owner, timeout=30)
@@ -43,6 +43,6 @@ def test_start_generation_with_the_same_idempotency_key_starts_once(stack, owner
     assert first.status_code == 202 and second.status_code == 202
     assert first.json()["request_id"] == second.json()["request_id"]
     assert first.json()["execution"] == second.json()["execution"]
-    finished = follow(local_client("local-user"), first.json()["request_id"], lambda gate: None,
+    finished = follow(local_client(owner_id), first.json()["request_id"], lambda gate: None,
                       execution=first.json()["execution"])
     assert finished["status"] == "completed"

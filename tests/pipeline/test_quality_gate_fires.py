@@ -24,9 +24,15 @@ def _attempts(state: dict, phase: int) -> list[dict]:
     return [a for a in found["attempts"] if a["panel_id"] is None]
 
 
-@pytest.fixture(scope="module")
+_BOOK: list[dict] = []
+
+
+@pytest.fixture
 def one_page_book(run_pipeline) -> dict:
-    return run_pipeline(HARBOUR.text, pages=1)
+    """One real run, shared by the tests of this module."""
+    if not _BOOK:
+        _BOOK.append(run_pipeline(HARBOUR.text, pages=1))
+    return _BOOK[0]
 
 
 def test_the_gate_retries_the_crowded_storyboard_with_the_evaluators_hint(one_page_book):

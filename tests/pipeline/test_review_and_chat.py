@@ -93,7 +93,7 @@ def test_review_link_with_a_wrong_token_is_refused(run_pipeline, stack):
     assert "not valid" in page.text and "Traceback" not in page.text
 
 
-def test_a_clear_chat_message_becomes_the_modification(run_pipeline, stack, owner):
+def test_a_clear_chat_message_becomes_the_modification(run_pipeline, stack, owner, owner_id):
     chats = []
 
     def chat_at_concept(gate):
@@ -105,7 +105,7 @@ def test_a_clear_chat_message_becomes_the_modification(run_pipeline, stack, owne
         return approve(gate)
 
     state = run_pipeline("Tom sat alone in the rain. \"Nothing ever changes,\" Tom said.", pages=1,
-                         answer=chat_at_concept)["state"]
+                         answer=chat_at_concept, as_user=owner_id)["state"]
     assert chats and chats[0]["applied"] is True
     assert chats[0]["intent"]["option"] == "brighter"
     gates = _phase(state, 1)["gates"]
