@@ -312,6 +312,47 @@ def _waiting_callback(client: WorkflowsClient, ex: dict[str, Any]) -> dict[str, 
     raise AssertionError("the execution never started waiting on its callback")
 
 
+UNREAD = """
+main:
+  steps:
+    - create:
+        call: events.create_callback_endpoint
+        result: cb
+    - hold:
+        call: sys.sleep
+        args:
+          seconds: 30
+    - done:
+        return: ${cb.url}
+"""
+
+
+def test_answers_to_a_callback_nobody_awaits_are_bounded(client: WorkflowsClient) -> None:
+    """A sender cannot grow the engine's memory: 16 unread answers are kept, more are refused (429)."""
+    client.deploy_workflow("unread", UNREAD)
+    ex = client.create_execution("unread", None)
+    deadline = time.monotonic() + 10
+    while not client.list_callbacks(ex) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    [cb] = client.list_callbacks(ex)
+    url = f"{client.endpoint}/v1/{cb['name']}"
+    statuses = [raw("POST", url, b'{"n": %d}' % n, {"Content-Type": "application/json"})[0] for n in range(20)]
+    assert statuses == [200] * 16 + [429] * 4
+    assert client.list_callbacks(ex)[0]["availablePayloads"] == "16"
+
+
+def test_a_callback_body_over_a_megabyte_is_refused_and_the_execution_keeps_waiting(client: WorkflowsClient) -> None:
+    ex = client.create_execution("callback", {"method": "POST", "timeout": 30})
+    cb = _waiting_callback(client, ex)
+    url = f"{client.endpoint}/v1/{cb['name']}"
+    status, body = raw("POST", url, b'{"x": "' + b"a" * (1024 * 1024 + 10) + b'"}', {"Content-Type": "application/json"})
+    assert status == 413 and "1048576" in body["error"]["message"]
+    status, _ = raw("POST", url, b'{"token": "\\ud800"}', {"Content-Type": "application/json"})
+    assert status == 200  # a lone surrogate is carried, never a failure of the execution
+    done = client.wait_for(ex)
+    assert done["state"] == "SUCCEEDED", done
+
+
 def test_callback_resumes_execution(client: WorkflowsClient) -> None:
     ex = client.create_execution("callback", {"method": "POST", "timeout": 30})
     cb = _waiting_callback(client, ex)
