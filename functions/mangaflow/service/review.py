@@ -198,6 +198,7 @@ def render_review(stores: Stores, body: dict[str, Any], root: str, *, error: str
                   refresh=gate is None and request["status"] not in FINAL_STATUSES, font_url="")
     html, nonce = _render("page.html", **values)
     if language == "ja":  # a CJK web font cut to this page's characters, so any machine renders it
+        # urlencode leaves no quote, backslash or angle bracket: safe to set raw inside <style>.
         values["font_url"] = links.font(assets.register_font(stores, _text_of(html)))
         html = _templates().get_template("page.html").render(nonce=nonce, **values)
     return Page(html, status, nonce, image_hosts=_image_hosts())
@@ -231,7 +232,8 @@ def events(stores: Stores, body: dict[str, Any], cookies: dict[str, str]) -> dic
     deadline = time.monotonic() + min(float(body.get("wait_s") or _EVENT_WAIT_S), _EVENT_WAIT_S)
     status = stores.requests.get(request_id)["status"]
     while not found and status not in FINAL_STATUSES and time.monotonic() < deadline:
-        cursor, found = live.read(stores, request_id, cursor, block_ms=max(1, int((deadline - time.monotonic()) * 1000)))
+        cursor, found = live.read(stores, request_id, cursor,
+                                  block_ms=max(1, min(4000, int((deadline - time.monotonic()) * 1000))))
         status = stores.requests.get(request_id)["status"]
     found = [{k: v for k, v in event.items() if k not in _HIDDEN_EVENT_FIELDS} for event in found]
     return {"request_id": request_id, "events": found, "cursor": cursor, "status": status}
