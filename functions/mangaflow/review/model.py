@@ -28,7 +28,7 @@ WORDS = {
            "link_decided": "The gate this link was sent for (phase {phase}) was already decided: {decision}.",
            "sent": "Sent: {decision}.", "story": "Story", "full": "full size", "page": "Page", "panel": "Panel",
            "arc": "Emotional arc", "scenes": "Scenes", "characters": "Characters", "concept": "Concept",
-           "storyboard": "Storyboard", "panels": "Panel images", "lettering": "Lettered pages", "final": "The book",
+           "storyboard": "Storyboard", "plot": "Plot", "images": "Panel images", "panels": "Panel images", "lettering": "Lettered pages", "final": "The book",
            "redo_panel": "Redo this panel (coming with the panel cache)", "field": "Field", "from": "from", "to": "to",
            "unchanged": "no differences", "changed": "changed"},
     "ja": {"title": "レビュー", "phase": "フェーズ", "waiting": "確認待ち", "running": "処理中", "done": "完了",
@@ -46,7 +46,7 @@ WORDS = {
            "link_decided": "このリンクの確認（フェーズ{phase}）は回答済みです：{decision}。",
            "sent": "送信しました：{decision}。", "story": "ストーリー", "full": "原寸", "page": "ページ", "panel": "コマ",
            "arc": "感情曲線", "scenes": "シーン", "characters": "キャラクター", "concept": "コンセプト",
-           "storyboard": "ネーム", "panels": "コマ画像", "lettering": "写植済みページ", "final": "完成した本",
+           "storyboard": "ネーム", "plot": "プロット", "images": "コマ画像", "panels": "コマ画像", "lettering": "写植済みページ", "final": "完成した本",
            "redo_panel": "このコマを描き直す（準備中）", "field": "項目", "from": "前", "to": "後",
            "unchanged": "違いはありません", "changed": "変更あり"},
 }
