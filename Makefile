@@ -14,9 +14,16 @@ OUT ?= out
 # `make test` runs on a stack of its own (data, ports, processes), never on the one `make demo` left running.
 TEST_LOCAL_DIR := $(CURDIR)/.local/test
 
-.PHONY: setup tools demo test bench services-up services-down clean
+.PHONY: setup chromium tools demo test bench services-up services-down clean
 
-setup: $(STAMP) $(NODE_STAMP)
+setup: $(STAMP) $(NODE_STAMP) chromium
+
+# The browser tests drive Debian's Chromium (never a downloaded browser build).
+chromium:
+	@test -x /usr/bin/chromium || { \
+	  if [ "$$(id -u)" = 0 ]; then DEBIAN_FRONTEND=noninteractive apt-get install -y chromium || \
+	    { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; }; \
+	  else echo "error: /usr/bin/chromium is missing; install Debian's package: sudo apt-get install -y chromium"; exit 2; fi; }
 
 $(STAMP): requirements.txt functions/requirements.txt constraints.txt pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found (Python 3.11 is required)"; exit 2; }

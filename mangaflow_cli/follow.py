@@ -83,8 +83,9 @@ def terminal_reviewer(console: Console) -> Answer:
         console.rule(f"approval gate after phase {phase}: {PHASE_NAMES.get(phase, '')}")
         if gate.get("summary"):
             console.print(gate["summary"], highlight=False, markup=False)
-        if gate.get("preview_uri"):
-            console.print(f"preview: {gate['preview_uri']}", highlight=False)
+        if gate.get("modify_error"):
+            console.print(f"[yellow]the modification could not be made:[/] {gate['modify_error']}", highlight=False,
+                          soft_wrap=True)
         revert = int(gate.get("attempt") or 1) > 1
         try:
             choice = Prompt.ask("approve, modify, skip the remaining gates" + (", or revert to an earlier attempt"
@@ -174,6 +175,10 @@ def _answer_gate(api: ApiClient, gate: dict[str, Any], answer: Answer, bars: _Ba
     interactive = getattr(answer, "interactive", False)
     if interactive:  # the prompt needs the terminal to itself
         bars.progress.stop()
+    if gate.get("approval_url") and answer is not auto_approver:
+        # The link is the other way to answer: the review page in a browser, here or anywhere.
+        bars.progress.console.print(f"review phase {gate.get('phase')} in a browser: {gate['approval_url']}",
+                                    highlight=False, soft_wrap=True, markup=False)
     try:
         reply = answer(gate)
     finally:

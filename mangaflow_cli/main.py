@@ -174,6 +174,9 @@ def show_status(args: argparse.Namespace) -> int:
         console.print(f"  phase {phase['phase']} {PHASE_NAMES.get(phase['phase'], '')}: {len(attempts)} attempt(s)"
                       + (f" over {panels} panels" if panels else "") + f", best score {best:.2f}, gate: {gates or '-'}",
                       highlight=False, soft_wrap=True)
+    for link in state.get("review_links", []):
+        console.print(f"  waiting at the gate after phase {link['phase']}: review it at {link['approval_url']}",
+                      highlight=False, soft_wrap=True, markup=False)
     return EXIT_DONE
 
 

@@ -31,6 +31,7 @@ def open_link(gateway: str, approval_url: str) -> tuple[requests.Session, dict[s
     assert opened.status_code == 200, opened.text
     cookie = opened.headers["Set-Cookie"]
     assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Path=/review_gate" in cookie
+    assert token not in cookie, "the session is not the link's token"
     page = browser.get(f"{gateway}/review_gate", params=query, timeout=30)
     return browser, query, page
 
@@ -55,14 +56,15 @@ def test_review_page_escapes_story_text_and_its_form_decides(run_pipeline, stack
                                                     timeout=30)
     page = pages_seen["page"]
     assert page.status_code == 200 and page.headers["Content-Type"].startswith("text/html")
-    assert "<img" not in page.text and "<b>" not in page.text
-    assert "&lt;img" in page.text or "&lt;b&gt;" in page.text
+    assert "<img src=x" not in page.text and "<b>this</b>" not in page.text
+    assert "&lt;img src=x onerror=alert(1)&gt;" in page.text or "&lt;b&gt;this&lt;/b&gt;" in page.text
     headers = page.headers
     assert headers["X-Content-Type-Options"] == "nosniff" and headers["Cache-Control"] == "no-store"
     assert headers["Referrer-Policy"] == "no-referrer"
     assert "frame-ancestors 'none'" in headers["Content-Security-Policy"]
     assert "form-action 'self'" in headers["Content-Security-Policy"]
-    assert "decided: approve" in pages_seen["again"].text and "<form" not in pages_seen["again"].text
+    again = pages_seen["again"].text
+    assert "already decided: approve" in again and '<form method="post"' not in again
     gate = _phase(state, 3)["gates"][0]
     assert gate["decision"] == "approve" and gate["decided_by"] == "review-page"
 

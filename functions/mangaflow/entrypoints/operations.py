@@ -3,12 +3,15 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from urllib.parse import urlencode
 
 import flask
 import functions_framework
 
 from ..bootstrap import stores
-from ..errors import DomainError, ValidationError
+from ..errors import Conflict, DomainError, ValidationError
+from ..hitl.intents import NotApplicable
+from ..review import assets
 from ..service import access, chat, review, versions
 from ._http import json_endpoint
 
@@ -16,12 +19,14 @@ Body = dict
 
 
 # The review page: no framing, no sniffing, no caching, no referrer, forms only to itself, and
-# scripts only with this response's nonce.
-def _secured(response: flask.Response, nonce: str = "") -> flask.Response:
+# scripts and styles only with this response's nonce; images, fonts and fetches from itself only
+# (plus the signed-URL host in the cloud, where images are fetched from).
+def _secured(response: flask.Response, nonce: str = "", image_hosts: tuple[str, ...] = ()) -> flask.Response:
     script = f"'nonce-{nonce}'" if nonce else "'none'"
+    images = " ".join(("'self'",) + image_hosts)
     response.headers.update({
-        "Content-Security-Policy": (f"default-src 'none'; script-src {script}; style-src 'unsafe-inline'; "
-                                    "img-src 'self' data:; connect-src 'self'; form-action 'self'; "
+        "Content-Security-Policy": (f"default-src 'none'; script-src {script}; style-src {script}; img-src {images}; "
+                                    "font-src 'self'; connect-src 'self'; form-action 'self'; "
                                     "frame-ancestors 'none'; base-uri 'none'"),
         "X-Content-Type-Options": "nosniff",
         "Cache-Control": "no-store",
@@ -32,7 +37,9 @@ def _secured(response: flask.Response, nonce: str = "") -> flask.Response:
 
 
 def _html(page: review.Page, request: flask.Request) -> flask.Response:
-    return _secured(flask.Response(page.body, status=page.status, mimetype="text/html"), page.nonce)
+    if page.redirect:
+        return _secured(flask.redirect(page.redirect, code=303))
+    return _secured(flask.Response(page.body, status=page.status, mimetype="text/html"), page.nonce, page.image_hosts)
 
 
 def _wants_html(request: flask.Request) -> bool:
@@ -40,7 +47,42 @@ def _wants_html(request: flask.Request) -> bool:
 
 
 def _review_error(err: DomainError, request: flask.Request) -> flask.Response | None:
+    if request.path.strip("/").rsplit("/", 1)[-1] in _REVIEW_PARTS:
+        return None  # what the page's script, images and font fetch get the JSON error
     return _html(review.error_page(err), request) if _wants_html(request) else None
+
+
+def _decide_on_page(body: Body, request: flask.Request) -> flask.Response:
+    """A form's answer: back to the page (303), or the page again saying why the answer cannot be
+    carried out, the gate still open on the version shown."""
+    link = {k: request.args[k] for k in ("request_id", "phase", "gate_id") if k in request.args} or \
+        {k: body[k] for k in ("request_id", "phase", "gate_id")}
+    try:
+        sent = review.submit_decision(stores(), body, request.cookies, decided_by="review-page")
+    except (NotApplicable, Conflict) as err:
+        page = review.render_review(stores(), {**body, **link}, request.script_root, error=err.message,
+                                    status=err.status)
+        return _html(page, request)
+    return _secured(flask.redirect(f"{request.script_root}?{urlencode(link)}&sent={sent['decision']}", code=303))
+
+
+def _served(served: assets.Served, download: bool = False) -> flask.Response:
+    if served.redirect:
+        return flask.redirect(served.redirect, code=302)
+    disposition = "attachment" if download else "inline"
+    return flask.Response(served.data, mimetype=served.content_type, headers={
+        "Content-Disposition": f'{disposition}; filename="{served.name.rsplit("/", 1)[-1]}"',
+        "X-Content-Type-Options": "nosniff", "Content-Security-Policy": "default-src 'none'",
+        "Cache-Control": "private, max-age=3600"})
+
+
+# What the page loads from under its own path (so the review cookie, scoped to it, goes along).
+_REVIEW_PARTS = {
+    "events": lambda body, request: review.events(stores(), body, request.cookies),
+    "image": lambda body, request: _served(review.artifact(stores(), body, request.cookies), body.get("download") == "1"),
+    "lettered": lambda body, request: _served(review.lettered(stores(), body, request.cookies)),
+    "font": lambda body, request: _served(review.font(stores(), body, request.cookies)),
+}
 
 
 @functions_framework.http
@@ -54,18 +96,21 @@ def chat_message(body: Body, request: flask.Request) -> dict:
 @functions_framework.http
 @json_endpoint("http/review_gate", methods=("GET", "POST"), error_page=_review_error)
 def review_gate(body: Body, request: flask.Request) -> flask.Response | dict:
+    part = request.path.strip("/").rsplit("/", 1)[-1]
+    if request.method == "GET" and part in _REVIEW_PARTS:
+        return _REVIEW_PARTS[part](body, request)
     if request.method == "GET":
-        return _html(review.review_page(stores(), body, request.cookies), request)
+        return _html(review.review_page(stores(), body, request.cookies, request.script_root), request)
     if body.get("action") == "open":
-        opened, (value, max_age) = review.open_session(stores(), body)
+        opened, (name, value, max_age) = review.open_session(stores(), body)
         response = _secured(flask.Response(json.dumps(opened), mimetype="application/json"))
         # HttpOnly and SameSite=Strict: scripts cannot read it and other sites cannot send it.
-        response.set_cookie(review.COOKIE, value, max_age=max_age, path=request.script_root or "/",
+        response.set_cookie(name, value, max_age=max_age, path=request.script_root or "/",
                             secure=request.is_secure, httponly=True, samesite="Strict")
         return response
-    decided_by = "review-page" if _wants_html(request) else str(body.get("decided_by") or "api")[:128]
-    sent = review.submit_decision(stores(), body, request.cookies, decided_by=decided_by)
-    return _html(review.thank_you(sent), request) if _wants_html(request) else sent
+    if _wants_html(request):
+        return _decide_on_page(body, request)
+    return review.submit_decision(stores(), body, request.cookies, decided_by=str(body.get("decided_by") or "api")[:128])
 
 
 @functions_framework.http

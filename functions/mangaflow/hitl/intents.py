@@ -6,6 +6,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from ..errors import DomainError
+from . import options
+
 # phase -> option -> words that ask for it (lower-case English, Japanese as written)
 QUICK_OPTIONS: dict[int, dict[str, tuple[str, ...]]] = {
     1: {"brighter": ("bright", "cheer", "happier", "lighter", "明る", "楽し"),
@@ -28,10 +31,10 @@ QUICK_OPTIONS: dict[int, dict[str, tuple[str, ...]]] = {
         "colour": ("colour", "color", "darker", "lighter", "tone", "色", "トーン"),
         "regenerate_panel": ("regenerate", "redraw", "again", "描き直", "再生成"),
         "quality": ("quality", "detail", "sharper", "品質", "細か")},
-    6: {"move_bubble": ("move", "position", "left", "right", "上", "下", "位置", "移動"),
+    6: {"move_bubble": ("move", "position", "left", "right", " up", "down", "上に", "下に", "左に", "右に", "位置", "移動"),
         "font": ("font", "serif", "sans", "bigger text", "larger text", "フォント", "書体", "文字"),
-        "add_sound_effect": ("sound effect", "sfx", "onomatopoeia", "効果音", "擬音"),
-        "bubble_shape": ("shape", "round", "spiky", "cloud", "吹き出し", "形")},
+        "add_sfx": ("sound effect", "sfx", "onomatopoeia", "効果音", "擬音"),
+        "bubble_shape": ("shape", "round", "spiky", "cloud", "square", "丸", "ギザギザ", "四角", "形")},
     7: {"final_touches": ("touch", "polish", "仕上げ"),
         "format": ("format", "pdf", "cbz", "size", "b5", "a5", "形式", "サイズ"),
         "quality": ("quality", "resolution", "dpi", "品質", "解像度"),
@@ -45,12 +48,13 @@ _WEAK = ("slightly", "a little", "a bit", "somewhat", "少し", "ちょっと", 
 def parse(phase: int, text: str, option: str | None = None) -> dict[str, Any]:
     """{"option", "confidence" (0..1), "intensity" (0..1), "matched": [...]} for this phase."""
     lowered = (text or "").lower()
-    options = QUICK_OPTIONS.get(phase, {})
-    if option and option in options:
+    words_of = QUICK_OPTIONS.get(phase, {})
+    option = options.split(option)[0]
+    if option and option in words_of:
         chosen, confidence, matched = option, 1.0, [option]
     else:
-        scores = {name: [w for w in words if w in lowered] for name, words in options.items()}
-        ranked = sorted(scores.items(), key=lambda item: (-len(item[1]), list(options).index(item[0])))
+        scores = {name: [w for w in words if w in lowered] for name, words in words_of.items()}
+        ranked = sorted(scores.items(), key=lambda item: (-len(item[1]), list(words_of).index(item[0])))
         chosen, matched = (ranked[0][0], ranked[0][1]) if ranked and ranked[0][1] else (None, [])
         second = len(ranked[1][1]) if len(ranked) > 1 else 0
         confidence = 0.0 if not matched else min(0.95, 0.55 + 0.2 * len(matched) - 0.15 * second)
@@ -63,3 +67,27 @@ def parse(phase: int, text: str, option: str | None = None) -> dict[str, Any]:
         intensity = min(1.0, intensity + 0.1)
     return {"phase": phase, "option": chosen if confidence >= 0.5 else None, "candidate": chosen,
             "confidence": round(max(0.0, confidence), 2), "intensity": intensity, "matched": matched}
+
+
+class NotApplicable(DomainError):
+    """Feedback the phase cannot carry out: the gate stays open on the current version and the
+    person is told what the phase can do instead."""
+
+    status = 422
+
+
+def feedback_for_phase(phase: int, answer: dict[str, Any], intent: dict[str, Any]) -> dict[str, Any]:
+    """What a `modify` hands the phase: the person's words, the parsed option (with its value, e.g.
+    "bubble_shape:cloud"), the intensity, and a one-bubble edit when the page sent one."""
+    name, value = options.split(answer.get("option"))
+    feedback: dict[str, Any] = {"text": str(answer.get("feedback") or "")[:2000],
+                                "intensity": float(intent.get("intensity", 0.5))}
+    option = name if name in options.QUICK_OPTIONS.get(phase, ()) else intent.get("option")
+    if option:
+        feedback["option"] = option
+    if value:
+        feedback["value"] = value
+    if isinstance(answer.get("bubble"), dict):
+        feedback["bubble"] = dict(answer["bubble"])
+        feedback.setdefault("option", "move_bubble")
+    return feedback

@@ -1,6 +1,9 @@
 """The quick options a person can pick at each phase's approval gate (PIPELINE.md, "Quick options by
-phase"): one list the phases, the offline rules and the review page all read."""
+phase"): one list the phases, the offline rules and the review page all read, and which of them the
+review page offers (an option is offered only when the phase makes the change it names)."""
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 QUICK_OPTIONS: dict[int, tuple[str, ...]] = {
     1: ("brighter", "more_serious", "change_genre", "change_target_age"),
@@ -11,3 +14,73 @@ QUICK_OPTIONS: dict[int, tuple[str, ...]] = {
     6: ("move_bubble", "font", "add_sfx", "bubble_shape"),
     7: ("final_touches", "format", "quality", "check_output"),
 }
+
+# Values some options take (the page shows them as a choice; "option:value" in an answer).
+OPTION_VALUES: dict[str, tuple[str, ...]] = {
+    "font": ("serif", "sans"),
+    "bubble_shape": ("oval", "cloud", "burst", "rect"),
+    "format": ("B5", "A5", "B6", "A4"),
+}
+
+# Options the phase cannot carry out as asked today: not offered, and why (the page says so).
+NOT_OFFERED: dict[tuple[int, str], str] = {
+    (5, "art_style"): "the storyboard art is drawn in one style; art direction needs an image model",
+    (5, "colour"): "the storyboard art keeps the characters' palettes; colour direction needs an image model",
+    (5, "quality"): "the storyboard art has one level of detail",
+    (5, "regenerate_panel"): "redrawing one panel comes with the panel cache",
+    (7, "quality"): "pages are exported losslessly at 300 dpi already",
+    (7, "check_output"): "the final checks are shown on this page",
+}
+
+
+@dataclass(frozen=True)
+class QuickOption:
+    """One button at a gate: the option, its words in each language, and the values it takes."""
+
+    name: str
+    label: dict[str, str]
+    values: tuple[str, ...] = ()
+
+
+_LABELS: dict[str, tuple[str, str]] = {
+    "brighter": ("Brighter", "明るく"), "more_serious": ("More serious", "シリアスに"),
+    "change_genre": ("Change genre", "ジャンルを変える"), "change_target_age": ("Change target age", "対象年齢を変える"),
+    "add_character": ("Add a character", "キャラクターを追加"), "remove_character": ("Remove a character", "キャラクターを削除"),
+    "personality": ("Personality", "性格"), "visual": ("Look", "見た目"),
+    "faster_pacing": ("Faster pacing", "テンポを速く"), "slower_pacing": ("Slower pacing", "テンポをゆっくり"),
+    "stronger_climax": ("Stronger climax", "クライマックスを強く"), "add_episode": ("Add an episode", "エピソードを追加"),
+    "panel_layout": ("Panel layout", "コマ割り"), "composition": ("Composition", "構図"),
+    "camera_angle": ("Camera angle", "アングル"), "direction": ("Reading direction", "読む方向"),
+    "art_style": ("Art style", "画風"), "colour": ("Colour", "色"), "regenerate_panel": ("Redo a panel", "コマを描き直す"),
+    "quality": ("Quality", "品質"), "move_bubble": ("Move a bubble", "吹き出しを移動"), "font": ("Font", "書体"),
+    "add_sfx": ("Add a sound effect", "効果音を追加"), "bubble_shape": ("Bubble shape", "吹き出しの形"),
+    "final_touches": ("Page numbers on/off", "ノンブルの有無"), "format": ("Paper size", "判型"),
+    "check_output": ("Check output", "出力を確認"),
+}
+
+
+def offered(phase: int) -> list[QuickOption]:
+    """The quick options the review page offers at `phase`'s gate, in the design's order."""
+    return [QuickOption(name, {"en": _LABELS[name][0], "ja": _LABELS[name][1]}, OPTION_VALUES.get(name, ()))
+            for name in QUICK_OPTIONS.get(phase, ()) if (phase, name) not in NOT_OFFERED]
+
+
+def not_offered(phase: int) -> dict[str, str]:
+    """Options of `phase` the page does not offer, with the reason it gives."""
+    return {name: reason for (number, name), reason in NOT_OFFERED.items() if number == phase}
+
+
+def label(name: str, language: str = "en") -> str:
+    words = _LABELS.get(name)
+    return (words[1] if language == "ja" else words[0]) if words else name.replace("_", " ")
+
+
+def split(option: str | None) -> tuple[str | None, str | None]:
+    """"bubble_shape:cloud" -> ("bubble_shape", "cloud"); a value outside the option's list is dropped."""
+    if not option:
+        return None, None
+    name, _, value = str(option).partition(":")
+    name = name.strip().lower().replace(" ", "_").replace("-", "_")
+    values = OPTION_VALUES.get(name, ())
+    matched = next((v for v in values if v.lower() == value.strip().lower()), None)
+    return name, matched

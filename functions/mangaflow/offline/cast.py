@@ -196,7 +196,9 @@ def _target(cast: list[dict], request: Request) -> list[dict]:
 
 def _remove(cast: list[dict], request: Request) -> list[dict]:
     named = [c for c in cast if any(n and n in request.text for n in [c["name"], c["id"], *c["aliases"]])]
-    doomed = named or [c for c in cast if c["role"] == "minor"][-1:]
+    # Unnamed: the least important character who is not the lead (a minor one first).
+    doomed = named or [c for c in cast if c["role"] == "minor"][-1:] or \
+        [c for c in cast if c["role"] != "protagonist"][-1:]
     return [c for c in cast if c not in doomed] or cast
 
 

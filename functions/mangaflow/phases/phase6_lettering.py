@@ -2,10 +2,19 @@
 line breaks) so text never overflows, faces stay clear and bubbles read in order.
 
 Feedback (quick options), each a dict with "option" (alone, or a list under "modifications"):
-  {"option": "move_bubble", "panel_id", "dialogue_index", "to": [x, y] | "direction": "up"|"down"|"left"|"right", "amount": 0.1}
+  {"option": "move_bubble", "panel_id", "dialogue_index", "to": [x, y] | "direction": "up"|"down"|"left"|"right", "amount": 0.1
+   | "delta": [dx, dy]}
   {"option": "font", "font": "sans" | "serif"}
   {"option": "add_sfx", "panel_id", "text"}
   {"option": "bubble_shape", "shape": "oval"|"cloud"|"burst"|"rect", "panel_id"?, "dialogue_index"?}
+  {"option": "resize_bubble", "panel_id", "dialogue_index", "scale": 0.5..2}
+  {"option": "edit_text", "panel_id", "dialogue_index", "text"}
+A person's words ("move the first bubble up a little", 「吹き出しを少し上に移動して」, "make the bubbles round"),
+a quick option with its value ({"option": "bubble_shape", "value": "cloud"}) or a one-bubble edit from the
+review page ({"bubble": {"panel_id", "dialogue_index", "move": [dx, dy], "scale", "shape", "text"}}) are
+read into these (`feedback_edits`); what cannot be read raises NotApplicable, naming what would work.
+Edits build on the version shown at the gate (`previous`): its edits are kept, and only the pages whose
+bubbles change are re-lettered (`lettering.relettered_pages`).
 """
 from __future__ import annotations
 
@@ -16,6 +25,8 @@ from datetime import datetime, timezone
 from typing import Any
 
 from mangaflow.errors import RenderError
+from mangaflow.hitl.intents import NotApplicable
+from mangaflow.hitl.options import OPTION_VALUES
 from mangaflow.render.fonts import DEFAULT_FONT_PX, MIN_FONT_PX, FontFamily
 from mangaflow.render.lettering import bubble_size, decor_px, measure_lettering, text_fits
 from mangaflow.render.pages import PAGE_SIZE_PX, panel_rects_px
@@ -71,8 +82,9 @@ class Head:
 # Entry point
 
 
-def run(inputs: dict, feedback: dict | None, provider: Any = None) -> dict:
-    """Letter every panel of the storyboard. `provider` is unused: lettering is deterministic."""
+def run(inputs: dict, feedback: dict | None, provider: Any = None, previous: dict | None = None) -> dict:
+    """Letter every panel of the storyboard. `provider` is unused: lettering is deterministic.
+    `previous` is the version the feedback is about: its edits are kept and the new ones added."""
     storyboard = inputs.get("storyboard")
     if not isinstance(storyboard, dict) or not isinstance(storyboard.get("pages"), list):
         raise LetteringError("inputs.storyboard must be the phase 4 output with a 'pages' list")
@@ -83,7 +95,8 @@ def run(inputs: dict, feedback: dict | None, provider: Any = None) -> dict:
     if direction not in ("rtl", "ltr"):
         raise LetteringError(f"storyboard.reading_direction must be 'rtl' or 'ltr', got {direction!r}")
     page_size = storyboard.get("page_size_px") or list(PAGE_SIZE_PX)
-    mods = _modifications(feedback)
+    earlier = list((previous or {}).get("bubble_edits") or [])
+    mods = earlier + feedback_edits(feedback, storyboard, language, previous)
 
     placements_out: list[dict] = []
     overflow = collisions = splits = 0
@@ -114,8 +127,10 @@ def run(inputs: dict, feedback: dict | None, provider: Any = None) -> dict:
         "language": language,
         "reading_direction": direction,
         "dialogue_placements": placements_out,
+        "bubble_edits": mods,
         "lettering": {"overflow": overflow, "collisions": collisions, "split_bubbles": splits,
-                      "min_font_px": MIN_FONT_PX, "smallest_font_px": smallest, "dpi": 300},
+                      "min_font_px": MIN_FONT_PX, "smallest_font_px": smallest, "dpi": 300,
+                      "relettered_pages": changed_pages(storyboard, placements_out, previous)},
         "processing_metadata": {"phase": 6, "timestamp": datetime.now(timezone.utc).isoformat(),
                                 "status": "completed"},
     })
@@ -166,7 +181,21 @@ def _placement(b: Bubble, pw: int, ph: int) -> dict:
 # Feedback
 
 
-def _modifications(feedback: dict | None) -> list[dict]:
+_CONCRETE = ("move_bubble", "font", "add_sfx", "bubble_shape", "resize_bubble", "edit_text")
+_ALIASES = {"move": "move_bubble", "add_sound_effect": "add_sfx", "sound_effect": "add_sfx", "shape": "bubble_shape"}
+_DIRECTIONS = {"up": ("up", "higher", "上"), "down": ("down", "lower", "下"), "left": ("left", "左"),
+               "right": ("right", "右")}
+_SHAPES = {"oval": ("round", "oval", "丸"), "cloud": ("cloud", "fluffy", "雲", "もこもこ"),
+           "burst": ("spiky", "burst", "jagged", "ギザギザ", "トゲ"), "rect": ("square", "box", "rect", "四角")}
+_ORDINALS = ((("first", "最初", "1つ目", "一つ目", "一番目"), 0), (("second", "2つ目", "二つ目", "二番目"), 1),
+             (("third", "3つ目", "三つ目", "三番目"), 2), (("last", "最後"), -1))
+CAN_DO = ("phase 6 (lettering) can move, resize or reshape one bubble or edit its text (the bubble editor), "
+          "change the font (serif or sans), make the bubbles round, cloud, spiky or square, or add a sound effect")
+
+
+def feedback_edits(feedback: dict | None, storyboard: dict, language: str, previous: dict | None = None) -> list[dict]:
+    """The concrete edits a feedback asks for (see the module docstring); NotApplicable for what
+    cannot be read, so the gate stays open and the person is told what would work."""
     if not feedback:
         return []
     if not isinstance(feedback, dict):
@@ -174,27 +203,139 @@ def _modifications(feedback: dict | None) -> list[dict]:
     items = feedback.get("modifications")
     if items is None:
         items = [feedback.get("modification", feedback)]
-    mods = []
+    edits: list[dict] = []
     for item in items:
         merged = dict(item.get("params") or {}, **{k: v for k, v in item.items() if k != "params"})
         option = str(merged.get("option") or merged.get("quick_option") or "").lower().replace(" ", "_")
-        option = {"move": "move_bubble", "add_sound_effect": "add_sfx", "sound_effect": "add_sfx",
-                  "shape": "bubble_shape"}.get(option, option)
-        if not option and isinstance(merged.get("text"), str):
-            option, merged = _parse_free_text(merged["text"])
-        if option:
-            merged["option"] = option
-            mods.append(merged)
-    return mods
+        option = _ALIASES.get(option, option)
+        text = str(merged.get("text") or "") if option not in ("add_sfx", "edit_text") else ""
+        if isinstance(merged.get("bubble"), dict):
+            edits += _bubble_edit(merged["bubble"], storyboard)
+        elif option in _CONCRETE and _is_concrete(option, merged):
+            edits.append({**{k: v for k, v in merged.items() if k not in ("intensity", "hints", "base_attempt")},
+                          "option": option})
+        elif option in _CONCRETE:
+            edits.append(_read_option(option, merged, text, storyboard, language, previous))
+        elif text.strip() and not merged.get("hints"):
+            edits.append(_read_words(text, merged, storyboard, language, previous))
+    return edits
 
 
-def _parse_free_text(text: str) -> tuple[str, dict]:
+def _is_concrete(option: str, item: dict) -> bool:
+    needs = {"move_bubble": ("to", "direction", "delta"), "font": ("font",), "add_sfx": ("panel_id",),
+             "bubble_shape": ("shape",), "resize_bubble": ("scale",), "edit_text": ("dialogue_index",)}
+    return any(key in item for key in needs[option])
+
+
+def _read_words(text: str, item: dict, storyboard: dict, language: str, previous: dict | None) -> dict:
+    """Free text with no option: a font name is the one change it can be without one."""
+    font = _font_word(text)
+    if font:
+        return {"option": "font", "font": font}
+    raise NotApplicable(f"{CAN_DO}; it could not read a change from {text[:120]!r}", field="feedback")
+
+
+def _read_option(option: str, item: dict, text: str, storyboard: dict, language: str,
+                 previous: dict | None) -> dict:
     lowered = text.lower()
-    if "serif" in lowered.replace("sans-serif", "") or "明朝" in text:
-        return "font", {"font": "serif"}
-    if "sans" in lowered or "ゴシック" in text:
-        return "font", {"font": "sans"}
-    return "", {}
+    value = item.get("value")
+    if option == "move_bubble":
+        direction = next((d for d, words in _DIRECTIONS.items() if any(w in lowered for w in words)), None)
+        if direction is None:
+            raise NotApplicable("say which way to move the bubble (up, down, left or right, e.g. 'move the first "
+                                "bubble up a little'), or move it with the bubble editor", field="feedback")
+        panel_id, index = _nth_bubble(storyboard, lowered)
+        intensity = float(item.get("intensity", 0.5))
+        amount = 0.05 if intensity < 0.4 else 0.2 if intensity > 0.7 else 0.1
+        return {"option": "move_bubble", "panel_id": panel_id, "dialogue_index": index, "direction": direction,
+                "amount": amount}
+    if option == "bubble_shape":
+        shape = value if value in OPTION_VALUES["bubble_shape"] else \
+            next((s for s, words in _SHAPES.items() if any(w in lowered for w in words)), None)
+        if shape is None:
+            raise NotApplicable("say which shape the bubbles should be: round, cloud, spiky or square",
+                                field="feedback")
+        return {"option": "bubble_shape", "shape": shape}
+    if option == "font":
+        font = value if value in OPTION_VALUES["font"] else _font_word(text)
+        if font is None:  # "change the font": the other family than the one the bubbles have now
+            now = [p.get("font") for d in (previous or {}).get("dialogue_placements", []) for p in d.get("placements", [])
+                   if p.get("kind") in ("speech", "thought", "shout")]
+            font = "sans" if now and now.count("serif") > len(now) / 2 else "serif"
+        return {"option": "font", "font": font}
+    # add_sfx: the words in quotes, at the book's most dramatic panel unless one is named
+    quoted = re.findall(r"[「『\"“']([^」』\"”']{1,12})[」』\"”']", str(item.get("text") or ""))
+    panels = [q for p in storyboard.get("pages", []) for q in p.get("panels", [])]
+    if not panels:
+        raise NotApplicable("the storyboard has no panel to add a sound effect to", field="feedback")
+    dramatic = next((q for q in panels if q.get("shot") in ("climax", "action")), panels[-1])
+    return {"option": "add_sfx", "panel_id": str(item.get("panel_id") or dramatic["panel_id"]),
+            "text": quoted[0] if quoted else ("ドン" if language == "ja" else "BOOM")}
+
+
+def _font_word(text: str) -> str | None:
+    lowered = text.lower()
+    if "serif" in lowered.replace("sans-serif", "") or "明朝" in text or "mincho" in lowered:
+        return "serif"
+    if "sans" in lowered or "ゴシック" in text or "gothic" in lowered:
+        return "sans"
+    return None
+
+
+def _bubbles_in_reading_order(storyboard: dict) -> list[tuple[str, int]]:
+    found = []
+    for page in sorted(storyboard.get("pages", []), key=lambda p: int(p.get("page", 0))):
+        for panel in sorted(page.get("panels", []), key=lambda p: p.get("reading_order", 0)):
+            found += [(str(panel["panel_id"]), i) for i, d in enumerate(panel.get("dialogues") or [])
+                      if str(d.get("text") or "").strip()]
+    return found
+
+
+def _nth_bubble(storyboard: dict, lowered: str) -> tuple[str, int]:
+    bubbles = _bubbles_in_reading_order(storyboard)
+    if not bubbles:
+        raise NotApplicable("this book has no bubble to move", field="feedback")
+    position = next((n for words, n in _ORDINALS if any(w in lowered for w in words)), 0)
+    return bubbles[position] if -len(bubbles) <= position < len(bubbles) else bubbles[-1]
+
+
+def _bubble_edit(bubble: dict, storyboard: dict) -> list[dict]:
+    """One bubble edited on the review page: move (a fraction of the panel), resize, reshape, new text."""
+    panel_id, index = str(bubble.get("panel_id") or ""), bubble.get("dialogue_index")
+    panel = next((q for p in storyboard.get("pages", []) for q in p.get("panels", []) if str(q["panel_id"]) == panel_id),
+                 None)
+    if panel is None:
+        raise NotApplicable(f"there is no panel {panel_id!r} in this storyboard", field="bubble.panel_id")
+    count = len(panel.get("dialogues") or [])
+    if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < count + 4:
+        raise NotApplicable(f"panel {panel_id} has no bubble {index!r}", field="bubble.dialogue_index")
+    target = {"panel_id": panel_id, "dialogue_index": index}
+    edits = []
+    if bubble.get("text") is not None:
+        if not str(bubble["text"]).strip():
+            raise NotApplicable("a bubble's text cannot be empty", field="bubble.text")
+        edits.append({"option": "edit_text", **target, "text": str(bubble["text"])[:500]})
+    if bubble.get("shape") is not None:
+        if bubble["shape"] not in OPTION_VALUES["bubble_shape"]:
+            raise NotApplicable("a bubble's shape is oval, cloud, burst or rect", field="bubble.shape")
+        edits.append({"option": "bubble_shape", **target, "shape": bubble["shape"]})
+    if bubble.get("scale") is not None:
+        edits.append({"option": "resize_bubble", **target, "scale": min(2.0, max(0.5, float(bubble["scale"])))})
+    if bubble.get("move") is not None:
+        dx, dy = (min(1.0, max(-1.0, float(v))) for v in bubble["move"])
+        edits.append({"option": "move_bubble", **target, "delta": [dx, dy]})
+    if not edits:
+        raise NotApplicable("say what to change about the bubble: move, size, shape or text", field="bubble")
+    return edits
+
+
+def changed_pages(storyboard: dict, placements: list[dict], previous: dict | None) -> list[int]:
+    """Pages whose lettering differs from the previous version (all of them without one)."""
+    page_of = {str(q["panel_id"]): int(p.get("page", 0)) for p in storyboard.get("pages", []) for q in p.get("panels", [])}
+    before = {d["panel_id"]: d for d in (previous or {}).get("dialogue_placements", [])}
+    changed = {page_of.get(d["panel_id"], 0) for d in placements
+               if previous is None or before.get(d["panel_id"]) != d}
+    return sorted(changed)
 
 
 def _dialogues_with_feedback(panel: dict, mods: list[dict], language: str) -> list[dict]:
@@ -206,6 +347,10 @@ def _dialogues_with_feedback(panel: dict, mods: list[dict], language: str) -> li
         if not isinstance(d.get("text"), str):
             raise LetteringError(f"panel {panel.get('panel_id')} dialogue {i}: text must be a string")
         dialogues.append({"speaker": d.get("speaker"), "text": d["text"], "kind": kind})
+    for m in mods:
+        if m["option"] == "edit_text" and m.get("panel_id") == panel.get("panel_id") \
+                and 0 <= int(m.get("dialogue_index", -1)) < len(dialogues):
+            dialogues[int(m["dialogue_index"])]["text"] = str(m["text"])
     for m in mods:
         if m["option"] == "add_sfx" and m.get("panel_id") == panel.get("panel_id"):
             text = m.get("text") or ("ドン" if language == "ja" else "BOOM")
@@ -296,8 +441,12 @@ class PanelLetterer:
             layouts = [layouts[0]] + [l for l in layouts[1:] if raggedness(l) <= limit]
         return layouts
 
-    def _sizes(self, kind: str) -> list[int]:
+    def _sizes(self, kind: str, index: int = -1) -> list[int]:
         default = DEFAULT_FONT_PX[kind]
+        for m in self.mods:
+            if m["option"] == "resize_bubble" and m.get("panel_id") == self.panel_id \
+                    and m.get("dialogue_index") == index:
+                default = max(MIN_FONT_PX, round(default * float(m["scale"])))
         sizes, s = [default], default
         while s > MIN_FONT_PX:
             s = max(MIN_FONT_PX, int(s * 0.9))
@@ -340,7 +489,7 @@ class PanelLetterer:
 
     def _ladder(self, index: int, dialogue: dict, kind: str, text: str, shape: str, family: FontFamily):
         speaker = dialogue.get("speaker")
-        for size in self._sizes(kind):
+        for size in self._sizes(kind, index):
             # Only a long line is worth two bubbles; a short shout split in half reads as two.
             splittable = kind != "sfx" and len(vertical_cells(text) if self.vertical else text.split()) >= (16 if self.vertical else 8)
             for parts in [[text]] + ([_split_text(text)] if splittable else []):
@@ -512,7 +661,9 @@ class PanelLetterer:
         parts = [b for b in self.placed if b.dialogue_index == index]
         if not parts:
             return
-        if "to" in m:
+        if "delta" in m:
+            dx, dy = float(m["delta"][0]) * self.pw, float(m["delta"][1]) * self.ph
+        elif "to" in m:
             tx, ty = (float(v) for v in m["to"])
             dx, dy = tx * self.pw - (parts[0].x + parts[0].w / 2), ty * self.ph - (parts[0].y + parts[0].h / 2)
         else:
@@ -557,11 +708,23 @@ class Lettering(Phase):
     number, key, title = 6, "lettering", "lettering"
 
     def produce(self, ctx: PhaseContext) -> dict:
-        return run(ctx.inputs, ctx.feedback, ctx.provider)
+        return run(ctx.inputs, ctx.feedback, ctx.provider, previous=shown_version(ctx))
 
     def summarise(self, output: dict) -> str:
         placements = output.get("dialogue_placements", [])
-        return f"{sum(len(p.get('placements', [])) for p in placements)} bubbles in {len(placements)} panels"
+        summary = f"{sum(len(p.get('placements', [])) for p in placements)} bubbles in {len(placements)} panels"
+        edits = output.get("bubble_edits") or []
+        return summary + (f", {len(edits)} edit(s) made at the gate" if edits else "")
+
+
+def shown_version(ctx: PhaseContext) -> dict | None:
+    """The version the person's feedback is about (the attempt shown at the gate), if any."""
+    attempt = (ctx.feedback or {}).get("base_attempt")
+    if not attempt or not (ctx.feedback or {}).get("text") and not (ctx.feedback or {}).get("option") \
+            and not (ctx.feedback or {}).get("bubble"):
+        return None
+    run_row = ctx.stores.phase_runs.find(ctx.request_id, 6, int(attempt))
+    return ctx.stores.artifacts.get_json(run_row["output_uri"]) if run_row and run_row.get("output_uri") else None
 
 
 register(Lettering())

@@ -2,12 +2,15 @@
 B5 300 dpi PDF and a CBZ (right-to-left for Japanese), WebP previews, and the final quality checks.
 
 Returns the output dict (file names where the lead's storage will put URIs) and the files as bytes.
-Feedback: {"option": "format", "paper": "B5"|"A5"|"B6"|"A4", "exports": ["pdf", "cbz"]},
-{"option": "final_touches", "page_numbers": false}.
+Feedback: {"option": "format", "paper": "B5"|"A5"|"B6"|"A4", "exports": ["pdf", "cbz"]} (or the paper as the
+option's "value", or named in the person's words: "make it A5"), {"option": "final_touches", "page_numbers":
+false} (alone: page numbers switched off, or on again). The options in force are kept in the output
+(`finish_options`), and a modification starts from those of the version shown at the gate.
 """
 from __future__ import annotations
 
 import os
+import re
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from typing import Any, Mapping
@@ -15,6 +18,7 @@ from typing import Any, Mapping
 from PIL import Image
 
 from mangaflow.errors import RenderError
+from mangaflow.hitl.intents import NotApplicable
 from mangaflow.render.exports import PAPER_MM, cbz_bytes, pdf_from_pngs, png_bytes, preview_webp
 from mangaflow.render.lettering import measure_lettering, quotes_lettered
 from mangaflow.render.pages import PAGE_SIZE_PX, compose_page
@@ -30,7 +34,7 @@ class FinalizeError(RenderError):
 
 
 def run(inputs: dict, feedback: dict | None, provider: Any = None, *,
-        panel_images: Mapping[str, Image.Image]) -> tuple[dict, dict[str, bytes]]:
+        panel_images: Mapping[str, Image.Image], previous: dict | None = None) -> tuple[dict, dict[str, bytes]]:
     """Compose and export the book. `inputs` is the phase 6 output (or holds it under
     "lettering"); `panel_images` maps panel_id to its art."""
     lettering = inputs.get("lettering") if isinstance(inputs.get("lettering"), dict) and "pages" in inputs["lettering"] else inputs
@@ -42,7 +46,7 @@ def run(inputs: dict, feedback: dict | None, provider: Any = None, *,
     direction = lettering.get("reading_direction") or ("rtl" if language == "ja" else "ltr")
     title = (inputs.get("request") or {}).get("title") or context.get("title") or "Mangaflow"
     page_size = tuple(lettering.get("page_size_px") or PAGE_SIZE_PX)
-    options = _options(feedback)
+    options = _options(feedback, (previous or {}).get("finish_options"))
 
     placements_by_panel = {p["panel_id"]: p.get("placements", []) for p in lettering.get("dialogue_placements", [])}
     files: dict[str, bytes] = {}
@@ -80,6 +84,7 @@ def run(inputs: dict, feedback: dict | None, provider: Any = None, *,
         "pages_composed": page_entries,
         "exports": exports,
         "quality_checks": quality_checks(lettering),
+        "finish_options": options,
         "processing_metadata": {"phase": 7, "timestamp": datetime.now(timezone.utc).isoformat(),
                                 "status": "completed"},
     })
@@ -90,26 +95,38 @@ def run(inputs: dict, feedback: dict | None, provider: Any = None, *,
     return output, files
 
 
-def _options(feedback: dict | None) -> dict:
+def _options(feedback: dict | None, before: dict | None = None) -> dict:
     options = {"paper": "B5", "exports": ["pdf", "cbz"], "page_numbers": True}
+    options.update({k: v for k, v in (before or {}).items() if k in options})
     if not feedback:
         return options
     items = feedback.get("modifications") or [feedback.get("modification", feedback)]
     for item in items:
         item = dict(item.get("params") or {}, **item)
         option = str(item.get("option") or "").lower().replace(" ", "_")
+        words = str(item.get("text") or "")
         if option == "format":
-            if "paper" in item:
-                if item["paper"] not in PAPER_MM:
-                    raise FinalizeError(f"feedback paper must be one of {sorted(PAPER_MM)}, got {item['paper']!r}")
-                options["paper"] = item["paper"]
-            if "exports" in item:
-                wanted = [e for e in item["exports"] if e in ("pdf", "cbz")]
+            paper = item.get("paper") or item.get("value") or next(
+                (name for name in PAPER_MM if re.search(rf"(?<![A-Za-z0-9]){name}(?![0-9])", words, re.I)), None)
+            wanted = item.get("exports") or [e for e in ("pdf", "cbz") if re.search(rf"\b{e}\b", words, re.I)]
+            if paper is None and not wanted:
+                raise NotApplicable(f"say which paper size ({', '.join(PAPER_MM)}) or which files (PDF, CBZ) "
+                                    "the book should have", field="feedback")
+            if paper is not None:
+                if paper not in PAPER_MM:
+                    raise FinalizeError(f"feedback paper must be one of {sorted(PAPER_MM)}, got {paper!r}")
+                options["paper"] = paper
+            if wanted:
+                wanted = [e for e in wanted if e in ("pdf", "cbz")]
                 if not wanted:
                     raise FinalizeError("feedback exports must name 'pdf' and/or 'cbz'")
                 options["exports"] = wanted
-        elif option == "final_touches" and "page_numbers" in item:
-            options["page_numbers"] = bool(item["page_numbers"])
+        elif option == "final_touches":
+            options["page_numbers"] = bool(item["page_numbers"]) if "page_numbers" in item \
+                else not options["page_numbers"]
+        elif option or (words.strip() and not item.get("hints")):
+            raise NotApplicable("phase 7 (pages and exports) can change the paper size (B5, A5, B6, A4), the files "
+                                "made (PDF, CBZ) and switch page numbers off or on", field="feedback")
     return options
 
 
@@ -184,7 +201,7 @@ class Final(Phase):
         for description in ctx.inputs["images"]["image_descriptions"]:
             with Image.open(io.BytesIO(ctx.stores.artifacts.get_bytes(description["image_uri"]))) as image:
                 panel_images[description["panel_id"]] = image.convert("RGB")
-        output, files = run(ctx.inputs, ctx.feedback, None, panel_images=panel_images)
+        output, files = run(ctx.inputs, ctx.feedback, None, panel_images=panel_images, previous=_shown_version(ctx))
         prefix = f"requests/{ctx.request_id}/attempt-{ctx.attempt}"
         uris = {name: ctx.stores.artifacts.put_named(
                     "final_products", f"{prefix}/{name}", data,
@@ -203,6 +220,13 @@ class Final(Phase):
 
     def artifacts(self, output: dict) -> list[str]:
         return [p["uri"] for p in output.get("pages", [])] + [u for u in output.get("exports", {}).values() if u]
+
+
+def _shown_version(ctx: PhaseContext) -> dict | None:
+    """The version shown at the gate a modification is about (its options are the starting point)."""
+    attempt = (ctx.feedback or {}).get("base_attempt")
+    run_row = ctx.stores.phase_runs.find(ctx.request_id, 7, int(attempt)) if attempt else None
+    return ctx.stores.artifacts.get_json(run_row["output_uri"]) if run_row and run_row.get("output_uri") else None
 
 
 def build_manifest(ctx: PhaseContext, output: dict) -> dict:

@@ -48,6 +48,10 @@ def open_gate(stores: Stores, body: dict[str, Any]) -> dict[str, Any]:
     round_ = min(int(body.get("modifications", 0)), MAX_MODIFICATIONS)
     previews = [v for v in stores.phase_runs.previews(request_id, phase) if v.get("attempt") == attempt]
     preview_uri = previews[-1]["uri"] if previews else None
+    modify_error = failed_modification(body.get("modify_error"))
+    if modify_error and preview_uri:  # the gate reopens on the version shown before, saying why
+        preview = {**stores.artifacts.get_json(preview_uri), "modify_error": modify_error}
+        preview_uri = stores.artifacts.put_json("preview_cache", preview, prefix=f"requests/{request_id}/previews")
     if not executions.is_callback_url(body["callback_url"]):
         raise DomainError("'callback_url' is not a callback endpoint of this pipeline's executions", status=422,
                           field="callback_url")
@@ -68,6 +72,7 @@ def open_gate(stores: Stores, body: dict[str, Any]) -> dict[str, Any]:
         "type": "gate_open", "request_id": request_id, "phase": phase, "attempt": attempt, "gate_id": gate["gate_id"],
         "callback_url": body["callback_url"], "token": token, "deadline": expires, "preview_uri": preview_uri,
         "summary": summary, "approval_url": approval_url(request_id, phase, gate["gate_id"], token),
+        **({"modify_error": modify_error} if modify_error else {}),
     })
     remaining = max(30, expires - int(time.time()))
     return {"gate_id": gate["gate_id"], "decision": None, "timeout_seconds": remaining}
@@ -123,13 +128,31 @@ def record_decision(stores: Stores, body: dict[str, Any]) -> dict[str, Any]:
                                          quick_option=intent.get("option"), parsed_intent=intent,
                                          intensity=intent.get("intensity"), confidence=intent.get("confidence"),
                                          gate_id=gate_id)
-            feedback = {"text": answer.get("feedback", "")[:2000], "intensity": float(intent.get("intensity", 0.5))}
-            if intent.get("option"):
-                feedback["option"] = intent["option"]
+            feedback = intents.feedback_for_phase(phase, answer, intent)
+            feedback["base_attempt"] = shown_attempt(stores, gate)
     stores.gates.decide(gate_id, decision, decided_by=str(answer.get("decided_by") or "reviewer")[:128],
                         feedback=answer.get("feedback"))
     _after_decision(stores, request_id, phase, gate_id, decision)
     return {"decision": decision, "feedback": feedback, "remaining_seconds": remaining, "attempt": revert_to}
+
+
+def shown_attempt(stores: Stores, gate: dict[str, Any]) -> int | None:
+    """The attempt a gate showed (its preview's), which a modification builds on."""
+    attempt = stores.artifacts.get_json(gate["preview_uri"]).get("attempt") if gate.get("preview_uri") else None
+    return int(attempt) if attempt else None
+
+
+def failed_modification(error: Any) -> str | None:
+    """What a person reads when their modification could not be made: the phase function's own
+    message when it answered, else the workflow's error message."""
+    if not error:
+        return None
+    if not isinstance(error, dict):
+        return str(error)[:500]
+    body = error.get("body")
+    if isinstance(body, dict) and body.get("error"):
+        return str(body["error"])[:500]
+    return str(error.get("message") or "the modified version could not be made")[:500]
 
 
 def _invalid(stores: Stores, request_id: str, phase: int, gate_id: str, remaining: int, reason: str) -> dict[str, Any]:

@@ -174,5 +174,8 @@ def request_state(stores: Stores, request_id: str, owner: bool = True) -> dict[s
         for phase in state["phases"]:
             for gate in phase["gates"]:
                 gate.pop("callback_url", None)
+    from .review_links import open_gate_links
+
+    links = open_gate_links(state) if owner else []
     return {**state, "panel_count": panel_count, "final_pages": final.get("pages", []),
-            "exports": final.get("exports", {}), "page_count": len(final.get("pages", []))}
+            "exports": final.get("exports", {}), "page_count": len(final.get("pages", [])), "review_links": links}

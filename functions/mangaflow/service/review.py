@@ -1,39 +1,88 @@
-"""The approval link a person opens: a review page (every piece of story text escaped) and the
-decision it sends to the workflow's callback, checked against the link's signed token.
+"""The approval link a person opens: the request's review page (every piece of story text escaped
+by the template engine), its live progress, images and font, and the decisions it sends to the
+workflow's callback, checked against the link's signed token or the review session it granted.
 
 The token never travels in a URL a server logs or a browser keeps: the link carries it in the
 fragment (`#token=...`), which browsers do not send; the page's script exchanges it by POST for a
-cookie scoped to the review page, then drops the fragment from the address bar and history.
+review session (an HttpOnly cookie scoped to the review path, bound to the request), then drops
+the fragment from the address bar and history. The session lets the page follow the request from
+gate to gate and answer each one, as the link's holder was asked to.
 """
 from __future__ import annotations
 
-import html
+import functools
+import re
 import secrets
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 import requests as http
+from markupsafe import Markup
 
 from ..bootstrap import Stores
+from ..config import settings
 from ..errors import Conflict, DomainError, UpstreamUnavailable, ValidationError
-from ..hitl import tokens
-from . import executions
-from .gates import deadline_epoch, gate_of
-from .phases import phase_keys
+from ..hitl import intents, tokens
+from ..review import assets, model, session
+from . import executions, live
+from .access import load_request
+from .gates import MAX_MODIFICATIONS, deadline_epoch, gate_of, shown_attempt
 
-COOKIE = "mf_review"
 DECISIONS = ("approve", "modify", "skip")
+FINAL_STATUSES = ("completed", "failed", "cancelled")
+_EVENT_WAIT_S = 8  # one long poll of the page; a gunicorn thread is held that long at most
+_HIDDEN_EVENT_FIELDS = ("token", "callback_url", "approval_url")
 
 
 @dataclass(frozen=True)
 class Page:
-    """An HTML page, its status and the nonce its script runs with (if any)."""
+    """An HTML page, its status, the nonce its script and style run with, and where it may load
+    images from besides itself (the signed-URL host in the cloud)."""
 
     body: str
     status: int = 200
     nonce: str = ""
+    image_hosts: tuple[str, ...] = ()
+    cookie: tuple[str, str, int] | None = None
+    redirect: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
 
+
+@functools.lru_cache(maxsize=1)
+def _templates() -> Any:
+    import jinja2
+
+    return jinja2.Environment(loader=jinja2.FileSystemLoader(str(Path(__file__).parents[1] / "review" / "templates")),
+                              autoescape=True, trim_blocks=True, lstrip_blocks=True)
+
+
+def _render(name: str, **values: Any) -> tuple[str, str]:
+    nonce = secrets.token_urlsafe(16)
+    return _templates().get_template(name).render(nonce=nonce, **values), nonce
+
+
+def message_page(title: str, message: str, status: int = 200, hint: str = "", lang: str = "en") -> Page:
+    colour = "#1b7f3b" if status < 300 else "#b3261e"
+    body, nonce = _render("message.html", title=title, message=message, hint=hint, lang=lang, colour=colour)
+    return Page(body, status, nonce)
+
+
+def error_page(err: DomainError) -> Page:
+    titles = {400: "This cannot be read", 401: "This link cannot be used", 403: "This link is not valid",
+              404: "Nothing to review here", 409: "Already decided", 413: "Too large",
+              422: "This change cannot be made", 503: "Try again in a moment"}
+    hint = ""
+    if err.status in (401, 403):
+        hint = "Open the newest link you were sent for this request, exactly as you received it."
+    if "expired" in err.message:
+        titles[403] = "This link has expired"
+    return message_page(titles.get(err.status, "This cannot be done"), err.message, err.status, hint)
+
+
+# -- who may look: the link's token, or the session it granted ---------------------------------
 
 def _checked_gate(stores: Stores, request_id: str, phase: int, gate_id: str, token: str) -> dict[str, Any]:
     gate = gate_of(stores, gate_id, request_id)
@@ -43,89 +92,182 @@ def _checked_gate(stores: Stores, request_id: str, phase: int, gate_id: str, tok
     return gate
 
 
-def token_from(body: dict[str, Any], cookies: dict[str, str]) -> str:
-    """The token of this gate: from the body (API clients) or the review cookie (the page)."""
+def open_session(stores: Stores, body: dict[str, Any]) -> tuple[dict[str, Any], tuple[str, str, int]]:
+    """Exchange the link's token (sent by POST from the fragment) for the request's review session."""
+    request_id = body["request_id"]
+    _checked_gate(stores, request_id, int(body["phase"]), body["gate_id"], str(body.get("token") or ""))
+    value, max_age = session.issue(request_id)
+    return {"ok": True}, (session.cookie_name(request_id), value, max_age)
+
+
+def _has_session(body: dict[str, Any], cookies: dict[str, str]) -> bool:
+    return session.valid(cookies.get(session.cookie_name(body["request_id"])), body["request_id"])
+
+
+def _admit(stores: Stores, body: dict[str, Any], cookies: dict[str, str]) -> None:
+    """A valid token for the link's gate (API clients), or the request's review session."""
     if body.get("token"):
-        return str(body["token"])
-    gate_id, _, token = cookies.get(COOKIE, "").partition(":")
-    if gate_id and gate_id == body.get("gate_id") and token:
-        return token
-    raise tokens.InvalidToken("open the review link you were sent (this page has no approval token)", field="token")
+        _checked_gate(stores, body["request_id"], int(body["phase"]), body["gate_id"], str(body["token"]))
+    else:
+        session.require(cookies, body["request_id"])
 
 
-def open_session(stores: Stores, body: dict[str, Any]) -> tuple[dict[str, Any], tuple[str, int]]:
-    """Exchange the link's token (sent by POST from the fragment) for the review cookie."""
-    phase = int(body["phase"])
-    gate = _checked_gate(stores, body["request_id"], phase, body["gate_id"], str(body.get("token") or ""))
-    max_age = max(1, deadline_epoch(gate) - int(time.time()))
-    return {"ok": True}, (f"{gate['gate_id']}:{body['token']}", max_age)
+def _gate_token(gate: dict[str, Any]) -> str:
+    """The token of an open gate, as open_gate signed it (the session holder answers it with this)."""
+    return tokens.sign(gate["request_id"], int(gate["phase"]), gate["gate_id"], deadline_epoch(gate))
 
 
-_SHELL = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Mangaflow review</title>
-<meta name="viewport" content="width=device-width, initial-scale=1"></head>
-<body><p id="state">Opening the review…</p>
-<noscript>This page needs JavaScript to read the approval link safely.</noscript>
-<script nonce="{nonce}">
-(function () {{
-  var state = document.getElementById("state");
-  var token = new URLSearchParams(location.hash.slice(1)).get("token");
-  if (!token) {{ state.textContent = "This link has no approval token: open the link exactly as you received it."; return; }}
-  var query = new URLSearchParams(location.search);
-  fetch(location.pathname, {{method: "POST", credentials: "same-origin",
-    headers: {{"Content-Type": "application/json"}},
-    body: JSON.stringify({{action: "open", request_id: query.get("request_id"), phase: query.get("phase"),
-                          gate_id: query.get("gate_id"), token: token}})}})
-    .then(function (r) {{ return r.json().then(function (b) {{ return [r.status, b]; }}); }})
-    .then(function (res) {{
-      if (res[0] === 200) {{ location.replace(location.pathname + location.search); }}
-      else {{ history.replaceState(null, "", location.pathname + location.search);
-             state.textContent = res[1].error || "This link cannot be opened."; }}
-    }})
-    .catch(function () {{ state.textContent = "The review service cannot be reached; try again in a moment."; }});
-}})();
-</script></body></html>"""
+# -- the page --------------------------------------------------------------------------------
 
-_PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Mangaflow: review phase {phase}</title>
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<style>body{{font-family:sans-serif;max-width:44rem;margin:2rem auto;padding:0 1rem}}
-pre{{white-space:pre-wrap;background:#f4f4f4;padding:1rem}}button{{margin-right:.5rem}}</style></head>
-<body><h1>Phase {phase}: {name}</h1><p>Request <code>{request_id}</code>, {state}.</p>
-<pre>{summary}</pre>{form}</body></html>"""
-
-_FORM = """<form method="post">
-<input type="hidden" name="request_id" value="{request_id}"><input type="hidden" name="phase" value="{phase}">
-<input type="hidden" name="gate_id" value="{gate_id}">
-<p><textarea name="feedback" rows="4" cols="60" maxlength="2000" placeholder="What should change? (for modify)"></textarea></p>
-<button name="decision" value="approve">Approve</button><button name="decision" value="modify">Modify</button>
-<button name="decision" value="skip">Skip the remaining gates</button></form>"""
-
-_MESSAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Mangaflow review: {title}</title>
-<meta name="viewport" content="width=device-width, initial-scale=1"></head>
-<body><h1>{title}</h1><p>{message}</p></body></html>"""
+def _open_gate(stores: Stores, request_id: str) -> dict[str, Any] | None:
+    waiting = [g for g in stores.gates.list(request_id) if g.get("decided_at") is None and not g.get("timed_out")
+               and deadline_epoch(g) > time.time()]
+    return max(waiting, key=lambda g: (int(g["phase"]), int(g.get("round") or 0))) if waiting else None
 
 
-def message_page(title: str, message: str, status: int = 200) -> Page:
-    return Page(_MESSAGE.format(title=html.escape(title), message=html.escape(message)), status)
+def _shown(stores: Stores, gate: dict[str, Any]) -> tuple[int | None, dict[str, Any]]:
+    preview = stores.artifacts.get_json(gate["preview_uri"]) if gate.get("preview_uri") else {}
+    return shown_attempt(stores, gate), preview
 
 
-def review_page(stores: Stores, body: dict[str, Any], cookies: dict[str, str]) -> Page:
-    """The shell that exchanges the fragment's token, or (with the cookie) the review itself."""
-    if not body.get("token") and cookies.get(COOKIE, "").partition(":")[0] != body.get("gate_id"):
-        nonce = secrets.token_urlsafe(16)
-        return Page(_SHELL.format(nonce=nonce), nonce=nonce)
-    phase = int(body["phase"])
-    gate = _checked_gate(stores, body["request_id"], phase, body["gate_id"], token_from(body, cookies))
-    summary = stores.artifacts.get_json(gate["preview_uri"]).get("summary", "") if gate.get("preview_uri") else ""
-    decided = gate.get("decided_at") is not None
-    state = f"decided: {gate.get('decision') or 'timed out'}" if decided else "waiting for your decision"
-    values = {key: html.escape(str(body[key]), quote=True) for key in ("request_id", "phase", "gate_id")}
-    form = "" if decided else _FORM.format(**values)
-    return Page(_PAGE.format(phase=phase, name=html.escape(phase_keys()[phase]), request_id=values["request_id"],
-                             state=html.escape(state), summary=html.escape(summary), form=form))
+def _last_finished(state: dict[str, Any]) -> tuple[int, int] | None:
+    """The newest finished (phase, attempt) to show when no gate is open (the book, once done)."""
+    for record in sorted(state.get("phases", []), key=lambda p: -p["phase"]):
+        whole = [int(a["attempt"]) for a in record["attempts"] if a.get("panel_id") is None
+                 and a.get("status") == "succeeded" and a.get("output_uri")]
+        if whole:
+            return record["phase"], max(whole)
+    return None
 
+
+def _text_of(html: str) -> str:
+    return re.sub(r"<[^>]*>", "", html)
+
+
+def review_page(stores: Stores, body: dict[str, Any], cookies: dict[str, str], root: str) -> Page:
+    """The shell that exchanges the fragment's token, or (with the session or a token) the review."""
+    if not body.get("token") and not _has_session(body, cookies):
+        body_html, nonce = _render("shell.html")
+        return Page(body_html, nonce=nonce)
+    _admit(stores, body, cookies)
+    return render_review(stores, body, root)
+
+
+def render_review(stores: Stores, body: dict[str, Any], root: str, *, error: str = "", status: int = 200) -> Page:
+    request_id = body["request_id"]
+    request = load_request(stores, request_id)
+    state = stores.requests.state(request_id)
+    language = request.get("language") if request.get("language") in model.WORDS else "en"
+    words = model.WORDS[language]
+    link_query = {k: str(body[k]) for k in ("request_id", "phase", "gate_id")}
+    links = model.Links(root, link_query)
+    gate = _open_gate(stores, request_id) if request["status"] not in FINAL_STATUSES else None
+    view, versions, comparison, phase, gate_view = None, [], None, None, None
+    if gate is not None:
+        phase = int(gate["phase"])
+        attempt, preview = _shown(stores, gate)
+        gate_view = {"phase": phase, "gate_id": gate["gate_id"], "modify_error": preview.get("modify_error"),
+                     "deadline_text": datetime.fromtimestamp(deadline_epoch(gate), timezone.utc)
+                     .strftime("%Y-%m-%d %H:%M UTC")}
+    else:
+        finished = _last_finished(state) if request["status"] == "completed" else None
+        phase, attempt = finished if finished else (None, None)
+    if phase is not None and attempt is not None:
+        view = model.preview(phase, model.output_of(stores, request_id, phase, attempt), attempt, links)
+        versions = model.versions(stores, state, phase)
+        pair = _compare_pair(body)
+        if pair is not None:
+            outputs = [model.output_of(stores, request_id, phase, n) for n in pair]
+            if all(outputs):
+                comparison = model.comparison(phase, outputs[0], outputs[1], pair, links)
+    link_gate = next((g for g in stores.gates.list(request_id) if g["gate_id"] == body["gate_id"]), None)
+    link_note = ""
+    if link_gate is not None and (link_gate.get("decided_at") or link_gate.get("timed_out")):
+        link_note = words["link_decided"].format(phase=link_gate["phase"],
+                                                 decision=link_gate.get("decision") or "timeout")
+    notice = words["sent"].format(decision=body["sent"]) if body.get("sent") in DECISIONS else ""
+    hidden = Markup("").join(Markup('<input type="hidden" name="{}" value="{}">').format(k, v) for k, v in (
+        ("request_id", request_id), ("phase", phase), ("gate_id", gate["gate_id"] if gate else ""))) if gate else Markup("")
+    cursor = live.read(stores, request_id, "0")[0] if request["status"] not in FINAL_STATUSES else "0"
+    values = dict(lang=language, w=words, request=request, steps=model.steps(state, gate), gate=gate_view,
+                  view=view, phase=phase, versions=versions, comparison=comparison, link_query=link_query,
+                  quick=model.quick_options(phase or 0, language), hidden=lambda: hidden,
+                  can_modify=gate is not None and int(gate.get("round") or 0) < MAX_MODIFICATIONS,
+                  notice=notice, link_note=link_note, error=error, cursor=cursor,
+                  ended=request["status"] in FINAL_STATUSES, events_url=links.events(),
+                  refresh=gate is None and request["status"] not in FINAL_STATUSES, font_url="")
+    html, nonce = _render("page.html", **values)
+    if language == "ja":  # a CJK web font cut to this page's characters, so any machine renders it
+        # urlencode leaves no quote, backslash or angle bracket: safe to set raw inside <style>.
+        values["font_url"] = links.font(assets.register_font(stores, _text_of(html)))
+        html = _templates().get_template("page.html").render(nonce=nonce, **values)
+    return Page(html, status, nonce, image_hosts=_image_hosts())
+
+
+def _compare_pair(body: dict[str, Any]) -> tuple[int, int] | None:
+    try:
+        first, second = int(body.get("compare_a") or 0), int(body.get("compare_b") or 0)
+    except ValueError:
+        return None
+    return (first, second) if first and second and first != second else None
+
+
+def _image_hosts() -> tuple[str, ...]:
+    """Where signed URLs point (the storage emulator locally, Cloud Storage in the cloud)."""
+    if not settings().signed_urls:
+        return ()
+    host = settings().storage_emulator_host
+    if host:
+        return (host if host.startswith("http") else f"http://{host}",)
+    return ("https://storage.googleapis.com",)
+
+
+# -- what the page loads -----------------------------------------------------------------------
+
+def events(stores: Stores, body: dict[str, Any], cookies: dict[str, str]) -> dict[str, Any]:
+    """Progress events after `after` for the page (a short long poll); no tokens or callback URLs."""
+    _admit(stores, body, cookies)
+    request_id = body["request_id"]
+    cursor, found = live.read(stores, request_id, str(body.get("after") or "0"))
+    deadline = time.monotonic() + min(float(body.get("wait_s") or _EVENT_WAIT_S), _EVENT_WAIT_S)
+    status = stores.requests.get(request_id)["status"]
+    while not found and status not in FINAL_STATUSES and time.monotonic() < deadline:
+        cursor, found = live.read(stores, request_id, cursor,
+                                  block_ms=max(1, min(4000, int((deadline - time.monotonic()) * 1000))))
+        status = stores.requests.get(request_id)["status"]
+    found = [{k: v for k, v in event.items() if k not in _HIDDEN_EVENT_FIELDS} for event in found]
+    return {"request_id": request_id, "events": found, "cursor": cursor, "status": status}
+
+
+def artifact(stores: Stores, body: dict[str, Any], cookies: dict[str, str]) -> assets.Served:
+    _admit(stores, body, cookies)
+    if not body.get("uri"):
+        raise ValidationError("'uri' names the image to show", field="uri")
+    if body.get("size") == "thumb":
+        return assets.thumbnail(stores, body["request_id"], body["uri"])
+    return assets.original(stores, body["request_id"], body["uri"])
+
+
+def lettered(stores: Stores, body: dict[str, Any], cookies: dict[str, str]) -> assets.Served:
+    _admit(stores, body, cookies)
+    try:
+        attempt, page = int(body.get("attempt") or 0), int(body.get("page") or 0)
+    except ValueError:
+        raise ValidationError("'attempt' and 'page' are whole numbers", field="page") from None
+    output = model.output_of(stores, body["request_id"], 6, attempt)
+    if not output:
+        raise DomainError(f"phase 6 has no finished attempt {attempt}", status=404, field="attempt")
+    return assets.lettered_page(stores, body["request_id"], output, page)
+
+
+def font(stores: Stores, body: dict[str, Any], cookies: dict[str, str]) -> assets.Served:
+    _admit(stores, body, cookies)
+    if not re.fullmatch(r"[0-9a-f]{24}", str(body.get("key") or "")):
+        raise ValidationError("'key' names a font subset (24 hex digits)", field="key")
+    return assets.web_font(stores, body["key"])
+
+
+# -- answering ---------------------------------------------------------------------------------
 
 def _callback_headers() -> dict[str, str]:
     if executions.is_local():
@@ -152,31 +294,90 @@ def send_decision(gate: dict[str, Any], answer: dict[str, Any]) -> None:
         raise Conflict(f"the workflow is no longer waiting on this gate ({response.status_code})", field="gate_id")
 
 
+_MOVES = {"up": (0.0, -0.06), "down": (0.0, 0.06), "left": (-0.06, 0.0), "right": (0.06, 0.0)}
+_SIZES = {"bigger": 1.25, "smaller": 0.8}
+
+
+def bubble_from_form(body: dict[str, Any]) -> dict[str, Any] | None:
+    """The bubble editor's fields (or a JSON client's `bubble` object) as one bubble edit."""
+    bubble = body.get("bubble")
+    if isinstance(bubble, dict) or not bubble:
+        return bubble or None
+    panel_id, _, index = str(bubble).partition("|")
+    if not re.fullmatch(r"p[0-9]{2,3}-[0-9]{1,2}", panel_id) or not index.isdigit():
+        raise ValidationError("'bubble' is a panel and a bubble number such as 'p01-1|0'", field="bubble")
+    edit: dict[str, Any] = {"panel_id": panel_id, "dialogue_index": int(index)}
+    if body.get("bubble_move"):
+        if body["bubble_move"] not in _MOVES:
+            raise ValidationError("'bubble_move' is up, down, left or right", field="bubble_move")
+        edit["move"] = list(_MOVES[body["bubble_move"]])
+    if body.get("bubble_size"):
+        if body["bubble_size"] not in _SIZES:
+            raise ValidationError("'bubble_size' is bigger or smaller", field="bubble_size")
+        edit["scale"] = _SIZES[body["bubble_size"]]
+    if body.get("bubble_shape"):
+        edit["shape"] = body["bubble_shape"]
+    if str(body.get("bubble_text") or "").strip():
+        edit["text"] = str(body["bubble_text"]).strip()
+    return edit
+
+
+def check_applicable(stores: Stores, gate: dict[str, Any], answer: dict[str, Any]) -> None:
+    """NotApplicable when the phase could not carry the modification out: the gate stays open on
+    the version shown, and the person reads what the phase can do instead."""
+    phase = int(gate["phase"])
+    intent = intents.parse(phase, str(answer.get("feedback") or ""), answer.get("option"))
+    feedback = intents.feedback_for_phase(phase, answer, intent)
+    if not feedback.get("text", "").strip() and not feedback.get("option"):
+        raise intents.NotApplicable("say what should change, or pick one of the quick changes", field="feedback")
+    attempt = shown_attempt(stores, gate)
+    shown = model.output_of(stores, gate["request_id"], phase, attempt) if attempt else {}
+    if phase == 6:
+        from ..phases.phase6_lettering import feedback_edits
+
+        feedback_edits(feedback, shown, shown.get("language") or "ja", shown)
+    elif phase == 7:
+        from ..phases.phase7_finalize import _options
+
+        _options(feedback, shown.get("finish_options"))
+    elif settings().provider in ("offline", "simulated"):
+        from ..hitl import options
+        from ..offline.feedback import read
+
+        understood = read(feedback, phase)
+        if understood.option is None and not understood.fixes:
+            can = ", ".join(o.label["en"] for o in options.offered(phase)) or "no change yet"
+            raise intents.NotApplicable(f"phase {phase} could not read a change it can make from "
+                                        f"{feedback['text'][:120]!r}; it can do: {can}", field="feedback")
+
+
 def submit_decision(stores: Stores, body: dict[str, Any], cookies: dict[str, str], decided_by: str) -> dict[str, Any]:
-    """Check the token and the decision, then answer the gate's callback; returns what was sent."""
+    """Check who answers and what, then answer the gate's callback; returns what was sent."""
     phase = int(body["phase"])
-    token = token_from(body, cookies)
-    gate = _checked_gate(stores, body["request_id"], phase, body["gate_id"], token)
-    if gate.get("decided_at") is not None:
+    if body.get("token"):
+        token = str(body["token"])
+        gate = _checked_gate(stores, body["request_id"], phase, body["gate_id"], token)
+    else:
+        session.require(cookies, body["request_id"])
+        gate = gate_of(stores, body["gate_id"], body["request_id"])
+        token = _gate_token(gate)
+    if gate.get("decided_at") is not None or gate.get("timed_out"):
         raise Conflict(f"this gate was already decided ({gate.get('decision') or 'timed out'})", field="gate_id")
     decision = body.get("decision")
     if decision not in DECISIONS:
         raise ValidationError("'decision' must be approve, modify or skip", status=400, field="decision")
-    answer: dict[str, Any] = {"decision": decision, "feedback": body.get("feedback", ""), "token": token,
+    answer: dict[str, Any] = {"decision": decision, "feedback": str(body.get("feedback") or ""), "token": token,
                               "decided_by": decided_by}
-    for key in ("option", "attempt"):
-        if body.get(key) is not None:
-            answer[key] = body[key]
+    if body.get("option"):
+        answer["option"] = str(body["option"])
+    if body.get("attempt") not in (None, ""):
+        answer["attempt"] = int(body["attempt"])
+    bubble = bubble_from_form(body)
+    if bubble is not None:
+        answer["bubble"] = bubble
+    if decision == "modify" and int(gate.get("round") or 0) < MAX_MODIFICATIONS:
+        check_applicable(stores, gate, answer)
     send_decision(gate, answer)
     return {"request_id": body["request_id"], "phase": phase, "gate_id": gate["gate_id"], "decision": decision,
             "sent": True}
 
-
-def thank_you(sent: dict[str, Any]) -> Page:
-    return message_page("Thank you", f"{sent['decision']} was sent for phase {sent['phase']}.")
-
-
-def error_page(err: DomainError) -> Page:
-    titles = {401: "This link cannot be used", 403: "This link is not valid", 404: "Nothing to review here",
-              409: "Already decided", 503: "Try again in a moment"}
-    return message_page(titles.get(err.status, "This cannot be done"), err.message, err.status)

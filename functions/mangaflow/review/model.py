@@ -1,0 +1,283 @@
+"""What the review page shows, read from a request's state: the seven phases and where each
+stands, the open gate and its phase's preview (built from the version shown), the versions and
+a comparison of two, in the words of the request's language."""
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import urlencode
+
+from ..bootstrap import Stores
+from ..hitl import options
+from ..phases import registry
+from ..render.pages import PAGE_SIZE_PX, panel_rects_px
+
+WORDS = {
+    "en": {"title": "Review", "phase": "Phase", "waiting": "waiting for you", "running": "working", "done": "done",
+           "pending": "to come", "approve": "Approve", "modify": "Modify", "skip": "Skip the remaining gates",
+           "feedback": "What should change?", "quick": "Quick changes", "versions": "Versions", "compare": "Compare",
+           "revert": "Go on with this version", "score": "score", "attempt": "attempt", "shown": "shown",
+           "deadline": "Answer by", "completed": "The book is finished.", "failed": "The run failed.",
+           "cancelled": "The run was cancelled.", "working": "Working on it: this page follows along.",
+           "download_pdf": "Download PDF", "download_cbz": "Download CBZ", "checks": "Final checks",
+           "bubbles": "Bubble editor", "bubble": "Bubble", "move": "Move", "size": "Size", "shape": "Shape",
+           "text": "Text", "send_edit": "Re-letter this page", "no_change": "keep", "up": "up", "down": "down",
+           "left": "left", "right": "right", "bigger": "bigger", "smaller": "smaller", "not_offered": "Not offered",
+           "modify_error": "Your modification could not be made; the gate is open again on the version shown before:",
+           "max_mods": "Three modifications were made already: approve a version or skip.",
+           "link_decided": "The gate this link was sent for (phase {phase}) was already decided: {decision}.",
+           "sent": "Sent: {decision}.", "story": "Story", "full": "full size", "page": "Page", "panel": "Panel",
+           "arc": "Emotional arc", "scenes": "Scenes", "characters": "Characters", "concept": "Concept",
+           "storyboard": "Storyboard", "plot": "Plot", "images": "Panel images", "panels": "Panel images", "lettering": "Lettered pages", "final": "The book",
+           "redo_panel": "Redo this panel (coming with the panel cache)", "field": "Field", "from": "from", "to": "to",
+           "unchanged": "no differences", "changed": "changed"},
+    "ja": {"title": "レビュー", "phase": "フェーズ", "waiting": "確認待ち", "running": "処理中", "done": "完了",
+           "pending": "未着手", "approve": "承認", "modify": "修正を依頼", "skip": "残りの確認をすべて省略",
+           "feedback": "どこを直しますか？", "quick": "クイック修正", "versions": "バージョン", "compare": "比較",
+           "revert": "この版で進める", "score": "スコア", "attempt": "試行", "shown": "表示中",
+           "deadline": "回答期限", "completed": "本が完成しました。", "failed": "処理が失敗しました。",
+           "cancelled": "キャンセルされました。", "working": "処理中です。このページは自動で更新されます。",
+           "download_pdf": "PDFをダウンロード", "download_cbz": "CBZをダウンロード", "checks": "最終チェック",
+           "bubbles": "吹き出しエディタ", "bubble": "吹き出し", "move": "移動", "size": "大きさ", "shape": "形",
+           "text": "セリフ", "send_edit": "このページを描き直す", "no_change": "そのまま", "up": "上", "down": "下",
+           "left": "左", "right": "右", "bigger": "大きく", "smaller": "小さく", "not_offered": "未対応",
+           "modify_error": "修正を反映できませんでした。前の版のまま確認を再開しています：",
+           "max_mods": "修正は3回までです。版を選んで承認するか、省略してください。",
+           "link_decided": "このリンクの確認（フェーズ{phase}）は回答済みです：{decision}。",
+           "sent": "送信しました：{decision}。", "story": "ストーリー", "full": "原寸", "page": "ページ", "panel": "コマ",
+           "arc": "感情曲線", "scenes": "シーン", "characters": "キャラクター", "concept": "コンセプト",
+           "storyboard": "ネーム", "plot": "プロット", "images": "コマ画像", "panels": "コマ画像", "lettering": "写植済みページ", "final": "完成した本",
+           "redo_panel": "このコマを描き直す（準備中）", "field": "項目", "from": "前", "to": "後",
+           "unchanged": "違いはありません", "changed": "変更あり"},
+}
+PAGE_BOX = (210, 296)  # a storyboard thumbnail, in CSS pixels (B5 proportions)
+
+
+class Links:
+    """URLs of the page and its sub-resources, all under the review function's own path."""
+
+    def __init__(self, root: str, query: dict[str, str]) -> None:
+        self.root, self.query = root, query
+
+    def _url(self, sub: str, **params: Any) -> str:
+        return f"{self.root}/{sub}?" + urlencode({**self.query, **{k: v for k, v in params.items() if v is not None}})
+
+    def page(self, **params: Any) -> str:
+        return f"{self.root}?" + urlencode({**self.query, **params})
+
+    def thumb(self, uri: str) -> str:
+        return self._url("image", uri=uri, size="thumb")
+
+    def full(self, uri: str, download: bool = False) -> str:
+        return self._url("image", uri=uri, download="1" if download else None)
+
+    def lettered(self, attempt: int, page: int) -> str:
+        return self._url("lettered", attempt=attempt, page=page)
+
+    def font(self, key: str) -> str:
+        return self._url("font", key=key)
+
+    def events(self) -> str:
+        return self._url("events")
+
+
+def _whole(runs: list[dict[str, Any]]) -> dict[int, dict[str, Any]]:
+    return {int(r["attempt"]): r for r in runs if r.get("panel_id") is None and r.get("status") == "succeeded"
+            and r.get("output_uri")}
+
+
+def steps(state: dict[str, Any], gate: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """Each of the seven phases: done, running, waiting (its gate is open) or pending."""
+    by_phase = {p["phase"]: p for p in state.get("phases", [])}
+    current = int(state.get("current_phase") or 1)
+    ended = state.get("status") in ("completed", "failed", "cancelled")
+    out = []
+    for plugin in registry.phases():
+        record = by_phase.get(plugin.number, {})
+        decided = [g for g in record.get("gates", []) if g.get("decided_at") or g.get("timed_out")]
+        runs = _whole(record.get("attempts", []))
+        if gate is not None and int(gate["phase"]) == plugin.number:
+            status = "waiting"
+        elif state.get("status") == "completed" or plugin.number < current:
+            status = "done"
+        elif plugin.number == current and not ended:
+            status = "running"
+        else:
+            status = "pending"
+        best = max((float(r.get("score") or 0) for r in runs.values()), default=None)
+        out.append({"number": plugin.number, "key": plugin.key, "status": status, "score": best,
+                    "decision": (decided[-1].get("decision") or "timeout") if decided else None})
+    return out
+
+
+def versions(stores: Stores, state: dict[str, Any], phase: int) -> list[dict[str, Any]]:
+    record = next((p for p in state.get("phases", []) if p["phase"] == phase), {})
+    runs = _whole(record.get("attempts", []))
+    summaries = {int(p.get("attempt") or 0): p["uri"] for p in record.get("previews", [])}
+    out = []
+    for attempt, run in sorted(runs.items()):
+        summary = stores.artifacts.get_json(summaries[attempt]).get("summary", "") if attempt in summaries else ""
+        out.append({"attempt": attempt, "score": run.get("score"), "summary": summary})
+    return out
+
+
+def output_of(stores: Stores, request_id: str, phase: int, attempt: int) -> dict[str, Any]:
+    run = stores.phase_runs.find(request_id, phase, attempt)
+    return stores.artifacts.get_json(run["output_uri"]) if run and run.get("output_uri") else {}
+
+
+# -- the previews of each phase -------------------------------------------------------------
+
+def preview(phase: int, output: dict[str, Any], attempt: int, links: Links) -> dict[str, Any]:
+    """What the page shows of one version of `phase` (the template has one block per kind)."""
+    build = {1: _concept, 2: _characters, 3: _plot, 4: _storyboard, 5: _panels, 6: _lettering, 7: _book}[phase]
+    return {"kind": registry.phase(phase).key, "attempt": attempt, **build(output, attempt, links)}
+
+
+def _concept(output: dict[str, Any], attempt: int, links: Links) -> dict[str, Any]:
+    context = output.get("story_context") or {}
+    fields = [("title", context.get("title")), ("genre", output.get("genre")), ("tone", output.get("tone")),
+              ("theme", output.get("theme")), ("themes", ", ".join(map(str, output.get("themes") or []))),
+              ("target_audience", output.get("target_audience")), ("world_setting", output.get("world_setting")),
+              ("keywords", ", ".join(map(str, output.get("keywords") or []))),
+              ("estimated_pages", output.get("estimated_pages")), ("summary", context.get("summary"))]
+    return {"fields": [(name, value) for name, value in fields if value not in (None, "")]}
+
+
+def _characters(output: dict[str, Any], attempt: int, links: Links) -> dict[str, Any]:
+    sheets = {r.get("character_id"): r.get("uri") for r in output.get("reference_images") or [] if r.get("uri")}
+    cast = []
+    for character in output.get("characters", []):
+        uri = sheets.get(character.get("id"))
+        cast.append({**character, "aliases": [a for a in character.get("aliases") or [] if a != character.get("name")],
+                     "palette": [(k, v) for k, v in (character.get("palette") or {}).items() if isinstance(v, str)],
+                     "sheet": links.thumb(uri) if uri else None, "sheet_full": links.full(uri) if uri else None})
+    return {"cast": cast, "relationships": output.get("relationships") or []}
+
+
+def _plot(output: dict[str, Any], attempt: int, links: Links) -> dict[str, Any]:
+    arc = [float(v) for v in output.get("emotional_arc") or []]
+    width, height = 640, 160
+    points = [(round(10 + i * (width - 20) / max(1, len(arc) - 1), 1) if len(arc) > 1 else width / 2,
+               round(height - 12 - v * (height - 24), 1)) for i, v in enumerate(arc)]
+    return {"structure": output.get("story_structure"), "scenes": output.get("scenes") or [],
+            "arc": points, "arc_box": (width, height),
+            "arc_line": " ".join(f"{x},{y}" for x, y in points)}
+
+
+def _page_frames(page: dict[str, Any], size: tuple[int, int]) -> list[dict[str, Any]]:
+    rects = panel_rects_px(page, size)
+    sx, sy = PAGE_BOX[0] / size[0], PAGE_BOX[1] / size[1]
+    frames = []
+    for panel in sorted(page.get("panels", []), key=lambda p: p.get("reading_order", 0)):
+        x, y, w, h = rects[str(panel["panel_id"])]
+        frames.append({**panel, "x": round(x * sx, 1), "y": round(y * sy, 1), "w": round(w * sx, 1),
+                       "h": round(h * sy, 1), "px": (x, y, w, h)})
+    return frames
+
+
+def _storyboard(output: dict[str, Any], attempt: int, links: Links) -> dict[str, Any]:
+    size = tuple(output.get("page_size_px") or PAGE_SIZE_PX)
+    return {"box": PAGE_BOX, "direction": output.get("reading_direction"),
+            "pages": [{"page": p.get("page"), "frames": _page_frames(p, size)} for p in output.get("pages", [])]}
+
+
+def _panels(output: dict[str, Any], attempt: int, links: Links) -> dict[str, Any]:
+    pages: dict[int, list[dict[str, Any]]] = {}
+    for image in output.get("image_descriptions", []):
+        number = int(str(image["panel_id"])[1:].split("-")[0])
+        uri = image.get("image_uri")
+        pages.setdefault(number, []).append({**image, "thumb": links.thumb(uri) if uri else None,
+                                             "full": links.full(uri) if uri else None})
+    return {"pages": sorted(pages.items())}
+
+
+def _lettering(output: dict[str, Any], attempt: int, links: Links) -> dict[str, Any]:
+    size = tuple(output.get("page_size_px") or PAGE_SIZE_PX)
+    by_panel = {d["panel_id"]: d for d in output.get("dialogue_placements", [])}
+    pages = []
+    for page in sorted(output.get("pages", []), key=lambda p: int(p.get("page", 0))):
+        bubbles = []
+        for frame in _page_frames(page, size):
+            x, y, w, h = frame["px"]
+            placed = by_panel.get(str(frame["panel_id"]), {})
+            dialogues = placed.get("dialogues", [])
+            for placement in placed.get("placements", []):
+                if placement.get("linked_to") is not None:
+                    continue  # the second half of a split line moves with the first
+                index = int(placement.get("dialogue_index", 0))
+                bx, by, bw, bh = placement["box"]
+                text = dialogues[index]["text"] if index < len(dialogues) else "".join(placement.get("lines", []))
+                bubbles.append({"panel_id": frame["panel_id"], "index": index, "text": text,
+                                "kind": placement.get("kind"), "shape": placement.get("shape"),
+                                "x": round(x + bx * w), "y": round(y + by * h), "w": round(bw * w), "h": round(bh * h)})
+        pages.append({"page": page.get("page"), "image": links.lettered(attempt, int(page.get("page", 0))),
+                      "bubbles": bubbles})
+    lettering = output.get("lettering") or {}
+    return {"pages": pages, "size": size, "relettered": lettering.get("relettered_pages"),
+            "edits": output.get("bubble_edits") or []}
+
+
+def _book(output: dict[str, Any], attempt: int, links: Links) -> dict[str, Any]:
+    exports = output.get("exports") or {}
+    pages = [{"page": p.get("page"), "thumb": links.thumb(p["uri"]), "full": links.full(p["uri"])}
+             for p in output.get("pages", []) if p.get("uri")]
+    checks = {k: v for k, v in (output.get("quality_checks") or {}).items() if isinstance(v, (int, float))}
+    return {"pages": pages, "pdf": links.full(exports["pdf"], download=True) if exports.get("pdf") else None,
+            "cbz": links.full(exports["cbz"], download=True) if exports.get("cbz") else None,
+            "checks": sorted(checks.items()), "finish": output.get("finish_options") or {}}
+
+
+# -- comparing two versions -----------------------------------------------------------------
+
+def _flatten(value: Any, path: str = "", depth: int = 0) -> dict[str, str]:
+    if depth < 4 and isinstance(value, dict):
+        out: dict[str, str] = {}
+        for key, item in value.items():
+            if key != "processing_metadata":
+                out.update(_flatten(item, f"{path}.{key}" if path else str(key), depth + 1))
+        return out
+    if depth < 4 and isinstance(value, list) and value and len(value) <= 60:
+        out = {}
+        for i, item in enumerate(value):
+            out.update(_flatten(item, f"{path}[{i}]", depth + 1))
+        return out
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    return {path: text if len(text) <= 200 else text[:199] + "…"}
+
+
+def comparison(phase: int, first: dict[str, Any], second: dict[str, Any], attempts: tuple[int, int],
+               links: Links) -> dict[str, Any]:
+    """Fields that differ (phases 1-4), or the two versions' images side by side (5-7)."""
+    if phase <= 4:
+        a, b = _flatten(first), _flatten(second)
+        rows = [(key, a.get(key, "—"), b.get(key, "—")) for key in sorted(set(a) | set(b)) if a.get(key) != b.get(key)]
+        return {"kind": "fields", "attempts": attempts, "rows": rows[:80], "more": max(0, len(rows) - 80)}
+    left, right = preview(phase, first, attempts[0], links), preview(phase, second, attempts[1], links)
+    pairs = []
+    if phase == 5:
+        images = {i["panel_id"]: i for _, group in right["pages"] for i in group}
+        for _, group in left["pages"]:
+            for image in group:
+                other = images.get(image["panel_id"], {})
+                pairs.append({"label": image["panel_id"], "a": image.get("thumb"), "b": other.get("thumb"),
+                              "changed": image.get("image_uri") != other.get("image_uri")})
+    elif phase == 6:
+        from .assets import lettered_key
+
+        for page in left["pages"]:
+            other = next((p for p in right["pages"] if p["page"] == page["page"]), None)
+            changed = other is None or lettered_key(first, int(page["page"]))[1] != lettered_key(second, int(page["page"]))[1]
+            pairs.append({"label": page["page"], "a": page["image"], "b": other and other["image"], "changed": changed})
+    else:
+        for page, other in zip(left["pages"], right["pages"]):
+            pairs.append({"label": page["page"], "a": page["thumb"], "b": other["thumb"],
+                          "changed": page["thumb"] != other["thumb"]})
+    return {"kind": "images", "attempts": attempts, "pairs": pairs}
+
+
+def quick_options(phase: int, language: str) -> dict[str, Any]:
+    offered = [{"name": o.name, "label": o.label.get(language, o.label["en"]), "values": o.values}
+               for o in options.offered(phase)]
+    return {"offered": offered, "not_offered": [(options.label(n, language), why)
+                                                 for n, why in options.not_offered(phase).items()]}

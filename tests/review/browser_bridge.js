@@ -1,0 +1,67 @@
+// Drives Debian's Chromium with playwright-core for the Python browser tests: one JSON command per
+// line on stdin, one JSON answer per line on stdout. Never downloads a browser.
+const readline = require("readline");
+const { chromium } = require("playwright-core");
+
+const FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+               "--disable-component-update", "--disable-sync"];
+
+async function main() {
+  const browser = await chromium.launch({ executablePath: process.env.CHROMIUM || "/usr/bin/chromium", args: FLAGS });
+  const context = await browser.newContext({ acceptDownloads: true, viewport: { width: 1280, height: 900 } });
+  const page = await context.newPage();
+  const problems = [];
+  // Failed loads are reported by address (the console message does not say which one failed).
+  page.on("response", (r) => { if (r.status() >= 400) problems.push(`${r.status()} ${r.url()}`); });
+  page.on("console", (m) => { if (m.type() === "error" && !m.text().startsWith("Failed to load resource")) problems.push(m.text()); });
+  page.on("pageerror", (e) => problems.push(String(e)));
+  const commands = {
+    goto: async (c) => { const r = await page.goto(c.url, { waitUntil: "load" }); return { status: r && r.status() }; },
+    wait_for: async (c) => { await page.waitForSelector(c.selector, { timeout: c.timeout || 60000, state: c.state || "visible" }); return {}; },
+    wait_url: async (c) => { await page.waitForURL(new RegExp(c.pattern), { timeout: c.timeout || 60000 }); return {}; },
+    click: async (c) => { await page.click(c.selector, { timeout: c.timeout || 30000 }); return {}; },
+    click_and_wait: async (c) => {
+      await Promise.all([page.waitForNavigation({ waitUntil: "load", timeout: 60000 }), page.click(c.selector)]);
+      return {};
+    },
+    fill: async (c) => { await page.fill(c.selector, c.value); return {}; },
+    select: async (c) => { await page.selectOption(c.selector, c.value); return {}; },
+    text: async (c) => ({ text: await page.innerText(c.selector || "body") }),
+    html: async () => ({ html: await page.content() }),
+    url: async () => ({ url: page.url() }),
+    title: async () => ({ title: await page.title() }),
+    count: async (c) => ({ count: await page.locator(c.selector).count() }),
+    evaluate: async (c) => ({ value: await page.evaluate(c.script) }),
+    // Every image of the page (lazy ones too: made eager), once each has loaded or failed.
+    images_loaded: async () => ({ value: await page.evaluate(async () => {
+      const images = Array.from(document.images);
+      images.forEach((i) => { i.loading = "eager"; });
+      await Promise.all(images.map((i) => i.decode().catch(() => null)));
+      return images.map((i) => ({ src: i.getAttribute("src"), ok: i.complete && i.naturalWidth > 0 }));
+    }) }),
+    screenshot: async (c) => { await page.screenshot({ path: c.path, fullPage: c.full !== false }); return {}; },
+    download: async (c) => {
+      const [download] = await Promise.all([page.waitForEvent("download", { timeout: 60000 }), page.click(c.selector)]);
+      await download.saveAs(c.path);
+      return { name: download.suggestedFilename() };
+    },
+    problems: async () => ({ problems: problems.splice(0) }),
+    close: async () => { await browser.close(); return {}; },
+  };
+  const lines = readline.createInterface({ input: process.stdin });
+  for await (const line of lines) {
+    const command = JSON.parse(line);
+    try {
+      const answer = await commands[command.do](command);
+      process.stdout.write(JSON.stringify({ ok: true, ...answer }) + "\n");
+    } catch (err) {
+      process.stdout.write(JSON.stringify({ ok: false, error: String(err && err.message || err) }) + "\n");
+    }
+    if (command.do === "close") break;
+  }
+  lines.close();
+  await browser.close().catch(() => {});
+  process.exit(0);
+}
+
+main().catch((err) => { process.stdout.write(JSON.stringify({ ok: false, error: String(err) }) + "\n"); process.exit(1); });
