@@ -11,6 +11,7 @@ from mangaflow import model
 from mangaflow.bootstrap import build
 from mangaflow.model import records
 from mangaflow.schemas import validate_output
+from mangaflow.service.runner import request_inputs
 from mangaflow.stores import objects
 
 STORY = (Path(__file__).resolve().parents[2] / "examples" / "lantern-festival.ja.txt").read_text(encoding="utf-8")
@@ -75,6 +76,9 @@ def test_every_row_the_stores_return_fits_its_model_and_names_every_column(book)
     for shape, row in rows:
         assert shape.model_validate(row).model_extra == {}, f"{shape.__name__} lacks fields for columns"
     assert records.RequestHistory.model_validate(history).model_extra == {}
+    # and the request as the phases saw it
+    seen = records.Request.model_validate(request_inputs(stores, stores.requests.get(request_id)))
+    assert (seen.language, seen.pages, seen.text) == ("ja", 2, STORY.strip())
 
 
 def test_get_status_answers_in_the_request_status_shape(book):

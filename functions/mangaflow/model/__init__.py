@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError as _PydanticError
 
+from ..errors import DomainError
 from .base import MAX_ATTEMPTS, NOT_ASKED, Row, Shape
 from .phases import (PHASE_OUTPUTS, Characters, Concept, Final, Images, Lettering, PanelImage, PhaseOutput, Plot,
                      Storyboard, output_model)
@@ -33,8 +34,6 @@ def checked(model: type[M], value: Any, what: str) -> M:
     try:
         return model.model_validate(value)
     except _PydanticError as error:
-        from ..errors import DomainError
-
         first = error.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "(value)"
         raise DomainError(f"{what} does not match {model.__name__} at {where}: {first['msg']}", status=500,

@@ -4,7 +4,7 @@ in `schemas/phases/`, the Vertex AI response schemas and `docs/data-model.md` ar
 never asked of the text model."""
 from __future__ import annotations
 
-from typing import Annotated, ClassVar
+from typing import Annotated, Any, ClassVar
 
 from pydantic import Field
 
@@ -28,15 +28,15 @@ class PhaseOutput(Shape):
     schema_name: ClassVar[str]  # schemas/phases/<schema_name>.json
 
 
-def _metadata() -> object:
+def _metadata() -> Any:
     return Field(json_schema_extra=NOT_ASKED, description="Which phase made it, when, how.")
 
 
-def _carried_context() -> object:
+def _carried_context() -> Any:
     return Field(json_schema_extra=NOT_ASKED, description="Phase 1's story_context, carried forward.")
 
 
-def _carried_characters() -> object:
+def _carried_characters() -> Any:
     return Field(json_schema_extra=NOT_ASKED, description="Phase 2's characters, carried forward.")
 
 
@@ -241,9 +241,9 @@ class Images(PhaseOutput):
     number, key, title, schema_name = 5, "images", "Phase 5 output: every panel's image", "phase5"
 
     image_descriptions: list[PanelImage] = Field(min_length=1)
-    story_context: StoryContext
-    characters: list[Character]
-    processing_metadata: ProcessingMetadata
+    story_context: StoryContext = _carried_context()
+    characters: list[Character] = _carried_characters()
+    processing_metadata: ProcessingMetadata = _metadata()
 
 
 # ------------------------------------------------------------------ phase 6
@@ -298,11 +298,12 @@ class Lettering(PhaseOutput):
     dialogue_placements: list[PanelLettering]
     lettering: LetteringReport
     pages: list[Page] = Field(description="The storyboard's pages, carried forward.")
-    page_size_px: PagesOfThisSize
-    image_descriptions: list[PanelImage] = Field(default_factory=list, description="Phase 5's panels, carried.")
-    story_context: StoryContext
-    characters: list[Character]
-    processing_metadata: ProcessingMetadata
+    page_size_px: PagesOfThisSize = Field(description="The storyboard's page size, carried forward.")
+    image_descriptions: list[PanelImage] = Field(default_factory=list, description="Phase 5's panels, carried "
+                                                                                 "forward.")
+    story_context: StoryContext = _carried_context()
+    characters: list[Character] = _carried_characters()
+    processing_metadata: ProcessingMetadata = _metadata()
 
 
 # ------------------------------------------------------------------ phase 7
@@ -333,8 +334,9 @@ class Exports(Shape):
 
 
 class QualityChecks(Shape):
-    """Final checks measured from the book (no model): the seven categories, their weighted overall,
-    lettering overflow and the share of quoted lines lettered."""
+    """Final checks measured from the book (no model): the seven categories in the order of their weight,
+    their weighted `overall` (the weights of `quality.weighted_overall(categories)`, PIPELINE.md), lettering
+    overflow and the share of quoted lines lettered."""
 
     visual_consistency: Unit
     narrative_coherence: Unit
@@ -358,8 +360,8 @@ class Final(PhaseOutput):
     exports: Exports
     quality_checks: QualityChecks
     pages_composed: list[ComposedPage]
-    storyboard_pages: list[Page]
-    processing_metadata: ProcessingMetadata
+    storyboard_pages: list[Page] = Field(description="The lettered storyboard's pages, for the evaluators.")
+    processing_metadata: ProcessingMetadata = _metadata()
 
 
 PHASE_OUTPUTS: tuple[type[PhaseOutput], ...] = (Concept, Characters, Plot, Storyboard, Images, Lettering, Final)

@@ -100,7 +100,7 @@ class GenerationRequest(Row):
     client_address: str | None = Field(description="The caller's address as the platform reports it.")
     title: str | None
     language: Language | None
-    style: str | None
+    style: Style | None
     pages: int | None = Field(ge=1, le=200, description="Checked against 1..32 before it is stored; the "
                                                         "table allows up to 200.")
     input_uri: str | None = Field(description="The story in the input bucket.")
