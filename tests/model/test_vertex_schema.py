@@ -127,3 +127,10 @@ def test_conform_keeps_real_answers_whole_with_the_generated_schema(answers, sha
         answer = _asked_part(copy.deepcopy(by_shape[shape]), schema)
         # with nothing to fall back on, any field the schema refused would come back missing
         assert vertex.conform(copy.deepcopy(answer), schema, {}) == answer, story
+
+
+def test_each_call_gives_a_schema_of_its_own():
+    first = vertex_schema(model.Storyboard)
+    first["properties"].clear()  # as the SDK may, editing in place
+    assert set(vertex_schema(model.Storyboard)["properties"]) == {"reading_direction", "page_size_px", "pages",
+                                                                    "applied_feedback", "condensed"}

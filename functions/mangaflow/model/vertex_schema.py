@@ -7,6 +7,8 @@ Keys are spelled as the google-genai SDK's `types.Schema` fields (`min_items`, `
 """
 from __future__ import annotations
 
+import copy
+import functools
 from typing import Any
 
 from pydantic import BaseModel
@@ -28,7 +30,12 @@ class NotAskable(TypeError):
 def vertex_schema(model: type[BaseModel], *, descriptions: bool = True) -> dict[str, Any]:
     """`model`'s fields the text model is asked for, as a Vertex AI response schema dict (the value of
     `GenerateContentConfig(response_schema=...)`). `descriptions` carries each field's description along,
-    which is what Gemini reads about it."""
+    which is what Gemini reads about it. A fresh dict each call (the SDK edits schemas in place)."""
+    return copy.deepcopy(_vertex_schema(model, descriptions))
+
+
+@functools.lru_cache(maxsize=None)
+def _vertex_schema(model: type[BaseModel], descriptions: bool) -> dict[str, Any]:
     root = raw_schema(model)
     return _convert(root, root.get("$defs", {}), model.__name__, descriptions)
 
