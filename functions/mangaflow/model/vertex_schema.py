@@ -83,7 +83,7 @@ def _convert(schema: dict[str, Any], defs: dict[str, Any], where: str, descripti
         result["items"] = _convert(schema["items"], defs, f"{where}[]", descriptions)
     if result["type"] == "OBJECT":
         properties = {name: sub for name, sub in (schema.get("properties") or {}).items()
-                      if not _resolve(sub, defs).get(_ASKED_MARK) and not sub.get(_ASKED_MARK)}
+                      if not _resolve(sub, defs).get(_ASKED_MARK)}
         if not properties:
             raise NotAskable(f"{where}: Vertex AI needs an object's properties; mark it NOT_ASKED or give it a model")
         required = set(schema.get("required") or [])
