@@ -1,5 +1,7 @@
 """The composition root: the stores by role, built once per process from the settings and handed
 to the service layer. `functions/main.py` names it; tests hand in fakes with `use(...)`.
+The PostgreSQL adapters check every row against its model (`mangaflow.model.records`) and hand it on
+as the plain dict the service layer reads.
 
 Nothing here connects to anything: every adapter opens its connection on first use.
 """
@@ -10,6 +12,8 @@ import threading
 from dataclasses import dataclass
 from typing import Any, Iterator
 
+from . import model
+from .model import records as shapes
 from .stores import analytics, chat, objects, postgres, roles, sessions
 
 
@@ -28,6 +32,16 @@ class Stores:
     analytics: roles.Analytics
 
 
+def _row(shape: type[model.Row], row: roles.Row) -> roles.Row:
+    """The row as the store gave it, once it fits its model (a mismatch is a 500 naming the column)."""
+    model.checked(shape, row, f"a {shape.__name__} row from PostgreSQL")
+    return row
+
+
+def _rows(shape: type[model.Row], rows: list[roles.Row]) -> list[roles.Row]:
+    return [_row(shape, row) for row in rows]
+
+
 class _PostgresRequests:
     def __init__(self, db: Any) -> None:
         self._db = db
@@ -36,16 +50,16 @@ class _PostgresRequests:
         return postgres.new_request_id()
 
     def create(self, user_id: str, **fields: Any) -> roles.Row:
-        return postgres.create_request(user_id, db=self._db(), **fields)
+        return _row(shapes.GenerationRequest, postgres.create_request(user_id, db=self._db(), **fields))
 
     def get(self, request_id: str) -> roles.Row:
-        return postgres.get_request(request_id, db=self._db())
+        return _row(shapes.GenerationRequest, postgres.get_request(request_id, db=self._db()))
 
     def update(self, request_id: str, **fields: Any) -> roles.Row:
-        return postgres.update_request(request_id, db=self._db(), **fields)
+        return _row(shapes.GenerationRequest, postgres.update_request(request_id, db=self._db(), **fields))
 
     def state(self, request_id: str) -> roles.Row:
-        return postgres.request_state(request_id, db=self._db())
+        return _row(shapes.RequestHistory, postgres.request_state(request_id, db=self._db()))
 
 
 class _PostgresPhaseRuns:
@@ -53,19 +67,21 @@ class _PostgresPhaseRuns:
         self._db = db
 
     def record(self, request_id: str, phase: int, attempt: int, **fields: Any) -> roles.Row:
-        return postgres.record_phase_run(request_id, phase, attempt, db=self._db(), **fields)
+        return _row(shapes.PhaseRun, postgres.record_phase_run(request_id, phase, attempt, db=self._db(), **fields))
 
     def find(self, request_id: str, phase: int, attempt: int, *, panel_id: str | None = None) -> roles.Row | None:
-        return postgres.find_phase_run(request_id, phase, attempt, panel_id=panel_id, db=self._db())
+        row = postgres.find_phase_run(request_id, phase, attempt, panel_id=panel_id, db=self._db())
+        return None if row is None else _row(shapes.PhaseRun, row)
 
     def list(self, request_id: str, phase: int | None = None) -> list[roles.Row]:
-        return postgres.list_phase_runs(request_id, phase, db=self._db())
+        return _rows(shapes.PhaseRun, postgres.list_phase_runs(request_id, phase, db=self._db()))
 
     def add_preview(self, request_id: str, phase: int, uri: str, *, attempt: int | None = None) -> roles.Row:
-        return postgres.add_preview_version(request_id, phase, uri, attempt=attempt, db=self._db())
+        return _row(shapes.PreviewVersion,
+                    postgres.add_preview_version(request_id, phase, uri, attempt=attempt, db=self._db()))
 
     def previews(self, request_id: str, phase: int | None = None) -> list[roles.Row]:
-        return postgres.list_preview_versions(request_id, phase, db=self._db())
+        return _rows(shapes.PreviewVersion, postgres.list_preview_versions(request_id, phase, db=self._db()))
 
 
 class _PostgresGates:
@@ -73,19 +89,19 @@ class _PostgresGates:
         self._db = db
 
     def open(self, request_id: str, phase: int, **fields: Any) -> roles.Row:
-        return postgres.open_gate(request_id, phase, db=self._db(), **fields)
+        return _row(shapes.ApprovalGate, postgres.open_gate(request_id, phase, db=self._db(), **fields))
 
     def get(self, gate_id: str) -> roles.Row:
-        return postgres.get_gate(gate_id, db=self._db())
+        return _row(shapes.ApprovalGate, postgres.get_gate(gate_id, db=self._db()))
 
     def decide(self, gate_id: str, decision: str | None, **fields: Any) -> roles.Row:
-        return postgres.decide_gate(gate_id, decision, db=self._db(), **fields)
+        return _row(shapes.ApprovalGate, postgres.decide_gate(gate_id, decision, db=self._db(), **fields))
 
     def list(self, request_id: str) -> list[roles.Row]:
-        return postgres.list_gates(request_id, db=self._db())
+        return _rows(shapes.ApprovalGate, postgres.list_gates(request_id, db=self._db()))
 
     def record_feedback(self, request_id: str, phase: int, **fields: Any) -> roles.Row:
-        return postgres.record_feedback(request_id, phase, db=self._db(), **fields)
+        return _row(shapes.FeedbackRecord, postgres.record_feedback(request_id, phase, db=self._db(), **fields))
 
 
 class _Analytics:

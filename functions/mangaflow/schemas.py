@@ -1,7 +1,9 @@
 """JSON Schemas of the HTTP API and the phase outputs, loaded once, and validation errors a person can act on.
 
 The schemas live in the repository's `schemas/`; the deploy bundle carries a copy of that folder
-beside `main.py` (scripts/package_functions.sh), so both places are looked up.
+beside `main.py` (scripts/package_functions.sh), so both places are looked up. The phase output schemas
+(`schemas/phases/`) are generated from `mangaflow.model` (`python -m mangaflow.model.generate`), each
+self-contained; the HTTP ones are written by hand.
 """
 from __future__ import annotations
 
@@ -30,7 +32,7 @@ def schema_dir() -> Path:
 
 @functools.lru_cache(maxsize=1)
 def _registry() -> referencing.Registry:
-    """Every schema under schemas/ by its $id, so `$ref: "_common.json"` resolves across files."""
+    """Every schema under schemas/ by its $id, so a `$ref` to another file resolves."""
     resources = []
     for path in sorted(schema_dir().glob("*/*.json")):
         contents = json.loads(path.read_text(encoding="utf-8"))

@@ -6,6 +6,7 @@ from typing import Any
 
 from ..config import settings
 from ..errors import DomainError, NotFound, TooBusy
+from ..model import RequestStatus, checked
 from ..phases.request import validate_request
 from ..schemas import validate
 from ..bootstrap import Stores
@@ -176,6 +177,8 @@ def request_state(stores: Stores, request_id: str, owner: bool = True) -> dict[s
                 gate.pop("callback_url", None)
     from .review_links import open_gate_links
 
-    links = open_gate_links(state) if owner else []
-    return {**state, "panel_count": panel_count, "final_pages": final.get("pages", []),
-            "exports": final.get("exports", {}), "page_count": len(final.get("pages", [])), "review_links": links}
+    answer = {**state, "panel_count": panel_count, "final_pages": final.get("pages", []),
+              "exports": final.get("exports", {}), "page_count": len(final.get("pages", [])),
+              "review_links": open_gate_links(state) if owner else []}
+    # The answer's shape is RequestStatus (docs/data-model.md): checked, then written out as that model.
+    return checked(RequestStatus, answer, "the request state").model_dump(mode="json", exclude_unset=True)

@@ -19,6 +19,7 @@ import pg8000.exceptions
 import pg8000.native
 
 from mangaflow.config import Settings, clamp_hitl_timeout, settings
+from mangaflow.model.base import MAX_ATTEMPTS
 from mangaflow.stores._process_wide import ProcessWide
 from mangaflow.errors import StoreValueError
 from mangaflow.stores._retry import StoreUnavailable, with_retry
@@ -399,8 +400,8 @@ def record_phase_run(
     """Records one attempt of a phase (phase 5: of one panel). Recording the same
     (request, phase, attempt, panel) again returns the stored row and writes nothing."""
     _phase(phase)
-    if not isinstance(attempt, int) or not 1 <= attempt <= 20:
-        raise InvalidRecord(f"attempt must be an integer 1..20, got {attempt!r}")
+    if not isinstance(attempt, int) or not 1 <= attempt <= MAX_ATTEMPTS:
+        raise InvalidRecord(f"attempt must be an integer 1..{MAX_ATTEMPTS}, got {attempt!r}")
     if status not in RUN_STATUSES:
         raise InvalidRecord(f"status must be one of {', '.join(RUN_STATUSES)}, got {status!r}")
     if duration_ms is not None and duration_ms < 0:
