@@ -10,7 +10,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any, Iterator
 
-from .stores import analytics, chat, objects, postgres, roles, sessions
+from .stores import analytics, chat, objects, operations, postgres, roles, sessions
 
 
 @dataclass(frozen=True)
@@ -26,6 +26,7 @@ class Stores:
     idempotency: roles.Idempotency
     chat: roles.Chat
     analytics: roles.Analytics
+    operations: roles.Operations = operations.Operations()
 
 
 class _PostgresRequests:
@@ -103,6 +104,13 @@ class _Analytics:
     def record_chat_metric(self, session_id: str, request_id: str, phase: int, kind: str, applied: bool,
                            **fields: Any) -> None:
         analytics.record_chat_metric(session_id, request_id, phase, kind, applied, **fields)
+
+    def record_phase_timing(self, request_id: str, phase: int, active_s: float, gate_wait_s: float,
+                            **fields: Any) -> None:
+        analytics.record_phase_timing(request_id, phase, active_s, gate_wait_s, **fields)
+
+    def record_run_summary(self, request_id: str, status: str, **fields: Any) -> None:
+        analytics.record_run_summary(request_id, status, **fields)
 
 
 def build() -> Stores:
