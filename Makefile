@@ -14,7 +14,7 @@ OUT ?= out
 # `make test` runs on a stack of its own (data, ports, processes), never on the one `make demo` left running.
 TEST_LOCAL_DIR := $(CURDIR)/.local/test
 
-.PHONY: setup tools demo test bench services-up services-down clean
+.PHONY: setup tools chromium demo test bench services-up services-down clean
 
 setup: $(STAMP) $(NODE_STAMP)
 
@@ -33,6 +33,13 @@ $(TOOLS_STAMP): tools/requirements.txt tools/constraints.txt
 	$(TOOLS_VENV)/bin/pip install --quiet -r tools/requirements.txt -c tools/constraints.txt
 	touch $(TOOLS_STAMP)
 
+# Debian's Chromium for the browser tests (the quality report; shared with the review app's tests),
+# driven by npm playwright-core at /usr/bin/chromium: never a downloaded browser build.
+chromium:
+	@test -x /usr/bin/chromium || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	  else echo "error: /usr/bin/chromium is missing; install Debian's package: sudo apt-get install -y chromium"; exit 2; fi; }
+
 $(NODE_STAMP): package.json package-lock.json
 	@command -v npm >/dev/null || { echo "error: npm not found (Node.js 18+ runs the Firestore emulator)"; exit 2; }
 	npm ci --no-audit --no-fund --loglevel=error
@@ -49,7 +56,7 @@ demo: setup
 	$(BIN)/mangaflow generate $(STORY) --pages $(PAGES) --out $(OUT) --auto-approve
 	@echo "The manga is in $(OUT)/: pages/*.png, manga.pdf, manga.cbz, manifest.json"
 
-test: setup tools
+test: setup tools chromium
 	MANGAFLOW_LOCAL_DIR=$(TEST_LOCAL_DIR) $(BIN)/mangaflow services up
 	MANGAFLOW_TEST_LOCAL_DIR=$(TEST_LOCAL_DIR) $(BIN)/python -m pytest -q -p no:cacheprovider; status=$$?; \
 	  if [ $$status -eq 5 ]; then echo "pytest collected no tests: a failure"; exit 1; fi; exit $$status

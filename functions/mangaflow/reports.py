@@ -167,9 +167,9 @@ def page(data: dict[str, Any], specs: dict[str, dict[str, Any]]) -> str:
     facts = [("runs finished", summary["runs"]), ("scored attempts", summary["attempts"]),
              ("mean score", summary["avg_score"] if summary["avg_score"] is not None else "no attempts"),
              ("quality-gate retries", summary["retries"]), ("gates timed out", summary["timeouts"]), ("cost", cost)]
-    sections = "".join(
-        f"<section><h2>{html.escape(TITLES[name])}</h2><div class='chart' id='chart-{name}'></div></section>"
-        for name in CHARTS)
+    sections = "".join(  # each chart carries its own title
+        f"<section><div class='chart' id='chart-{name}' role='img' aria-label='{html.escape(TITLES[name])}'></div>"
+        f"</section>" for name in CHARTS)
     worst = _table(data["worst_runs"], ["request_id", "status", "min_score", "avg_score", "retries", "timeouts",
                                         "modifications"], link="request_id")
     phases = _table(data["quality"].get("phases", []), ["phase", "requests", "attempts", "avg_score", "min_score",
