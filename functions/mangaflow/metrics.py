@@ -62,15 +62,17 @@ COMPLETION_BUCKETS_S = (0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0
 class _Instrumentation:
     """The providers, readers and instruments of this process (made on first use, per process)."""
 
-    def __init__(self) -> None:
+    def __init__(self, readers: tuple[Any, Any] | None = None) -> None:
         from opentelemetry.sdk.metrics import MeterProvider
 
         config = settings()
-        self.exporter_kind = config.metrics_exporter
+        self.exporter_kind = "given" if readers else config.metrics_exporter
         self.spool_dir = Path(config.metrics_dir) if config.metrics_dir else None
         self.lock = threading.Lock()
         resource = _resource(self.exporter_kind)
-        if self.exporter_kind == "cloud_monitoring":
+        if readers:  # tests hand in their own (in-memory) readers
+            self.events_reader, self.state_reader = readers
+        elif self.exporter_kind == "cloud_monitoring":
             from opentelemetry.exporter.cloud_monitoring import CloudMonitoringMetricsExporter
             from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 
@@ -141,14 +143,16 @@ def instrumentation() -> _Instrumentation:
         return _made
 
 
-def reset() -> None:
-    """Forget this process's instruments (tests that change the exporter settings)."""
-    global _made
+def reset(readers: tuple[Any, Any] | None = None) -> None:
+    """Forget this process's instruments (tests that change the exporter settings), or read them
+    with the given (events, state) readers from now on."""
+    global _made, _made_pid
     with _made_lock:
         if _made is not None:
             _made.events.shutdown()
             _made.state.shutdown()
-        _made = None
+        _made = _Instrumentation(readers) if readers else None
+        _made_pid = os.getpid()
 
 
 # -- what happens ------------------------------------------------------------------------------
