@@ -141,6 +141,8 @@ def test_a_failing_target_is_retried_with_doubling_backoff_then_given_up(schedul
 
 def test_a_retry_that_succeeds_ends_the_run(scheduler, target):
     client = scheduler.client()
+    # Noon: the hour the test moves on stays clear of the job's 09:00 (at the real 08:xx it would not).
+    scheduler.set_clock(utc(2030, 1, 1, 12, 0))
     target.statuses.extend([503, 500])
     retry = {"retry_count": 5, "min_backoff_duration": duration_pb2.Duration(seconds=10)}
     job = client.create_job(parent=PARENT, job=http_job("recovers", target.url, retry_config=retry))
