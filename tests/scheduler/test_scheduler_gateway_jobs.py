@@ -92,7 +92,7 @@ def test_a_function_that_refuses_its_body_is_retried_as_the_retry_config_says(sc
 
     attempts = scheduler.wait_for_attempts(job, 4, timeout=20)
 
-    assert [a["responseCode"] for a in attempts] == [422, 422, 422, 422]  # 1 + retry_count, then it stops
+    assert [a.get("responseCode") for a in attempts] == [422, 422, 422, 422], attempts  # 1 + retry_count
     times = [fired_at(a) for a in attempts]
     assert dt.timedelta(0) <= times[0] - utc(2030, 1, 1, 18, 0) < dt.timedelta(seconds=1)
     gaps = [(later - earlier).total_seconds() for earlier, later in zip(times, times[1:])]
