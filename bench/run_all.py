@@ -17,6 +17,8 @@ BENCHES = [
     ["bench_stores.py"],
     ["bench_storage.py"],
     ["bench_pubsub.py"],
+    ["bench_analytics_writes.py"],
+    ["bench_events.py"],
     ["bench_pipeline.py"],
     ["bench_story.py"],
 ]

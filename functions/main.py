@@ -17,6 +17,7 @@ from mangaflow.entrypoints.pipeline import (
     start_generation,
 )
 from mangaflow.entrypoints.progress import cancel_generation, get_artifact, get_progress
+from mangaflow.entrypoints.events import hitl_feedback_processor, phase_transition_handler, session_cleanup_service
 from mangaflow.entrypoints.operations import (
     aggregate_analytics,
     chat_message,
@@ -48,4 +49,7 @@ __all__ = [
     "cleanup_sessions",
     "aggregate_analytics",
     "quality_report",
+    "hitl_feedback_processor",
+    "phase_transition_handler",
+    "session_cleanup_service",
 ]

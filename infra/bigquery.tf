@@ -1,16 +1,20 @@
-# The quality analytics dataset and its five tables; the schemas are the JSON files in
-# schemas/bigquery, the same ones the local DuckDB tables are made from.
+# The quality analytics dataset and its tables; the schemas are the JSON files in schemas/bigquery,
+# the same ones the local DuckDB tables are made from.
 
 locals {
   analytics_dataset = "manga_quality_analytics"
 
-  # Table => the column it is partitioned by (by day).
+  # Table => the column it is partitioned by (by day) and the columns it is clustered by.
   bigquery_tables = {
-    phase_quality_scores     = "recorded_at"
-    retry_patterns           = "recorded_at"
-    quality_trends           = "day"
-    user_feedback_analysis   = "recorded_at"
-    chat_interaction_metrics = "recorded_at"
+    phase_quality_scores     = { partition = "recorded_at", clustering = ["phase"] }
+    retry_patterns           = { partition = "recorded_at", clustering = ["phase"] }
+    quality_trends           = { partition = "day", clustering = ["phase"] }
+    user_feedback_analysis   = { partition = "recorded_at", clustering = ["phase"] }
+    chat_interaction_metrics = { partition = "recorded_at", clustering = ["phase"] }
+    # Written by phase_transition_handler (issue 17) and quality_report (issue 15).
+    phase_timings   = { partition = "recorded_at", clustering = ["phase"] }
+    run_summaries   = { partition = "recorded_at", clustering = ["status"] }
+    quality_reports = { partition = "period_start", clustering = ["period"] }
   }
 }
 
@@ -32,12 +36,12 @@ resource "google_bigquery_table" "analytics" {
   dataset_id          = google_bigquery_dataset.analytics.dataset_id
   table_id            = each.key
   schema              = file("${path.module}/../schemas/bigquery/${each.key}.json")
-  clustering          = ["phase"]
+  clustering          = each.value.clustering
   deletion_protection = var.deletion_protection
 
   time_partitioning {
     type  = "DAY"
-    field = each.value
+    field = each.value.partition
   }
 
   encryption_configuration {

@@ -204,9 +204,11 @@ locals {
       callers       = ["scheduler"]
     }
     quality_report = {
-      name          = "quality-report"
-      url_env       = ""
-      memory        = "512Mi"
+      name    = "quality-report"
+      url_env = ""
+      # Charts rendered in-process by vl-convert (its own JavaScript engine): 320 MB peak measured
+      # locally for a daily report, so 1 GiB leaves room for the cloud clients.
+      memory        = "1Gi"
       max_instances = 1
       callers       = ["scheduler"]
     }

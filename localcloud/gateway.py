@@ -41,7 +41,7 @@ def _not_found(environ, start_response):  # type: ignore[no-untyped-def]
 
 # The addresses this process was started with, by the part behind each (what `services status` checks).
 LINK_VARIABLES = ("WORKFLOWS_EMULATOR_HOST", "DATABASE_URL", "REDIS_URL", "STORAGE_EMULATOR_HOST",
-                  "FIRESTORE_EMULATOR_HOST")
+                  "FIRESTORE_EMULATOR_HOST", "PUBSUB_EMULATOR_HOST")
 
 
 def _reaches(variable: str, address: str) -> tuple[bool, str]:
@@ -83,6 +83,17 @@ def _health(environ, start_response):  # type: ignore[no-untyped-def]
     return Response(json.dumps(body), mimetype="application/json")(environ, start_response)
 
 
+def _metrics(environ, start_response):  # type: ignore[no-untyped-def]
+    """The HITL metrics in Prometheus text (every worker's events added up, gauges observed now)."""
+    from mangaflow import metrics
+
+    try:
+        body, status = metrics.prometheus_text(), 200
+    except Exception as err:  # noqa: BLE001 - a scrape gets a plain answer, never a trace
+        body, status = f"# metrics unavailable: {type(err).__name__}: {err}\n".encode(), 503
+    return Response(body, status=status, mimetype="text/plain; version=0.0.4")(environ, start_response)
+
+
 def build_app(names: Iterable[str] | None = None, source: Path = FUNCTIONS_SOURCE):  # type: ignore[no-untyped-def]
     """One WSGI app dispatching `/<target>` to that target's functions-framework app."""
     from functions_framework import create_app
@@ -91,6 +102,7 @@ def build_app(names: Iterable[str] | None = None, source: Path = FUNCTIONS_SOURC
     WORKER_STARTED = time.time()
     mounts = {f"/{name}": create_app(name, str(source)) for name in (names or targets(source))}
     mounts["/_health"] = _health
+    mounts["/_metrics"] = _metrics
     dispatcher = DispatcherMiddleware(_not_found, mounts)
 
     def function_root(environ, start_response):  # type: ignore[no-untyped-def]

@@ -64,6 +64,10 @@ def _parser() -> argparse.ArgumentParser:
     services.add_argument("action", choices=["up", "down", "status", "env"],
                           help="env prints the variables that point clients at the running services")
     services.add_argument("--json", action="store_true")
+
+    from .ops import add_commands
+
+    add_commands(sub)
     return parser
 
 
@@ -71,7 +75,11 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     from localcloud.supervisor import ServiceError
 
-    commands = {"generate": generate, "status": show_status, "services": services_command}
+    from . import ops
+
+    commands = {"generate": generate, "status": show_status, "services": services_command,
+                "report": lambda a: ops.report(a, CliError), "schedules": lambda a: ops.schedules(a, CliError),
+                "metrics": lambda a: ops.metrics(a, CliError)}
     try:
         return commands[args.command](args)
     except CliError as err:
@@ -149,6 +157,8 @@ def _print_services(rows: list[dict[str, Any]]) -> None:
                           highlight=False, soft_wrap=True)
         if row.get("message"):
             err_console.print(f"        {row['message']}", highlight=False, soft_wrap=True)
+        elif row["name"] == "gateway" and row["healthy"]:
+            err_console.print(f"        metrics: {row['endpoint']}/_metrics (`mangaflow metrics`)", highlight=False)
 
 
 # -- status -----------------------------------------------------------------------------------

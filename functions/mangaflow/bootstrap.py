@@ -14,7 +14,7 @@ from typing import Any, Iterator
 
 from . import model
 from .model import records as shapes
-from .stores import analytics, chat, objects, postgres, roles, sessions
+from .stores import analytics, chat, objects, operations, postgres, roles, sessions
 
 
 @dataclass(frozen=True)
@@ -30,6 +30,7 @@ class Stores:
     idempotency: roles.Idempotency
     chat: roles.Chat
     analytics: roles.Analytics
+    operations: roles.Operations = operations.Operations()
 
 
 def _row(shape: type[model.Row], row: roles.Row) -> roles.Row:
@@ -119,6 +120,13 @@ class _Analytics:
     def record_chat_metric(self, session_id: str, request_id: str, phase: int, kind: str, applied: bool,
                            **fields: Any) -> None:
         analytics.record_chat_metric(session_id, request_id, phase, kind, applied, **fields)
+
+    def record_phase_timing(self, request_id: str, phase: int, active_s: float, gate_wait_s: float,
+                            **fields: Any) -> None:
+        analytics.record_phase_timing(request_id, phase, active_s, gate_wait_s, **fields)
+
+    def record_run_summary(self, request_id: str, status: str, **fields: Any) -> None:
+        analytics.record_run_summary(request_id, status, **fields)
 
 
 def build() -> Stores:

@@ -111,6 +111,16 @@ class Settings:
     bigquery_location: str = ""
     # Where the SQL migrations are (the repository's or the bundle's schemas/sql by default).
     sql_dir: str = ""
+    # Events on Pub/Sub (the local stand-in at host:port when set); gate_opened goes to notify_topic,
+    # and hitl_feedback_processor also POSTs review links to review_webhook_url when one is set.
+    pubsub_emulator_host: str = ""
+    notify_topic: str = ""
+    review_webhook_url: str = field(default="", repr=False)
+    # HITL metrics: "prometheus" (each process's figures under metrics_dir, served by the local
+    # gateway's /_metrics) or "cloud_monitoring" (metric types under metrics_prefix).
+    metrics_exporter: str = "prometheus"
+    metrics_prefix: str = "workload.googleapis.com"
+    metrics_dir: str = ""
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -167,6 +177,13 @@ class Settings:
             bigquery_dataset=_str("BIGQUERY_DATASET", cls.bigquery_dataset),
             bigquery_location=_str("BIGQUERY_LOCATION"),
             sql_dir=_str("MANGAFLOW_SQL_DIR"),
+            pubsub_emulator_host=_str("PUBSUB_EMULATOR_HOST"),
+            notify_topic=_str("MANGAFLOW_NOTIFY_TOPIC", f"projects/{project}/topics/hitl-feedback-topic"),
+            review_webhook_url=_str("MANGAFLOW_REVIEW_WEBHOOK_URL"),
+            metrics_exporter=_choice("MANGAFLOW_METRICS_EXPORTER", cls.metrics_exporter,
+                                     ("prometheus", "cloud_monitoring")),
+            metrics_prefix=_str("MANGAFLOW_METRICS_PREFIX", cls.metrics_prefix),
+            metrics_dir=_str("MANGAFLOW_METRICS_DIR"),
         )
 
     @property
@@ -182,7 +199,8 @@ class Settings:
 
     def as_dict(self) -> dict[str, object]:
         """Every setting, the signing key masked (this is what may be logged)."""
-        return {f.name: ("***" if f.name == "signing_key" and self.signing_key else getattr(self, f.name))
+        secret = {"signing_key", "review_webhook_url"}
+        return {f.name: ("***" if f.name in secret and getattr(self, f.name) else getattr(self, f.name))
                 for f in fields(self)}
 
 
@@ -192,7 +210,8 @@ def clamp_hitl_timeout(seconds: float) -> int:
 
 
 _PREFIXES = ("MANGAFLOW_", "GOOGLE_", "DATABASE_URL", "REDIS_URL", "STORAGE_EMULATOR_HOST", "FIRESTORE_EMULATOR_HOST",
-             "WORKFLOWS_", "VERTEX_", "CLOUD_SQL_", "DB_", "HITL_", "RATE_LIMIT_", "MAX_CONCURRENT_", "BIGQUERY_")
+             "WORKFLOWS_", "VERTEX_", "CLOUD_SQL_", "DB_", "HITL_", "RATE_LIMIT_", "MAX_CONCURRENT_", "BIGQUERY_",
+             "PUBSUB_")
 
 
 @functools.lru_cache(maxsize=8)

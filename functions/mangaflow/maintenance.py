@@ -1,4 +1,5 @@
-"""The scheduled jobs' domain logic: hourly session cleanup, daily analytics aggregation, daily and
+"""The scheduled jobs' domain logic: hourly cleanup (expired sessions, abandoned gates, temp objects and
+preview caches past their lifecycle, every removal counted), daily analytics aggregation, daily and
 weekly quality reports. Clients come in as parameters; the entry points wire them.
 """
 from __future__ import annotations
@@ -7,8 +8,10 @@ import datetime as dt
 import json
 from typing import Any
 
+from mangaflow import events
 from mangaflow.errors import ValidationError
 from mangaflow.stores import analytics
+from mangaflow.stores.objects import BUCKET_LIFECYCLES
 
 HITL_SESSION_PATTERN = "session:*"
 CHAT_SESSIONS = "chat_sessions"
@@ -76,7 +79,11 @@ def _sweep_hitl_sessions(redis_client: Any, cutoff: dt.datetime,
                 pipe.multi()
                 if last_activity is not None and last_activity < cutoff:
                     pipe.delete(key)
-                    removed += pipe.execute()[0]
+                    gone = pipe.execute()[0]
+                    removed += gone
+                    if gone:
+                        request_id = key.split(":", 1)[1]
+                        events.session_expired("hitl", request_id, request_id, cutoff)
                 else:
                     # Unknown age or still fresh: give it the idle allowance so it cannot live
                     # forever.
@@ -111,6 +118,8 @@ def _close_chat_sessions(firestore_client: Any, redis_client: Any, now: dt.datet
             continue
         closed += 1
         session_id = session.get("session_id") or snapshot.id
+        # Announced before its leftovers go: if this job dies now, session_cleanup_service finishes.
+        events.session_expired("chat", session_id, session.get("request_id"), now)
         cache = list(redis_client.scan_iter(match=f"chat:{session_id}:*", count=100))
         if cache:
             cache_keys += redis_client.delete(*cache)
@@ -136,6 +145,30 @@ def cleanup_inactive_sessions(redis_client: Any, firestore_client: Any, now: dt.
         "hitl_sessions_removed": hitl_removed,
         "hitl_sessions_given_ttl": hitl_expiring,
     }
+
+
+def lifecycle_days(bucket_kind: str) -> int:
+    """Days after which a bucket's lifecycle deletes an object (Terraform's rule, BUCKET_LIFECYCLES)."""
+    return next(age for action, age, _ in BUCKET_LIFECYCLES[bucket_kind] if action == "Delete")
+
+
+def cleanup(stores: Any, redis_client: Any, firestore_client: Any, now: dt.datetime,
+            max_idle_s: int = 3600) -> dict[str, int]:
+    """The hourly job: idle chat and HITL sessions (cleanup_inactive_sessions, each announced as
+    session_expired), approval gates nobody can answer any more (their run ended, or their
+    deadline passed `max_idle_s` ago), and objects older than their bucket's lifecycle in the
+    temp-data and preview-cache buckets (the cloud's lifecycle runs about daily; the local
+    emulator has none). Returns every removal as a count."""
+    counts = cleanup_inactive_sessions(redis_client, firestore_client, now, max_idle_s)
+    now = _aware("now", now)
+    closed = 0
+    for gate in stores.operations.abandoned_gates(now - dt.timedelta(seconds=max_idle_s)):
+        closed += int(stores.operations.close_abandoned_gate(gate["gate_id"]))
+    counts["abandoned_gates_closed"] = closed
+    for kind, name in (("temp_data", "temp_objects_removed"), ("preview_cache", "preview_objects_removed")):
+        counts[name] = stores.operations.remove_objects_older_than(
+            kind, now - dt.timedelta(days=lifecycle_days(kind)))
+    return counts
 
 
 def previous_day(now: dt.datetime) -> dt.date:

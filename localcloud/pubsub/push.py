@@ -57,7 +57,10 @@ class Pusher:
         broker.on_subscription_change.append(self._follow)
 
     async def start(self) -> None:
-        self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None, sock_connect=10))
+        # A fresh connection per push: a kept-alive one the endpoint closes while idle (gunicorn after
+        # 2 s) would fail the delivery before it reached the function, and cost it one of its attempts.
+        self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None, sock_connect=10),
+                                              connector=aiohttp.TCPConnector(force_close=True))
         for state in self.broker.subscriptions.values():
             self._follow(state)
 

@@ -67,8 +67,11 @@ class Scheduler:
         self._session: aiohttp.ClientSession | None = None
 
     async def start(self) -> None:
-        # No session-wide timeout: each attempt has the job's own deadline, up to 30 minutes.
-        self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None, sock_connect=30))
+        # No session-wide timeout: each attempt has the job's own deadline, up to 30 minutes. A fresh
+        # connection per attempt: a kept-alive one the target closes while idle (gunicorn after 2 s,
+        # about a retry's backoff) would fail the attempt before it reached the function.
+        self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None, sock_connect=30),
+                                              connector=aiohttp.TCPConnector(force_close=True))
         now = self.clock.now()
         for job in self.jobs.values():
             # Runs missed while the server was down are not made up, as the cloud never backfills a schedule.

@@ -1,5 +1,6 @@
 """The parts of the local stack, one declarative entry each: PostgreSQL, Valkey, the Cloud Storage
-and Firestore emulators, the Workflows engine and the function gateway (see `Part`)."""
+and Firestore emulators, the Workflows engine, Pub/Sub, Cloud Scheduler and the function gateway
+(see `Part`)."""
 from __future__ import annotations
 
 import contextlib
@@ -21,12 +22,16 @@ from typing import Any, Iterator, Mapping
 from ._proc import ServiceError, as_user, pid_alive
 from ._state import REPO_ROOT, local_dir
 from .part import Context, Launch, Link, Part
+from localcloud.scheduler.health import healthy as _scheduler_health, version as _scheduler_version
 
 DEFAULT_PROJECT = "mangaflow-local"
 DATABASE_NAME = "mangaflow"
 WORKFLOW_ID = "manga_pipeline"
 WORKFLOW_LOCATION = "local"
 WORKFLOW_FILE = REPO_ROOT / "workflows" / "manga_pipeline.workflows.yaml"
+SCHEDULES_FILE = REPO_ROOT / "infra" / "schedules.yaml"
+PUBSUB_FILE = REPO_ROOT / "infra" / "pubsub.yaml"
+SCHEDULER_LOCATION = "local"
 START_COMMAND = "mangaflow services up"
 BUCKET_SUFFIXES: tuple[str, ...] = (
     "manga-input-data", "manga-output-images", "manga-preview-cache",
@@ -400,11 +405,131 @@ def _engine_links(ctx: Context, exports: Mapping[str, str]) -> list[Link]:
     return [Link("workflows", "gateway", True)]
 
 
+# --------------------------------------------------------------------------- Pub/Sub and Cloud Scheduler
+
+
+def service_account(kind: str) -> str:
+    """The account a scheduler job or a push subscription calls as (iam.tf's names): locally its
+    OIDC token is a developer identity signed with the data folder's key."""
+    return f"manga-{kind}@{project()}.iam.gserviceaccount.com"
+
+
+def _pubsub_launch(ctx: Context) -> Launch:
+    # Durable: topics, subscriptions and unacknowledged messages live in the part's folder.
+    return Launch([python(), "-m", "localcloud.pubsub", "serve", "--host", "127.0.0.1", "--port", str(ctx.port),
+                   "--data-dir", str(ctx.data_dir)],
+                  env={"MANGAFLOW_SIGNING_KEY": signing_key()}, cwd=REPO_ROOT)
+
+
+def _pubsub_healthy(ctx: Context) -> bool:
+    from localcloud.pubsub.health import healthy
+
+    return _tcp_open("127.0.0.1", ctx.port) and healthy(ctx.port)
+
+
+def _pubsub_version(ctx: Context) -> str:
+    from localcloud.pubsub.health import version
+
+    return str(version(ctx.port))
+
+
+def _push_endpoints(address: str) -> dict[str, str]:
+    """Subscription id -> push endpoint of every push subscription of the project."""
+    from google.cloud import pubsub_v1
+
+    with _environ("PUBSUB_EMULATOR_HOST", address):
+        subscriber = pubsub_v1.SubscriberClient()
+        try:
+            found = subscriber.list_subscriptions(request={"project": f"projects/{project()}"}, timeout=5)
+            return {sub.name.rsplit("/", 1)[-1]: sub.push_config.push_endpoint
+                    for sub in found if sub.push_config.push_endpoint}
+        finally:
+            subscriber.close()
+
+
+def _targets_link(source: str, targets: dict[str, str], exports: Mapping[str, str], what: str) -> list[Link]:
+    """`source` reaches the gateway: every one of its targets is a URL of the gateway as it is now."""
+    gateway = exports.get("MANGAFLOW_GATEWAY_URL")
+    if not gateway:
+        return [Link(source, "gateway", False, "the gateway is not running; run `mangaflow services up`")]
+    if not targets:
+        return [Link(source, "gateway", False, f"no {what} is registered; run `{START_COMMAND}`")]
+    stale = sorted(f"{name} -> {url}" for name, url in targets.items() if not url.startswith(gateway + "/"))
+    if stale:
+        return [Link(source, "gateway", False, f"{what} {stale[0]}, but the gateway is at {gateway}; "
+                                              f"run `{START_COMMAND}` to point them at it")]
+    if not _answers(f"{gateway}/_health"):
+        return [Link(source, "gateway", False, f"the gateway at {gateway} does not answer; run `{START_COMMAND}`")]
+    return [Link(source, "gateway", True)]
+
+
+def _pubsub_links(ctx: Context, exports: Mapping[str, str]) -> list[Link]:
+    """The local Pub/Sub pushes to the gateway's subscriber functions at their current URLs."""
+    try:
+        endpoints = _push_endpoints(f"127.0.0.1:{ctx.port}")
+    except Exception as err:  # noqa: BLE001 - any failure is "cannot tell"
+        return [Link("pubsub", "gateway", False, f"the local Pub/Sub does not list its subscriptions ({err})")]
+    return _targets_link("pubsub", endpoints, exports, "push subscription")
+
+
+def _scheduler_launch(ctx: Context) -> Launch:
+    return Launch([python(), "-m", "localcloud.scheduler", "serve", "--host", "127.0.0.1", "--port", str(ctx.port),
+                   "--data-dir", str(ctx.data_dir)],
+                  env={"MANGAFLOW_SIGNING_KEY": signing_key()}, cwd=REPO_ROOT)
+
+
+def _scheduler_jobs_url(port: int) -> str:
+    return f"http://127.0.0.1:{port}/v1/projects/{project()}/locations/{SCHEDULER_LOCATION}/jobs"
+
+
+def _scheduler_links(ctx: Context, exports: Mapping[str, str]) -> list[Link]:
+    """The local scheduler's jobs call the gateway's maintenance functions at their current URLs."""
+    from localcloud.scheduler.apply import JOB_PREFIX
+
+    try:
+        status, body = _http_json(_scheduler_jobs_url(ctx.port), timeout=5)
+    except (OSError, ValueError) as err:
+        return [Link("scheduler", "gateway", False, f"the scheduler does not answer ({err})")]
+    jobs = {job["name"].rsplit("/", 1)[-1]: job.get("httpTarget", {}).get("uri", "")
+            for job in (body or {}).get("jobs", []) if status == 200}
+    return _targets_link("scheduler", {name: uri for name, uri in jobs.items() if name.startswith(JOB_PREFIX)},
+                         exports, "scheduled job")
+
+
+def function_urls(gateway_url: str) -> dict[str, str]:
+    """Every entry point of functions/main.py at the gateway."""
+    from localcloud.gateway import targets
+
+    return {name: f"{gateway_url}/{name}" for name in targets()}
+
+
+def apply_schedules(scheduler_host: str, gateway_url: str) -> dict[str, list[str]]:
+    """`mangaflow schedules apply`: infra/schedules.yaml registered through the official client,
+    each job calling its function at the gateway (as the scheduler account)."""
+    from localcloud.scheduler.apply import apply
+
+    return apply(SCHEDULES_FILE, function_urls(gateway_url), scheduler_host, project(), SCHEDULER_LOCATION,
+                 service_account("scheduler"))
+
+
+def ensure_topology(pubsub_host: str, gateway_url: str) -> dict[str, dict[str, list[str]]]:
+    """infra/pubsub.yaml's topics and subscriptions, each push subscription pushing to its function
+    at the gateway (as the push account)."""
+    from localcloud.pubsub.topology import ensure
+
+    with _environ("PUBSUB_EMULATOR_HOST", pubsub_host):
+        return ensure(PUBSUB_FILE, function_urls(gateway_url), project(), service_account("pubsub-push"))
+
+
 # --------------------------------------------------------------------------- function gateway
 
 
 def _gateway_url(ctx: Context) -> str:
     return f"http://127.0.0.1:{ctx.port}"
+
+
+# Settings a person may give `mangaflow services up` for the functions (the deployment's own choices).
+PASSED_THROUGH = ("MANGAFLOW_REVIEW_WEBHOOK_URL",)
 
 
 def function_environment(stores_and_engine: Mapping[str, str], gateway_url: str, local: Path) -> dict[str, str]:
@@ -415,6 +540,9 @@ def function_environment(stores_and_engine: Mapping[str, str], gateway_url: str,
             "MANGAFLOW_WORKFLOW": workflow_name(),
             "MANGAFLOW_PUBLIC_URL": gateway_url,
             "MANGAFLOW_ANALYTICS_DB": str(local / "analytics.duckdb"),
+            # Each worker's HITL metrics for the gateway's /_metrics (mangaflow.metrics).
+            "MANGAFLOW_METRICS_DIR": str(local / "gateway" / "metrics"),
+            **{name: os.environ[name] for name in PASSED_THROUGH if os.environ.get(name)},
             "PYTHONUNBUFFERED": "1"}
 
 
@@ -426,6 +554,12 @@ def _gateway_launch(ctx: Context) -> Launch:
         env=function_environment(ctx.env, _gateway_url(ctx), ctx.local_dir),
         cwd=REPO_ROOT,
     )
+
+
+def _gateway_prepare(ctx: Context) -> None:
+    # A new gateway starts its metrics afresh (as a restarted instance does); a reload keeps them.
+    shutil.rmtree(ctx.data_dir / "metrics", ignore_errors=True)
+    (ctx.data_dir / "metrics").mkdir(parents=True, exist_ok=True)
 
 
 def _gateway_healthy(ctx: Context) -> bool:
@@ -444,7 +578,8 @@ def _gateway_reloaded(ctx: Context, signalled_at: float) -> bool:
 
 # The variable the gateway reads for each part it depends on.
 GATEWAY_LINKS = {"postgres": "DATABASE_URL", "redis": "REDIS_URL", "storage": "STORAGE_EMULATOR_HOST",
-                 "firestore": "FIRESTORE_EMULATOR_HOST", "workflows": "WORKFLOWS_EMULATOR_HOST"}
+                 "firestore": "FIRESTORE_EMULATOR_HOST", "workflows": "WORKFLOWS_EMULATOR_HOST",
+                 "pubsub": "PUBSUB_EMULATOR_HOST"}
 
 
 def _gateway_links(ctx: Context, exports: Mapping[str, str]) -> list[Link]:
@@ -498,7 +633,11 @@ def deploy_pipeline(workflows_host: str, gateway_url: str) -> bool:
 
 
 def _gateway_provision(ctx: Context) -> None:
+    """Everything that calls the functions is pointed at the gateway's URLs: the pipeline, the
+    Pub/Sub push subscriptions, the scheduled jobs (each idempotent: a second run changes nothing)."""
     deploy_pipeline(ctx.env["WORKFLOWS_EMULATOR_HOST"], _gateway_url(ctx))
+    ensure_topology(ctx.env["PUBSUB_EMULATOR_HOST"], _gateway_url(ctx))
+    apply_schedules(ctx.env["CLOUD_SCHEDULER_EMULATOR_HOST"], _gateway_url(ctx))
 
 
 def _package_version(name: str) -> str:
@@ -559,12 +698,26 @@ register(Part(
     ports=("main", "grpc"), code=("localcloud/workflows",), links=_engine_links,
 ))
 register(Part(
+    "pubsub", marker="localcloud.pubsub", launch=_pubsub_launch, healthy=_pubsub_healthy, version=_pubsub_version,
+    endpoint=lambda ctx: f"127.0.0.1:{ctx.port}",
+    exports=lambda ctx: {"PUBSUB_EMULATOR_HOST": f"127.0.0.1:{ctx.port}"},
+    code=("localcloud/pubsub",), links=_pubsub_links,
+))
+register(Part(
+    "scheduler", marker="localcloud.scheduler", launch=_scheduler_launch,
+    healthy=lambda ctx: _scheduler_health(ctx.port), version=lambda ctx: str(_scheduler_version(ctx.port)),
+    endpoint=lambda ctx: f"127.0.0.1:{ctx.port}",
+    exports=lambda ctx: {"CLOUD_SCHEDULER_EMULATOR_HOST": f"127.0.0.1:{ctx.port}"},
+    code=("localcloud/scheduler",), links=_scheduler_links,
+))
+register(Part(
     "gateway", marker="localcloud.gateway", launch=_gateway_launch, healthy=_gateway_healthy,
     version=lambda ctx: f"functions-framework {_package_version('functions-framework')}",
     endpoint=_gateway_url, exports=lambda ctx: {"MANGAFLOW_GATEWAY_URL": _gateway_url(ctx)},
-    depends_on=("postgres", "redis", "storage", "firestore", "workflows"),
+    # The scheduler and Pub/Sub call the gateway too: its provision points them at its URLs.
+    depends_on=("postgres", "redis", "storage", "firestore", "workflows", "pubsub", "scheduler"),
     # gunicorn's graceful stop: in-flight calls finish (up to 30 s) while the new gateway starts.
     stop_timeout_s=35.0, hands_over=True, code=("localcloud/gateway.py",),
     reload_code=("functions", "schemas"), reload_signal=signal.SIGHUP, reloaded=_gateway_reloaded,
-    provision=_gateway_provision, links=_gateway_links,
+    prepare=_gateway_prepare, provision=_gateway_provision, links=_gateway_links,
 ))

@@ -251,6 +251,7 @@ def test_default_backend_writes_the_duckdb_file_named_by_the_environment(tmp_pat
 
     analytics.record_quality_score("r1", 7, 1, 0.8, "pass", recorded_at=at(DAY, 5))
 
+    assert analytics.backend_from_env().flush()  # rows are written by the process's writer thread
     assert path.exists()
     assert analytics.daily_quality_report(DAY)[0]["phase"] == 7
 
@@ -333,3 +334,14 @@ def test_the_pipeline_runner_s_call_shapes_are_accepted(duckdb_backend) -> None:
     [phase2] = analytics.daily_quality_report(DAY, backend=duckdb_backend)
 
     assert (phase2["retries"], phase2["avg_retry_delay_s"], phase2["warn_rate"]) == (1, None, 1.0)
+
+
+def test_writes_leave_the_callers_path_and_come_out_in_batches(tmp_path):
+    """Issue 16: a record call queues its row; the process's writer opens the DuckDB file once per
+    batch, not once per row, and a query sees every row this process queued."""
+    backend = analytics.DuckDBBackend(tmp_path / "analytics.duckdb")
+    for attempt in range(1, 15):
+        analytics.record_quality_score("r-batch", 3, attempt, 0.7, "pass", recorded_at=at(DAY, 5), backend=backend)
+
+    assert backend.query("SELECT COUNT(*) AS n FROM phase_quality_scores", {})[0]["n"] == 14
+    assert 1 <= backend.batches_written < 14

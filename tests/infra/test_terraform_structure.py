@@ -65,7 +65,7 @@ def test_the_bucket_resource_turns_every_rule_into_a_lifecycle_rule(terraform):
 # Pub/Sub push subscribers the Terraform deploys before functions/main.py exports them (issue 17:
 # another part of the team adds them to main.py). Once main.py exports one it stops counting as
 # planned; test_planned_subscribers_are_only_the_pubsub_ones keeps this list honest.
-PLANNED_SUBSCRIBERS = {"hitl_feedback_processor", "phase_transition_handler", "session_cleanup_service"}
+PLANNED_SUBSCRIBERS: set[str] = set()  # all three are exported now (functions/entrypoints/events.py)
 FUNCTIONS = exported_entry_points()
 
 
@@ -288,15 +288,18 @@ def test_bigquery_tables_come_from_the_schema_files(terraform):
     tables = terraform["locals"]["bigquery_tables"]
     table = resource(terraform, "google_bigquery_table", "analytics")
 
-    assert set(tables) == {"phase_quality_scores", "retry_patterns", "quality_trends",
-                           "user_feedback_analysis", "chat_interaction_metrics"}
+    from mangaflow.stores import analytics
+
+    assert set(tables) == set(analytics.TABLES)  # every table the code writes, locally and in BigQuery
     assert terraform["locals"]["analytics_dataset"] == "manga_quality_analytics"
     assert table["schema"] == '${file("${path.module}/../schemas/bigquery/${each.key}.json")}'
-    for name, partition_field in tables.items():
+    assert table["clustering"] == "${each.value.clustering}"
+    for name, layout in tables.items():
         fields = json.loads((REPO / "schemas" / "bigquery" / f"{name}.json").read_text())
         by_name = {f["name"]: f for f in fields}
-        assert by_name[partition_field]["type"] in {"TIMESTAMP", "DATE"}, name
-        assert by_name["phase"]["type"] == "INTEGER"  # the clustering column
+        assert by_name[layout["partition"]]["type"] in {"TIMESTAMP", "DATE"}, name
+        for column in layout["clustering"]:  # clustering columns exist and are not repeated
+            assert by_name[column]["mode"] != "REPEATED", (name, column)
         for field in fields:
             assert field["type"] in {"STRING", "INTEGER", "FLOAT", "BOOLEAN", "TIMESTAMP",
                                      "DATE"}, (name, field)

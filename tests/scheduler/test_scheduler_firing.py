@@ -141,6 +141,8 @@ def test_a_failing_target_is_retried_with_doubling_backoff_then_given_up(schedul
 
 def test_a_retry_that_succeeds_ends_the_run(scheduler, target):
     client = scheduler.client()
+    # Noon: the hour the test moves on stays clear of the job's 09:00 (at the real 08:xx it would not).
+    scheduler.set_clock(utc(2030, 1, 1, 12, 0))
     target.statuses.extend([503, 500])
     # Far from the job's daily 09:00: the hour advanced below must not reach its next occurrence.
     scheduler.set_clock(utc(2030, 1, 1, 12, 0, 0))

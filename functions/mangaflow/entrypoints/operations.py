@@ -135,12 +135,9 @@ def _day(body: Body) -> dt.date:
 @functions_framework.http
 @json_endpoint("http/maintenance")
 def cleanup_sessions(body: Body, request: flask.Request) -> dict:
-    from ..maintenance import cleanup_inactive_sessions
-    from ..stores.chat import chat_store
-    from ..stores.sessions import session_store
+    from .events import cleanup_now
 
-    return cleanup_inactive_sessions(session_store().client, chat_store().client, dt.datetime.now(dt.timezone.utc),
-                                     max_idle_s=int(body.get("max_idle_s", 3600)))
+    return cleanup_now(int(body.get("max_idle_s", 3600)))
 
 
 @functions_framework.http
@@ -154,6 +151,6 @@ def aggregate_analytics(body: Body, request: flask.Request) -> dict:
 @functions_framework.http
 @json_endpoint("http/maintenance")
 def quality_report(body: Body, request: flask.Request) -> dict:
-    from ..maintenance import quality_report as report
+    from ..reports import publish
 
-    return report(_day(body), body.get("period", "daily"))
+    return publish(stores(), _day(body), body.get("period", "daily"), inline=bool(body.get("inline", False)))

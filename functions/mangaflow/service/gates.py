@@ -8,6 +8,7 @@ from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import urlencode
 
+from .. import events
 from ..bootstrap import Stores
 from ..config import settings
 from ..errors import DomainError, NotFound
@@ -74,6 +75,7 @@ def open_gate(stores: Stores, body: dict[str, Any]) -> dict[str, Any]:
         "summary": summary, "approval_url": approval_url(request_id, phase, gate["gate_id"], token),
         **({"modify_error": modify_error} if modify_error else {}),
     })
+    events.gate_opened(request_id, phase, gate["gate_id"], approval_url(request_id, phase, gate["gate_id"], token), expires)
     remaining = max(30, expires - int(time.time()))
     return {"gate_id": gate["gate_id"], "decision": None, "timeout_seconds": remaining}
 
@@ -176,6 +178,7 @@ def _revert_target(stores: Stores, request_id: str, phase: int, answer: dict[str
 
 def _after_decision(stores: Stores, request_id: str, phase: int, gate_id: str, decision: str) -> None:
     _record_gate_analytics(stores, gate_id, decision)
+    events.gate_decided(request_id, phase, gate_id, decision)
     if phase == 7 and decision != "modify":
         from .runner import complete
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from .. import events
 from ..config import settings
 from ..errors import DomainError, NotFound, TooBusy
 from ..model import RequestStatus, checked
@@ -136,6 +137,7 @@ def record_failure(stores: Stores, body: dict[str, Any]) -> dict[str, Any]:
     stores.requests.update(request_id, status="failed", error=text)
     stores.admission.release(request.get("user_id") or "local-user", request_id)
     live.publish(stores, request_id, {"type": "failed", "status": "failed", "error": text})
+    events.run_finished(request_id, "failed")
     return {"request_id": request_id, "status": "failed"}
 
 

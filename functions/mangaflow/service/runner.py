@@ -13,7 +13,7 @@ import time
 from datetime import datetime, timezone
 from typing import Any
 
-from .. import quality, schemas
+from .. import events, quality, schemas
 from ..bootstrap import Stores
 from ..errors import DomainError, ValidationError
 from ..logs import log_event
@@ -193,3 +193,4 @@ def complete(stores: Stores, request_id: str) -> None:
     stores.requests.update(request_id, status="completed", result_uri=manifest_uri)
     stores.admission.release(request.get("user_id") or "local-user", request_id)
     live.publish(stores, request_id, {"type": "completed", "phase": 7, "status": "completed"})
+    events.run_finished(request_id, "completed")

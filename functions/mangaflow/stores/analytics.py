@@ -1,4 +1,5 @@
-"""Quality analytics: append gate scores, retries, feedback and chat metrics; run the reports.
+"""Quality analytics: append gate scores, retries, feedback, chat metrics, phase timings and run
+summaries; run the reports.
 
 The report SQL is written once, in BigQuery's dialect (GoogleSQL). In the cloud it runs on
 BigQuery; locally `sqlglot` translates it to DuckDB and it runs on a DuckDB file, so the reports
@@ -8,9 +9,11 @@ from __future__ import annotations
 
 from mangaflow.config import settings
 
+import atexit
 import datetime as dt
 import functools
 import json
+import logging
 import os
 import threading
 import time
@@ -32,9 +35,14 @@ TABLES = (
     "quality_trends",
     "user_feedback_analysis",
     "chat_interaction_metrics",
+    "phase_timings",
+    "run_summaries",
+    "quality_reports",
 )
 QUALITY_DECISIONS = ("pass", "warn", "retry", "give_up")  # mangaflow.quality.gate
 RETRY_REASONS = ("quality", "error", "timeout", "fallback")
+RUN_STATUSES = ("completed", "failed", "cancelled")
+REPORT_PERIODS = ("daily", "weekly")
 FEEDBACK_DECISIONS = ("approve", "modify", "skip", "timeout")
 CHAT_MESSAGE_TYPES = ("text", "quick_action", "system")
 
@@ -279,13 +287,20 @@ def duckdb_create_table(table: str, fields: Sequence[Mapping[str, Any]]) -> str:
 
 
 class DuckDBBackend:
-    """Analytics in one DuckDB file; a connection is opened per call so the file lock is brief
-    (the local gateway, the CLI and tests may all touch it)."""
+    """Analytics in one DuckDB file, which one process at a time may open: rows are queued and a
+    writer thread of the process appends them in batches (one open of the file per batch, off the
+    caller's path); a query first waits for this process's queued rows, then opens the file briefly
+    (the gateway's workers, the CLI and tests may all touch it)."""
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # one connection of this process at a time
         self._ready = False
+        self._queue: list[tuple[str, list[list[Any]]]] = []
+        self._writing = False
+        self._queued = threading.Condition()
+        self._writer_pid = 0
+        self.batches_written = 0
 
     def _connect(self) -> Any:
         import duckdb
@@ -313,19 +328,53 @@ class DuckDBBackend:
         if not rows:
             return
         names = [field["name"] for field in load_table_schema(table)]
-        placeholders = ", ".join("?" for _ in names)
-        column_list = ", ".join(f'"{name}"' for name in names)
         values = [[row.get(name) for name in names] for row in rows]
+        with self._queued:
+            self._queue.append((table, values))
+            if self._writer_pid != os.getpid():  # none yet, or the parent's (threads do not survive a fork)
+                self._writer_pid = os.getpid()
+                threading.Thread(target=self._write_forever, name="analytics-writer", daemon=True).start()
+                atexit.register(self.flush)
+            self._queued.notify_all()
+
+    def flush(self, timeout_s: float = 30.0) -> bool:
+        """Waits until every row this process queued is in the file; False if that took too long."""
+        with self._queued:
+            return self._queued.wait_for(lambda: not self._queue and not self._writing, timeout_s)
+
+    def _write_forever(self) -> None:
+        while True:
+            with self._queued:
+                self._queued.wait_for(lambda: bool(self._queue))
+                batch, self._queue, self._writing = self._queue, [], True
+            try:
+                self._write(batch)
+            except Exception as err:  # noqa: BLE001 - analytics is best effort; say what was lost
+                logging.getLogger("mangaflow").warning("analytics rows not written (%d batches): %s: %s",
+                                                       len(batch), type(err).__name__, err)
+            finally:
+                with self._queued:
+                    self._writing = False
+                    self._queued.notify_all()
+
+    def _write(self, batch: list[tuple[str, list[list[Any]]]]) -> None:
+        by_table: dict[str, list[list[Any]]] = {}
+        for table, values in batch:
+            by_table.setdefault(table, []).extend(values)
         with self._lock:
             connection = self._connect()
             try:
-                connection.executemany(
-                    f'INSERT INTO "{table}" ({column_list}) VALUES ({placeholders})', values
-                )
+                for table, values in by_table.items():
+                    names = [field["name"] for field in load_table_schema(table)]
+                    columns = ", ".join(f'"{name}"' for name in names)
+                    placeholders = ", ".join("?" for _ in names)
+                    connection.executemany(f'INSERT INTO "{table}" ({columns}) VALUES ({placeholders})', values)
             finally:
                 connection.close()
+        self.batches_written += 1
 
     def query(self, bigquery_sql: str, params: QueryParams) -> list[Row]:
+        self.flush()
         with self._lock:
             connection = self._connect()
             try:
@@ -336,6 +385,7 @@ class DuckDBBackend:
                 connection.close()
 
     def execute(self, bigquery_sql: str, params: QueryParams) -> None:
+        self.flush()
         with self._lock:
             connection = self._connect()
             try:
@@ -668,3 +718,160 @@ def weekly_trends(week_start: dt.date, *, backend: AnalyticsBackend | None = Non
     return (backend or backend_from_env()).query(
         _WEEKLY_TRENDS, {"week_start": _day("week_start", week_start)}
     )
+
+
+def record_phase_timing(
+    request_id: str,
+    phase: int,
+    active_s: float,
+    gate_wait_s: float,
+    *,
+    attempts: int,
+    retries: int,
+    modifications: int,
+    decision: str,
+    recorded_at: dt.datetime | None = None,
+    backend: AnalyticsBackend | None = None,
+) -> Row:
+    """Append one completed phase (its work time without gate waits, its gate waits) to phase_timings."""
+    row = {
+        "recorded_at": _when(recorded_at),
+        "request_id": _text("request_id", request_id),
+        "phase": _phase(phase),
+        "active_s": _seconds("active_s", active_s),
+        "gate_wait_s": _seconds("gate_wait_s", gate_wait_s),
+        "attempts": _count("attempts", attempts, minimum=0),
+        "retries": _count("retries", retries, minimum=0),
+        "modifications": _count("modifications", modifications, minimum=0),
+        "decision": _choice("decision", decision, ("approve", "skip", "timeout")),
+    }
+    (backend or backend_from_env()).insert("phase_timings", [row])
+    return row
+
+
+def record_run_summary(
+    request_id: str,
+    status: str,
+    *,
+    wall_s: float,
+    active_s: float,
+    attempts: int,
+    retries: int,
+    modifications: int,
+    timeouts: int,
+    pages: int | None = None,
+    language: str | None = None,
+    avg_score: float | None = None,
+    min_score: float | None = None,
+    cost_usd: float | None = None,
+    review_url: str | None = None,
+    recorded_at: dt.datetime | None = None,
+    backend: AnalyticsBackend | None = None,
+) -> Row:
+    """Append one finished run to run_summaries (cost_usd stays null when the run recorded none)."""
+    if cost_usd is not None and (isinstance(cost_usd, bool) or not isinstance(cost_usd, (int, float))
+                                 or cost_usd < 0):
+        raise ValidationError(f"cost_usd must be a number of dollars >= 0, got {cost_usd!r}", field="cost_usd")
+    row = {
+        "recorded_at": _when(recorded_at),
+        "request_id": _text("request_id", request_id),
+        "status": _choice("status", status, RUN_STATUSES),
+        "pages": _count("pages", pages, minimum=1, optional=True),
+        "language": _text("language", language, optional=True, limit=8),
+        "wall_s": _seconds("wall_s", wall_s),
+        "active_s": _seconds("active_s", active_s),
+        "attempts": _count("attempts", attempts, minimum=0),
+        "retries": _count("retries", retries, minimum=0),
+        "modifications": _count("modifications", modifications, minimum=0),
+        "timeouts": _count("timeouts", timeouts, minimum=0),
+        "avg_score": _unit("avg_score", avg_score, optional=True),
+        "min_score": _unit("min_score", min_score, optional=True),
+        "cost_usd": None if cost_usd is None else float(cost_usd),
+        "review_url": _text("review_url", review_url, optional=True, limit=2000),
+    }
+    (backend or backend_from_env()).insert("run_summaries", [row])
+    return row
+
+
+def record_quality_report(row: Mapping[str, Any], *, backend: AnalyticsBackend | None = None) -> Row:
+    """Append one published report (its period, headline figures and where it is) to quality_reports."""
+    written = dict(row)
+    _choice("period", written.get("period"), REPORT_PERIODS)
+    written["generated_at"] = _when(written.get("generated_at"))
+    (backend or backend_from_env()).insert("quality_reports", [written])
+    return written
+
+
+# --------------------------------------------------------------------------------------------
+# The figures of a quality report (GoogleSQL, each over the period [@start, @end], UTC days).
+# --------------------------------------------------------------------------------------------
+
+_PERIOD = "recorded_at >= TIMESTAMP(@start) AND recorded_at < TIMESTAMP(DATE_ADD(@end, INTERVAL 1 DAY))"
+
+REPORT_SQL = {
+    # Quality score per phase over time: one point per UTC day and phase (over @history_start..@end).
+    "score_over_time": """
+SELECT DATE(recorded_at) AS day, phase, COUNT(*) AS attempts, ROUND(AVG(score), 4) AS avg_score
+FROM phase_quality_scores
+WHERE panel_id IS NULL AND recorded_at >= TIMESTAMP(@history_start)
+  AND recorded_at < TIMESTAMP(DATE_ADD(@end, INTERVAL 1 DAY))
+GROUP BY day, phase
+ORDER BY day, phase
+""",
+    # Retry rate per phase: quality-gate retries among the scored attempts of the period.
+    "retry_rates": f"""
+WITH attempts AS (
+  SELECT phase, COUNT(*) AS attempts FROM phase_quality_scores WHERE panel_id IS NULL AND {_PERIOD} GROUP BY phase
+),
+retries AS (
+  SELECT phase, COUNT(*) AS retries FROM retry_patterns WHERE panel_id IS NULL AND {_PERIOD} GROUP BY phase
+)
+SELECT a.phase, a.attempts, IFNULL(r.retries, 0) AS retries,
+       ROUND(IFNULL(r.retries, 0) / a.attempts, 4) AS retry_rate
+FROM attempts AS a LEFT JOIN retries AS r ON r.phase = a.phase
+ORDER BY a.phase
+""",
+    # Gate outcomes per phase: approve, modify, skip, timeout.
+    "gate_outcomes": f"""
+SELECT phase, decision, COUNT(*) AS gates
+FROM user_feedback_analysis
+WHERE {_PERIOD}
+GROUP BY phase, decision
+ORDER BY phase, decision
+""",
+    # Time per phase: work to the approved output, and the wait at its gates.
+    "phase_times": f"""
+SELECT phase, COUNT(*) AS completions, ROUND(AVG(active_s), 3) AS avg_active_s,
+       ROUND(MAX(active_s), 3) AS max_active_s, ROUND(AVG(gate_wait_s), 3) AS avg_gate_wait_s
+FROM phase_timings
+WHERE {_PERIOD}
+GROUP BY phase
+ORDER BY phase
+""",
+    # Every run that finished in the period, with its cost when it recorded one.
+    "runs": f"""
+SELECT request_id, recorded_at, status, pages, wall_s, active_s, attempts, retries, modifications,
+       timeouts, avg_score, min_score, cost_usd, review_url
+FROM run_summaries
+WHERE {_PERIOD}
+ORDER BY recorded_at, request_id
+""",
+    # The worst runs: lowest quality first, then the most retries and timeouts.
+    "worst_runs": f"""
+SELECT request_id, status, avg_score, min_score, retries, timeouts, modifications, review_url
+FROM run_summaries
+WHERE {_PERIOD}
+ORDER BY min_score IS NULL, min_score, retries DESC, timeouts DESC, request_id
+LIMIT 5
+""",
+}
+
+
+def report_figures(start: dt.date, end: dt.date, history_start: dt.date, *,
+                   backend: AnalyticsBackend | None = None) -> dict[str, list[Row]]:
+    """Every figure a quality report charts, by name (REPORT_SQL), for the days start..end."""
+    backend = backend or backend_from_env()
+    params = {"start": _day("start", start), "end": _day("end", end),
+              "history_start": _day("history_start", history_start)}
+    return {name: backend.query(sql, {k: v for k, v in params.items() if f"@{k}" in sql})
+            for name, sql in REPORT_SQL.items()}
