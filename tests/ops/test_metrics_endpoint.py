@@ -16,6 +16,9 @@ from mangaflow.quality import annotated
 REPO = Path(__file__).resolve().parents[2]
 HARBOUR = next(s for s in annotated.load_corpus(REPO / "examples" / "corpus") if s.name == "harbour-captain.en")
 COMPLETION = "hitl_phase_completion_time_seconds"
+# The gateway's counters are the whole stack's: another worker's run would move them between the
+# two scrapes, so this runs alone, after the parallel part.
+pytestmark = pytest.mark.serial
 
 
 def scrape(gateway: str) -> dict[tuple[str, str], float]:
@@ -65,7 +68,7 @@ def measured_run(stack, run_pipeline, analytics_backend) -> dict:
     def answer(gate: dict) -> dict:
         if gate["phase"] == 2 and 2 not in modified:
             modified.add(2)
-            return {"decision": "modify", "token": gate["token"], "feedback": "make the captain older",
+            return {"decision": "modify", "token": gate["token"], "feedback": "make the captain look older",
                     "decided_by": "test"}
         return {"decision": "approve", "token": gate["token"], "decided_by": "test"}
 
