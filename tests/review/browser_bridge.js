@@ -8,14 +8,41 @@ const FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backgro
 
 async function main() {
   const browser = await chromium.launch({ executablePath: process.env.CHROMIUM || "/usr/bin/chromium", args: FLAGS });
-  const context = await browser.newContext({ acceptDownloads: true, viewport: { width: 1280, height: 900 } });
-  const page = await context.newPage();
+  let context = null, page = null;
   const problems = [];
-  // Failed loads are reported by address (the console message does not say which one failed).
-  page.on("response", (r) => { if (r.status() >= 400) problems.push(`${r.status()} ${r.url()}`); });
-  page.on("console", (m) => { if (m.type() === "error" && !m.text().startsWith("Failed to load resource")) problems.push(m.text()); });
-  page.on("pageerror", (e) => problems.push(String(e)));
+  // What a hostile page could do, observed: dialogs it opens (dismissed at once), every request it
+  // makes (by address), and every Content Security Policy violation the browser reports.
+  const seen = { dialogs: [], requests: [], csp: [] };
+  async function open(locale) {
+    if (context) await context.close();
+    context = await browser.newContext({ acceptDownloads: true, viewport: { width: 1280, height: 900 },
+                                         locale: locale || "en-US" });
+    await context.exposeBinding("__mfViolation", (source, violation) => { seen.csp.push(violation); });
+    await context.addInitScript(() => {
+      document.addEventListener("securitypolicyviolation", (e) => {
+        window.__mfViolation(`${e.violatedDirective} ${e.blockedURI}`);
+      });
+    });
+    page = await context.newPage();
+    // Failed loads are reported by address (the console message does not say which one failed).
+    page.on("response", (r) => { if (r.status() >= 400) problems.push(`${r.status()} ${r.url()}`); });
+    page.on("console", (m) => { if (m.type() === "error" && !m.text().startsWith("Failed to load resource")) problems.push(m.text()); });
+    page.on("pageerror", (e) => problems.push(String(e)));
+    page.on("dialog", (d) => { seen.dialogs.push(`${d.type()}: ${d.message()}`); d.dismiss().catch(() => {}); });
+    page.on("request", (r) => { seen.requests.push(r.url()); });
+    page.on("response", (r) => {
+      if (r.request().resourceType() === "document" && r.frame() === page.mainFrame()) {
+        lastDocument = { status: r.status(), type: r.headers()["content-type"] || "", url: r.url() };
+      }
+    });
+  }
+  let lastDocument = null;
+  await open();
   const commands = {
+    context: async (c) => { await open(c.locale); return {}; },
+    seen: async () => { const out = { dialogs: seen.dialogs.splice(0), requests: seen.requests.splice(0), csp: seen.csp.splice(0) }; return out; },
+    // The last page the tab navigated to (after the link's own form post and any redirect).
+    document: async () => ({ document: lastDocument }),
     goto: async (c) => { const r = await page.goto(c.url, { waitUntil: "load" }); return { status: r && r.status() }; },
     wait_for: async (c) => { await page.waitForSelector(c.selector, { timeout: c.timeout || 60000, state: c.state || "visible" }); return {}; },
     wait_url: async (c) => { await page.waitForURL(new RegExp(c.pattern), { timeout: c.timeout || 60000 }); return {}; },
