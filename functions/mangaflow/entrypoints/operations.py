@@ -115,7 +115,8 @@ def review_gate(body: Body, request: flask.Request) -> flask.Response | dict:
     if request.method == "GET" and part in _REVIEW_PARTS:
         return _REVIEW_PARTS[part](body, request)
     if request.method == "GET":
-        return _html(review.review_page(stores(), body, request.cookies, request.script_root), request)
+        return _html(review.review_page(stores(), body, request.cookies, request.script_root,
+                                        _browser_language(request)), request)
     if body.get("action") == "open" and _wants_html(request):  # the link's own page posts its token
         return _html(review.open_link(stores(), body, request.script_root, _browser_language(request)), request)
     if body.get("action") == "open":

@@ -250,11 +250,16 @@ def _last_finished(state: dict[str, Any]) -> tuple[int, int] | None:
     return None
 
 
-def review_page(stores: Stores, body: dict[str, Any], cookies: dict[str, str], root: str) -> Page:
-    """The shell that exchanges the fragment's token, or (with the session or a token) the review."""
+def review_page(stores: Stores, body: dict[str, Any], cookies: dict[str, str], root: str,
+                browser_language: str = "en") -> Page:
+    """The link's own page, which posts the fragment's token (or says the link has none), or (with
+    the session or a token) the review."""
     if not body.get("token") and not _has_session(body, cookies):
-        body_html, nonce = _render("shell.html", "en", words=model.NOTICES)
-        return Page(body_html, nonce=nonce)
+        language = browser_language if browser_language in model.NOTICES else "en"
+        links = model.Links(root, {k: str(body[k]) for k in ("request_id", "phase", "gate_id")})
+        html, nonce = _with_font(stores, "shell.html", language, dict(lang=language, words=model.NOTICES[language],
+                                 request_id=body["request_id"]), links.font)
+        return Page(html, nonce=nonce)
     _admit(stores, body, cookies)
     return render_review(stores, body, root)
 
