@@ -36,7 +36,7 @@ async function main() {
       }
     });
   }
-  let lastDocument = null;
+  let lastDocument = null, measured = null;
   await open();
   const commands = {
     context: async (c) => { await open(c.locale); return {}; },
@@ -62,7 +62,8 @@ async function main() {
     // Every image of the page (lazy ones too: made eager), once each has loaded or failed.
     images_loaded: async () => ({ value: await page.evaluate(async () => {
       const images = Array.from(document.images);
-      images.forEach((i) => { i.loading = "eager"; });
+      // The page asks for images as they come into view: ask for all of them now.
+      images.forEach((i) => { if (i.dataset.src) { i.src = i.dataset.src; i.removeAttribute("data-src"); } });
       await Promise.all(images.map((i) => i.decode().catch(() => null)));
       return images.map((i) => ({ src: i.getAttribute("src"), ok: i.complete && i.naturalWidth > 0 }));
     }) }),
@@ -71,6 +72,52 @@ async function main() {
       const [download] = await Promise.all([page.waitForEvent("download", { timeout: 60000 }), page.click(c.selector)]);
       await download.saveAs(c.path);
       return { name: download.suggestedFilename() };
+    },
+    // One load of `url` for the review benchmark, in a new browser context (an empty HTTP cache) unless
+    // `reuse` (the context of the previous measure: a revisit): paint timings, the navigation's timings,
+    // and every response's bytes by kind; with `all`, every lazy image is loaded too (the whole weight).
+    measure: async (c) => {
+      if (!c.reuse || !measured) {
+        if (measured) await measured.close();
+        measured = await browser.newContext({ viewport: { width: 1280, height: 900 }, locale: c.locale || "en-US" });
+        await measured.addCookies(c.cookies || []);
+      }
+      const tab = await measured.newPage();
+      const responses = [], pending = [];
+      tab.on("response", (r) => {
+        pending.push(Promise.all([r.body(), r.request().sizes()])
+          .then(([b, sizes]) => responses.push({ url: r.url(), kind: r.request().resourceType(), status: r.status(),
+                                                 bytes: b.length, sent: sizes.responseBodySize }))
+          .catch(() => {}));
+      });
+      await tab.goto(c.url, { waitUntil: "load" });
+      const timing = await tab.evaluate(() => new Promise((done) => {
+        let lcp = null;
+        new PerformanceObserver((list) => { const e = list.getEntries(); lcp = e[e.length - 1].startTime; })
+          .observe({ type: "largest-contentful-paint", buffered: true });
+        setTimeout(() => {
+          const paint = {}; performance.getEntriesByType("paint").forEach((e) => { paint[e.name] = e.startTime; });
+          const nav = performance.getEntriesByType("navigation")[0];
+          const bytes = (t) => new TextEncoder().encode(t).length;
+          done({ fp: paint["first-paint"], fcp: paint["first-contentful-paint"], lcp: lcp,
+                 ttfb: nav.responseStart, html_done: nav.responseEnd, dcl: nav.domContentLoadedEventEnd,
+                 load: nav.loadEventEnd,
+                 css: Array.from(document.querySelectorAll("style")).reduce((n, e) => n + bytes(e.textContent), 0),
+                 js: Array.from(document.querySelectorAll("script")).reduce((n, e) => n + bytes(e.textContent), 0),
+                 images: document.images.length,
+                 loaded: Array.from(document.images).filter((i) => i.complete && i.naturalWidth > 0).length });
+        }, 300);
+      }));
+      if (c.all) {
+        await tab.evaluate(async () => {
+          const images = Array.from(document.images);
+          images.forEach((i) => { if (i.dataset.src) { i.src = i.dataset.src; i.removeAttribute("data-src"); } });
+          await Promise.all(images.map((i) => i.decode().catch(() => null)));
+        });
+      }
+      await Promise.all(pending);
+      await tab.close();
+      return { timing, responses };
     },
     problems: async () => ({ problems: problems.splice(0) }),
     close: async () => { await browser.close(); return {}; },

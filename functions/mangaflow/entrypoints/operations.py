@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import gzip
 import json
 from urllib.parse import urlencode
 
@@ -40,8 +41,15 @@ def _html(page: review.Page, request: flask.Request) -> flask.Response:
     if page.redirect:
         response = _secured(flask.redirect(page.redirect, code=303))
     else:
-        response = _secured(flask.Response(page.body, status=page.status, mimetype="text/html"), page.nonce,
+        body: str | bytes = page.body
+        gzipped = "gzip" in request.headers.get("Accept-Encoding", "") and len(page.body) > 1400
+        if gzipped:  # a page of 42 thumbnails is about 45 KB of HTML, 9 KB compressed
+            body = gzip.compress(page.body.encode("utf-8"), compresslevel=6)
+        response = _secured(flask.Response(body, status=page.status, mimetype="text/html"), page.nonce,
                             page.image_hosts)
+        response.headers["Vary"] = "Accept-Encoding, Cookie"
+        if gzipped:
+            response.headers["Content-Encoding"] = "gzip"
     if page.cookie:
         _set_session(response, page.cookie, request)
     return response

@@ -4,6 +4,9 @@ a comparison of two, in the words of the request's language."""
 from __future__ import annotations
 
 import json
+import re
+import threading
+from collections import OrderedDict
 from typing import Any
 from urllib.parse import urlencode
 
@@ -243,20 +246,52 @@ def steps(state: dict[str, Any], gate: dict[str, Any] | None) -> list[dict[str, 
     return out
 
 
+# Outputs and previews are stored content-addressed (`<sha256>.json`): an object under such a name
+# never changes, so the page reads each once per process. The values are shared: read them, never
+# change them.
+_ADDRESSED = re.compile(r"/[0-9a-f]{64}\.json$")
+_READ: OrderedDict[str, Any] = OrderedDict()
+_READ_LOCK = threading.Lock()
+_READ_MAX = 256
+
+
+def read_json(stores: Stores, uri: str) -> Any:
+    """The JSON object at `uri`, from this process's cache when its name is its content's hash."""
+    if not _ADDRESSED.search(uri):
+        return stores.artifacts.get_json(uri)
+    with _READ_LOCK:
+        if uri in _READ:
+            _READ.move_to_end(uri)
+            return _READ[uri]
+    value = stores.artifacts.get_json(uri)
+    with _READ_LOCK:
+        _READ[uri] = value
+        while len(_READ) > _READ_MAX:
+            _READ.popitem(last=False)
+    return value
+
+
+def attempt_output(stores: Stores, state: dict[str, Any], phase: int, attempt: int) -> dict[str, Any]:
+    """A finished attempt's output, found in the request's state (no query)."""
+    record = next((p for p in state.get("phases", []) if p["phase"] == phase), {})
+    run = whole_attempts(record.get("attempts", [])).get(int(attempt))
+    return read_json(stores, run["output_uri"]) if run else {}
+
+
 def versions(stores: Stores, state: dict[str, Any], phase: int) -> list[dict[str, Any]]:
     record = next((p for p in state.get("phases", []) if p["phase"] == phase), {})
     runs = whole_attempts(record.get("attempts", []))
     summaries = {int(p.get("attempt") or 0): p["uri"] for p in record.get("previews", [])}
     out = []
     for attempt, run in sorted(runs.items()):
-        summary = stores.artifacts.get_json(summaries[attempt]).get("summary", "") if attempt in summaries else ""
+        summary = read_json(stores, summaries[attempt]).get("summary", "") if attempt in summaries else ""
         out.append({"attempt": attempt, "score": run.get("score"), "summary": summary})
     return out
 
 
 def output_of(stores: Stores, request_id: str, phase: int, attempt: int) -> dict[str, Any]:
     run = stores.phase_runs.find(request_id, phase, attempt)
-    return stores.artifacts.get_json(run["output_uri"]) if run and run.get("output_uri") else {}
+    return read_json(stores, run["output_uri"]) if run and run.get("output_uri") else {}
 
 
 # -- the previews of each phase -------------------------------------------------------------

@@ -24,7 +24,7 @@ from markupsafe import Markup
 
 from ..bootstrap import Stores
 from ..config import settings
-from ..errors import Conflict, DomainError, UpstreamUnavailable, ValidationError
+from ..errors import Conflict, DomainError, NotFound, UpstreamUnavailable, ValidationError
 from ..hitl import intents, tokens
 from ..review import assets, model, session
 from . import executions, live
@@ -87,12 +87,15 @@ def _page_words(language: str) -> str:
 def _with_font(stores: Stores, name: str, language: str, values: dict[str, Any], font_for: Any) -> tuple[str, str]:
     """Render `name`; a Japanese page is rendered again with a CJK web font cut to its characters
     (placeholders, titles and the script's words included), so any machine renders it."""
-    html, nonce = _render(name, language, font_url="", **values)
-    if language == "ja" and font_for is not None:
+    wants_font = language == "ja" and font_for is not None
+    html, nonce = _render(name, language, font_url=_FONT_URL_SLOT if wants_font else "", **values)
+    if wants_font:
         # urlencode leaves no quote, backslash or angle bracket: safe to set raw inside <style>.
-        font_url = font_for(assets.register_font(stores, html + _page_words(language)))
-        html = _templates(language).get_template(name).render(nonce=nonce, font_url=font_url, **values)
+        html = html.replace(_FONT_URL_SLOT, font_for(assets.register_font(stores, html + _page_words(language))), 1)
     return html, nonce
+
+
+_FONT_URL_SLOT = "mf-font-url-slot"  # where the font's address goes once the page's characters are known
 
 
 def message_page(title: str, message: str, status: int = 200, *, details: tuple[str, ...] = (),
@@ -229,15 +232,21 @@ def _gate_token(gate: dict[str, Any]) -> str:
 
 # -- the page --------------------------------------------------------------------------------
 
-def _open_gate(stores: Stores, request_id: str) -> dict[str, Any] | None:
-    waiting = [g for g in stores.gates.list(request_id) if g.get("decided_at") is None and not g.get("timed_out")
-               and deadline_epoch(g) > time.time()]
+def _open_gate(stores: Stores, request_id: str, gates: list[dict[str, Any]] | None = None) -> dict[str, Any] | None:
+    """The gate waiting for an answer now (of `gates`, else the request's own)."""
+    waiting = [g for g in (stores.gates.list(request_id) if gates is None else gates)
+               if g.get("decided_at") is None and not g.get("timed_out") and deadline_epoch(g) > time.time()]
     return max(waiting, key=lambda g: (int(g["phase"]), int(g.get("round") or 0))) if waiting else None
 
 
+def _gates(state: dict[str, Any]) -> list[dict[str, Any]]:
+    return [g for record in state.get("phases", []) for g in record.get("gates", [])]
+
+
 def _shown(stores: Stores, gate: dict[str, Any]) -> tuple[int | None, dict[str, Any]]:
-    preview = stores.artifacts.get_json(gate["preview_uri"]) if gate.get("preview_uri") else {}
-    return shown_attempt(stores, gate), preview
+    """The attempt a gate shows and its preview (the attempt a modification builds on)."""
+    preview = model.read_json(stores, gate["preview_uri"]) if gate.get("preview_uri") else {}
+    return (int(preview["attempt"]) if preview.get("attempt") else None), preview
 
 
 def _last_finished(state: dict[str, Any]) -> tuple[int, int] | None:
@@ -269,13 +278,16 @@ def render_review(stores: Stores, body: dict[str, Any], root: str, *, error: Dom
     """The request's review page: its phases, the open gate's preview (or the finished book), the
     versions, and the answer; `error` is an answer that could not be carried out, said on the page."""
     request_id = body["request_id"]
-    request = load_request(stores, request_id)
-    state = stores.requests.state(request_id)
+    try:  # one read: the request, its attempts, gates and previews
+        state = stores.requests.state(request_id)
+    except KeyError:
+        raise NotFound(f"request_id {request_id!r} does not exist", field="request_id") from None
+    request, gates = state, _gates(state)
     language = request.get("language") if request.get("language") in model.WORDS else "en"
     words = model.WORDS[language]
     link_query = {k: str(body[k]) for k in ("request_id", "phase", "gate_id")}
     links = model.Links(root, link_query)
-    gate = _open_gate(stores, request_id) if request["status"] not in FINAL_STATUSES else None
+    gate = _open_gate(stores, request_id, gates) if request["status"] not in FINAL_STATUSES else None
     view, versions, comparison, phase, gate_view = None, [], None, None, None
     if gate is not None:
         phase = int(gate["phase"])
@@ -287,14 +299,14 @@ def render_review(stores: Stores, body: dict[str, Any], root: str, *, error: Dom
         finished = _last_finished(state) if request["status"] == "completed" else None
         phase, attempt = finished if finished else (None, None)
     if phase is not None and attempt is not None:
-        view = model.preview(phase, model.output_of(stores, request_id, phase, attempt), attempt, links)
+        view = model.preview(phase, model.attempt_output(stores, state, phase, attempt), attempt, links)
         versions = model.versions(stores, state, phase)
         pair = _compare_pair(body)
         if pair is not None:
-            outputs = [model.output_of(stores, request_id, phase, n) for n in pair]
+            outputs = [model.attempt_output(stores, state, phase, n) for n in pair]
             if all(outputs):
                 comparison = model.comparison(phase, outputs[0], outputs[1], pair, links)
-    link_gate = next((g for g in stores.gates.list(request_id) if g["gate_id"] == body["gate_id"]), None)
+    link_gate = next((g for g in gates if g["gate_id"] == body["gate_id"]), None)
     link_note = ""
     # With a gate open, the bar above the preview says which one waits; the link's own gate matters
     # when nothing waits (the link's gate was the last, or the book is done).
@@ -315,9 +327,13 @@ def render_review(stores: Stores, body: dict[str, Any], root: str, *, error: Dom
                   error=(error.in_language(language) if isinstance(error, intents.NotApplicable) else error.message)
                   if error is not None else "",
                   ended=request["status"] in FINAL_STATUSES, events_url=links.events(),
+                  live_words={k: words[k] for k in _LIVE_WORDS},
                   refresh=gate is None and request["status"] not in FINAL_STATUSES)
     html, nonce = _with_font(stores, "page.html", language, values, links.font)
     return Page(html, status, nonce, image_hosts=_image_hosts())
+
+
+_LIVE_WORDS = ("phase", "running", "waiting", "done", "pending", "panels", "score")  # what the page's script writes
 
 
 def _book_title(stores: Stores, request: dict[str, Any], state: dict[str, Any]) -> str:
@@ -328,7 +344,7 @@ def _book_title(stores: Stores, request: dict[str, Any], state: dict[str, Any]) 
     runs = model.whole_attempts(concept.get("attempts", [])) if concept else {}
     if not runs:
         return ""
-    output = stores.artifacts.get_json(runs[max(runs)]["output_uri"])
+    output = model.read_json(stores, runs[max(runs)]["output_uri"])
     return str((output.get("story_context") or {}).get("title") or "")
 
 
