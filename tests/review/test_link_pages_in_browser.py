@@ -54,6 +54,9 @@ def test_forged_expired_and_decided_links_each_show_their_page(stack, owner, bro
     text = _page(browser, titles["forged"], 403)
     assert f"mangaflow status {request_id}" in text and "{" not in text
     assert STORIES[language][:4] not in text
+    if language == "ja":  # set in the served font, though the browser holds no session yet
+        loaded = "document.fonts.load('16px \"MF Noto Sans JP\"', 'リンク').then(function (f) { return f.length; })"
+        assert browser.do("evaluate", script=loaded)["value"] == 1
     shot(browser, shots / f"{language}-forged-link.png")
 
     # Answered already: what, by whom, where the request is now, and a button to the gate waiting now.
