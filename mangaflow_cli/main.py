@@ -48,7 +48,9 @@ def _parser() -> argparse.ArgumentParser:
     gen.add_argument("--out", required=True, metavar="DIR", help="folder for pages/, manga.pdf, manga.cbz, manifest.json")
     mode = gen.add_mutually_exclusive_group()
     mode.add_argument("--auto-approve", action="store_true", help="approve every gate")
-    mode.add_argument("--review", action="store_true", help="ask at each gate: approve, modify or skip (default)")
+    mode.add_argument("--review", action="store_true",
+                      help="ask at each gate: approve, modify or skip (default); each gate's review link is printed "
+                           "too, and an answer given on that page is taken without pressing enter")
     gen.add_argument("--style", default=None, help="shonen, shojo, seinen, josei or kodomo (default: from the story)")
     gen.add_argument("--language", default="auto", help="ja, en or auto (default)")
     gen.add_argument("--title", default=None)

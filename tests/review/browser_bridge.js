@@ -8,14 +8,41 @@ const FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backgro
 
 async function main() {
   const browser = await chromium.launch({ executablePath: process.env.CHROMIUM || "/usr/bin/chromium", args: FLAGS });
-  const context = await browser.newContext({ acceptDownloads: true, viewport: { width: 1280, height: 900 } });
-  const page = await context.newPage();
+  let context = null, page = null;
   const problems = [];
-  // Failed loads are reported by address (the console message does not say which one failed).
-  page.on("response", (r) => { if (r.status() >= 400) problems.push(`${r.status()} ${r.url()}`); });
-  page.on("console", (m) => { if (m.type() === "error" && !m.text().startsWith("Failed to load resource")) problems.push(m.text()); });
-  page.on("pageerror", (e) => problems.push(String(e)));
+  // What a hostile page could do, observed: dialogs it opens (dismissed at once), every request it
+  // makes (by address), and every Content Security Policy violation the browser reports.
+  const seen = { dialogs: [], requests: [], csp: [] };
+  async function open(locale) {
+    if (context) await context.close();
+    context = await browser.newContext({ acceptDownloads: true, viewport: { width: 1280, height: 900 },
+                                         locale: locale || "en-US" });
+    await context.exposeBinding("__mfViolation", (source, violation) => { seen.csp.push(violation); });
+    await context.addInitScript(() => {
+      document.addEventListener("securitypolicyviolation", (e) => {
+        window.__mfViolation(`${e.violatedDirective} ${e.blockedURI}`);
+      });
+    });
+    page = await context.newPage();
+    // Failed loads are reported by address (the console message does not say which one failed).
+    page.on("response", (r) => { if (r.status() >= 400) problems.push(`${r.status()} ${r.url()}`); });
+    page.on("console", (m) => { if (m.type() === "error" && !m.text().startsWith("Failed to load resource")) problems.push(m.text()); });
+    page.on("pageerror", (e) => problems.push(String(e)));
+    page.on("dialog", (d) => { seen.dialogs.push(`${d.type()}: ${d.message()}`); d.dismiss().catch(() => {}); });
+    page.on("request", (r) => { seen.requests.push(r.url()); });
+    page.on("response", (r) => {
+      if (r.request().resourceType() === "document" && r.frame() === page.mainFrame()) {
+        lastDocument = { status: r.status(), type: r.headers()["content-type"] || "", url: r.url() };
+      }
+    });
+  }
+  let lastDocument = null, measured = null;
+  await open();
   const commands = {
+    context: async (c) => { await open(c.locale); return {}; },
+    seen: async () => { const out = { dialogs: seen.dialogs.splice(0), requests: seen.requests.splice(0), csp: seen.csp.splice(0) }; return out; },
+    // The last page the tab navigated to (after the link's own form post and any redirect).
+    document: async () => ({ document: lastDocument }),
     goto: async (c) => { const r = await page.goto(c.url, { waitUntil: "load" }); return { status: r && r.status() }; },
     wait_for: async (c) => { await page.waitForSelector(c.selector, { timeout: c.timeout || 60000, state: c.state || "visible" }); return {}; },
     wait_url: async (c) => { await page.waitForURL(new RegExp(c.pattern), { timeout: c.timeout || 60000 }); return {}; },
@@ -35,7 +62,8 @@ async function main() {
     // Every image of the page (lazy ones too: made eager), once each has loaded or failed.
     images_loaded: async () => ({ value: await page.evaluate(async () => {
       const images = Array.from(document.images);
-      images.forEach((i) => { i.loading = "eager"; });
+      // The page asks for images as they come into view: ask for all of them now.
+      images.forEach((i) => { if (i.dataset.src) { i.src = i.dataset.src; i.removeAttribute("data-src"); } });
       await Promise.all(images.map((i) => i.decode().catch(() => null)));
       return images.map((i) => ({ src: i.getAttribute("src"), ok: i.complete && i.naturalWidth > 0 }));
     }) }),
@@ -44,6 +72,52 @@ async function main() {
       const [download] = await Promise.all([page.waitForEvent("download", { timeout: 60000 }), page.click(c.selector)]);
       await download.saveAs(c.path);
       return { name: download.suggestedFilename() };
+    },
+    // One load of `url` for the review benchmark, in a new browser context (an empty HTTP cache) unless
+    // `reuse` (the context of the previous measure: a revisit): paint timings, the navigation's timings,
+    // and every response's bytes by kind; with `all`, every lazy image is loaded too (the whole weight).
+    measure: async (c) => {
+      if (!c.reuse || !measured) {
+        if (measured) await measured.close();
+        measured = await browser.newContext({ viewport: { width: 1280, height: 900 }, locale: c.locale || "en-US" });
+        await measured.addCookies(c.cookies || []);
+      }
+      const tab = await measured.newPage();
+      const responses = [], pending = [];
+      tab.on("response", (r) => {
+        pending.push(Promise.all([r.body(), r.request().sizes()])
+          .then(([b, sizes]) => responses.push({ url: r.url(), kind: r.request().resourceType(), status: r.status(),
+                                                 bytes: b.length, sent: sizes.responseBodySize }))
+          .catch(() => {}));
+      });
+      await tab.goto(c.url, { waitUntil: "load" });
+      const timing = await tab.evaluate(() => new Promise((done) => {
+        let lcp = null;
+        new PerformanceObserver((list) => { const e = list.getEntries(); lcp = e[e.length - 1].startTime; })
+          .observe({ type: "largest-contentful-paint", buffered: true });
+        setTimeout(() => {
+          const paint = {}; performance.getEntriesByType("paint").forEach((e) => { paint[e.name] = e.startTime; });
+          const nav = performance.getEntriesByType("navigation")[0];
+          const bytes = (t) => new TextEncoder().encode(t).length;
+          done({ fp: paint["first-paint"], fcp: paint["first-contentful-paint"], lcp: lcp,
+                 ttfb: nav.responseStart, html_done: nav.responseEnd, dcl: nav.domContentLoadedEventEnd,
+                 load: nav.loadEventEnd,
+                 css: Array.from(document.querySelectorAll("style")).reduce((n, e) => n + bytes(e.textContent), 0),
+                 js: Array.from(document.querySelectorAll("script")).reduce((n, e) => n + bytes(e.textContent), 0),
+                 images: document.images.length,
+                 loaded: Array.from(document.images).filter((i) => i.complete && i.naturalWidth > 0).length });
+        }, 300);
+      }));
+      if (c.all) {
+        await tab.evaluate(async () => {
+          const images = Array.from(document.images);
+          images.forEach((i) => { if (i.dataset.src) { i.src = i.dataset.src; i.removeAttribute("data-src"); } });
+          await Promise.all(images.map((i) => i.decode().catch(() => null)));
+        });
+      }
+      await Promise.all(pending);
+      await tab.close();
+      return { timing, responses };
     },
     problems: async () => ({ problems: problems.splice(0) }),
     close: async () => { await browser.close(); return {}; },

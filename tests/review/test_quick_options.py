@@ -34,6 +34,32 @@ def test_every_offered_text_phase_option_changes_the_output(name, phase):
         assert differs, f"phase {phase} option {option.name} changed nothing on {name}"
 
 
+@pytest.mark.parametrize("name", [LANTERN, GARDENER])
+@pytest.mark.parametrize("pages", [1, 2, 3])
+def test_panel_layout_redivides_the_pages_of_a_short_book(name, pages):
+    """A short book's panel count is set by its text, so the layout option re-divides each page (one
+    dominant panel drawn taller) instead, and never buries more panels' art under their lettering."""
+    from mangaflow.quality.room import CROWDED_AT, load
+
+    inputs = run_text_phases(story(name), pages=pages, upto=3)
+    language = "ja" if name == LANTERN else "en"
+    from mangaflow.phases import phase4_name
+    from mangaflow.providers import OfflineProvider
+
+    base = phase4_name.run(inputs, None, OfflineProvider())
+    laid = phase4_name.run(inputs, _feedback(4, "panel_layout"), OfflineProvider())
+    divisions = [[(q["panel_id"], q["bbox"]) for q in page["panels"]] for page in base["pages"]]
+    changed = [[(q["panel_id"], q["bbox"]) for q in page["panels"]] for page in laid["pages"]]
+    assert len(changed) == pages
+    assert sum(a != b for a, b in zip(divisions, changed)) == pages, "every page is divided anew"
+
+    def crowded(storyboard):
+        return sum(load(q, storyboard["page_size_px"], language) > CROWDED_AT
+                   for page in storyboard["pages"] for q in page["panels"])
+
+    assert crowded(laid) <= crowded(base)
+
+
 def _lettering_inputs() -> dict:
     inputs = run_text_phases(story(LANTERN), pages=2, upto=4)
     return {"storyboard": inputs["storyboard"], "images": {}, "language": "ja"}

@@ -71,9 +71,17 @@ def parse(phase: int, text: str, option: str | None = None) -> dict[str, Any]:
 
 class NotApplicable(DomainError):
     """Feedback the phase cannot carry out: the gate stays open on the current version and the
-    person is told what the phase can do instead."""
+    person is told what the phase can do instead (`said`: the same in other languages, for the page)."""
 
     status = 422
+
+    def __init__(self, message: str, status: int | None = None, field: str | None = None,
+                 said: dict[str, str] | None = None) -> None:
+        super().__init__(message, status, field)
+        self.said = dict(said or {})
+
+    def in_language(self, language: str) -> str:
+        return self.said.get(language, self.message)
 
 
 def feedback_for_phase(phase: int, answer: dict[str, Any], intent: dict[str, Any]) -> dict[str, Any]:

@@ -22,14 +22,17 @@ OPTION_VALUES: dict[str, tuple[str, ...]] = {
     "format": ("B5", "A5", "B6", "A4"),
 }
 
-# Options the phase cannot carry out as asked today: not offered, and why (the page says so).
-NOT_OFFERED: dict[tuple[int, str], str] = {
-    (5, "art_style"): "the storyboard art is drawn in one style; art direction needs an image model",
-    (5, "colour"): "the storyboard art keeps the characters' palettes; colour direction needs an image model",
-    (5, "quality"): "the storyboard art has one level of detail",
-    (5, "regenerate_panel"): "redrawing one panel comes with the panel cache",
-    (7, "quality"): "pages are exported losslessly at 300 dpi already",
-    (7, "check_output"): "the final checks are shown on this page",
+# Options the phase cannot carry out as asked today: not offered, and why (the page says so), in
+# English and Japanese.
+NOT_OFFERED: dict[tuple[int, str], tuple[str, str]] = {
+    (5, "art_style"): ("the storyboard art is drawn in one style; art direction needs an image model",
+                       "絵コンテの絵柄は一種類です。画風の指定には画像生成モデルが必要です"),
+    (5, "colour"): ("the storyboard art keeps the characters' palettes; colour direction needs an image model",
+                    "絵コンテはキャラクターの配色を保ちます。色の指定には画像生成モデルが必要です"),
+    (5, "quality"): ("the storyboard art has one level of detail", "絵コンテの描き込みは一段階です"),
+    (5, "regenerate_panel"): ("redrawing one panel comes with the panel cache", "コマ単位の描き直しはコマのキャッシュと一緒に対応します"),
+    (7, "quality"): ("pages are exported losslessly at 300 dpi already", "ページはすでに300dpiの可逆形式で書き出しています"),
+    (7, "check_output"): ("the final checks are shown on this page", "最終チェックはこのページに表示しています"),
 }
 
 
@@ -65,9 +68,10 @@ def offered(phase: int) -> list[QuickOption]:
             for name in QUICK_OPTIONS.get(phase, ()) if (phase, name) not in NOT_OFFERED]
 
 
-def not_offered(phase: int) -> dict[str, str]:
-    """Options of `phase` the page does not offer, with the reason it gives."""
-    return {name: reason for (number, name), reason in NOT_OFFERED.items() if number == phase}
+def not_offered(phase: int, language: str = "en") -> dict[str, str]:
+    """Options of `phase` the page does not offer, with the reason it gives (in `language`)."""
+    return {name: reason[1] if language == "ja" else reason[0]
+            for (number, name), reason in NOT_OFFERED.items() if number == phase}
 
 
 def label(name: str, language: str = "en") -> str:

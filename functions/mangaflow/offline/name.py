@@ -17,7 +17,7 @@ import math
 import re
 from dataclasses import dataclass, field
 
-from ..quality.room import CROWDED_AT, comfortable_chars, load
+from ..quality.room import CROWDED_AT, comfortable_chars, lettering_px, load, panel_px
 from .common import language_of, pages_of, reading_direction
 from .feedback import Request, read as read_feedback
 from .plot import cast_of, condensed_entry, plot as offline_plot
@@ -380,7 +380,7 @@ def _sizes(panels: list[PanelDraft], scenes: list[dict], pages: int, request: Re
         key = next((p for p in panels if p.scene == climax), None)
         if key is not None:
             key.key = True
-            key.size = "splash" if pages >= 4 or (bold and pages >= 2) else "large"
+            key.size = "splash" if pages >= 4 else "large"
     if panels and panels[0].size != "splash":
         panels[0].size = "large"  # the opening shot sets the world
 
@@ -519,6 +519,8 @@ def _layout_page(number: int, group: list[PanelDraft], scenes: list[dict], direc
                 extra.size = "medium"
         rows = _rows(group)
         boxes, layouts = _tile(rows, direction)
+        if request.wants("panel_layout"):
+            boxes, layouts = _relayout(group, boxes, layouts, keep, direction, language, request)
     panels = []
     for order, (panel, box, layout) in enumerate(zip(group, boxes, layouts), start=1):
         scene = scenes[panel.scene] if panel.scene < len(scenes) else {}
@@ -555,10 +557,61 @@ def _rows(group: list[PanelDraft]) -> list[list[PanelDraft]]:
     return rows
 
 
-def _tile(rows: list[list[PanelDraft]], direction: str) -> tuple[list[list[float]], list[str]]:
+def _crowding(group: list[PanelDraft], boxes: list[list[float]], language: str) -> tuple[int, float]:
+    """(panels whose lettering would bury the art, the largest share of a panel lettering covers)."""
+    shares = [lettering_px(p.lines, language) / max(1.0, panel_px(box, PAGE_SIZE_PX)) for p, box in zip(group, boxes)]
+    return sum(share > CROWDED_AT for share in shares), max(shares, default=0.0)
+
+
+def _relayout(group: list[PanelDraft], boxes: list[list[float]], layouts: list[str], keep: PanelDraft | None,
+              direction: str, language: str, request: Request) -> tuple[list[list[float]], list[str]]:
+    """The page re-divided as the person asked, also when the panel count cannot change (a short book's
+    panels are set by its text, so the density alone often moves nothing). "More, smaller panels" evens
+    the tiers out; otherwise one dominant panel (the reveal, else the one with most to letter) gets a
+    taller tier, the more so the stronger the ask. A division that would bury a panel's art under its
+    lettering is passed over for the next (a smaller emphasis, another dominant panel)."""
+    sizes = [p.size for p in group]
+    crowded, most = _crowding(group, boxes, language)
+    limit = (crowded, max(CROWDED_AT, most) + 1e-9)
+    text = request.text.lower()
+    tried: list[tuple[tuple[int, float], list[list[float]], list[str], list[str]]] = []
+    if any(w in text for w in ("more", "smaller", "細か", "増や")):
+        for panel in group:
+            panel.size = "medium" if panel.size == "large" else panel.size
+        options = [(None, 1.0)]
+    else:
+        loaded = max(group, key=lambda p: lettering_px(p.lines, language))
+        firsts: list[PanelDraft] = []
+        for panel in (keep, loaded, group[0]):
+            if panel is not None and not any(panel is p for p in firsts):
+                firsts.append(panel)
+        strongest = 1.45 + 0.5 * request.intensity
+        options = [(p, e) for p in firsts for e in (strongest, 1.5, 1.3, 1.15)]
+    for dominant, emphasis in options:
+        if dominant is not None:
+            dominant.size = "large"
+        new_boxes, new_layouts = _tile(_rows(group), direction, dominant, emphasis)
+        if new_boxes != boxes:
+            crowding = _crowding(group, new_boxes, language)
+            if crowding[0] <= limit[0] and crowding[1] <= limit[1]:
+                return new_boxes, new_layouts
+            tried.append((crowding, new_boxes, new_layouts, [p.size for p in group]))
+        for panel, size in zip(group, sizes):
+            panel.size = size
+    if not tried:
+        return boxes, layouts
+    _, new_boxes, new_layouts, new_sizes = min(tried, key=lambda t: t[0])  # the least crowded of the divisions
+    for panel, size in zip(group, new_sizes):
+        panel.size = size
+    return new_boxes, new_layouts
+
+
+def _tile(rows: list[list[PanelDraft]], direction: str, dominant: PanelDraft | None = None,
+          emphasis: float = 1.0) -> tuple[list[list[float]], list[str]]:
     tall = {"large": 1.6, "medium": 1.0, "small": 0.85, "splash": 2.0}
     wide = {"large": 2.0, "medium": 1.4, "small": 1.0, "splash": 2.0}
-    heights = [max(tall[p.size] for p in row) for row in rows]
+    heights = [max(tall[p.size] for p in row) * (emphasis if any(p is dominant for p in row) else 1.0)
+               for row in rows]
     free_h = 1.0 - GUTTER_Y * (len(rows) - 1)
     boxes, layouts = [], []
     y = 0.0

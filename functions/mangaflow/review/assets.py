@@ -140,16 +140,25 @@ def lettered_page(stores: Stores, request_id: str, output: dict[str, Any], page_
 
 # -- the web font ---------------------------------------------------------------------------
 
+_ASCII = "".join(chr(c) for c in range(0x21, 0x7f))
+
+
 def font_key(text: str) -> tuple[str, str]:
-    """(key, characters): the page's distinct characters and the name of their subset."""
-    characters = "".join(sorted({ch for ch in text if not ch.isspace()}))
+    """(key, characters): the page's distinct characters beyond ASCII, and every printable ASCII one
+    (so the nonce, a cursor or a time on the page never makes a new subset), and the subset's name."""
+    characters = _ASCII + "".join(sorted(ch for ch in set(text) if ord(ch) > 0x7e and not ch.isspace()))
     return hashlib.sha256(characters.encode("utf-8")).hexdigest()[:24], characters
+
+
+_REGISTERED: set[str] = set()  # keys this process knows are stored (a page is rendered many times)
 
 
 def register_font(stores: Stores, text: str) -> str:
     """Note the characters a page is set in (once per set); returns the key its font is served by."""
     key, characters = font_key(text)
-    _cached(stores, f"review-fonts/{key}.txt", "text/plain; charset=utf-8", lambda: characters.encode("utf-8"))
+    if key not in _REGISTERED:
+        _cached(stores, f"review-fonts/{key}.txt", "text/plain; charset=utf-8", lambda: characters.encode("utf-8"))
+        _REGISTERED.add(key)
     return key
 
 

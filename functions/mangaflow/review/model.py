@@ -4,6 +4,9 @@ a comparison of two, in the words of the request's language."""
 from __future__ import annotations
 
 import json
+import re
+import threading
+from collections import OrderedDict
 from typing import Any
 from urllib.parse import urlencode
 
@@ -24,13 +27,19 @@ WORDS = {
            "text": "Text", "send_edit": "Re-letter this page", "no_change": "keep", "up": "up", "down": "down",
            "left": "left", "right": "right", "bigger": "bigger", "smaller": "smaller", "not_offered": "Not offered",
            "modify_error": "Your modification could not be made; the gate is open again on the version shown before:",
+           "modify_error_next": "Approve this version, try another change, or skip.",
            "max_mods": "Three modifications were made already: approve a version or skip.",
            "link_decided": "The gate this link was sent for (phase {phase}) was already decided: {decision}.",
            "sent": "Sent: {decision}.", "story": "Story", "full": "full size", "page": "Page", "panel": "Panel",
            "arc": "Emotional arc", "scenes": "Scenes", "characters": "Characters", "concept": "Concept",
-           "storyboard": "Storyboard", "plot": "Plot", "images": "Panel images", "panels": "Panel images", "lettering": "Lettered pages", "final": "The book",
-           "redo_panel": "Redo this panel (coming with the panel cache)", "field": "Field", "from": "from", "to": "to",
-           "unchanged": "no differences", "changed": "changed"},
+           "storyboard": "Storyboard", "plot": "Plot", "images": "Panel images", "panels": "Panel images",
+           "lettering": "Lettered pages", "final": "The book", "field": "Field", "from": "from", "to": "to",
+           "unchanged": "no differences", "changed": "changed", "to_answer": "Go to the answer",
+           "gate_waiting": "Phase {phase} is waiting for your answer", "answer": "Your answer",
+           "cannot_apply": "This change cannot be made:", "gate_still_open": "The gate is still open on the version shown.",
+           "paper": "paper", "page_numbers": "page numbers", "files": "files", "on": "on", "off": "off",
+           "aliases": "also called", "palette": "colours", "quote_open": "“", "quote_close": "”",
+           "thought_open": "(", "thought_close": ")"},
     "ja": {"title": "レビュー", "phase": "フェーズ", "waiting": "確認待ち", "running": "処理中", "done": "完了",
            "pending": "未着手", "approve": "承認", "modify": "修正を依頼", "skip": "残りの確認をすべて省略",
            "feedback": "どこを直しますか？", "quick": "クイック修正", "versions": "バージョン", "compare": "比較",
@@ -42,14 +51,141 @@ WORDS = {
            "text": "セリフ", "send_edit": "このページを描き直す", "no_change": "そのまま", "up": "上", "down": "下",
            "left": "左", "right": "右", "bigger": "大きく", "smaller": "小さく", "not_offered": "未対応",
            "modify_error": "修正を反映できませんでした。前の版のまま確認を再開しています：",
+           "modify_error_next": "この版を承認するか、別の修正を依頼するか、省略してください。",
            "max_mods": "修正は3回までです。版を選んで承認するか、省略してください。",
            "link_decided": "このリンクの確認（フェーズ{phase}）は回答済みです：{decision}。",
            "sent": "送信しました：{decision}。", "story": "ストーリー", "full": "原寸", "page": "ページ", "panel": "コマ",
            "arc": "感情曲線", "scenes": "シーン", "characters": "キャラクター", "concept": "コンセプト",
-           "storyboard": "ネーム", "plot": "プロット", "images": "コマ画像", "panels": "コマ画像", "lettering": "写植済みページ", "final": "完成した本",
-           "redo_panel": "このコマを描き直す（準備中）", "field": "項目", "from": "前", "to": "後",
-           "unchanged": "違いはありません", "changed": "変更あり"},
+           "storyboard": "ネーム", "plot": "プロット", "images": "コマ画像", "panels": "コマ画像",
+           "lettering": "写植済みページ", "final": "完成した本", "field": "項目", "from": "前", "to": "後",
+           "unchanged": "違いはありません", "changed": "変更あり", "to_answer": "回答欄へ",
+           "gate_waiting": "フェーズ{phase}があなたの回答を待っています", "answer": "回答",
+           "cannot_apply": "この修正はできません：", "gate_still_open": "確認は表示中の版のまま開いています。",
+           "paper": "判型", "page_numbers": "ノンブル", "files": "ファイル", "on": "あり", "off": "なし",
+           "aliases": "別名", "palette": "配色", "quote_open": "「", "quote_close": "」",
+           "thought_open": "（", "thought_close": "）"},
 }
+
+# What the pages a link can lead to say: a forged or expired link, a gate already answered, and
+# the errors a browser can meet; each says what to do next.
+NOTICES = {
+    "en": {"next": "What you can do",
+           "forged_title": "This link is not valid",
+           "forged": "It does not match an approval gate of this request: part of it was probably lost or changed "
+                     "when it was copied.",
+           "forged_step1": "Open the link again exactly as you received it, all of it, including the part after "
+                           "“#token=”.",
+           "ask_new": "Ask the person who started the request for a new link; this command prints the link of the "
+                      "gate waiting now:",
+           "expired_title": "This link has expired",
+           "expired": "It was for the approval gate after phase {phase}, which took answers until {deadline}.",
+           "expired_timeout": "Nobody answered in time, so the run went on with the version shown (no answer means "
+                              "continue).",
+           "expired_decided": "It was answered before then: {decision}.",
+           "expired_open": "The run goes on with the version shown.",
+           "ask_newest": "To follow the request or answer a later gate, ask the person who started it for the newest "
+                         "link; this command prints it:",
+           "decided_title": "This gate was already answered",
+           "decided": "The approval gate after phase {phase} was answered: {decision} ({who}, {when}).",
+           "now_open": "Phase {phase} is waiting for an answer now.",
+           "now_completed": "The book is finished: its pages, PDF and CBZ are on the review page.",
+           "now_failed": "The run failed: the review page says why.",
+           "now_cancelled": "The run was cancelled.",
+           "now_working": "The run is working on the next phases; the review page follows along.",
+           "open_answer": "Answer phase {phase} now", "open_book": "See the finished book", "open_page": "Open the review page",
+           "who_review-page": "on the review page", "who_chat": "in the chat", "who_cli:review": "at the command line",
+           "who_cli:auto-approve": "approved automatically by the command line", "who_workflow:skip": "skipped with an earlier gate",
+           "who_timeout": "nobody answered in time", "who": "by {who}",
+           "no_token_title": "This link has no approval token",
+           "no_token": "The part of the link after “#”, which carries its token, did not reach this page.",
+           "generic_step": "Open the link exactly as you received it; if it still fails, ask for a new one.",
+           "retry_step": "Wait a moment, then reload this page.",
+           "reload_step": "Reload the review page to see where the request is now."},
+    "ja": {"next": "次にできること",
+           "forged_title": "このリンクは無効です",
+           "forged": "このリクエストの確認リンクと一致しません。コピーの途中で一部が欠けたか、書き換えられた可能性があります。",
+           "forged_step1": "受け取ったリンクを「#token=」以降も含めて、そのまま開き直してください。",
+           "ask_new": "それでも開けない場合は、リクエストした人に新しいリンクを頼んでください。いま回答待ちの確認のリンクは次のコマンドで表示できます：",
+           "expired_title": "このリンクは期限切れです",
+           "expired": "フェーズ{phase}の確認用のリンクで、回答の受付は{deadline}まででした。",
+           "expired_timeout": "期限内に回答がなかったため、表示されていた版のまま処理が進みました（回答なしは「続行」の意味です）。",
+           "expired_decided": "期限前に回答済みです：{decision}。",
+           "expired_open": "表示されていた版のまま処理が進みます。",
+           "ask_newest": "続きを確認したり、次の確認に回答したりするには、リクエストした人に最新のリンクを頼んでください。次のコマンドで表示できます：",
+           "decided_title": "この確認は回答済みです",
+           "decided": "フェーズ{phase}の確認は回答済みです：{decision}（{who}、{when}）。",
+           "now_open": "いまはフェーズ{phase}が回答を待っています。",
+           "now_completed": "本が完成しました。ページ、PDF、CBZはレビューページにあります。",
+           "now_failed": "処理が失敗しました。理由はレビューページに表示されます。",
+           "now_cancelled": "処理はキャンセルされました。",
+           "now_working": "次のフェーズを処理中です。レビューページで進み具合を確認できます。",
+           "open_answer": "フェーズ{phase}に回答する", "open_book": "完成した本を見る", "open_page": "レビューページを開く",
+           "who_review-page": "レビューページで", "who_chat": "チャットで", "who_cli:review": "コマンドラインで",
+           "who_cli:auto-approve": "コマンドラインの自動承認で", "who_workflow:skip": "前の確認での省略により",
+           "who_timeout": "期限内に回答なし", "who": "{who}",
+           "no_token_title": "このリンクには確認用のトークンがありません",
+           "no_token": "リンクの「#」以降（確認用のトークン）がこのページに届いていません。",
+           "generic_step": "受け取ったリンクをそのまま開き直してください。それでも開けない場合は新しいリンクを頼んでください。",
+           "retry_step": "少し待ってから、このページを再読み込みしてください。",
+           "reload_step": "レビューページを再読み込みして、いまの状況を確認してください。"},
+}
+
+
+# The words of the values a phase writes (enums of the data model), as the page shows them.
+LABELS = {
+    "en": {"approve": "approved", "modify": "modified", "skip": "skipped", "timeout": "no answer in time (went on)",
+           "title": "title", "genre": "genre", "tone": "tone", "theme": "theme", "themes": "themes",
+           "target_audience": "audience", "world_setting": "world", "keywords": "keywords",
+           "estimated_pages": "pages", "summary": "summary",
+           "protagonist": "protagonist", "deuteragonist": "deuteragonist", "supporting": "supporting", "minor": "minor",
+           "kishotenketsu": "kishōtenketsu (four acts)", "three_act": "three acts", "ki": "ki (setup)",
+           "sho": "shō (development)", "ten": "ten (twist)", "ketsu": "ketsu (conclusion)", "setup": "setup",
+           "confrontation": "confrontation", "resolution": "resolution",
+           "wide": "wide", "birds_eye": "bird's-eye", "worms_eye": "worm's-eye", "medium": "medium", "bust": "bust",
+           "close_up": "close-up", "splash": "splash", "large": "large", "small": "small",
+           "establishing": "establishing", "dialogue": "dialogue", "action": "action", "reaction": "reaction",
+           "atmosphere": "atmosphere", "detail": "detail", "climax": "climax",
+           "oval": "round", "cloud": "cloud", "burst": "spiky", "rect": "square", "serif": "serif", "sans": "sans",
+           "simplified": "simplified art", "placeholder": "placeholder art",
+           "visual_consistency": "visual consistency", "narrative_coherence": "narrative coherence",
+           "technical_quality": "technical quality", "readability": "readability", "pacing": "pacing",
+           "character_development": "character development", "artistic_appeal": "artistic appeal",
+           "overall": "overall", "quotes_lettered": "quoted lines lettered", "text_overflow": "text overflowing"},
+    "ja": {"approve": "承認", "modify": "修正", "skip": "省略", "timeout": "期限切れ（そのまま続行）",
+           "title": "タイトル", "genre": "ジャンル", "tone": "トーン", "theme": "テーマ", "themes": "テーマ一覧",
+           "target_audience": "対象読者", "world_setting": "舞台", "keywords": "キーワード",
+           "estimated_pages": "想定ページ数", "summary": "あらすじ",
+           "shonen": "少年", "shojo": "少女", "seinen": "青年", "josei": "女性", "kodomo": "子ども向け",
+           "somber": "沈んだ", "serious": "シリアス", "bittersweet": "ほろ苦い", "warm": "あたたかい",
+           "hopeful": "希望に満ちた", "bright": "明るい",
+           "protagonist": "主人公", "deuteragonist": "準主役", "supporting": "脇役", "minor": "端役",
+           "kishotenketsu": "起承転結", "three_act": "三幕構成", "ki": "起", "sho": "承", "ten": "転", "ketsu": "結",
+           "setup": "導入", "confrontation": "対立", "resolution": "解決",
+           "calm": "静か", "joy": "喜び", "tension": "緊張", "sad": "悲しみ", "climax": "クライマックス",
+           "mystery": "謎", "wide": "引き", "birds_eye": "俯瞰", "worms_eye": "アオリ", "medium": "ミディアム",
+           "bust": "バストアップ", "close_up": "アップ", "splash": "見開き大ゴマ", "large": "大ゴマ",
+           "small": "小ゴマ", "establishing": "状況説明", "dialogue": "会話", "action": "動き", "reaction": "リアクション",
+           "atmosphere": "情景", "detail": "ディテール",
+           "oval": "丸", "cloud": "もくもく", "burst": "ギザギザ", "rect": "四角", "serif": "明朝体", "sans": "ゴシック体",
+           "simplified": "簡略画", "placeholder": "仮の絵",
+           "visual_consistency": "絵の一貫性", "narrative_coherence": "物語のつながり", "technical_quality": "技術的な品質",
+           "readability": "読みやすさ", "pacing": "テンポ", "character_development": "キャラクターの描写",
+           "artistic_appeal": "絵の魅力", "overall": "総合", "quotes_lettered": "セリフの写植率",
+           "text_overflow": "はみ出した文字"},
+}
+
+
+def labeller(language: str) -> Any:
+    """The page's `say` filter: a data-model value in the page's words (unknown values as written)."""
+    words = LABELS.get(language, LABELS["en"])
+
+    def say(value: Any) -> str:
+        text = str(value if value is not None else "")
+        return words.get(text) or LABELS["en"].get(text) or text
+
+    return say
+
+
 PAGE_BOX = (210, 296)  # a storyboard thumbnail, in CSS pixels (B5 proportions)
 
 
@@ -81,7 +217,7 @@ class Links:
         return self._url("events")
 
 
-def _whole(runs: list[dict[str, Any]]) -> dict[int, dict[str, Any]]:
+def whole_attempts(runs: list[dict[str, Any]]) -> dict[int, dict[str, Any]]:
     return {int(r["attempt"]): r for r in runs if r.get("panel_id") is None and r.get("status") == "succeeded"
             and r.get("output_uri")}
 
@@ -95,7 +231,7 @@ def steps(state: dict[str, Any], gate: dict[str, Any] | None) -> list[dict[str, 
     for plugin in registry.phases():
         record = by_phase.get(plugin.number, {})
         decided = [g for g in record.get("gates", []) if g.get("decided_at") or g.get("timed_out")]
-        runs = _whole(record.get("attempts", []))
+        runs = whole_attempts(record.get("attempts", []))
         if gate is not None and int(gate["phase"]) == plugin.number:
             status = "waiting"
         elif state.get("status") == "completed" or plugin.number < current:
@@ -110,20 +246,52 @@ def steps(state: dict[str, Any], gate: dict[str, Any] | None) -> list[dict[str, 
     return out
 
 
+# Outputs and previews are stored content-addressed (`<sha256>.json`): an object under such a name
+# never changes, so the page reads each once per process. The values are shared: read them, never
+# change them.
+_ADDRESSED = re.compile(r"/[0-9a-f]{64}\.json$")
+_READ: OrderedDict[str, Any] = OrderedDict()
+_READ_LOCK = threading.Lock()
+_READ_MAX = 256
+
+
+def read_json(stores: Stores, uri: str) -> Any:
+    """The JSON object at `uri`, from this process's cache when its name is its content's hash."""
+    if not _ADDRESSED.search(uri):
+        return stores.artifacts.get_json(uri)
+    with _READ_LOCK:
+        if uri in _READ:
+            _READ.move_to_end(uri)
+            return _READ[uri]
+    value = stores.artifacts.get_json(uri)
+    with _READ_LOCK:
+        _READ[uri] = value
+        while len(_READ) > _READ_MAX:
+            _READ.popitem(last=False)
+    return value
+
+
+def attempt_output(stores: Stores, state: dict[str, Any], phase: int, attempt: int) -> dict[str, Any]:
+    """A finished attempt's output, found in the request's state (no query)."""
+    record = next((p for p in state.get("phases", []) if p["phase"] == phase), {})
+    run = whole_attempts(record.get("attempts", [])).get(int(attempt))
+    return read_json(stores, run["output_uri"]) if run else {}
+
+
 def versions(stores: Stores, state: dict[str, Any], phase: int) -> list[dict[str, Any]]:
     record = next((p for p in state.get("phases", []) if p["phase"] == phase), {})
-    runs = _whole(record.get("attempts", []))
+    runs = whole_attempts(record.get("attempts", []))
     summaries = {int(p.get("attempt") or 0): p["uri"] for p in record.get("previews", [])}
     out = []
     for attempt, run in sorted(runs.items()):
-        summary = stores.artifacts.get_json(summaries[attempt]).get("summary", "") if attempt in summaries else ""
+        summary = read_json(stores, summaries[attempt]).get("summary", "") if attempt in summaries else ""
         out.append({"attempt": attempt, "score": run.get("score"), "summary": summary})
     return out
 
 
 def output_of(stores: Stores, request_id: str, phase: int, attempt: int) -> dict[str, Any]:
     run = stores.phase_runs.find(request_id, phase, attempt)
-    return stores.artifacts.get_json(run["output_uri"]) if run and run.get("output_uri") else {}
+    return read_json(stores, run["output_uri"]) if run and run.get("output_uri") else {}
 
 
 # -- the previews of each phase -------------------------------------------------------------
@@ -277,7 +445,10 @@ def comparison(phase: int, first: dict[str, Any], second: dict[str, Any], attemp
 
 
 def quick_options(phase: int, language: str) -> dict[str, Any]:
-    offered = [{"name": o.name, "label": o.label.get(language, o.label["en"]), "values": o.values}
-               for o in options.offered(phase)]
+    """The gate's quick changes as buttons ([(value, its words)] for those that take one), and those
+    not offered with the reason."""
+    say = labeller(language)
+    offered = [{"name": o.name, "label": o.label.get(language, o.label["en"]),
+                "values": [(value, say(value)) for value in o.values]} for o in options.offered(phase)]
     return {"offered": offered, "not_offered": [(options.label(n, language), why)
-                                                 for n, why in options.not_offered(phase).items()]}
+                                                 for n, why in options.not_offered(phase, language).items()]}

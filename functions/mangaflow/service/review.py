@@ -24,7 +24,7 @@ from markupsafe import Markup
 
 from ..bootstrap import Stores
 from ..config import settings
-from ..errors import Conflict, DomainError, UpstreamUnavailable, ValidationError
+from ..errors import Conflict, DomainError, NotFound, UpstreamUnavailable, ValidationError
 from ..hitl import intents, tokens
 from ..review import assets, model, session
 from . import executions, live
@@ -51,35 +51,87 @@ class Page:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-@functools.lru_cache(maxsize=1)
-def _templates() -> Any:
+@functools.lru_cache(maxsize=4)
+def _templates(language: str = "en") -> Any:
+    """The page templates, with the `say` filter speaking `language`."""
     import jinja2
 
-    return jinja2.Environment(loader=jinja2.FileSystemLoader(str(Path(__file__).parents[1] / "review" / "templates")),
-                              autoescape=True, trim_blocks=True, lstrip_blocks=True)
+    environment = jinja2.Environment(loader=jinja2.FileSystemLoader(str(Path(__file__).parents[1] / "review" / "templates")),
+                                     autoescape=True, trim_blocks=True, lstrip_blocks=True, finalize=_visible_controls)
+    environment.filters["say"] = model.labeller(language)
+    return environment
 
 
-def _render(name: str, **values: Any) -> tuple[str, str]:
+# Direction overrides and isolates in story text would reorder what the page shows around them
+# ("gnp.exe" shown as "exe.png"): every value the page prints shows them as their code instead.
+_BIDI_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069]")
+
+
+def _visible_controls(value: Any) -> Any:
+    if isinstance(value, str) and _BIDI_CONTROLS.search(value):
+        shown = _BIDI_CONTROLS.sub(lambda m: f"[U+{ord(m.group()):04X}]", value)
+        return Markup(shown) if isinstance(value, Markup) else shown
+    return value
+
+
+def _render(name: str, language: str = "en", **values: Any) -> tuple[str, str]:
     nonce = secrets.token_urlsafe(16)
-    return _templates().get_template(name).render(nonce=nonce, **values), nonce
+    return _templates(language).get_template(name).render(nonce=nonce, **values), nonce
 
 
-def message_page(title: str, message: str, status: int = 200, hint: str = "", lang: str = "en") -> Page:
+def _page_words(language: str) -> str:
+    """Every word the page's script may put on the page later (progress, states)."""
+    return "".join(model.WORDS[language].values()) + "".join(model.LABELS[language].values()) + "0123456789/:·"
+
+
+def _with_font(stores: Stores, name: str, language: str, values: dict[str, Any], font_for: Any) -> tuple[str, str]:
+    """Render `name`; a Japanese page is rendered again with a CJK web font cut to its characters
+    (placeholders, titles and the script's words included), so any machine renders it."""
+    wants_font = language == "ja" and font_for is not None
+    html, nonce = _render(name, language, font_url=_FONT_URL_SLOT if wants_font else "", **values)
+    if wants_font:
+        # urlencode leaves no quote, backslash or angle bracket: safe to set raw inside <style>.
+        html = html.replace(_FONT_URL_SLOT, font_for(assets.register_font(stores, html + _page_words(language))), 1)
+    return html, nonce
+
+
+_FONT_URL_SLOT = "mf-font-url-slot"  # where the font's address goes once the page's characters are known
+
+
+def message_page(title: str, message: str, status: int = 200, *, details: tuple[str, ...] = (),
+                 steps: tuple[tuple[str, str | None], ...] = (), actions: tuple[tuple[str, str], ...] = (),
+                 lang: str = "en", stores: Stores | None = None, links: model.Links | None = None,
+                 cookie: tuple[str, str, int] | None = None) -> Page:
+    """A page that says one thing and what to do next (numbered steps, a command to run, a button)."""
+    language = lang if lang in model.WORDS else "en"
     colour = "#1b7f3b" if status < 300 else "#b3261e"
-    body, nonce = _render("message.html", title=title, message=message, hint=hint, lang=lang, colour=colour)
-    return Page(body, status, nonce)
+    values = dict(title=title, message=message, details=details, steps=steps, actions=actions, lang=language,
+                  colour=colour, next_title=model.NOTICES[language]["next"])
+    html, nonce = _with_font(stores, "message.html", language, values,
+                             links.font if stores is not None and links is not None else None)
+    return Page(html, status, nonce, cookie=cookie)
 
 
-def error_page(err: DomainError) -> Page:
-    titles = {400: "This cannot be read", 401: "This link cannot be used", 403: "This link is not valid",
-              404: "Nothing to review here", 409: "Already decided", 413: "Too large",
-              422: "This change cannot be made", 503: "Try again in a moment"}
-    hint = ""
-    if err.status in (401, 403):
-        hint = "Open the newest link you were sent for this request, exactly as you received it."
-    if "expired" in err.message:
-        titles[403] = "This link has expired"
-    return message_page(titles.get(err.status, "This cannot be done"), err.message, err.status, hint)
+def error_page(err: DomainError, lang: str = "en") -> Page:
+    """What a browser meets when its request cannot be answered: the reason and the next step."""
+    language = lang if lang in _ERROR_TITLES else "en"
+    words = model.NOTICES[language]
+    step = {503: words["retry_step"], 409: words["reload_step"], 422: words["reload_step"]}.get(err.status,
+                                                                                              words["generic_step"])
+    titles = _ERROR_TITLES[language]
+    # The message itself stays as the service wrote it (English): it names the field and the limit.
+    return message_page(titles.get(err.status, titles[0]), err.message, err.status, steps=((step, None),),
+                        lang=language)
+
+
+_ERROR_TITLES = {
+    "en": {0: "This cannot be done", 400: "This cannot be read", 401: "This link cannot be used",
+           403: "This link is not valid", 404: "Nothing to review here", 409: "Already decided", 413: "Too large",
+           422: "This change cannot be made", 503: "Try again in a moment"},
+    "ja": {0: "この操作はできません", 400: "読み取れない内容です", 401: "このリンクは使えません", 403: "このリンクは無効です",
+           404: "確認するものがありません", 409: "回答済みです", 413: "大きすぎます", 422: "この修正はできません",
+           503: "少し待ってからもう一度お試しください"},
+}
 
 
 # -- who may look: the link's token, or the session it granted ---------------------------------
@@ -98,6 +150,67 @@ def open_session(stores: Stores, body: dict[str, Any]) -> tuple[dict[str, Any], 
     _checked_gate(stores, request_id, int(body["phase"]), body["gate_id"], str(body.get("token") or ""))
     value, max_age = session.issue(request_id)
     return {"ok": True}, (session.cookie_name(request_id), value, max_age)
+
+
+def _when(value: Any) -> str:
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if isinstance(value, datetime):
+        return (value if value.tzinfo else value.replace(tzinfo=timezone.utc)).strftime("%Y-%m-%d %H:%M UTC")
+    return ""
+
+
+def open_link(stores: Stores, body: dict[str, Any], root: str, browser_language: str = "en") -> Page:
+    """A browser opening an approval link (its form posts the fragment's token): the review page
+    with its session (a 303 to it), or a page of its own for a link that is forged, expired or
+    whose gate was answered already, each saying what to do next."""
+    request_id, phase, token = body["request_id"], int(body["phase"]), str(body.get("token") or "")
+    link_query = {k: str(body[k]) for k in ("request_id", "phase", "gate_id")}
+    links = model.Links(root, link_query)
+    try:
+        gate = gate_of(stores, body["gate_id"], request_id)
+        if int(gate["phase"]) != phase:
+            raise tokens.InvalidToken("this link is for another phase", field="phase")
+        tokens.verify(token, request_id, phase, gate["gate_id"], now=0)  # signed for this gate (at any time)
+    except (tokens.InvalidToken, DomainError):
+        return _forged_page(stores, request_id, browser_language, links)
+    request = load_request(stores, request_id)
+    language = request.get("language") if request.get("language") in model.WORDS else "en"
+    words, say = model.NOTICES[language], model.labeller(language)
+    decided = gate.get("decided_at") is not None or gate.get("timed_out")
+    decision = say("timeout" if gate.get("timed_out") else gate.get("decision"))
+    ask = (words["ask_newest"], f"mangaflow status {request_id}")
+    try:
+        tokens.verify(token, request_id, phase, gate["gate_id"])
+    except tokens.InvalidToken:  # authentic, but past the gate's deadline
+        details = (words["expired_timeout"] if gate.get("timed_out") else
+                   words["expired_decided"].format(decision=decision) if decided else words["expired_open"],)
+        return message_page(words["expired_title"], words["expired"].format(
+            phase=phase, deadline=_when(gate.get("deadline"))), 403, details=details, steps=(ask,), lang=language,
+            stores=stores, links=links)
+    cookie = (session.cookie_name(request_id), *session.issue(request_id))
+    if not decided:
+        return Page("", 303, redirect=links.page(), cookie=cookie)
+    who = str(gate.get("decided_by") or "")
+    said_who = words.get(f"who_{who}") or words["who"].format(who=who)
+    now = _open_gate(stores, request_id) if request["status"] not in FINAL_STATUSES else None
+    if now is not None:
+        state, action = words["now_open"].format(phase=now["phase"]), words["open_answer"].format(phase=now["phase"])
+    else:
+        status = request["status"] if request["status"] in FINAL_STATUSES else "working"
+        state = words[f"now_{status}"]
+        action = words["open_book"] if status == "completed" else words["open_page"]
+    return message_page(words["decided_title"], words["decided"].format(
+        phase=phase, decision=decision, who=said_who, when=_when(gate.get("decided_at"))), 200, details=(state,),
+        actions=((action, links.page()),), lang=language, stores=stores, links=links, cookie=cookie)
+
+
+def _forged_page(stores: Stores, request_id: str, language: str, links: model.Links) -> Page:
+    """Nothing about the request is told to a link that was not signed for it (the page speaks the
+    browser's language)."""
+    words = model.NOTICES[language if language in model.NOTICES else "en"]
+    return message_page(words["forged_title"], words["forged"], 403, lang=language, stores=stores, links=links,
+                        steps=((words["forged_step1"], None), (words["ask_new"], f"mangaflow status {request_id}")))
 
 
 def _has_session(body: dict[str, Any], cookies: dict[str, str]) -> bool:
@@ -119,15 +232,21 @@ def _gate_token(gate: dict[str, Any]) -> str:
 
 # -- the page --------------------------------------------------------------------------------
 
-def _open_gate(stores: Stores, request_id: str) -> dict[str, Any] | None:
-    waiting = [g for g in stores.gates.list(request_id) if g.get("decided_at") is None and not g.get("timed_out")
-               and deadline_epoch(g) > time.time()]
+def _open_gate(stores: Stores, request_id: str, gates: list[dict[str, Any]] | None = None) -> dict[str, Any] | None:
+    """The gate waiting for an answer now (of `gates`, else the request's own)."""
+    waiting = [g for g in (stores.gates.list(request_id) if gates is None else gates)
+               if g.get("decided_at") is None and not g.get("timed_out") and deadline_epoch(g) > time.time()]
     return max(waiting, key=lambda g: (int(g["phase"]), int(g.get("round") or 0))) if waiting else None
 
 
+def _gates(state: dict[str, Any]) -> list[dict[str, Any]]:
+    return [g for record in state.get("phases", []) for g in record.get("gates", [])]
+
+
 def _shown(stores: Stores, gate: dict[str, Any]) -> tuple[int | None, dict[str, Any]]:
-    preview = stores.artifacts.get_json(gate["preview_uri"]) if gate.get("preview_uri") else {}
-    return shown_attempt(stores, gate), preview
+    """The attempt a gate shows and its preview (the attempt a modification builds on)."""
+    preview = model.read_json(stores, gate["preview_uri"]) if gate.get("preview_uri") else {}
+    return (int(preview["attempt"]) if preview.get("attempt") else None), preview
 
 
 def _last_finished(state: dict[str, Any]) -> tuple[int, int] | None:
@@ -140,28 +259,35 @@ def _last_finished(state: dict[str, Any]) -> tuple[int, int] | None:
     return None
 
 
-def _text_of(html: str) -> str:
-    return re.sub(r"<[^>]*>", "", html)
-
-
-def review_page(stores: Stores, body: dict[str, Any], cookies: dict[str, str], root: str) -> Page:
-    """The shell that exchanges the fragment's token, or (with the session or a token) the review."""
+def review_page(stores: Stores, body: dict[str, Any], cookies: dict[str, str], root: str,
+                browser_language: str = "en") -> Page:
+    """The link's own page, which posts the fragment's token (or says the link has none), or (with
+    the session or a token) the review."""
     if not body.get("token") and not _has_session(body, cookies):
-        body_html, nonce = _render("shell.html")
-        return Page(body_html, nonce=nonce)
+        language = browser_language if browser_language in model.NOTICES else "en"
+        links = model.Links(root, {k: str(body[k]) for k in ("request_id", "phase", "gate_id")})
+        html, nonce = _with_font(stores, "shell.html", language, dict(lang=language, words=model.NOTICES[language],
+                                 request_id=body["request_id"]), links.font)
+        return Page(html, nonce=nonce)
     _admit(stores, body, cookies)
     return render_review(stores, body, root)
 
 
-def render_review(stores: Stores, body: dict[str, Any], root: str, *, error: str = "", status: int = 200) -> Page:
+def render_review(stores: Stores, body: dict[str, Any], root: str, *, error: DomainError | None = None,
+                  status: int = 200) -> Page:
+    """The request's review page: its phases, the open gate's preview (or the finished book), the
+    versions, and the answer; `error` is an answer that could not be carried out, said on the page."""
     request_id = body["request_id"]
-    request = load_request(stores, request_id)
-    state = stores.requests.state(request_id)
+    try:  # one read: the request, its attempts, gates and previews
+        state = stores.requests.state(request_id)
+    except KeyError:
+        raise NotFound(f"request_id {request_id!r} does not exist", field="request_id") from None
+    request, gates = state, _gates(state)
     language = request.get("language") if request.get("language") in model.WORDS else "en"
     words = model.WORDS[language]
     link_query = {k: str(body[k]) for k in ("request_id", "phase", "gate_id")}
     links = model.Links(root, link_query)
-    gate = _open_gate(stores, request_id) if request["status"] not in FINAL_STATUSES else None
+    gate = _open_gate(stores, request_id, gates) if request["status"] not in FINAL_STATUSES else None
     view, versions, comparison, phase, gate_view = None, [], None, None, None
     if gate is not None:
         phase = int(gate["phase"])
@@ -173,35 +299,53 @@ def render_review(stores: Stores, body: dict[str, Any], root: str, *, error: str
         finished = _last_finished(state) if request["status"] == "completed" else None
         phase, attempt = finished if finished else (None, None)
     if phase is not None and attempt is not None:
-        view = model.preview(phase, model.output_of(stores, request_id, phase, attempt), attempt, links)
+        view = model.preview(phase, model.attempt_output(stores, state, phase, attempt), attempt, links)
         versions = model.versions(stores, state, phase)
         pair = _compare_pair(body)
         if pair is not None:
-            outputs = [model.output_of(stores, request_id, phase, n) for n in pair]
+            outputs = [model.attempt_output(stores, state, phase, n) for n in pair]
             if all(outputs):
                 comparison = model.comparison(phase, outputs[0], outputs[1], pair, links)
-    link_gate = next((g for g in stores.gates.list(request_id) if g["gate_id"] == body["gate_id"]), None)
+    link_gate = next((g for g in gates if g["gate_id"] == body["gate_id"]), None)
     link_note = ""
-    if link_gate is not None and (link_gate.get("decided_at") or link_gate.get("timed_out")):
+    # With a gate open, the bar above the preview says which one waits; the link's own gate matters
+    # when nothing waits (the link's gate was the last, or the book is done).
+    if link_gate is not None and (link_gate.get("decided_at") or link_gate.get("timed_out")) and gate is None:
+        say = model.labeller(language) if language != "en" else str  # English keeps the decision's own word
         link_note = words["link_decided"].format(phase=link_gate["phase"],
-                                                 decision=link_gate.get("decision") or "timeout")
+                                                 decision=say(link_gate.get("decision") or "timeout"))
     notice = words["sent"].format(decision=body["sent"]) if body.get("sent") in DECISIONS else ""
     hidden = Markup("").join(Markup('<input type="hidden" name="{}" value="{}">').format(k, v) for k, v in (
         ("request_id", request_id), ("phase", phase), ("gate_id", gate["gate_id"] if gate else ""))) if gate else Markup("")
     cursor = live.read(stores, request_id, "0")[0] if request["status"] not in FINAL_STATUSES else "0"
-    values = dict(lang=language, w=words, request=request, steps=model.steps(state, gate), gate=gate_view,
+    values = dict(lang=language, w=words, request=request, book_title=_book_title(stores, request, state),
+                  steps=model.steps(state, gate), gate=gate_view,
                   view=view, phase=phase, versions=versions, comparison=comparison, link_query=link_query,
                   quick=model.quick_options(phase or 0, language), hidden=lambda: hidden,
                   can_modify=gate is not None and int(gate.get("round") or 0) < MAX_MODIFICATIONS,
-                  notice=notice, link_note=link_note, error=error, cursor=cursor,
+                  notice=notice, link_note=link_note, cursor=cursor,
+                  error=(error.in_language(language) if isinstance(error, intents.NotApplicable) else error.message)
+                  if error is not None else "",
                   ended=request["status"] in FINAL_STATUSES, events_url=links.events(),
-                  refresh=gate is None and request["status"] not in FINAL_STATUSES, font_url="")
-    html, nonce = _render("page.html", **values)
-    if language == "ja":  # a CJK web font cut to this page's characters, so any machine renders it
-        # urlencode leaves no quote, backslash or angle bracket: safe to set raw inside <style>.
-        values["font_url"] = links.font(assets.register_font(stores, _text_of(html)))
-        html = _templates().get_template("page.html").render(nonce=nonce, **values)
+                  live_words={k: words[k] for k in _LIVE_WORDS},
+                  refresh=gate is None and request["status"] not in FINAL_STATUSES)
+    html, nonce = _with_font(stores, "page.html", language, values, links.font)
     return Page(html, status, nonce, image_hosts=_image_hosts())
+
+
+_LIVE_WORDS = ("phase", "running", "waiting", "done", "pending", "panels", "score")  # what the page's script writes
+
+
+def _book_title(stores: Stores, request: dict[str, Any], state: dict[str, Any]) -> str:
+    """The title the person gave, else the one the concept found (its newest version)."""
+    if request.get("title"):
+        return str(request["title"])
+    concept = next((p for p in state.get("phases", []) if p["phase"] == 1), None)
+    runs = model.whole_attempts(concept.get("attempts", [])) if concept else {}
+    if not runs:
+        return ""
+    output = model.read_json(stores, runs[max(runs)]["output_uri"])
+    return str((output.get("story_context") or {}).get("title") or "")
 
 
 def _compare_pair(body: dict[str, Any]) -> tuple[int, int] | None:
@@ -261,7 +405,9 @@ def lettered(stores: Stores, body: dict[str, Any], cookies: dict[str, str]) -> a
 
 
 def font(stores: Stores, body: dict[str, Any], cookies: dict[str, str]) -> assets.Served:
-    _admit(stores, body, cookies)
+    """The page's font subset. No session is asked for: the pages that tell a browser its link cannot
+    be used need the font too, and a subset tells only which characters a page uses, to whoever
+    knows its key (a hash of exactly those characters)."""
     if not re.fullmatch(r"[0-9a-f]{24}", str(body.get("key") or "")):
         raise ValidationError("'key' names a font subset (24 hex digits)", field="key")
     return assets.web_font(stores, body["key"])
@@ -329,17 +475,23 @@ def check_applicable(stores: Stores, gate: dict[str, Any], answer: dict[str, Any
     intent = intents.parse(phase, str(answer.get("feedback") or ""), answer.get("option"))
     feedback = intents.feedback_for_phase(phase, answer, intent)
     if not feedback.get("text", "").strip() and not feedback.get("option"):
-        raise intents.NotApplicable("say what should change, or pick one of the quick changes", field="feedback")
+        raise intents.NotApplicable("say what should change, or pick one of the quick changes", field="feedback",
+                                    said={"ja": "どこを直すかを書くか、クイック修正を選んでください"})
     attempt = shown_attempt(stores, gate)
     shown = model.output_of(stores, gate["request_id"], phase, attempt) if attempt else {}
-    if phase == 6:
-        from ..phases.phase6_lettering import feedback_edits
+    if phase in (6, 7):
+        try:
+            if phase == 6:
+                from ..phases.phase6_lettering import feedback_edits
 
-        feedback_edits(feedback, shown, shown.get("language") or "ja", shown)
-    elif phase == 7:
-        from ..phases.phase7_finalize import _options
+                feedback_edits(feedback, shown, shown.get("language") or "ja", shown)
+            else:
+                from ..phases.phase7_finalize import _options
 
-        _options(feedback, shown.get("finish_options"))
+                _options(feedback, shown.get("finish_options"))
+        except intents.NotApplicable as err:  # the phase says why in English; the page adds what it can do
+            raise intents.NotApplicable(err.message, field=err.field,
+                                        said={"ja": f"{_CAN_DO_JA[phase]}（詳細：{err.message}）"}) from None
     elif settings().provider in ("offline", "simulated"):
         from ..hitl import options
         from ..offline.feedback import read
@@ -347,8 +499,18 @@ def check_applicable(stores: Stores, gate: dict[str, Any], answer: dict[str, Any
         understood = read(feedback, phase)
         if understood.option is None and not understood.fixes:
             can = ", ".join(o.label["en"] for o in options.offered(phase)) or "no change yet"
-            raise intents.NotApplicable(f"phase {phase} could not read a change it can make from "
-                                        f"{feedback['text'][:120]!r}; it can do: {can}", field="feedback")
+            can_ja = "、".join(o.label["ja"] for o in options.offered(phase)) or "まだありません"
+            raise intents.NotApplicable(
+                f"phase {phase} could not read a change it can make from {feedback['text'][:120]!r}; it can do: {can}",
+                field="feedback", said={"ja": f"フェーズ{phase}は「{feedback['text'][:120]}」から、できる修正を読み取れません"
+                                              f"でした。できること：{can_ja}（クイック修正のボタンからも選べます）"})
+
+
+_CAN_DO_JA = {
+    6: "フェーズ6（写植）でできるのは、吹き出しの移動・大きさ・形・セリフの変更（吹き出しエディタで一つずつ）、書体（明朝体／"
+       "ゴシック体）、吹き出しの形（丸・もくもく・ギザギザ・四角）、効果音の追加です。「最初の吹き出しを少し上に」のように書いてください",
+    7: "フェーズ7（仕上げ）でできるのは、判型（B5・A5・B6・A4）、書き出すファイル（PDF・CBZ）、ノンブルの有無の変更です",
+}
 
 
 def submit_decision(stores: Stores, body: dict[str, Any], cookies: dict[str, str], decided_by: str) -> dict[str, Any]:
