@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Iterator
 
-from .stores import analytics, chat, objects, postgres, roles, sessions
+from .stores import analytics, chat, metering, objects, postgres, roles, sessions
 
 
 @dataclass(frozen=True)
@@ -26,6 +26,9 @@ class Stores:
     idempotency: roles.Idempotency
     chat: roles.Chat
     analytics: roles.Analytics
+    # Stores built without these (fakes in unit tests) keep model calls and cached images in memory.
+    model_calls: roles.ModelCalls = field(default_factory=metering.MemoryModelCalls)
+    image_cache: roles.ImageCache = field(default_factory=metering.MemoryImageCache)
 
 
 class _PostgresRequests:
@@ -118,6 +121,8 @@ def build() -> Stores:
         idempotency=_Lazy(redis_roles),
         chat=_Lazy(chat.chat_store),
         analytics=_Analytics(),
+        model_calls=metering.PostgresModelCalls(postgres.database),
+        image_cache=metering.PostgresImageCache(postgres.database),
     )
 
 

@@ -1,5 +1,5 @@
 """The parts of the local stack, one declarative entry each: PostgreSQL, Valkey, the Cloud Storage
-and Firestore emulators, the Workflows engine and the function gateway (see `Part`)."""
+and Firestore emulators, the Workflows engine, the Vertex AI stand-in and the function gateway (see `Part`)."""
 from __future__ import annotations
 
 import contextlib
@@ -400,6 +400,20 @@ def _engine_links(ctx: Context, exports: Mapping[str, str]) -> list[Link]:
     return [Link("workflows", "gateway", True)]
 
 
+# --------------------------------------------------------------------------- Vertex AI stand-in
+
+
+def _vertex_launch(ctx: Context) -> Launch:
+    # The gateway always knows where it is, so a request may ask for `provider: vertex` on a running
+    # stack; requests that do not ask never call it.
+    return Launch([python(), "-m", "localcloud.vertex_stub", "--host", "127.0.0.1", "--port", str(ctx.port)],
+                  cwd=REPO_ROOT)
+
+
+def _vertex_healthy(ctx: Context) -> bool:
+    return _answers(f"http://127.0.0.1:{ctx.port}/__stub__/health")
+
+
 # --------------------------------------------------------------------------- function gateway
 
 
@@ -444,7 +458,8 @@ def _gateway_reloaded(ctx: Context, signalled_at: float) -> bool:
 
 # The variable the gateway reads for each part it depends on.
 GATEWAY_LINKS = {"postgres": "DATABASE_URL", "redis": "REDIS_URL", "storage": "STORAGE_EMULATOR_HOST",
-                 "firestore": "FIRESTORE_EMULATOR_HOST", "workflows": "WORKFLOWS_EMULATOR_HOST"}
+                 "firestore": "FIRESTORE_EMULATOR_HOST", "workflows": "WORKFLOWS_EMULATOR_HOST",
+                 "vertex": "VERTEX_AI_EMULATOR_HOST"}
 
 
 def _gateway_links(ctx: Context, exports: Mapping[str, str]) -> list[Link]:
@@ -559,10 +574,17 @@ register(Part(
     ports=("main", "grpc"), code=("localcloud/workflows",), links=_engine_links,
 ))
 register(Part(
+    "vertex", marker="localcloud.vertex_stub", launch=_vertex_launch, healthy=_vertex_healthy,
+    version=lambda ctx: "mangaflow-localcloud Vertex AI stand-in (wire format, not a model)",
+    endpoint=lambda ctx: f"127.0.0.1:{ctx.port}",
+    exports=lambda ctx: {"VERTEX_AI_EMULATOR_HOST": f"127.0.0.1:{ctx.port}"},
+    code=("localcloud/vertex_stub.py", "functions/mangaflow/offline", "functions/mangaflow/render/panel_art.py"),
+))
+register(Part(
     "gateway", marker="localcloud.gateway", launch=_gateway_launch, healthy=_gateway_healthy,
     version=lambda ctx: f"functions-framework {_package_version('functions-framework')}",
     endpoint=_gateway_url, exports=lambda ctx: {"MANGAFLOW_GATEWAY_URL": _gateway_url(ctx)},
-    depends_on=("postgres", "redis", "storage", "firestore", "workflows"),
+    depends_on=("postgres", "redis", "storage", "firestore", "workflows", "vertex"),
     # gunicorn's graceful stop: in-flight calls finish (up to 30 s) while the new gateway starts.
     stop_timeout_s=35.0, hands_over=True, code=("localcloud/gateway.py",),
     reload_code=("functions", "schemas"), reload_signal=signal.SIGHUP, reloaded=_gateway_reloaded,

@@ -24,7 +24,7 @@ from localcloud.supervisor._proc import pid_alive
 from mangaflow_cli.main import main as cli
 
 REPO = Path(__file__).resolve().parents[2]
-ALL_PARTS = ["postgres", "redis", "storage", "firestore", "workflows", "gateway"]
+ALL_PARTS = ["postgres", "redis", "storage", "firestore", "workflows", "vertex", "gateway"]
 
 
 def rows() -> dict[str, dict]:
@@ -65,7 +65,7 @@ def test_status_json_shape(stack: dict, capsys: pytest.CaptureFixture[str]) -> N
     assert by_name["firestore"]["endpoint"] == os.environ["FIRESTORE_EMULATOR_HOST"]
     assert by_name["gateway"]["endpoint"] == stack["gateway"]
     assert {link["to"] for link in by_name["gateway"]["links"]} == {"postgres", "redis", "storage", "firestore",
-                                                                     "workflows"}
+                                                                     "workflows", "vertex"}
     assert [link["to"] for link in by_name["workflows"]["links"]] == ["gateway"]
     assert all(link["ok"] for row in listed for link in row["links"])
 
@@ -83,7 +83,7 @@ def test_human_status_and_bad_action(stack: dict, capsys: pytest.CaptureFixture[
 def test_env_and_up_reuse_running_parts(stack: dict, capsys: pytest.CaptureFixture[str]) -> None:
     variables = supervisor.env()
     assert {"DATABASE_URL", "REDIS_URL", "STORAGE_EMULATOR_HOST", "FIRESTORE_EMULATOR_HOST", "WORKFLOWS_EMULATOR_HOST",
-            "WORKFLOWS_GRPC_EMULATOR_HOST",
+            "WORKFLOWS_GRPC_EMULATOR_HOST", "VERTEX_AI_EMULATOR_HOST",
             "MANGAFLOW_GATEWAY_URL", "GOOGLE_CLOUD_PROJECT"} == set(variables)
     pids = {name: row["pid"] for name, row in rows().items()}
     state = supervisor.up()
