@@ -306,7 +306,7 @@ def test_an_image_comes_back_as_png_bytes_of_the_asked_shape_with_its_usage_and_
     parts = received["body"]["contents"][0]["parts"]
     assert "Moss: an old maintenance robot" in parts[0]["text"]
     assert parts[1]["inlineData"]["data"]["sha256"] == sheet.sha256
-    assert received["labels"] == {"mangaflow-operation": "panel-image"}
+    assert received["labels"] == {"mangaflow-operation": "panel-image", "mangaflow-item": "p01-1"}
 
 
 def test_a_safety_blocked_image_says_why_and_costs_only_its_prompt(vertex, stub):

@@ -361,7 +361,7 @@ class VertexProvider:
             parts.append(types.Part.from_bytes(data=reference.data, mime_type=mime))
         config = types.GenerateContentConfig(
             response_modalities=["IMAGE"], image_config=types.ImageConfig(aspect_ratio=aspect), seed=job.seed,
-            labels=self._labels(f"{job.kind}_image"), candidate_count=1,
+            labels=self._labels(f"{job.kind}_image", job.item), candidate_count=1,
             http_options=types.HttpOptions(timeout=int(settings().image_deadline_s * 1000) + 1000))
         sent = job.references[:MAX_REFERENCE_IMAGES]
         most = pricing.most_usage(len(job.prompt.encode("utf-8")), [r.size_px for r in sent], IMAGE_TEXT_TOKENS, 1,
@@ -374,15 +374,17 @@ class VertexProvider:
 
     # ---------------------------------------------------------------- the model call
 
-    def _labels(self, operation: str) -> dict[str, str]:
-        """Vertex AI billing labels: the request, phase and operation each call was for (also what the local
-        stand-in reads to scope its test controls to one request)."""
+    def _labels(self, operation: str, item: str = "") -> dict[str, str]:
+        """Vertex AI billing labels: the request, phase, operation and item (panel, page, character) each call
+        was for (also what the local stand-in reads to scope its test controls to one request or panel)."""
         scope = self.scope
         labels = {"mangaflow-operation": operation.replace("_", "-")}
         if scope.request_id:
             labels["mangaflow-request"] = scope.request_id
         if scope.phase:
             labels["mangaflow-phase"] = str(scope.phase)
+        if item:
+            labels["mangaflow-item"] = re.sub(r"[^a-z0-9_-]", "-", item.lower())[:63]
         return labels
 
     def _ask_json(self, phase: str, payload: dict, schema: dict, inputs: dict, feedback: Feedback,
@@ -401,7 +403,7 @@ class VertexProvider:
                 response_schema=copy.deepcopy(schema),  # the SDK edits schemas in place
                 temperature=0.4, max_output_tokens=MAX_OUTPUT_TOKENS[phase],
                 thinking_config=types.ThinkingConfig(thinking_budget=THINKING_BUDGET),
-                labels=self._labels(phase),
+                labels=self._labels(phase, item),
                 http_options=types.HttpOptions(timeout=int(settings().text_deadline_s * 1000) + 1000))
             spec = CallSpec(phase, "text", self.name, self.text_model, most=most, item="/".join(filter(None, (item, again))),
                             prompt_sha256=sha256_text(prompt))
