@@ -101,7 +101,8 @@ class CallScope:
         self.config = config or settings()
         self.model_calls = model_calls if model_calls is not None else MemoryModelCalls()
         self.request_id, self.phase, self.attempt, self.panel_id = request_id, phase, attempt, panel_id
-        self.ends_at = time.monotonic() + (deadline_s if deadline_s is not None else self.config.phase_call_deadline_s)
+        self.deadline_s = deadline_s if deadline_s is not None else self.config.phase_call_deadline_s
+        self.ends_at = time.monotonic() + self.deadline_s
         self.faults = faults if faults is not None else FaultSwitch.from_settings()
         self._closed = threading.Event()
         self._local_tries: dict[str, int] = {}
@@ -131,11 +132,11 @@ class CallScope:
         first = self._tries_before(key)
         deadline = self.config.image_deadline_s if spec.kind == "image" else self.config.text_deadline_s
         reason = "no try was made"
-        for number in range(first, first + self.config.model_retries + 1):
+        last = first + self.config.model_retries
+        for number in range(first, last + 1):
             left = self.remaining_s()
             if left <= 0.05:
-                reason = f"the phase call's {self.config.phase_call_deadline_s:.0f} s for model calls ran out ({reason})"
-                break
+                return self._out_of_time(spec, reason)
             reserved = self._reserve(spec, key, number)
             fault = self.faults.draw(f"{self.request_id}|{key}", number)
             outcome, reason, retry = self._try(spec, key, number, min(deadline, left), reserved, fault, send)
@@ -143,14 +144,19 @@ class CallScope:
                 return outcome
             if not retry:
                 raise UpstreamUnavailable(reason, status=502)
-            if number < first + self.config.model_retries:
+            if number < last:
                 pause = self.config.model_backoff_s * (2 ** (number - first)) * (1 + 0.25 * random.random())
-                pause = min(pause, max(0.0, self.remaining_s() - 0.1))
+                if pause > self.remaining_s() - 0.05:
+                    return self._out_of_time(spec, reason)
                 log.info("model call %s: %s; try %d in %.2f s", key, reason, number + 2 - first, pause)
                 if pause > 0:
                     self._closed.wait(pause)
         raise CallFailed(f"{spec.model} ({spec.operation}) is unavailable after {self.config.model_retries + 1} tries: "
                          f"{reason}", field=spec.operation)
+
+    def _out_of_time(self, spec: CallSpec, reason: str) -> Outcome:
+        raise CallFailed(f"{spec.model} ({spec.operation}): the phase call's {self.deadline_s:g} s "
+                         f"for model calls ran out (last: {reason})", field=spec.operation)
 
     def _tries_before(self, key: str) -> int:
         # Counted from the recorded rows, so a retry of the whole phase call (another process, maybe)
