@@ -226,7 +226,9 @@ def shared_client(project: str, location: str, base_url: str | None = None) -> A
 # The most output (text and thinking) each call may bill: bounds what the budget reserves before it.
 MAX_OUTPUT_TOKENS = {"concept": 4096, "characters": 8192, "plot": 16384, "storyboard": 16384,
                      "panel_description": 2048}
-THINKING_BUDGET = 1024
+# Thinking is billed as output: the four planning phases may think a little, a panel description (a
+# straightforward rewrite of one storyboard panel, 28 of them in an 8-page book) does not think at all.
+THINKING_BUDGET = {"concept": 1024, "characters": 1024, "plot": 1024, "storyboard": 1024, "panel_description": 0}
 IMAGE_TEXT_TOKENS = 1024  # an image answer may carry a few words besides the picture
 BLOCK_REASONS = ("SAFETY", "IMAGE_SAFETY", "PROHIBITED_CONTENT", "IMAGE_PROHIBITED_CONTENT", "BLOCKLIST", "SPII",
                  "RECITATION", "IMAGE_RECITATION", "NO_IMAGE", "IMAGE_OTHER", "OTHER")
@@ -396,13 +398,13 @@ class VertexProvider:
         problem = ""
         schema_chars = len(json.dumps(schema)) + len(SYSTEM_INSTRUCTION.encode("utf-8"))
         most = pricing.most_usage(len(prompt.encode("utf-8")) + schema_chars, [],
-                                  MAX_OUTPUT_TOKENS[phase] + THINKING_BUDGET)
+                                  MAX_OUTPUT_TOKENS[phase] + THINKING_BUDGET[phase])
         for again in ("", "again"):
             config = types.GenerateContentConfig(
                 system_instruction=SYSTEM_INSTRUCTION, response_mime_type="application/json",
                 response_schema=copy.deepcopy(schema),  # the SDK edits schemas in place
                 temperature=0.4, max_output_tokens=MAX_OUTPUT_TOKENS[phase],
-                thinking_config=types.ThinkingConfig(thinking_budget=THINKING_BUDGET),
+                thinking_config=types.ThinkingConfig(thinking_budget=THINKING_BUDGET[phase]),
                 labels=self._labels(phase, item),
                 http_options=types.HttpOptions(timeout=int(settings().text_deadline_s * 1000) + 1000))
             spec = CallSpec(phase, "text", self.name, self.text_model, most=most, item="/".join(filter(None, (item, again))),
