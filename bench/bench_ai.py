@@ -135,6 +135,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--image-s", type=float, default=8.0, help="simulated seconds per image (default 8)")
     parser.add_argument("--concurrency", type=int, default=5)
     parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--stories", nargs="+", choices=sorted(STORIES), default=sorted(STORIES))
     parser.add_argument("--skip-cost", action="store_true")
     parser.add_argument("--skip-path", action="store_true")
     parser.add_argument("--no-write", action="store_true")
@@ -146,8 +147,9 @@ def main(argv: list[str]) -> int:
 
     state = supervisor.up()
     os.environ.update(supervisor.env())
-    costs = [] if args.skip_cost else cost_rows(state["gateway"]["endpoint"], STORIES)
-    paths = [] if args.skip_path else path_rows(STORIES, args.text_s, args.image_s, args.concurrency, args.repeat)
+    stories = {name: STORIES[name] for name in args.stories}
+    costs = [] if args.skip_cost else cost_rows(state["gateway"]["endpoint"], stories)
+    paths = [] if args.skip_path else path_rows(stories, args.text_s, args.image_s, args.concurrency, args.repeat)
     if not args.no_write:
         _write(costs, paths, args)
     return 0

@@ -10,6 +10,7 @@ and gives each panel fewer pixels (bench/RESULTS.md, "AI art: cost").
 """
 from __future__ import annotations
 
+import functools
 import io
 import json
 import logging
@@ -79,14 +80,20 @@ def cast_of(inputs: dict) -> dict[str, dict]:
     return {c.get("id"): c for c in (inputs.get("characters") or {}).get("characters", [])}
 
 
-def sheets_for(ctx: PhaseContext, character_ids: list[str]) -> tuple[Reference, ...]:
-    """The reference sheets (phase 2) of these characters, in their order; at most three are ever sent."""
+@functools.lru_cache(maxsize=64)
+def _sheet(artifacts: Any, character_id: str, uri: str) -> Reference:
+    """Sheets are content-addressed: a URI always names the same bytes, read once per process."""
     from ..providers.images import reference
 
+    return reference(character_id, artifacts.get_bytes(uri))
+
+
+def sheets_for(ctx: PhaseContext, character_ids: list[str]) -> tuple[Reference, ...]:
+    """The reference sheets (phase 2) of these characters, in their order; at most three are ever sent."""
     sheets = {r.get("character_id"): r.get("uri") for r in (ctx.inputs.get("characters") or {}).get("reference_images", [])
               if r.get("uri")}
     wanted = [c for c in dict.fromkeys(character_ids) if c in sheets][:3]
-    return tuple(reference(c, ctx.stores.artifacts.get_bytes(sheets[c])) for c in wanted)
+    return tuple(_sheet(ctx.stores.artifacts, c, sheets[c]) for c in wanted)
 
 
 def panel_parts(ctx: PhaseContext, panel: dict, size: tuple[int, int], references: tuple[Reference, ...]) -> dict:
@@ -132,6 +139,8 @@ def fit_to(size: tuple[int, int]) -> Any:
         from ..render import panel_art
 
         with Image.open(io.BytesIO(data)) as image:
+            if image.size == tuple(size):
+                return data
             fitted = ImageOps.fit(image.convert("RGB"), size, method=Image.Resampling.LANCZOS)
         return panel_art.png_bytes(fitted)
 

@@ -24,14 +24,8 @@ class OfflineProvider:
         self.scope = scope or unrecorded()
 
     def _rules(self, operation: str, rule: Callable[[], dict], item: str = "") -> dict:
-        def send() -> Reply:
-            self._wait(operation)
-            return Reply(rule(), model_version=self.text_model)
-
-        return self.scope.call(CallSpec(operation, "text", self.name, self.text_model, item=item), send).reply.value
-
-    def _wait(self, operation: str) -> None:
-        """Where a subclass takes the time a model would (the latency simulator); no time here."""
+        spec = CallSpec(operation, "text", self.name, self.text_model, item=item)
+        return self.scope.call(spec, lambda: Reply(rule(), model_version=self.text_model)).reply.value
 
     def concept(self, inputs: dict, feedback: Feedback) -> dict:
         return self._rules("concept", lambda: offline.concept(inputs, feedback))
