@@ -111,10 +111,10 @@ def main(argv: list[str]) -> int:
 
     calls = bootstrap.stores().model_calls
     rows = [r for result in results if result["request_id"] for r in calls.list(result["request_id"])]
+    tries = [r for r in rows if r["status"] in ("ok", "blocked", "error", "timeout")]  # a late answer is no new try
     summary = {
         "completed": sum(1 for r in results if r["status"] == "completed"), "pipelines": len(results),
-        "tries": sum(1 for r in rows if r["status"] in ("ok", "blocked", "error", "timeout")),
-        "faults": dict(Counter(r["fault"] for r in rows if r["fault"])),
+        "tries": len(tries), "faults": dict(Counter(r["fault"] for r in tries if r["fault"])),
         "timeouts": sum(1 for r in rows if r["status"] == "timeout"),
         "late_discarded": sum(1 for r in rows if r["status"] == "late"),
         "phase_answers_discarded": log.count("late phase answer discarded"),

@@ -56,7 +56,7 @@ def summarise(rows: list[Row], budget: Row | None) -> Row:
         "blocked": sum(1 for r in rows if r["status"] == "blocked"),
         "failed": sum(1 for r in rows if r["status"] in ("error", "timeout")),
         "late_discarded": sum(1 for r in rows if r["status"] == "late"),
-        "faults_injected": sum(1 for r in rows if r.get("fault")),
+        "faults_injected": sum(1 for r in rows if r.get("fault") and r["status"] in TRY_STATUSES),
         "refused_by_budget": sum(1 for r in rows if r["status"] == "budget"),
         "tokens": {"input": sum(int(r["input_tokens"]) for r in rows),
                    "output": sum(int(r["output_tokens"]) for r in rows),
