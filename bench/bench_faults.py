@@ -6,7 +6,8 @@ after its deadline), short deadlines so a timeout costs seconds, not minutes. Mo
 offline provider; every tenth uses the Vertex AI path through the local stand-in (text and images, the
 same switch in front of it), and one of those gets one real hang on the wire: the stand-in holds its
 first panel-image request for 10 minutes, which only the call's deadline ends. Pipelines are 1 or 2
-pages, 10 at a time, each for its own user, every gate approved as the CLI does.
+pages, 10 at a time, each for a user of its own (nothing cached from an earlier run), every gate approved
+as the CLI does.
 
 Prints completed/total, the faults injected by kind, retries, late answers discarded, and run times;
 writes the section "Faults" of bench/RESULTS.md.
@@ -20,6 +21,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -46,10 +48,13 @@ def inject_hang(stand_in: str, request_id: str, seconds: float) -> None:
     urllib.request.urlopen(request, timeout=10).read()
 
 
+RUN = uuid.uuid4().hex[:6]  # users of this run only: nothing is found in an earlier run's image cache
+
+
 def one(gateway: str, stand_in: str, index: int, hang: bool) -> dict[str, Any]:
     from bench_ai import Client
 
-    client = Client(gateway, f"faults-{index:03d}")
+    client = Client(gateway, f"faults-{RUN}-{index:03d}")
     provider = "vertex" if index % 10 == 0 else "offline"
     text, pages = STORIES[index % len(STORIES)], 1 + index % 2
     started = time.perf_counter()
