@@ -17,9 +17,12 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def book(stack, stand_in) -> dict:
+    from localcloud import supervisor
+
     runs = Runs(stack["gateway"])
     first = runs.run(GARDENER, 8, provider="vertex")
-    return {"runs": runs, "first": first, "rid": first["accepted"]["request_id"]}
+    return {"runs": runs, "first": first, "rid": first["accepted"]["request_id"],
+            "analytics_db": str(supervisor.local_dir() / "analytics.duckdb")}
 
 
 def test_the_request_records_its_provider_and_the_quota_bounds_its_fan_out(book):
@@ -115,3 +118,19 @@ def test_the_same_story_again_is_drawn_from_the_cache_at_no_image_cost(book, sta
     panels = chosen_output(again["state"], 5, runs)["image_descriptions"]
     assert {p["provenance"]["source"] for p in panels} == {"cache"}
     assert all(p["provenance"]["cost_usd"] == 0 for p in panels)
+
+
+def test_the_analytics_tables_carry_each_attempts_cost(book, real_stores):
+    from mangaflow.stores import analytics
+
+    rid = book["rid"]
+    backend = analytics.DuckDBBackend(book["analytics_db"])
+    rows = backend.query("SELECT phase, cost_usd, model_calls, provider FROM phase_quality_scores "
+                         "WHERE request_id = @rid ORDER BY phase", {"rid": rid})
+    by_phase = {r["phase"]: r for r in rows}
+    calls = real_stores.model_calls.list(rid)
+    for phase in (1, 2, 3, 4, 5):
+        spent = sum(float(c["cost_usd"]) for c in calls if c["phase"] == phase)
+        assert by_phase[phase]["cost_usd"] == pytest.approx(spent, abs=1e-6) and by_phase[phase]["provider"] == "vertex"
+    assert by_phase[5]["model_calls"] >= 24 + 24  # every panel: a description and an image
+    assert by_phase[6]["cost_usd"] == 0 and by_phase[7]["cost_usd"] == 0

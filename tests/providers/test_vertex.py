@@ -91,6 +91,7 @@ def stub_server():
 def stub(stub_server: Stub) -> Stub:
     stub_server.configure(mode="normal", times=None, fail={"code": 429, "count": 0})
     stub_server.call("DELETE", "/__stub__/requests")
+    stub_server.call("DELETE", "/__stub__/inject")
     return stub_server
 
 
@@ -315,6 +316,22 @@ def test_a_safety_blocked_image_says_why_and_costs_only_its_prompt(vertex, stub)
     assert outcome.reply.usage.image == 0 and outcome.cost_usd < 0.0001
     prompt = vertex.image(ImageJob("panel", "p01-2", "a panel stand-in:block-prompt", (800, 800)))
     assert prompt.reply.value is None and "PROHIBITED_CONTENT" in prompt.reply.blocked
+
+
+def test_an_answer_with_words_but_no_image_counts_as_no_image(vertex, stub):
+    status, _ = stub.call("POST", "/__stub__/inject", {"match": {}, "block": "empty", "count": 1})
+    assert status == 200
+    outcome = vertex.image(ImageJob("panel", "p01-1", "a quiet harbour at dawn", (800, 800)))
+    assert outcome.reply.value is None and outcome.reply.blocked == "the answer held no image"
+    assert outcome.reply.usage.output > 0 and outcome.reply.usage.image == 0
+    assert vertex.image(ImageJob("panel", "p01-1", "a quiet harbour at dawn", (800, 800))).reply.value
+
+
+def test_the_stand_in_refuses_a_malformed_injection(stub):
+    status, body = stub.call("POST", "/__stub__/inject", {"match": {"a": 1}, "fail": 429})
+    assert status == 400 and "inject must be" in body["error"]["message"]
+    status, body = stub.call("POST", "/__stub__/inject", {"fail": 429, "hang": 3})
+    assert status == 400
 
 
 def test_an_empty_image_prompt_is_refused(vertex):
