@@ -147,7 +147,10 @@ def _write(s: dict[str, Any], args: argparse.Namespace) -> None:
              "answers discarded; the hang) | median / max run s | wall s |", "|---|---|---|---|---|---|---|",
              f"| **{s['completed']} / {s['pipelines']}** | {s['tries']} | {sum(s['faults'].values())} "
              f"({s['fault_share']:.1%}) | {faults} | {s['timeouts']} ({s['late_discarded']}; "
-             f"{s['unfaulted_timeouts']}) | {s['median_s']:.1f} / {s['max_s']:.1f} | {s['wall_s']:.0f} |", ""]
+             f"{s['unfaulted_timeouts']}) | {s['median_s']:.1f} / {s['max_s']:.1f} | {s['wall_s']:.0f} |", "",
+             f"The switch draws each try at {args.rate:.0%}; which tries fail depends on the request ids, so the share "
+             "differs from run to run. Phase answers the workflow no longer waited for, discarded: "
+             f"{s['phase_answers_discarded']} (tests/ai/test_faults_and_deadlines.py covers that path).", ""]
     if s["failures"]:
         lines += ["Not completed:", ""] + [f"- #{f['index']} ({f['provider']}): {f['status']}: {f['error']}"
                                            for f in s["failures"]] + [""]
