@@ -1,7 +1,7 @@
 """`make bench`: every benchmark in turn, on the services `mangaflow services up` started.
 
-The end-to-end, stores, storage and story-reading benchmarks rewrite their own sections of bench/RESULTS.md;
-the others print their tables (paste them into RESULTS.md when they change)."""
+The end-to-end, stores, storage, story-reading, AI-art and fault benchmarks rewrite their own sections of
+bench/RESULTS.md; the others print their tables (paste them into RESULTS.md when they change)."""
 from __future__ import annotations
 
 import subprocess
@@ -21,6 +21,8 @@ BENCHES = [
     ["bench_events.py"],
     ["bench_pipeline.py"],
     ["bench_story.py"],
+    ["bench_ai.py"],
+    ["bench_faults.py"],
 ]
 
 

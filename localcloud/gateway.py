@@ -41,7 +41,7 @@ def _not_found(environ, start_response):  # type: ignore[no-untyped-def]
 
 # The addresses this process was started with, by the part behind each (what `services status` checks).
 LINK_VARIABLES = ("WORKFLOWS_EMULATOR_HOST", "DATABASE_URL", "REDIS_URL", "STORAGE_EMULATOR_HOST",
-                  "FIRESTORE_EMULATOR_HOST", "PUBSUB_EMULATOR_HOST")
+                  "FIRESTORE_EMULATOR_HOST", "PUBSUB_EMULATOR_HOST", "VERTEX_AI_EMULATOR_HOST")
 
 
 def _reaches(variable: str, address: str) -> tuple[bool, str]:

@@ -1,15 +1,30 @@
 """A local stand-in for Vertex AI's generateContent endpoint: the real URL, request checks, response and
 error JSON, so `google-genai` talks to it unchanged. It is a wire-format stand-in, not a model.
 
-Text answers come from the offline provider: VertexProvider puts each phase's inputs in a fenced JSON block
-at the end of its prompt, and the stub reads them back from there. Image answers are a procedural PNG.
-Control endpoints under /__stub__/ (never used by Vertex AI) inject failures, switch answer modes and list
-the requests received, for tests:
+Text answers come from the offline rules: VertexProvider puts each phase's inputs in a fenced JSON block at
+the end of its prompt, and the stub reads them back from there. Image answers are inline PNG data as the
+API returns it, with image tokens in usageMetadata, but the picture is plainly the stand-in's: a
+procedural sketch marked "LOCAL VERTEX STAND-IN", showing the reference images it received as
+thumbnails (the first one shows through: in page mode, the frames), and naming them in its PNG text
+chunks ("References": their SHA-256s), so a test can tell which references were sent.
+
+Safety-blocked answers, on request: an image prompt containing `stand-in:block-image` gets a candidate
+with finishReason IMAGE_SAFETY and no image, `stand-in:block-prompt` a promptFeedback.blockReason
+PROHIBITED_CONTENT and no candidate (a simplified prompt without the marker then gets an image).
+
+Control endpoints under /__stub__/ (never used by Vertex AI) inject failures, blocks and hangs, switch
+answer modes and list the requests received, for tests. Injections may be scoped with `match` to requests
+whose `labels` (Vertex AI billing labels: VertexProvider sends mangaflow-request, mangaflow-phase,
+mangaflow-operation) contain the given ones, so tests running side by side do not disturb each other:
 
     python -m localcloud.vertex_stub --port 8089 [--fail 429:2] [--mode normal|malformed|drop_quote|partial|empty]
 
     POST /__stub__/config {"mode": "malformed", "times": 1, "fail": {"code": 429, "count": 2}}
-    GET /__stub__/requests (what was received), DELETE /__stub__/requests (forget it)
+    POST /__stub__/inject {"match": {"mangaflow-request": "r-..."}, "fail": 429 | "block": "image" | "prompt"
+                           | "empty" | "hang": SECONDS, "count": N}
+    DELETE /__stub__/inject (drop every injection not yet used)
+    GET /__stub__/requests[?label=VALUE] (what was received; inline data as its SHA-256 and size),
+    DELETE /__stub__/requests (forget it)
 """
 from __future__ import annotations
 
@@ -39,7 +54,13 @@ ROLES = ("user", "model")
 JSON_MIME_TYPES = ("text/plain", "application/json", "text/x.enum")
 ASPECTS = {"1:1": (1024, 1024), "2:3": (832, 1248), "3:2": (1248, 832), "3:4": (864, 1184), "4:3": (1184, 864),
            "4:5": (896, 1152), "5:4": (1152, 896), "9:16": (768, 1344), "16:9": (1344, 768), "21:9": (1536, 672)}
-MAX_RECORDED = 200
+MAX_RECORDED = 2000
+IMAGE_OUTPUT_TOKENS = 1290  # what Gemini 2.5 Flash Image bills for one image up to 1024x1024
+TILE_PX, TILE_TOKENS = 768, 258
+STAND_IN_MARK = "LOCAL VERTEX STAND-IN: NOT MODEL ART"
+BLOCK_IMAGE_MARKER = "stand-in:block-image"
+BLOCK_PROMPT_MARKER = "stand-in:block-prompt"
+INJECTIONS = ("fail", "block", "hang")
 
 
 class StubState:
@@ -50,11 +71,22 @@ class StubState:
         self.mode_times: int | None = None  # answers left in `mode` before going back to normal; None: forever
         self.fail_code = fail_code
         self.fail_count = fail_count
+        self.injections: list[dict] = []  # {"match": {label: value}, "fail"|"block"|"hang": ..., "count": n}
         self.requests: list[dict] = []
 
     def describe(self) -> dict:
         return {"mode": self.mode, "times": self.mode_times, "fail": {"code": self.fail_code, "count": self.fail_count},
-                "received": len(self.requests)}
+                "injections": self.injections, "received": len(self.requests)}
+
+    def take_injection(self, labels: dict) -> dict | None:
+        """The first injection whose `match` the request's labels satisfy, counted down (and dropped at 0)."""
+        for injection in self.injections:
+            if all(labels.get(k) == v for k, v in injection.get("match", {}).items()):
+                injection["count"] -= 1
+                if injection["count"] <= 0:
+                    self.injections.remove(injection)
+                return injection
+        return None
 
 
 def error_response(code: int, message: str) -> web.Response:
@@ -134,14 +166,14 @@ def answer_text(body: dict, mode: str) -> str:
 
 
 def run_phase(payload: dict) -> dict:
-    from mangaflow.providers.offline import OfflineProvider
+    """The offline rules' answer (called directly: the stand-in is not subject to the service's fault switch)."""
+    from mangaflow import offline
 
-    provider = OfflineProvider()
     phase, inputs, feedback = payload.get("phase"), payload.get("inputs") or {}, payload.get("feedback")
     if phase == "panel_description":
-        return provider.panel_description(inputs, str(payload.get("panel_id")), feedback)
+        return offline.describe(inputs, str(payload.get("panel_id")), feedback)
     if phase in ("concept", "characters", "plot", "storyboard"):
-        return getattr(provider, phase)(inputs, feedback)
+        return getattr(offline, phase)(inputs, feedback)
     return {}
 
 
@@ -160,50 +192,119 @@ def drop_one_quote(output: dict) -> None:
                     return
 
 
-def panel_png(prompt: str, aspect: str, references: int) -> bytes:
-    """A procedural grey-scale picture, deterministic for a prompt: screentone sky, ground line, one
-    circle-headed figure per reference image. It is a placeholder, not generated art."""
-    from PIL import Image, ImageDraw
+def inline_images(body: dict) -> list[bytes]:
+    """The bytes of every inline image of the user turns, in order."""
+    return [decode_bytes(p["inlineData"]["data"]) for c in body["contents"] if c.get("role", "user") == "user"
+            for p in c["parts"] if "inlineData" in p]
+
+
+def stand_in_png(prompt: str, aspect: str, references: list[bytes]) -> bytes:
+    """The stand-in's picture (see the module docstring): deterministic for a prompt and its references."""
+    from PIL import Image, PngImagePlugin
+
+    from mangaflow.render import panel_art
 
     width, height = ASPECTS.get(aspect, ASPECTS["1:1"])
-    seed = hashlib.sha256(prompt.encode()).digest()
-    image = Image.new("L", (width, height), 255)
-    draw = ImageDraw.Draw(image)
-    horizon = int(height * (0.45 + seed[0] / 255 * 0.25))
-    for y in range(0, horizon, 12):  # a dotted screentone above the horizon
-        for x in range((y // 12) % 2 * 6, width, 12):
-            draw.ellipse((x, y, x + 3, y + 3), fill=170)
-    draw.line((0, horizon, width, horizon), fill=0, width=4)
-    for k in range(max(1, references)):
-        cx = int(width * (k + 1) / (max(1, references) + 1))
-        r = int(min(width, height) * 0.08)
-        draw.ellipse((cx - r, horizon - 4 * r, cx + r, horizon - 2 * r), outline=0, width=5, fill=235)
-        draw.line((cx, horizon - 2 * r, cx, horizon + r), fill=0, width=5)
-    draw.rectangle((0, 0, width - 1, height - 1), outline=0, width=6)
+    shown = []
+    for data in references:
+        with Image.open(io.BytesIO(data)) as image:
+            shown.append(image.convert("RGB"))
+    picture = panel_art.marked_picture(prompt, (width, height), STAND_IN_MARK, shown)
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Software", "localcloud.vertex_stub (a wire-format stand-in, not a model)")
+    info.add_text("References", ",".join(hashlib.sha256(d).hexdigest() for d in references))
     out = io.BytesIO()
-    image.save(out, format="PNG")
+    picture.save(out, format="PNG", pnginfo=info)
     return out.getvalue()
 
 
 def tokens(text: str) -> int:
-    return max(1, len(text) // 4)
+    """About what Gemini counts: 4 characters of ASCII a token, a token for each 1.3 other characters."""
+    ascii_chars = sum(1 for ch in text if ord(ch) < 128)
+    return max(1, round(ascii_chars / 4 + (len(text) - ascii_chars) / 1.3))
+
+
+def image_tokens(data: bytes) -> int:
+    """An input image's tokens: 258 per 768x768 tile (258 in all up to 384x384)."""
+    from PIL import Image
+
+    with Image.open(io.BytesIO(data)) as image:
+        width, height = image.size
+    if width <= TILE_PX // 2 and height <= TILE_PX // 2:
+        return TILE_TOKENS
+    return -(-width // TILE_PX) * -(-height // TILE_PX) * TILE_TOKENS
+
+
+def usage(prompt: str, images: list[bytes], out_text: int, out_image: int) -> dict:
+    """usageMetadata as Vertex AI writes it: prompt tokens by modality, candidates tokens by modality."""
+    text_in = tokens(prompt)
+    image_in = sum(image_tokens(d) for d in images)
+    prompt_details = [{"modality": "TEXT", "tokenCount": text_in}] + (
+        [{"modality": "IMAGE", "tokenCount": image_in}] if images else [])
+    candidate_details = ([{"modality": "TEXT", "tokenCount": out_text}] if out_text else []) + (
+        [{"modality": "IMAGE", "tokenCount": out_image}] if out_image else [])
+    metadata = {"promptTokenCount": text_in + image_in, "totalTokenCount": text_in + image_in + out_text + out_image,
+                "trafficType": "ON_DEMAND", "promptTokensDetails": prompt_details}
+    if out_text or out_image:
+        metadata["candidatesTokenCount"] = out_text + out_image
+        metadata["candidatesTokensDetails"] = candidate_details
+    return metadata
+
+
+def answer_body(model: str, metadata: dict, candidates: list[dict] | None = None,
+                prompt_feedback: dict | None = None) -> dict:
+    """A generateContent response as Vertex AI writes it (camelCase, usageMetadata, modelVersion, responseId)."""
+    body: dict = {}
+    if candidates is not None:
+        body["candidates"] = candidates
+    if prompt_feedback is not None:
+        body["promptFeedback"] = prompt_feedback
+    body.update({"usageMetadata": metadata, "modelVersion": f"{model}-local-stand-in",
+                 "createTime": datetime.now(timezone.utc).isoformat().replace("+00:00", "Z"),
+                 "responseId": uuid.uuid4().hex[:22]})
+    return body
 
 
 def success_body(model: str, parts: list[dict], prompt: str, modality: str) -> dict:
-    """A generateContent response as Vertex AI writes it (camelCase, usageMetadata, responseId...)."""
-    out_tokens = sum(tokens(p.get("text", "")) if "text" in p else 1290 for p in parts)
-    in_tokens = tokens(prompt)
-    return {
-        "candidates": [{"content": {"role": "model", "parts": parts}, "finishReason": "STOP",
-                        "avgLogprobs": -0.12}],
-        "usageMetadata": {"promptTokenCount": in_tokens, "candidatesTokenCount": out_tokens,
-                          "totalTokenCount": in_tokens + out_tokens, "trafficType": "ON_DEMAND",
-                          "promptTokensDetails": [{"modality": "TEXT", "tokenCount": in_tokens}],
-                          "candidatesTokensDetails": [{"modality": modality, "tokenCount": out_tokens}]},
-        "modelVersion": model,
-        "createTime": datetime.now(timezone.utc).isoformat().replace("+00:00", "Z"),
-        "responseId": uuid.uuid4().hex[:22],
-    }
+    """A text answer: one candidate that stopped normally."""
+    out = sum(tokens(p.get("text", "")) for p in parts)
+    return answer_body(model, usage(prompt, [], out, 0),
+                       [{"content": {"role": "model", "parts": parts}, "finishReason": "STOP", "avgLogprobs": -0.12}])
+
+
+def image_body(model: str, prompt: str, references: list[bytes], aspect: str, block: str | None) -> dict:
+    """An image answer: the stand-in's PNG as inline data, or what a refusal looks like."""
+    metadata = usage(prompt, references, 0, 0)
+    if block == "prompt" or BLOCK_PROMPT_MARKER in prompt:
+        return answer_body(model, metadata, prompt_feedback={
+            "blockReason": "PROHIBITED_CONTENT",
+            "blockReasonMessage": "The prompt could not be submitted: it may violate the usage policy (stand-in)."})
+    if block == "image" or BLOCK_IMAGE_MARKER in prompt:
+        return answer_body(model, metadata, [{"finishReason": "IMAGE_SAFETY", "finishMessage":
+                                              "Unable to show the generated image: it may violate the usage policy."}])
+    if block == "empty":
+        text = "I can describe this scene, but I will not draw it."
+        return answer_body(model, usage(prompt, references, tokens(text), 0),
+                           [{"content": {"role": "model", "parts": [{"text": text}]}, "finishReason": "STOP"}])
+    png = stand_in_png(prompt, aspect, references)
+    parts = [{"inlineData": {"mimeType": "image/png", "data": base64.b64encode(png).decode()}}]
+    return answer_body(model, usage(prompt, references, 0, IMAGE_OUTPUT_TOKENS),
+                       [{"content": {"role": "model", "parts": parts}, "finishReason": "STOP"}])
+
+
+def recorded_body(body: dict) -> dict:
+    """The request body as it is kept for /__stub__/requests: inline data as its SHA-256 and size."""
+    kept = json.loads(json.dumps(body))
+    for content in kept.get("contents") or []:
+        for part in (content.get("parts") or []) if isinstance(content, dict) else []:
+            blob = part.get("inlineData") if isinstance(part, dict) else None
+            if isinstance(blob, dict) and isinstance(blob.get("data"), str):
+                try:
+                    data = decode_bytes(blob["data"])
+                except Exception:  # noqa: BLE001 - kept as received; check_request refuses it
+                    continue
+                blob["data"] = {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+    return kept
 
 
 def make_app(state: StubState | None = None) -> web.Application:
@@ -221,19 +322,27 @@ def make_app(state: StubState | None = None) -> web.Application:
             body = json.loads(raw or b"null")
         except (json.JSONDecodeError, UnicodeDecodeError) as error:
             return error_response(400, f"Invalid JSON payload received. {error}")
+        labels = body.get("labels") if isinstance(body, dict) and isinstance(body.get("labels"), dict) else {}
         record = {"path": request.path, "model": match["model"], "time": time.time(),
-                  "authorization": request.headers.get("Authorization", "")[:7], "body": body}
+                  "authorization": request.headers.get("Authorization", "")[:7],
+                  "labels": labels, "body": recorded_body(body) if isinstance(body, dict) else body}
         state.requests = (state.requests + [record])[-MAX_RECORDED:]
         if not request.headers.get("Authorization", "").startswith("Bearer ") and \
                 "x-goog-api-key" not in request.headers:
             return error_response(401, "Request is missing required authentication credential. Expected OAuth 2 "
                                        "access token, login cookie or other valid authentication credential.")
-        if state.fail_count > 0:
+        injection = state.take_injection(labels)
+        code = injection.get("fail") if injection else None
+        if code is None and state.fail_count > 0:
             state.fail_count -= 1
-            record["injected"] = state.fail_code
-            message = {429: "Resource exhausted. Please try again later."}.get(
-                state.fail_code, "The service is currently unavailable.")
-            return error_response(state.fail_code, message)
+            code = state.fail_code
+        if code is not None:
+            record["injected"] = code
+            message = {429: "Resource exhausted. Please try again later."}.get(code, "The service is currently unavailable.")
+            return error_response(code, message)
+        if injection and injection.get("hang"):
+            record["injected"] = "hang"
+            await asyncio.sleep(float(injection["hang"]))
         problem = check_request(body)
         if problem:
             return error_response(400, problem)
@@ -241,11 +350,12 @@ def make_app(state: StubState | None = None) -> web.Application:
         prompt = prompt_text(body)
         model = match["model"]
         if "IMAGE" in (config.get("responseModalities") or []) or "image" in model:
-            references = sum(1 for c in body["contents"] for p in c["parts"] if "inlineData" in p)
             aspect = (config.get("imageConfig") or {}).get("aspectRatio", "1:1")
-            png = await asyncio.to_thread(panel_png, prompt, aspect, references)
-            parts = [{"inlineData": {"mimeType": "image/png", "data": base64.b64encode(png).decode()}}]
-            return web.json_response(success_body(model, parts, prompt, "IMAGE"))
+            block = injection.get("block") if injection else None
+            if block:
+                record["injected"] = f"block:{block}"
+            answer = await asyncio.to_thread(image_body, model, prompt, inline_images(body), aspect, block)
+            return web.json_response(answer)
         mode = state.mode
         if state.mode_times is not None:
             state.mode_times -= 1
@@ -259,7 +369,38 @@ def make_app(state: StubState | None = None) -> web.Application:
         return web.json_response(success_body(model, [{"text": text}], prompt, "TEXT"))
 
     async def get_requests(request: web.Request) -> web.Response:
-        return web.json_response(state.requests)
+        label = request.query.get("label")
+        if label is None:
+            return web.json_response(state.requests)
+        return web.json_response([r for r in state.requests if label in (r.get("labels") or {}).values()])
+
+    async def inject(request: web.Request) -> web.Response:
+        usage_text = ('inject must be {"match": {label: value}, "count": N, and one of "fail": 429|500|503|..., '
+                      '"block": "image"|"prompt"|"empty", "hang": seconds}')
+        try:
+            change = await request.json()
+            match = change.get("match") or {}
+            count = int(change.get("count", 1))
+            kinds = [k for k in INJECTIONS if k in change]
+            assert isinstance(match, dict) and all(isinstance(v, str) for v in match.values()) and count >= 1
+            assert len(kinds) == 1
+            injection = {"match": match, "count": count, kinds[0]: change[kinds[0]]}
+            if "fail" in injection:
+                assert int(injection["fail"]) in STATUS_NAMES
+                injection["fail"] = int(injection["fail"])
+            if "block" in injection:
+                assert injection["block"] in ("image", "prompt", "empty")
+            if "hang" in injection:
+                injection["hang"] = float(injection["hang"])
+                assert 0 < injection["hang"] <= 3600
+        except (json.JSONDecodeError, AttributeError, AssertionError, TypeError, ValueError):
+            return error_response(400, usage_text)
+        state.injections.append(injection)
+        return web.json_response(state.describe())
+
+    async def clear_injections(request: web.Request) -> web.Response:
+        state.injections = []
+        return web.json_response(state.describe())
 
     async def clear_requests(request: web.Request) -> web.Response:
         state.requests = []
@@ -293,6 +434,8 @@ def make_app(state: StubState | None = None) -> web.Application:
     app.router.add_delete("/__stub__/requests", clear_requests)
     app.router.add_get("/__stub__/config", get_config)
     app.router.add_post("/__stub__/config", set_config)
+    app.router.add_post("/__stub__/inject", inject)
+    app.router.add_delete("/__stub__/inject", clear_injections)
     app.router.add_route("*", "/{tail:.*}", generate)
     return app
 

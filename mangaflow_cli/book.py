@@ -63,7 +63,7 @@ def download(api: ApiClient, request_id: str, out: Path,
         else:
             (out / name).unlink(missing_ok=True)
     return {"request_id": request_id, "pages": len(page_paths), "panels": state.get("panel_count", 0),
-            "outputs": outputs, "phases": phase_summary(state)}
+            "outputs": outputs, "phases": phase_summary(state), "cost": state.get("cost")}
 
 
 def phase_summary(state: dict[str, Any]) -> list[dict[str, Any]]:

@@ -56,6 +56,15 @@ def _parser() -> argparse.ArgumentParser:
     gen.add_argument("--title", default=None)
     gen.add_argument("--timeout", type=int, default=1800, help="seconds each approval gate waits (30 to 86400)")
     gen.add_argument("--concurrency", type=int, default=5, help="panels rendered at once (default 5)")
+    gen.add_argument("--provider", choices=["offline", "simulated", "vertex"], default=None,
+                     help="offline (rules and storyboard drawings, free), vertex (Gemini on Vertex AI) or simulated "
+                          "(default: the service's MANGAFLOW_PROVIDER)")
+    gen.add_argument("--budget-usd", type=float, default=None, metavar="USD",
+                     help="the most the run may spend on model calls at list price (0 to 100; default: the "
+                          "service's MANGAFLOW_BUDGET_USD); past it the rest is drawn procedurally")
+    gen.add_argument("--image-mode", choices=["panel", "page"], default=None,
+                     help="panel: one image call per panel; page: one per page, cut along the frames (cheaper, "
+                          "fewer pixels per panel)")
     gen.add_argument("--json", action="store_true", help="print one JSON summary last")
 
     status = sub.add_parser("status", help="a request's whole state")
@@ -178,6 +187,7 @@ def show_status(args: argparse.Namespace) -> int:
         return EXIT_DONE
     console = Console()
     console.print(f"[bold]{state['request_id']}[/]  {state.get('status')}  pages={state.get('pages')}")
+    console.print(f"  {_cost_line(state.get('cost'))}", highlight=False, soft_wrap=True)
     for phase in state.get("phases", []):
         attempts = [a for a in phase.get("attempts", []) if a.get("panel_id") is None]
         panels = len({a["panel_id"] for a in phase.get("attempts", []) if a.get("panel_id")})
@@ -216,6 +226,9 @@ def _request_body(args: argparse.Namespace, text: str) -> dict[str, Any]:
         body["style"] = args.style
     if args.title:
         body["title"] = args.title
+    for option in ("provider", "budget_usd", "image_mode"):
+        if getattr(args, option) is not None:
+            body[option] = getattr(args, option)
     return body
 
 
@@ -264,7 +277,8 @@ def generate(args: argparse.Namespace) -> int:
     outage = Outage(err_console)
     accepted = _start(api, body, outage)
     request_id, execution = accepted["request_id"], accepted["execution"]
-    err_console.print(f"request [bold]{request_id}[/] started")
+    err_console.print(f"request [bold]{request_id}[/] started: {_models_line(accepted)}", highlight=False,
+                      soft_wrap=True)
     answer = auto_approver if args.auto_approve else terminal_reviewer(err_console)
     try:
         final = follow(api, request_id, answer, execution=execution, console=err_console, outage=outage)
@@ -286,8 +300,32 @@ def generate(args: argparse.Namespace) -> int:
         print(json.dumps(summary, ensure_ascii=False))
     else:
         err_console.print(f"[bold green]done[/] {summary['pages']} pages, {summary['panels']} panels -> {out}/ "
-                          f"in {summary['seconds']} s")
+                          f"in {summary['seconds']} s; {_cost_line(summary.get('cost'))}", highlight=False,
+                          soft_wrap=True)
     return EXIT_DONE
+
+
+def _models_line(accepted: dict[str, Any]) -> str:
+    """Which provider the service runs the request with (the running gateway decides the default)."""
+    if not accepted.get("provider"):
+        return "provider chosen by the service"
+    line = f"provider {accepted['provider']}"
+    if accepted["provider"] != "offline":
+        line += (f", image mode {accepted.get('image_mode')}, budget ${float(accepted.get('budget_usd') or 0):.2f}, "
+                 f"{accepted.get('concurrency_limit')} panels at once")
+    return line
+
+
+def _cost_line(cost: dict[str, Any] | None) -> str:
+    """What the run's model calls cost at list price, and whether the budget stopped the model."""
+    if not cost:
+        return "cost unknown"
+    calls = cost.get("model_calls") or {}
+    line = (f"cost ${float(cost.get('usd') or 0):.4f} ({cost.get('provider', '?')}: {calls.get('text', 0)} text and "
+            f"{calls.get('image', 0)} image calls, {cost.get('cache_hits', 0)} cache hits)")
+    if cost.get("budget_stopped"):
+        line += f"; the budget of ${float(cost.get('budget_usd') or 0):.2f} stopped the model: {cost.get('stop_reason')}"
+    return line
 
 
 def _cancel(api: ApiClient, request_id: str, execution: str) -> None:

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Iterator
 
 from . import model
 from .model import records as shapes
-from .stores import analytics, chat, objects, operations, postgres, roles, sessions
+from .stores import analytics, chat, metering, objects, operations, postgres, roles, sessions
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,9 @@ class Stores:
     chat: roles.Chat
     analytics: roles.Analytics
     operations: roles.Operations = operations.Operations()
+    # Stores built without these (fakes in unit tests) keep model calls and cached images in memory.
+    model_calls: roles.ModelCalls = field(default_factory=metering.MemoryModelCalls)
+    image_cache: roles.ImageCache = field(default_factory=metering.MemoryImageCache)
 
 
 def _row(shape: type[model.Row], row: roles.Row) -> roles.Row:
@@ -142,6 +145,8 @@ def build() -> Stores:
         idempotency=_Lazy(redis_roles),
         chat=_Lazy(chat.chat_store),
         analytics=_Analytics(),
+        model_calls=metering.PostgresModelCalls(postgres.database),
+        image_cache=metering.PostgresImageCache(postgres.database),
     )
 
 

@@ -8,6 +8,9 @@ import os
 from dataclasses import dataclass, field, fields
 
 PROVIDERS = ("offline", "vertex", "simulated")
+IMAGE_MODES = ("panel", "page")
+# What the fault switch can inject (issue 9): HTTP 429/500/503 answers, a call that times out, a call that hangs.
+FAULT_KINDS = ("429", "500", "503", "timeout", "hang")
 AUTH_MODES = ("local", "google")
 HITL_TIMEOUT_MIN_S = 30
 HITL_TIMEOUT_MAX_S = 86_400
@@ -61,6 +64,18 @@ def _choice(name: str, default: str, choices: tuple[str, ...]) -> str:
     return value
 
 
+def _kinds(name: str, default: tuple[str, ...]) -> tuple[str, ...]:
+    """A comma list of fault kinds, e.g. "429,503,timeout"; each must be one of FAULT_KINDS."""
+    raw = _str(name)
+    if not raw:
+        return default
+    kinds = tuple(k.strip().lower() for k in raw.split(",") if k.strip())
+    unknown = [k for k in kinds if k not in FAULT_KINDS]
+    if unknown or not kinds:
+        raise ConfigError(f"{name} must list some of {', '.join(FAULT_KINDS)}, got {raw!r}", field=name)
+    return kinds
+
+
 @dataclass(frozen=True)
 class Settings:
     """One place for every setting; build with `Settings.from_env()` or the cached `settings()`."""
@@ -102,8 +117,27 @@ class Settings:
     vertex_location: str = "global"
     text_model: str = "gemini-2.5-flash"
     image_model: str = "gemini-2.5-flash-image"
-    vertex_backoff_s: float = 1.0
+    # Every model call (any provider): a deadline, retries with exponential back-off (+0-25 % jitter).
+    model_backoff_s: float = 1.0
+    model_retries: int = 3
+    text_deadline_s: float = 60.0
+    image_deadline_s: float = 120.0
+    # A phase call stops asking models this long after it started (the workflow waits
+    # phase_call_timeout_s for its answer, then retries it): images fall back, text calls fail over.
+    phase_call_deadline_s: float = 240.0
+    phase_call_timeout_s: int = 300
+    # Panels drawn at once for a vertex request: the fan-out never asks the image model faster than the quota.
+    vertex_concurrency: int = 4
+    # Spend per request when the request names none (US dollars at list price, prices.json), and how panels
+    # are drawn by an image model: one call per panel, or one per page cut along the frames.
+    budget_usd: float = 2.0
+    image_mode: str = "panel"
     simulated_latency_s: float = 0.05
+    simulated_image_latency_s: float = 0.05
+    # The fault switch: this fraction of provider calls fails, as one of `fault_kinds` (seeded, deterministic).
+    fault_rate: float = 0.0
+    fault_seed: int = 0
+    fault_kinds: tuple[str, ...] = FAULT_KINDS
     # Quality analytics: DuckDB at analytics_db locally, BigQuery (dataset, location) in the cloud.
     analytics: str = "duckdb"
     analytics_db: str = ".local/analytics.duckdb"
@@ -170,8 +204,23 @@ class Settings:
             vertex_location=_str("GOOGLE_CLOUD_LOCATION", cls.vertex_location),
             text_model=_str("MANGAFLOW_TEXT_MODEL", cls.text_model),
             image_model=_str("MANGAFLOW_IMAGE_MODEL", cls.image_model),
-            vertex_backoff_s=_float("MANGAFLOW_VERTEX_BACKOFF_S", cls.vertex_backoff_s, 0.0, 60.0),
+            # MANGAFLOW_VERTEX_BACKOFF_S is the name this setting had when only Vertex calls were retried.
+            model_backoff_s=_float("MANGAFLOW_MODEL_BACKOFF_S", _float("MANGAFLOW_VERTEX_BACKOFF_S", cls.model_backoff_s,
+                                                                       0.0, 60.0), 0.0, 60.0),
+            model_retries=_int("MANGAFLOW_MODEL_RETRIES", cls.model_retries, 0, 10),
+            text_deadline_s=_float("MANGAFLOW_TEXT_DEADLINE_S", cls.text_deadline_s, 0.05, 600.0),
+            image_deadline_s=_float("MANGAFLOW_IMAGE_DEADLINE_S", cls.image_deadline_s, 0.05, 600.0),
+            phase_call_deadline_s=_float("MANGAFLOW_PHASE_CALL_DEADLINE_S", cls.phase_call_deadline_s, 1.0, 3600.0),
+            phase_call_timeout_s=_int("MANGAFLOW_PHASE_CALL_TIMEOUT_S", cls.phase_call_timeout_s, 2, 1800),
+            vertex_concurrency=_int("MANGAFLOW_VERTEX_CONCURRENCY", cls.vertex_concurrency, 1, 20),
+            budget_usd=_float("MANGAFLOW_BUDGET_USD", cls.budget_usd, 0.0, 1000.0),
+            image_mode=_choice("MANGAFLOW_IMAGE_MODE", cls.image_mode, IMAGE_MODES),
             simulated_latency_s=_float("MANGAFLOW_SIMULATED_LATENCY_S", cls.simulated_latency_s, 0.0, 600.0),
+            simulated_image_latency_s=_float("MANGAFLOW_SIMULATED_IMAGE_LATENCY_S", cls.simulated_image_latency_s,
+                                             0.0, 600.0),
+            fault_rate=_float("MANGAFLOW_FAULT_RATE", cls.fault_rate, 0.0, 1.0),
+            fault_seed=_int("MANGAFLOW_FAULT_SEED", cls.fault_seed, 0, 2 ** 31 - 1),
+            fault_kinds=_kinds("MANGAFLOW_FAULT_KINDS", cls.fault_kinds),
             analytics=_choice("MANGAFLOW_ANALYTICS", cls.analytics, ("duckdb", "bigquery")),
             analytics_db=_str("MANGAFLOW_ANALYTICS_DB", cls.analytics_db),
             bigquery_dataset=_str("BIGQUERY_DATASET", cls.bigquery_dataset),

@@ -1,5 +1,5 @@
 """One supervisor for the whole local stack: the stores (PostgreSQL, Valkey, the Cloud Storage and
-Firestore emulators), the Workflows engine and the function gateway.
+Firestore emulators), the Workflows engine, the Vertex AI stand-in and the function gateway.
 
 Each part is one declarative entry (`Part`, registered in `parts.py`): its start command, health
 check, endpoint, the variables it exports, what it depends on and its stop signal. The supervisor

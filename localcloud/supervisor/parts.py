@@ -1,6 +1,6 @@
 """The parts of the local stack, one declarative entry each: PostgreSQL, Valkey, the Cloud Storage
-and Firestore emulators, the Workflows engine, Pub/Sub, Cloud Scheduler and the function gateway
-(see `Part`)."""
+and Firestore emulators, the Workflows engine, Pub/Sub, Cloud Scheduler, the Vertex AI stand-in and the
+function gateway (see `Part`)."""
 from __future__ import annotations
 
 import contextlib
@@ -521,6 +521,20 @@ def ensure_topology(pubsub_host: str, gateway_url: str) -> dict[str, dict[str, l
         return ensure(PUBSUB_FILE, function_urls(gateway_url), project(), service_account("pubsub-push"))
 
 
+# --------------------------------------------------------------------------- Vertex AI stand-in
+
+
+def _vertex_launch(ctx: Context) -> Launch:
+    # The gateway always knows where it is, so a request may ask for `provider: vertex` on a running
+    # stack; requests that do not ask never call it.
+    return Launch([python(), "-m", "localcloud.vertex_stub", "--host", "127.0.0.1", "--port", str(ctx.port)],
+                  cwd=REPO_ROOT)
+
+
+def _vertex_healthy(ctx: Context) -> bool:
+    return _answers(f"http://127.0.0.1:{ctx.port}/__stub__/health")
+
+
 # --------------------------------------------------------------------------- function gateway
 
 
@@ -579,7 +593,7 @@ def _gateway_reloaded(ctx: Context, signalled_at: float) -> bool:
 # The variable the gateway reads for each part it depends on.
 GATEWAY_LINKS = {"postgres": "DATABASE_URL", "redis": "REDIS_URL", "storage": "STORAGE_EMULATOR_HOST",
                  "firestore": "FIRESTORE_EMULATOR_HOST", "workflows": "WORKFLOWS_EMULATOR_HOST",
-                 "pubsub": "PUBSUB_EMULATOR_HOST"}
+                 "pubsub": "PUBSUB_EMULATOR_HOST", "vertex": "VERTEX_AI_EMULATOR_HOST"}
 
 
 def _gateway_links(ctx: Context, exports: Mapping[str, str]) -> list[Link]:
@@ -711,11 +725,18 @@ register(Part(
     code=("localcloud/scheduler",), links=_scheduler_links,
 ))
 register(Part(
+    "vertex", marker="localcloud.vertex_stub", launch=_vertex_launch, healthy=_vertex_healthy,
+    version=lambda ctx: "mangaflow-localcloud Vertex AI stand-in (wire format, not a model)",
+    endpoint=lambda ctx: f"127.0.0.1:{ctx.port}",
+    exports=lambda ctx: {"VERTEX_AI_EMULATOR_HOST": f"127.0.0.1:{ctx.port}"},
+    code=("localcloud/vertex_stub.py", "functions/mangaflow/offline", "functions/mangaflow/render/panel_art.py"),
+))
+register(Part(
     "gateway", marker="localcloud.gateway", launch=_gateway_launch, healthy=_gateway_healthy,
     version=lambda ctx: f"functions-framework {_package_version('functions-framework')}",
     endpoint=_gateway_url, exports=lambda ctx: {"MANGAFLOW_GATEWAY_URL": _gateway_url(ctx)},
     # The scheduler and Pub/Sub call the gateway too: its provision points them at its URLs.
-    depends_on=("postgres", "redis", "storage", "firestore", "workflows", "pubsub", "scheduler"),
+    depends_on=("postgres", "redis", "storage", "firestore", "workflows", "pubsub", "scheduler", "vertex"),
     # gunicorn's graceful stop: in-flight calls finish (up to 30 s) while the new gateway starts.
     stop_timeout_s=35.0, hands_over=True, code=("localcloud/gateway.py",),
     reload_code=("functions", "schemas"), reload_signal=signal.SIGHUP, reloaded=_gateway_reloaded,

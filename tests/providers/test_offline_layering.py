@@ -33,7 +33,8 @@ def test_offline_imports_nothing_from_providers_or_phases():
 def test_providers_hold_no_content_rules_of_their_own():
     assert sorted(p.name for p in PROVIDERS.glob("_*.py")) == ["__init__.py"]
     adapter = (PROVIDERS / "offline.py").read_text(encoding="utf-8")
-    assert len(adapter.splitlines()) < 40
+    # One line per rule and the route of every call through the CallScope: nothing of the rules themselves.
+    assert len(adapter.splitlines()) < 60
 
 
 def test_quick_options_are_one_table_seen_from_phases_and_the_offline_rules():

@@ -14,10 +14,14 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from mangaflow.errors import UpstreamUnavailable, ValidationError
+from dataclasses import replace
+
+from mangaflow.config import settings
+from mangaflow.errors import ConfigError, UpstreamUnavailable, ValidationError
 from mangaflow.phases import phase1_concept, phase2_characters, phase3_plot, phase4_name
 from mangaflow.phases.phase5_images import describe_panel
-from mangaflow.providers import OfflineProvider, Provider, get_provider
+from mangaflow.providers import CallScope, ImageJob, OfflineProvider, Provider, get_provider
+from mangaflow.providers.images import reference
 from mangaflow.providers.vertex import VertexProvider
 from mangaflow.story import extract_quotes, normalise
 
@@ -87,12 +91,18 @@ def stub_server():
 def stub(stub_server: Stub) -> Stub:
     stub_server.configure(mode="normal", times=None, fail={"code": 429, "count": 0})
     stub_server.call("DELETE", "/__stub__/requests")
+    stub_server.call("DELETE", "/__stub__/inject")
     return stub_server
+
+
+def quick(**changes: object) -> CallScope:
+    """A scope that backs off 10 ms (and records nothing)."""
+    return CallScope(config=replace(settings(), model_backoff_s=0.01, **changes))
 
 
 @pytest.fixture
 def vertex(stub: Stub) -> VertexProvider:
-    return VertexProvider(project="demo-project", location="us-central1", base_url=stub.url, backoff_s=0.01)
+    return VertexProvider(project="demo-project", location="us-central1", base_url=stub.url, scope=quick())
 
 
 def run_phases(text: str, provider: object, upto: int = 4, pages: int = 4) -> dict:
@@ -156,9 +166,16 @@ def test_request_bodies_carry_the_real_vertex_fields(vertex, stub):
 
 def test_the_text_model_comes_from_the_environment(stub, monkeypatch):
     monkeypatch.setenv("MANGAFLOW_TEXT_MODEL", "gemini-2.5-pro")
-    provider = VertexProvider(project="demo-project", location="us-central1", base_url=stub.url, backoff_s=0.01)
+    provider = VertexProvider(project="demo-project", location="us-central1", base_url=stub.url, scope=quick())
     provider.concept({"text": GARDENER}, None)
     assert stub.requests()[0]["path"] == GENERATE_PATH.format("gemini-2.5-pro")
+
+
+def test_a_model_without_a_price_is_refused_before_any_call(stub, monkeypatch):
+    monkeypatch.setenv("MANGAFLOW_IMAGE_MODEL", "gemini-9-ultra-image")
+    with pytest.raises(ConfigError, match="gemini-9-ultra-image.*prices.json"):
+        VertexProvider(project="demo-project", location="us-central1", base_url=stub.url)
+    assert stub.requests() == []
 
 
 def test_get_provider_reaches_the_stub_through_the_emulator_variable(stub, monkeypatch):
@@ -207,7 +224,7 @@ def test_transient_errors_twice_then_success_on_the_third(vertex, stub, code):
 
 def test_transient_errors_beyond_three_retries_give_upstream_unavailable(vertex, stub):
     stub.configure(fail={"code": 429, "count": 10})
-    with pytest.raises(UpstreamUnavailable, match="after 4 attempts.*429 RESOURCE_EXHAUSTED"):
+    with pytest.raises(UpstreamUnavailable, match="after 4 tries.*429 RESOURCE_EXHAUSTED"):
         vertex.concept({"text": GARDENER}, None)
     assert len(stub.requests()) == 4
 
@@ -222,8 +239,8 @@ def test_a_refused_request_is_not_retried(vertex, stub):
 
 def test_an_unreachable_endpoint_gives_upstream_unavailable():
     provider = VertexProvider(project="demo-project", location="us-central1",
-                              base_url=f"http://127.0.0.1:{_free_port()}", max_retries=1, backoff_s=0.01)
-    with pytest.raises(UpstreamUnavailable, match="after 2 attempts"):
+                              base_url=f"http://127.0.0.1:{_free_port()}", scope=quick(model_retries=1))
+    with pytest.raises(UpstreamUnavailable, match="after 2 tries"):
         provider.concept({"text": GARDENER}, None)
 
 
@@ -261,28 +278,66 @@ def test_a_quoted_line_the_model_drops_is_put_back_in_story_order(vertex, stub, 
 # ---------------------------------------------------------------- images
 
 
-def test_panel_image_returns_png_bytes_of_the_panel_shape(vertex, stub):
-    reference = io.BytesIO()
-    Image.new("RGB", (64, 64), "white").save(reference, format="PNG")
-    cast = [{"id": "c1", "visual_description": "Moss: an old maintenance robot"}]
-    png = vertex.panel_image("wide shot of a rooftop garden at dusk", cast, [1600, 900], [reference.getvalue()])
-    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+def png_of(size: tuple[int, int], colour: str) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", size, colour).save(out, format="PNG")
+    return out.getvalue()
+
+
+def test_an_image_comes_back_as_png_bytes_of_the_asked_shape_with_its_usage_and_provenance(vertex, stub):
+    sheet = reference("c1", png_of((64, 64), "white"))
+    job = ImageJob("panel", "p01-1", "wide shot of a rooftop garden at dusk. Moss: an old maintenance robot",
+                   (1600, 900), (sheet,), seed=1234)
+    outcome = vertex.image(job)
+    png = outcome.reply.value
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and outcome.reply.blocked is None
     with Image.open(io.BytesIO(png)) as image:
         image.load()
         assert image.width > image.height
+        # The stand-in's picture names the references it was sent: this one, exactly.
+        assert image.text["References"] == sheet.sha256 and "stand-in" in image.text["Software"]
+    assert outcome.reply.usage.image == 1290 and outcome.reply.usage.input > 258
+    assert outcome.reply.model_version == "gemini-2.5-flash-image-local-stand-in" and outcome.reply.response_id
+    assert outcome.cost_usd == pytest.approx((outcome.reply.usage.input * 0.30 + 1290 * 30.0) / 1e6)
     [received] = stub.requests()
     assert received["path"] == GENERATE_PATH.format("gemini-2.5-flash-image")
     config = received["body"]["generationConfig"]
     assert config["responseModalities"] == ["IMAGE"] and config["imageConfig"]["aspectRatio"] == "16:9"
+    assert config["seed"] == 1234
     parts = received["body"]["contents"][0]["parts"]
     assert "Moss: an old maintenance robot" in parts[0]["text"]
-    assert "inlineData" in parts[1]
+    assert parts[1]["inlineData"]["data"]["sha256"] == sheet.sha256
+    assert received["labels"] == {"mangaflow-operation": "panel-image", "mangaflow-item": "p01-1"}
 
 
-def test_panel_image_rejects_a_bad_size(vertex):
+def test_a_safety_blocked_image_says_why_and_costs_only_its_prompt(vertex, stub):
+    outcome = vertex.image(ImageJob("panel", "p01-1", "a panel stand-in:block-image", (800, 800)))
+    assert outcome.reply.value is None and "IMAGE_SAFETY" in outcome.reply.blocked
+    assert outcome.reply.usage.image == 0 and outcome.cost_usd < 0.0001
+    prompt = vertex.image(ImageJob("panel", "p01-2", "a panel stand-in:block-prompt", (800, 800)))
+    assert prompt.reply.value is None and "PROHIBITED_CONTENT" in prompt.reply.blocked
+
+
+def test_an_answer_with_words_but_no_image_counts_as_no_image(vertex, stub):
+    status, _ = stub.call("POST", "/__stub__/inject", {"match": {}, "block": "empty", "count": 1})
+    assert status == 200
+    outcome = vertex.image(ImageJob("panel", "p01-1", "a quiet harbour at dawn", (800, 800)))
+    assert outcome.reply.value is None and outcome.reply.blocked == "the answer held no image"
+    assert outcome.reply.usage.output > 0 and outcome.reply.usage.image == 0
+    assert vertex.image(ImageJob("panel", "p01-1", "a quiet harbour at dawn", (800, 800))).reply.value
+
+
+def test_the_stand_in_refuses_a_malformed_injection(stub):
+    status, body = stub.call("POST", "/__stub__/inject", {"match": {"a": 1}, "fail": 429})
+    assert status == 400 and "inject must be" in body["error"]["message"]
+    status, body = stub.call("POST", "/__stub__/inject", {"fail": 429, "hang": 3})
+    assert status == 400
+
+
+def test_an_empty_image_prompt_is_refused(vertex):
     with pytest.raises(ValidationError) as caught:
-        vertex.panel_image("a panel", [], [0, 100])
-    assert caught.value.field == "size_px"
+        vertex.image(ImageJob("panel", "p01-1", "  ", (100, 100)))
+    assert caught.value.field == "prompt"
 
 
 # ---------------------------------------------------------------- the stand-in's own wire format
@@ -312,7 +367,7 @@ def test_the_stub_answers_with_vertex_response_fields(stub):
     assert isinstance(candidate["content"]["parts"][0]["text"], str)
     usage = body["usageMetadata"]
     assert usage["totalTokenCount"] == usage["promptTokenCount"] + usage["candidatesTokenCount"]
-    assert body["modelVersion"] == "gemini-2.5-flash" and body["responseId"]
+    assert body["modelVersion"] == "gemini-2.5-flash-local-stand-in" and body["responseId"]
 
 
 def test_the_stub_rejects_an_unknown_mode(stub):
@@ -323,7 +378,7 @@ def test_the_stub_rejects_an_unknown_mode(stub):
 def test_missing_cloud_credentials_are_a_clear_error(monkeypatch, tmp_path):
     monkeypatch.delenv("VERTEX_AI_EMULATOR_HOST", raising=False)
     monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(tmp_path / "no-such-key.json"))
-    provider = VertexProvider(project="no-credentials-project", location="us-central1", backoff_s=0.01)
+    provider = VertexProvider(project="no-credentials-project", location="us-central1", scope=quick())
     with pytest.raises(UpstreamUnavailable) as caught:
         provider.concept({"text": GARDENER}, None)
     assert caught.value.status == 502 and "credentials" in caught.value.message

@@ -27,7 +27,7 @@ from mangaflow_cli.main import main as cli
 pytestmark = pytest.mark.serial
 
 REPO = Path(__file__).resolve().parents[2]
-ALL_PARTS = ["postgres", "redis", "storage", "firestore", "workflows", "pubsub", "scheduler", "gateway"]
+ALL_PARTS = ["postgres", "redis", "storage", "firestore", "workflows", "pubsub", "scheduler", "vertex", "gateway"]
 
 
 def rows() -> dict[str, dict]:
@@ -68,7 +68,7 @@ def test_status_json_shape(stack: dict, capsys: pytest.CaptureFixture[str]) -> N
     assert by_name["firestore"]["endpoint"] == os.environ["FIRESTORE_EMULATOR_HOST"]
     assert by_name["gateway"]["endpoint"] == stack["gateway"]
     assert {link["to"] for link in by_name["gateway"]["links"]} == {"postgres", "redis", "storage", "firestore",
-                                                                     "workflows", "pubsub"}
+                                                                     "workflows", "pubsub", "vertex"}
     for caller in ("workflows", "pubsub", "scheduler"):  # each calls the gateway's functions
         assert [link["to"] for link in by_name[caller]["links"]] == ["gateway"]
     assert all(link["ok"] for row in listed for link in row["links"])
@@ -88,6 +88,7 @@ def test_env_and_up_reuse_running_parts(stack: dict, capsys: pytest.CaptureFixtu
     variables = supervisor.env()
     assert {"DATABASE_URL", "REDIS_URL", "STORAGE_EMULATOR_HOST", "FIRESTORE_EMULATOR_HOST", "WORKFLOWS_EMULATOR_HOST",
             "WORKFLOWS_GRPC_EMULATOR_HOST", "PUBSUB_EMULATOR_HOST", "CLOUD_SCHEDULER_EMULATOR_HOST",
+            "VERTEX_AI_EMULATOR_HOST",
             "MANGAFLOW_GATEWAY_URL", "GOOGLE_CLOUD_PROJECT"} == set(variables)
     pids = {name: row["pid"] for name, row in rows().items()}
     state = supervisor.up()

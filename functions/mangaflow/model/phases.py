@@ -4,7 +4,7 @@ in `schemas/phases/`, the Vertex AI response schemas and `docs/data-model.md` ar
 never asked of the text model."""
 from __future__ import annotations
 
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field
 
@@ -72,6 +72,36 @@ class Relationship(Shape):
     kind: str = Field(description="In words: `childhood friends`, `siblings`, ...")
 
 
+Sha256 = Annotated[str, Field(pattern="^[0-9a-f]{64}$")]
+
+
+class Tokens(Shape):
+    input: int = Field(ge=0)
+    output: int = Field(ge=0)
+    image: int = Field(ge=0)
+
+
+class Provenance(Shape):
+    """Where a picture came from: the image model, the image cache or the procedural painter; the model id
+    and the version the service answered with, the SHA-256 of the prompt and of each reference image sent,
+    the seed, the response id, latency, tokens and list-price cost; `cache` names the earlier picture
+    reused and how it matched (inputs, prompt, near); `reason` says why the model did not draw it."""
+
+    source: Literal["model", "cache", "procedural"]
+    fallback: Literal["simplified", "procedural"] | None
+    model: str | None
+    model_version: str | None
+    prompt_sha256: Sha256 | None
+    reference_sha256: list[Sha256]
+    seed: int | None
+    response_id: str | None
+    latency_ms: int | None = Field(ge=0)
+    tokens: Tokens
+    cost_usd: float = Field(ge=0)
+    cache: dict[str, Any] | None
+    reason: str | None = None
+
+
 class ReferenceRequest(Shape):
     """A square reference image the service draws for one of the main characters."""
 
@@ -85,6 +115,7 @@ class ReferenceImage(Shape):
 
     character_id: str
     uri: GsUri
+    provenance: Provenance | None = Field(default=None, description="Set when the image model was asked.")
 
 
 class Characters(PhaseOutput):
@@ -232,7 +263,13 @@ class PanelImage(PhaseOutput):
     size_px: PanelPixels = Field(description="The panel's size on the page, [width, height] in pixels.")
     image_uri: GsUri = Field(json_schema_extra=NOT_ASKED, description="`gs://…/panels/<sha256>.png`.")
     attempt: Attempt = Field(json_schema_extra=NOT_ASKED)
-    fallback: Fallback = Field(json_schema_extra=NOT_ASKED, description="Which drawing was made.")
+    fallback: Fallback = Field(json_schema_extra=NOT_ASKED, description=(
+        "none: drawn as asked; simplified: model art from the simpler prompt after a refusal, or the "
+        "procedural painter's simplified drawing; procedural: the image model was asked but did not draw it "
+        "(refused twice, failed, budget spent) so it is the procedural storyboard drawing; placeholder: even "
+        "that could not be drawn."))
+    provenance: Provenance | None = Field(default=None, json_schema_extra=NOT_ASKED,
+                                          description="Where the picture came from and what it cost.")
 
 
 class Images(PhaseOutput):

@@ -263,3 +263,7 @@ class RequestStatus(RequestHistory):
     page_count: int = Field(ge=0)
     review_links: list[ReviewLink] = Field(default_factory=list, description=(
         "The owner only: the review link of every gate still waiting (the token is in the link's fragment)."))
+    cost: dict[str, Any] = Field(default_factory=dict, description=(
+        "What the request's model calls cost so far at list price (`cost_usd`), calls by kind, cache hits, "
+        "fallbacks, tokens, per phase and model, the budget and whether it stopped the model; with the "
+        "request's `provider`, `image_mode` and `prices_as_of` (see docs/vertex.md)."))

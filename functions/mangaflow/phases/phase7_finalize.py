@@ -230,12 +230,23 @@ def _shown_version(ctx: PhaseContext) -> dict | None:
 
 
 def build_manifest(ctx: PhaseContext, output: dict) -> dict:
-    """Everything about the run: request, options, each phase's output, scores, timings, gates."""
+    """Everything about the run: request, options, each phase's output, scores, timings, gates, what the
+    model calls cost, and where every picture came from (provenance per panel and reference sheet)."""
+    from ..providers.pricing import request_cost
     from .registry import keys
 
     request, inputs = ctx.request, ctx.inputs
     phase_keys = keys()
     return {
+        "cost": request_cost(ctx.stores.model_calls, request),
+        "provenance": {
+            "reference_sheets": [{"character_id": r.get("character_id"), "uri": r.get("uri"),
+                                  **(r.get("provenance") or {})}
+                                 for r in (inputs.get("characters") or {}).get("reference_images", [])],
+            "panels": [{"panel_id": d.get("panel_id"), "image_uri": d.get("image_uri"), "fallback": d.get("fallback"),
+                        **(d.get("provenance") or {})}
+                       for d in (inputs.get("images") or {}).get("image_descriptions", [])],
+        },
         "request": {key: request.get(key) for key in ("request_id", "language", "style", "pages", "title", "created_at")},
         "options": request.get("options") or {},
         "story": inputs.get("text", ""),

@@ -1,5 +1,6 @@
 """The Vertex AI provider: each phase asks a Gemini model (google-genai, Vertex AI backend) for JSON in the
-data-model shape, then checks the answer against the offline provider's output for the same inputs.
+data-model shape, then checks the answer against the offline provider's output for the same inputs; `image`
+asks a Gemini image model for a character sheet, a panel or a whole page.
 
 Configuration: GOOGLE_CLOUD_PROJECT, GOOGLE_CLOUD_LOCATION (default "global"), MANGAFLOW_TEXT_MODEL,
 MANGAFLOW_IMAGE_MODEL, and VERTEX_AI_EMULATOR_HOST (host:port of `localcloud.vertex_stub`).
@@ -7,14 +8,12 @@ MANGAFLOW_IMAGE_MODEL, and VERTEX_AI_EMULATOR_HOST (host:port of `localcloud.ver
 from __future__ import annotations
 
 import copy
+import hashlib
 import importlib
 import json
 import logging
-import os
-import random
 import re
 import threading
-import time
 from collections import Counter
 from typing import Any
 
@@ -22,127 +21,35 @@ from google.auth.exceptions import GoogleAuthError
 from google.genai import errors as genai_errors
 from google.genai import types
 
+from .. import model, offline
+from ..model.vertex_schema import vertex_schema
 from ..config import Settings, settings
 from ..errors import UpstreamUnavailable, ValidationError
 from ..offline.common import language_of, pages_of
-from .base import Feedback
-from .offline import OfflineProvider
+from . import pricing
+from .base import Feedback, ImageJob
+from .calls import TRANSIENT_CODES, BudgetExhausted, CallScope, CallSpec, Outcome, PermanentError, Reply, TransientError, unrecorded
 
 log = logging.getLogger(__name__)
 
 DEFAULT_TEXT_MODEL = "gemini-2.5-flash"
 DEFAULT_IMAGE_MODEL = "gemini-2.5-flash-image"
 DEFAULT_LOCATION = "global"
-# 408 and 429 mean "not now", 5xx "not us": both are worth another try after a pause.
-TRANSIENT_CODES = frozenset({408, 429, 500, 502, 503, 504})
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 IMAGE_ASPECTS = {"1:1": 1.0, "2:3": 2 / 3, "3:2": 1.5, "3:4": 0.75, "4:3": 4 / 3, "4:5": 0.8, "5:4": 1.25,
                  "9:16": 9 / 16, "16:9": 16 / 9, "21:9": 21 / 9}
 MAX_REFERENCE_IMAGES = 3
 
 # ------------------------------------------------------------------ response schemas (Vertex AI's OpenAPI subset)
+# Generated from the phase output models (`mangaflow.model`): the shape is defined once, and the fields a
+# phase fills in itself (metadata, image URIs, provenance) are never asked of the model.
+CONCEPT_SCHEMA = vertex_schema(model.Concept)
+CHARACTERS_SCHEMA = vertex_schema(model.Characters)
+PLOT_SCHEMA = vertex_schema(model.Plot)
+STORYBOARD_SCHEMA = vertex_schema(model.Storyboard)
+PANEL_DESCRIPTION_SCHEMA = vertex_schema(model.PanelImage)
+BEAT = PLOT_SCHEMA["properties"]["scenes"]["items"]["properties"]["beats"]["items"]
 
-
-def _s(kind: str, **extra: Any) -> dict:
-    return {"type": kind, **extra}
-
-
-def _text(**extra: Any) -> dict:
-    return _s("STRING", **extra)
-
-
-def _enum(*values: str, nullable: bool = False) -> dict:
-    schema = _s("STRING", enum=list(values))
-    if nullable:
-        schema["nullable"] = True
-    return schema
-
-
-def _num(low: float | None = None, high: float | None = None) -> dict:
-    schema = _s("NUMBER")
-    if low is not None:
-        schema["minimum"] = low
-    if high is not None:
-        schema["maximum"] = high
-    return schema
-
-
-def _int(low: int | None = None, high: int | None = None) -> dict:
-    schema = _num(low, high)
-    schema["type"] = "INTEGER"
-    return schema
-
-
-def _list(items: dict, **extra: Any) -> dict:
-    return _s("ARRAY", items=items, **extra)
-
-
-def _obj(properties: dict, optional: tuple[str, ...] = ()) -> dict:
-    return _s("OBJECT", properties=properties, required=[k for k in properties if k not in optional])
-
-
-STYLES = ("shonen", "shojo", "seinen", "josei", "kodomo")
-EMOTIONS = ("calm", "joy", "tension", "sad", "climax", "mystery", "warm")
-CAMERAS = ("wide", "birds_eye", "worms_eye", "medium", "bust", "close_up")
-SETTING = _obj({"place": _text(), "time_of_day": _enum("dawn", "day", "evening", "night"),
-                "weather": _enum("clear", "rain", "storm", "snow"), "indoor": _s("BOOLEAN")})
-STORY_CONTEXT = _obj({"language": _enum("ja", "en"), "title": _text(), "summary": _text(max_length=400),
-                      "style": _enum(*STYLES), "pages": _int(1, 32), "reading_direction": _enum("rtl", "ltr")})
-CONCEPT_SCHEMA = _obj({
-    "theme": _text(), "themes": _list(_text(), min_items=1, max_items=6), "genre": _enum(*STYLES),
-    "world_setting": _text(), "target_audience": _text(),
-    "tone": _enum("somber", "serious", "bittersweet", "warm", "hopeful", "bright"),
-    "keywords": _list(_text(), max_items=12), "estimated_pages": _int(1, 32), "story_context": STORY_CONTEXT})
-CHARACTER = _obj({
-    "id": _text(), "name": _text(), "aliases": _list(_text()),
-    "role": _enum("protagonist", "deuteragonist", "supporting", "minor"),
-    "kind": _enum("person", "robot", "group"), "personality": _text(), "visual_description": _text(),
-    "palette": _obj({k: _text(pattern="^#[0-9a-fA-F]{6}$") for k in ("hair", "skin", "outfit", "accent")}),
-    "figure": _obj({"hair_style": _enum("long", "short", "ponytail", "spiky", "bob", "bald", "bun"),
-                    "build": _enum("slim", "average", "broad", "robot", "small"), "height": _num(0.8, 1.1),
-                    "age": _enum("child", "teen", "adult", "elder")}),
-    "added_by_feedback": _s("BOOLEAN")}, optional=("added_by_feedback",))
-CHARACTERS_SCHEMA = _obj({
-    "characters": _list(CHARACTER, min_items=1),
-    "relationships": _list(_obj({"a": _text(), "b": _text(), "kind": _text()})),
-    "reference_requests": _list(_obj({"character_id": _text(), "prompt": _text(),
-                                      "size_px": _list(_int(64, 2048), min_items=2, max_items=2)}), max_items=2)})
-BEAT = _obj({"kind": _enum("narration", "dialogue", "action"), "text": _text(), "speaker": _text(nullable=True),
-             "delivery": _enum("speech", "thought", "shout", "narration", "sfx")})
-SCENE = _obj({
-    "scene_id": _text(), "act": _enum("ki", "sho", "ten", "ketsu", "setup", "confrontation", "resolution"),
-    "description": _text(), "characters": _list(_text()), "setting": SETTING, "emotion": _enum(*EMOTIONS),
-    "importance": _num(0.0, 1.0), "beats": _list(BEAT), "added_by_feedback": _s("BOOLEAN")},
-    optional=("added_by_feedback",))
-PLOT_SCHEMA = _obj({
-    "story_structure": _enum("kishotenketsu", "three_act"), "scenes": _list(SCENE, min_items=1),
-    "emotional_arc": _list(_num(0.0, 1.0)),
-    "page_allocation": _list(_obj({"scene_id": _text(), "pages": _num(0.0, 32.0)})),
-    "pacing": _enum("fast", "slow")}, optional=("pacing",))
-DIALOGUE = _obj({"speaker": _text(nullable=True), "text": _text(),
-                 "kind": _enum("speech", "thought", "shout", "narration", "sfx")})
-PANEL = _obj({
-    "panel_id": _text(), "page": _int(1, 32), "reading_order": _int(1, 12),
-    "layout_type": _enum("grid", "tier", "splash", "inset"), "size": _enum("splash", "large", "medium", "small"),
-    "camera_angle": _enum(*CAMERAS), "bbox": _list(_num(0.0, 1.0), min_items=4, max_items=4),
-    "scene_id": _text(), "scene_description": _text(), "characters": _list(_text()), "dialogues": _list(DIALOGUE),
-    "shot": _enum("establishing", "dialogue", "action", "reaction", "detail", "atmosphere", "climax"),
-    "emotion": _enum(*EMOTIONS)})
-CONDENSED = _list(_obj({"source": _list(_int(0), min_items=2, max_items=2), "text": _text(),
-                        "reason": _enum("attribution", "page_budget", "faster_pacing")}))
-STORYBOARD_SCHEMA = _obj({
-    "reading_direction": _enum("rtl", "ltr"),
-    "page_size_px": _list(_int(256, 10000), min_items=2, max_items=2),
-    "pages": _list(_obj({"page": _int(1, 32), "panels": _list(PANEL, min_items=1)}), min_items=1),
-    "applied_feedback": _obj({"option": _text(), "intensity": _num(0.0, 1.0)}),
-    "condensed": CONDENSED}, optional=("applied_feedback", "condensed"))
-PANEL_DESCRIPTION_SCHEMA = _obj({
-    "panel_id": _text(), "description": _text(), "prompt": _text(), "characters": _list(_text()),
-    "setting": SETTING, "mood": _enum(*EMOTIONS), "camera_angle": _enum(*CAMERAS),
-    "staging": _list(_obj({"character_id": _text(), "x": _num(0.0, 1.0), "y": _num(0.0, 1.0),
-                           "scale": _num(0.1, 3.0), "facing": _enum("left", "right"),
-                           "expression": _enum("neutral", "smile", "sad", "angry", "surprised", "determined")})),
-    "size_px": _list(_int(64, 10000), min_items=2, max_items=2)})
 
 SYSTEM_INSTRUCTION = (
     "You are the editor of a manga studio. You turn a story into a manga one phase at a time and answer with "
@@ -224,15 +131,41 @@ def shared_client(project: str, location: str, base_url: str | None = None) -> A
 
 # ------------------------------------------------------------------ the provider
 
+# The most output (text and thinking) each call may bill: bounds what the budget reserves before it.
+MAX_OUTPUT_TOKENS = {"concept": 4096, "characters": 8192, "plot": 16384, "storyboard": 16384,
+                     "panel_description": 2048}
+# Thinking is billed as output: the four planning phases may think a little, a panel description (a
+# straightforward rewrite of one storyboard panel, 28 of them in an 8-page book) does not think at all.
+THINKING_BUDGET = {"concept": 1024, "characters": 1024, "plot": 1024, "storyboard": 1024, "panel_description": 0}
+IMAGE_TEXT_TOKENS = 1024  # an image answer may carry a few words besides the picture
+BLOCK_REASONS = ("SAFETY", "IMAGE_SAFETY", "PROHIBITED_CONTENT", "IMAGE_PROHIBITED_CONTENT", "BLOCKLIST", "SPII",
+                 "RECITATION", "IMAGE_RECITATION", "NO_IMAGE", "IMAGE_OTHER", "OTHER")
+
+
+class _Rules:
+    """The offline rules called directly: what fills gaps in the model's answers (not model calls,
+    so never recorded, faulted or billed)."""
+
+    concept = staticmethod(offline.concept)
+    characters = staticmethod(offline.characters)
+    plot = staticmethod(offline.plot)
+    storyboard = staticmethod(offline.storyboard)
+
+    @staticmethod
+    def panel_description(inputs: dict, panel_id: str, feedback: Feedback) -> dict:
+        return offline.describe(inputs, panel_id, feedback)
+
 
 class VertexProvider:
-    """Gemini on Vertex AI behind the Provider protocol; answers keep the offline provider's shape."""
+    """Gemini on Vertex AI behind the Provider protocol; answers keep the offline provider's shape.
+    Every request goes through the scope (deadline, retries, faults, budget, records); when the budget
+    is spent the text phases take the offline rules' answer and images fall back (see providers.images)."""
 
     name = "vertex"
+    draws_with_model = True
 
     def __init__(self, project: str | None = None, location: str | None = None, text_model: str | None = None,
-                 image_model: str | None = None, base_url: str | None = None, max_retries: int = 3,
-                 backoff_s: float | None = None) -> None:
+                 image_model: str | None = None, base_url: str | None = None, scope: CallScope | None = None) -> None:
         config = settings()
         self.project = project or config.google_cloud_project
         emulated = bool(base_url or config.vertex_emulator_host)
@@ -242,10 +175,11 @@ class VertexProvider:
         self.location = location or config.vertex_location
         self.text_model = text_model or config.text_model
         self.image_model = image_model or config.image_model
+        for model in (self.text_model, self.image_model):
+            pricing.price_of(model)  # a model without a price could pass any budget: refuse it now
         self.base_url = base_url or emulator_base_url()
-        self.max_retries = max(0, int(max_retries))
-        self.backoff_s = float(backoff_s if backoff_s is not None else config.vertex_backoff_s)
-        self.offline = OfflineProvider()
+        self.scope = scope or unrecorded()
+        self.offline = _Rules()
         self.client = shared_client(self.project, self.location, self.base_url)
 
     # ---------------------------------------------------------------- phases
@@ -311,7 +245,8 @@ class VertexProvider:
         payload = {"phase": "panel_description", "panel_id": panel_id,
                    "inputs": {"language": language_of(inputs), "storyboard": _panel_board(inputs, panel_id)},
                    "feedback": feedback}
-        answer = self._ask_json("panel_description", payload, PANEL_DESCRIPTION_SCHEMA, inputs, feedback)
+        answer = self._ask_json("panel_description", payload, PANEL_DESCRIPTION_SCHEMA, inputs, feedback,
+                                item=panel_id)
         result = conform(answer, PANEL_DESCRIPTION_SCHEMA, fallback)
         result["panel_id"] = panel_id
         result["size_px"] = fallback["size_px"]  # the panel's size on the page is geometry, not judgement
@@ -322,88 +257,126 @@ class VertexProvider:
 
     # ---------------------------------------------------------------- images
 
-    def panel_image(self, description: str, characters: list[dict] | None, size_px: list[int] | tuple[int, int],
-                    reference_images: list[bytes] | None = None) -> bytes | None:
-        """PNG bytes of one panel from the image model, or None when the model answered without an image.
-
-        `characters` are phase 2 character dicts (their visual descriptions join the prompt);
-        `reference_images` are PNG/JPEG bytes of character sheets (at most 3 are sent).
-        """
-        if not isinstance(description, str) or not description.strip():
-            raise ValidationError("description must be a non-empty string", field="description")
-        try:
-            width, height = (int(v) for v in size_px)
-        except (TypeError, ValueError):
-            raise ValidationError("size_px must be [width, height] in pixels", field="size_px") from None
-        if width < 1 or height < 1:
-            raise ValidationError("size_px must be positive", field="size_px")
+    def image(self, job: ImageJob) -> Outcome:
+        """One picture from the image model (`responseModalities: ["IMAGE"]`, the nearest supported aspect
+        ratio, the job's reference images after the prompt, its seed). The reply's value is PNG bytes, or
+        None with `blocked` saying why (a safety filter, or an answer without an image)."""
+        if not job.prompt.strip():
+            raise ValidationError("an image prompt must not be empty", field="prompt")
+        width, height = job.size_px
         aspect = min(IMAGE_ASPECTS, key=lambda k: abs(IMAGE_ASPECTS[k] - width / height))
-        looks = [str(c.get("visual_description") or "") for c in characters or [] if isinstance(c, dict)]
-        prompt = ("Draw one manga panel: black ink line art with screentone shading, no text, no speech bubbles, "
-                  "no panel border. " + description.strip())
-        if any(looks):
-            prompt += "\nCharacters (keep their look consistent with the reference images): " + \
-                " | ".join(l for l in looks if l)
-        parts = [types.Part.from_text(text=prompt)]
-        for image in (reference_images or [])[:MAX_REFERENCE_IMAGES]:
-            mime = "image/png" if image[:8] == PNG_MAGIC else "image/jpeg"
-            parts.append(types.Part.from_bytes(data=image, mime_type=mime))
-        config = types.GenerateContentConfig(response_modalities=["IMAGE"],
-                                             image_config=types.ImageConfig(aspect_ratio=aspect))
-        response = self._generate(self.image_model, [types.Content(role="user", parts=parts)], config)
-        for candidate in response.candidates or []:
-            for part in (candidate.content.parts if candidate.content else None) or []:
-                blob = part.inline_data
-                if blob is not None and blob.data and (blob.mime_type or "").startswith("image/"):
-                    return _as_png(blob.data)
-        return None
+        parts = [types.Part.from_text(text=job.prompt)]
+        for reference in job.references[:MAX_REFERENCE_IMAGES]:
+            mime = "image/png" if reference.data[:8] == PNG_MAGIC else "image/jpeg"
+            parts.append(types.Part.from_bytes(data=reference.data, mime_type=mime))
+        config = types.GenerateContentConfig(
+            response_modalities=["IMAGE"], image_config=types.ImageConfig(aspect_ratio=aspect), seed=job.seed,
+            labels=self._labels(f"{job.kind}_image", job.item), candidate_count=1,
+            http_options=types.HttpOptions(timeout=int(settings().image_deadline_s * 1000) + 1000))
+        sent = job.references[:MAX_REFERENCE_IMAGES]
+        most = pricing.most_usage(len(job.prompt.encode("utf-8")), [r.size_px for r in sent], IMAGE_TEXT_TOKENS, 1,
+                                  self.image_model)
+        spec = CallSpec(f"{job.kind}_image", "image", self.name, self.image_model, most=most, item=job.item,
+                        prompt_sha256=sha256_text(job.prompt), reference_sha256=tuple(r.sha256 for r in sent),
+                        seed=job.seed)
+        contents = [types.Content(role="user", parts=parts)]
+        return self.scope.call(spec, lambda: _image_reply(self._send(self.image_model, contents, config)))
 
     # ---------------------------------------------------------------- the model call
 
-    def _ask_json(self, phase: str, payload: dict, schema: dict, inputs: dict, feedback: Feedback) -> dict:
-        """The model's JSON object for one phase; a malformed answer is asked again once, then given up on."""
+    def _labels(self, operation: str, item: str = "") -> dict[str, str]:
+        """Vertex AI billing labels: the request, phase, operation and item (panel, page, character) each call
+        was for (also what the local stand-in reads to scope its test controls to one request or panel)."""
+        scope = self.scope
+        labels = {"mangaflow-operation": operation.replace("_", "-")}
+        if scope.request_id:
+            labels["mangaflow-request"] = scope.request_id
+        if scope.phase:
+            labels["mangaflow-phase"] = str(scope.phase)
+        if item:
+            labels["mangaflow-item"] = re.sub(r"[^a-z0-9_-]", "-", item.lower())[:63]
+        return labels
+
+    def _ask_json(self, phase: str, payload: dict, schema: dict, inputs: dict, feedback: Feedback,
+                  item: str = "") -> dict | None:
+        """The model's JSON object for one phase; a malformed answer is asked again once, then given up on.
+        None when the budget is spent: the caller then takes the offline rules' answer whole."""
         prompt = build_prompt(phase, payload, inputs, feedback)
         contents = [types.Content(role="user", parts=[types.Part.from_text(text=prompt)])]
         problem = ""
-        for _ in range(2):
+        schema_chars = len(json.dumps(schema)) + len(SYSTEM_INSTRUCTION.encode("utf-8"))
+        most = pricing.most_usage(len(prompt.encode("utf-8")) + schema_chars, [],
+                                  MAX_OUTPUT_TOKENS[phase] + THINKING_BUDGET[phase])
+        for again in ("", "again"):
             config = types.GenerateContentConfig(
                 system_instruction=SYSTEM_INSTRUCTION, response_mime_type="application/json",
                 response_schema=copy.deepcopy(schema),  # the SDK edits schemas in place
-                temperature=0.4)
-            response = self._generate(self.text_model, contents, config)
-            answer, problem = parse_answer(response)
+                temperature=0.4, max_output_tokens=MAX_OUTPUT_TOKENS[phase],
+                thinking_config=types.ThinkingConfig(thinking_budget=THINKING_BUDGET[phase]),
+                labels=self._labels(phase, item),
+                http_options=types.HttpOptions(timeout=int(settings().text_deadline_s * 1000) + 1000))
+            spec = CallSpec(phase, "text", self.name, self.text_model, most=most, item="/".join(filter(None, (item, again))),
+                            prompt_sha256=sha256_text(prompt))
+            try:
+                outcome = self.scope.call(spec, lambda: _text_reply(self._send(self.text_model, contents, config)))
+            except BudgetExhausted as spent:
+                log.warning("vertex %s: %s; the offline rules answer instead", phase, spent)
+                return None
+            answer, problem = outcome.reply.value
             if answer is not None:
                 return answer
             log.warning("vertex %s answered phase %s with %s; asking again", self.text_model, phase, problem)
         raise UpstreamUnavailable(f"Vertex AI model {self.text_model} gave no usable JSON for phase '{phase}' "
                                   f"after 2 tries ({problem})", field=phase)
 
-    def _generate(self, model: str, contents: list, config: types.GenerateContentConfig) -> Any:
-        """generate_content with up to `max_retries` retries on 408/429/5xx and network errors, backing off."""
-        attempt = 0
-        while True:
-            try:
-                return self.client.models.generate_content(model=model, contents=contents, config=config)
-            except genai_errors.APIError as error:
-                if error.code not in TRANSIENT_CODES:
-                    raise UpstreamUnavailable(f"Vertex AI refused the request to {model}: {error.code} "
-                                              f"{error.status or ''} {error.message or ''}".strip(),
-                                              status=502) from None
-                reason = f"{error.code} {error.status or ''}".strip()
-            except (OSError, *TRANSPORT_ERRORS) as error:  # connection refused, reset, timed out
-                reason = type(error).__name__
-            except (GoogleAuthError, RuntimeError) as error:  # no usable credentials: retrying will not help
-                raise UpstreamUnavailable(
-                    f"Vertex AI credentials are missing or invalid ({type(error).__name__}: {error}); run "
-                    "`gcloud auth application-default login`, or set VERTEX_AI_EMULATOR_HOST for the local "
-                    "stand-in", status=502) from None
-            if attempt >= self.max_retries:
-                raise UpstreamUnavailable(f"Vertex AI model {model} is unavailable after {attempt + 1} attempts "
-                                          f"(last: {reason})")
-            delay = self.backoff_s * (2 ** attempt) * (1 + 0.25 * random.random())
-            log.info("vertex %s: %s, retry %d in %.2fs", model, reason, attempt + 1, delay)
-            time.sleep(delay)
-            attempt += 1
+    def _send(self, model: str, contents: list, config: types.GenerateContentConfig) -> Any:
+        """One generateContent request; failures sorted into transient (429, 5xx, network) and permanent."""
+        try:
+            return self.client.models.generate_content(model=model, contents=contents, config=config)
+        except genai_errors.APIError as error:
+            message = f"{error.status or ''} {error.message or ''}".strip()
+            if error.code in TRANSIENT_CODES:
+                raise TransientError(error.code, message) from None
+            raise PermanentError(error.code, message) from None
+        except (OSError, *TRANSPORT_ERRORS) as error:  # connection refused, reset, timed out
+            raise TransientError(None, f"{type(error).__name__}: {error}") from None
+        except (GoogleAuthError, RuntimeError) as error:  # no usable credentials: retrying will not help
+            raise PermanentError(None, f"Vertex AI credentials are missing or invalid ({type(error).__name__}: "
+                                       f"{error}); run `gcloud auth application-default login`, or set "
+                                       "VERTEX_AI_EMULATOR_HOST for the local stand-in") from None
+
+
+def _text_reply(response: Any) -> Reply:
+    return Reply(parse_answer(response), usage=pricing.usage_of(getattr(response, "usage_metadata", None)),
+                 model_version=getattr(response, "model_version", None),
+                 response_id=getattr(response, "response_id", None))
+
+
+def _image_reply(response: Any) -> Reply:
+    """PNG bytes of the first image in the answer, or None and why there is none."""
+    usage = pricing.usage_of(getattr(response, "usage_metadata", None))
+    version, response_id = getattr(response, "model_version", None), getattr(response, "response_id", None)
+    reasons = []
+    feedback = getattr(response, "prompt_feedback", None)
+    if feedback is not None and getattr(feedback, "block_reason", None):
+        reasons.append(f"prompt blocked: {_name(feedback.block_reason)}")
+    for candidate in getattr(response, "candidates", None) or []:
+        for part in (candidate.content.parts if candidate.content else None) or []:
+            blob = part.inline_data
+            if blob is not None and blob.data and (blob.mime_type or "").startswith("image/"):
+                return Reply(_as_png(blob.data), usage, version, response_id)
+        finish = _name(getattr(candidate, "finish_reason", None))
+        if finish and finish != "STOP":
+            reasons.append(f"finish reason {finish}")
+    return Reply(None, usage, version, response_id, blocked="; ".join(reasons) or "the answer held no image")
+
+
+def _name(value: Any) -> str:
+    return str(getattr(value, "name", None) or value or "")
+
+
+def sha256_text(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def _transport_errors() -> tuple[type[BaseException], ...]:

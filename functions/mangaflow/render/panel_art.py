@@ -214,3 +214,43 @@ def png_bytes(image: Image.Image, *, compress_level: int = 3) -> bytes:
     # icc_profile=None stops Pillow copying a profile from image.info; no pnginfo means no text chunks.
     clean.save(buffer, format="PNG", compress_level=compress_level, optimize=False, icc_profile=None)
     return buffer.getvalue()
+
+
+def marked_picture(prompt: str, size_px: tuple[int, int], mark: str,
+                   references: list[Image.Image] | tuple[Image.Image, ...] = ()) -> Image.Image:
+    """A picture that is plainly not art, for stand-ins of an image model (the local Vertex AI stand-in,
+    the latency simulator): a screentone sketch fixed by the prompt's hash, every reference image it was
+    given shown as a thumbnail along the bottom (so what was sent is visible in what came back), and
+    `mark` written across it. The first reference shows through (in page mode: the page's frames)."""
+    import hashlib
+
+    width, height = _check_size(tuple(int(v) for v in size_px), "size_px")
+    seed = hashlib.sha256(prompt.encode("utf-8")).digest()
+    image = Image.new("RGB", (width, height), PAPER)
+    if references:  # the first reference shows through (in page mode it is the frame template)
+        image = Image.blend(image, references[0].convert("RGB").resize((width, height)), 0.6)
+    draw = ImageDraw.Draw(image)
+    horizon = int(height * (0.45 + seed[0] / 255 * 0.25))
+    step = max(6, min(width, height) // 60)
+    for y in range(0, horizon, step):  # a dotted screentone above the horizon
+        for x in range((y // step) % 2 * step // 2, width, step):
+            draw.ellipse((x, y, x + step // 4 + 1, y + step // 4 + 1), fill=grey(0.7))
+    draw.line((0, horizon, width, horizon), fill=INK, width=max(2, height // 250))
+    thumbs = [r.convert("RGB") for r in references][:6]
+    if thumbs:
+        side = max(16, min(height // 5, width // (len(thumbs) + 1)))
+        for k, thumb in enumerate(thumbs):
+            small = thumb.copy()
+            small.thumbnail((side, side))
+            x, y = 8 + k * (side + 8), height - side - 8
+            image.paste(small, (x, y))
+            draw.rectangle((x - 2, y - 2, x + small.width + 1, y + small.height + 1), outline=INK, width=2)
+    size = max(10, height // 12)  # the mark fits the middle 45 % of the width: it survives a crop to the panel
+    while size > 10 and draw.textlength(mark, font=_font(size)) > width * 0.45:
+        size -= 2
+    font = _font(size)
+    left, top, right, bottom = draw.textbbox((0, 0), mark, font=font)
+    x, y = (width - (right - left)) / 2, height * 0.08
+    draw.rectangle((x - 6, y - 4, x + right - left + 6, y + bottom - top + 8), fill=PAPER, outline=INK, width=2)
+    draw.text((x - left, y - top + 2), mark, fill=INK, font=font)
+    return image

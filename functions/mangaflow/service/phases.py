@@ -1,11 +1,10 @@
-"""Which provider (offline, simulated, vertex) makes the content, and the phases' names."""
+"""The phases' names, and what a request's model calls cost."""
 from __future__ import annotations
 
-import functools
 from typing import Any
 
-from ..config import settings
 from ..phases import registry
+from ..providers.pricing import request_cost
 
 
 def phase_keys() -> dict[int, str]:
@@ -13,13 +12,6 @@ def phase_keys() -> dict[int, str]:
     return registry.keys()
 
 
-@functools.lru_cache(maxsize=4)
-def _provider_named(name: str) -> Any:
-    from ..providers import get_provider
-
-    return get_provider(name)
-
-
-def provider() -> Any:
-    """The configured provider (MANGAFLOW_PROVIDER), created once per process."""
-    return _provider_named(settings().provider)
+def cost_of(stores: Any, request: dict[str, Any]) -> dict[str, Any]:
+    """The request's cost so far (providers.pricing.request_cost)."""
+    return request_cost(stores.model_calls, request)

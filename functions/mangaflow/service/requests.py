@@ -13,7 +13,7 @@ from ..schemas import validate
 from ..bootstrap import Stores
 from . import executions, live
 from .access import load_request
-from .phases import phase_keys
+from .phases import cost_of, phase_keys
 
 
 def validate_start_body(body: dict[str, Any]) -> dict[str, Any]:
@@ -29,6 +29,7 @@ def start_generation(stores: Stores, body: dict[str, Any], user_id: str, client_
     """Validate, rate-limit, record the request and its story, start the workflow; 202 payload.
     `user_id` is the authenticated principal's: it owns the request and its run slot."""
     request = validate_start_body(body)
+    models = model_options(body)
     keys = stores.idempotency
     idempotency_key = body.get("idempotency_key")
     claim = keys.claim(f"start:{user_id}:{idempotency_key}") if idempotency_key else None
@@ -56,7 +57,7 @@ def start_generation(stores: Stores, body: dict[str, Any], user_id: str, client_
                       f"retry in {admission.retry_after_s:.0f} s", field="(client)",
                       retry_after_s=admission.retry_after_s)
     try:
-        response = _record_and_start(stores, request_id, request, body, user_id, client_address)
+        response = _record_and_start(stores, request_id, request, body, models, user_id, client_address)
     except BaseException:
         # Nothing runs for this request: its slot and its idempotency key are free again at once.
         stores.admission.release(user_id, request_id)
@@ -68,8 +69,28 @@ def start_generation(stores: Stores, body: dict[str, Any], user_id: str, client_
     return response
 
 
-def _record_and_start(stores: Stores, request_id: str, request: dict[str, Any], body: dict[str, Any], user_id: str,
-                      client_address: str) -> dict[str, Any]:
+def model_options(body: dict[str, Any]) -> dict[str, Any]:
+    """The request's provider, budget, image mode and panel concurrency: what it asked for, else the defaults;
+    a vertex request draws at most MANGAFLOW_VERTEX_CONCURRENCY panels at once (the image model's quota).
+    A provider this deployment cannot use is refused here (422), before anything starts."""
+    from ..providers import get_provider
+
+    config = settings()
+    provider = body.get("provider") or config.provider
+    try:
+        get_provider(provider)  # vertex: a project (or the local stand-in) and a price for both models
+    except DomainError as err:
+        raise DomainError(f"provider {provider!r} cannot be used by this service: {err.message}", status=422,
+                          field="provider") from None
+    concurrency = int(body.get("concurrency_limit", 5))
+    if provider == "vertex":
+        concurrency = min(concurrency, config.vertex_concurrency)
+    return {"provider": provider, "budget_usd": float(body.get("budget_usd", config.budget_usd)),
+            "image_mode": body.get("image_mode") or config.image_mode, "concurrency_limit": concurrency}
+
+
+def _record_and_start(stores: Stores, request_id: str, request: dict[str, Any], body: dict[str, Any],
+                      models: dict[str, Any], user_id: str, client_address: str) -> dict[str, Any]:
     input_uri = stores.artifacts.put_json("input_data", {"text": request["text"]}, prefix=f"requests/{request_id}")
     hitl = body.get("hitl") or {}
     timeout = int(hitl.get("timeout_seconds", settings().hitl_timeout_s))
@@ -77,19 +98,21 @@ def _record_and_start(stores: Stores, request_id: str, request: dict[str, Any], 
     stores.requests.create(user_id, request_id=request_id, client_address=client_address, title=request.get("title"),
                             language=request["language"], style=request.get("style"), pages=request["pages"],
                             input_uri=input_uri, hitl_timeout_s=timeout, auto_approve=(mode == "auto"),
-                            options={"hitl_mode": mode, "concurrency_limit": body.get("concurrency_limit", 5)})
+                            options={"hitl_mode": mode, **models})
+    stores.model_calls.open_budget(request_id, models["budget_usd"])
     stores.progress.open_session(request_id, user_id, current_phase=1)
     try:
         execution = executions.start_execution({
             "request_id": request_id, "hitl_mode": "auto" if mode in ("auto", "auto_approve") else "review",
-            "hitl_timeout_seconds": timeout, "concurrency_limit": int(body.get("concurrency_limit", 5)),
+            "hitl_timeout_seconds": timeout, "concurrency_limit": models["concurrency_limit"],
             "quality_delay_scale": float(settings().quality_delay_scale),
+            "call_timeout_seconds": settings().phase_call_timeout_s,
         })
     except BaseException:
         stores.requests.update(request_id, status="failed", error="the workflow could not be started")
         raise
     stores.requests.update(request_id, execution_name=execution["name"])
-    return {"request_id": request_id, "execution": execution["name"], "status": "accepted"}
+    return {"request_id": request_id, "execution": execution["name"], "status": "accepted", **models}
 
 
 FINISHED = ("completed", "failed", "cancelled")
@@ -181,6 +204,6 @@ def request_state(stores: Stores, request_id: str, owner: bool = True) -> dict[s
 
     answer = {**state, "panel_count": panel_count, "final_pages": final.get("pages", []),
               "exports": final.get("exports", {}), "page_count": len(final.get("pages", [])),
-              "review_links": open_gate_links(state) if owner else []}
+              "review_links": open_gate_links(state) if owner else [], "cost": cost_of(stores, state)}
     # The answer's shape is RequestStatus (docs/data-model.md): checked, then written out as that model.
     return checked(RequestStatus, answer, "the request state").model_dump(mode="json", exclude_unset=True)

@@ -4,6 +4,11 @@ The phases are plugins (`mangaflow.phases.registry`): this loop is the same for 
 idempotent: the same (request, phase, attempt, panel) returns what was recorded and writes nothing
 twice. Artifacts are content-addressed; the phase run keeps references, score, decision and timings;
 progress goes to whoever watches.
+
+Each call works with the request's own provider (its `provider` option) around a CallScope of its own
+(deadlines, retries, faults, the budget, the model-call records), and takes the call's lease first: a
+retry of the same call (the workflow gave up waiting) takes the lease over, and an answer that comes
+after that, or after the request failed or was cancelled, is discarded, never recorded as succeeded.
 """
 from __future__ import annotations
 
@@ -15,16 +20,42 @@ from typing import Any
 
 from .. import events, quality, schemas
 from ..bootstrap import Stores
-from ..errors import DomainError, ValidationError
+from ..config import settings
+from ..errors import Conflict, DomainError, ValidationError
 from ..logs import log_event
 from ..phases import registry
 from ..phases.phase5_images import PANEL_SCORES
 from ..phases.registry import PhaseContext
+from ..providers import CallScope, get_provider
 from . import live
 from .access import load_request
-from .phases import provider
+from .phases import cost_of
 
 PHASE5_OPERATIONS = ("plan", "panel", "collect")
+
+
+def provider_name(request: dict[str, Any]) -> str:
+    """The provider the request was started with (its `provider` option), else this service's default."""
+    return str((request.get("options") or {}).get("provider") or settings().provider)
+
+
+def scope_for(stores: Stores, request: dict[str, Any], phase: int, attempt: int, panel_id: str | None) -> CallScope:
+    return CallScope(stores.model_calls, request_id=request["request_id"], phase=phase, attempt=attempt,
+                     panel_id=panel_id)
+
+
+def _still_current(stores: Stores, request_id: str, lease: str, token: str) -> None:
+    """Raises Conflict when nobody waits for this call's answer any more: the request ended, or a retry of the
+    same call took its lease. Its answer is then discarded (logged, never recorded as succeeded)."""
+    status = stores.requests.get(request_id).get("status")
+    if status in ("failed", "cancelled"):
+        why = f"the request was {status} while this call ran"
+    elif not stores.model_calls.holds_lease(request_id, lease, token):
+        why = "a retry of the same call took it over"
+    else:
+        return
+    log_event("late phase answer discarded", logging.WARNING, request_id=request_id, call=lease, reason=why)
+    raise Conflict(f"this answer came too late and was discarded: {why}", field="attempt")
 
 
 def _now() -> datetime:
@@ -104,11 +135,26 @@ def run_phase(stores: Stores, phase: int, body: dict[str, Any]) -> dict[str, Any
     selected = {str(k): int(v) for k, v in (body.get("selected") or {}).items()}
     plugin = registry.phase(phase)
     if operation == "plan":
-        return plan_panels(stores, plugin, request, selected, attempt)
+        return plan_panels(stores, plugin, request, selected, attempt, _feedback(body))
     panel_id = body["panel_id"] if operation == "panel" else None
     existing = stores.phase_runs.find(request_id, phase, attempt, panel_id=panel_id)
     if existing is not None and existing.get("status") == "succeeded":
         return _response(existing, replay=True)
+    if request.get("status") in ("failed", "cancelled"):
+        raise Conflict(f"request {request_id} is {request['status']}; its phases are not run any more",
+                       field="request_id")
+    lease = f"{phase}/{attempt}/{panel_id or operation}"
+    token = stores.model_calls.take_lease(request_id, lease)
+    scope = scope_for(stores, request, phase, attempt, panel_id)
+    try:
+        return _run(stores, plugin, request, selected, body, phase, attempt, panel_id, scope, lease, token)
+    finally:
+        scope.close()
+
+
+def _run(stores: Stores, plugin: Any, request: dict[str, Any], selected: dict[str, int], body: dict[str, Any],
+         phase: int, attempt: int, panel_id: str | None, scope: CallScope, lease: str, token: str) -> dict[str, Any]:
+    request_id = request["request_id"]
     if panel_id is None:
         stores.requests.update(request_id, status="running", current_phase=phase)
         live.publish(stores, request_id, {"type": "phase_started", "phase": phase, "attempt": attempt})
@@ -117,7 +163,7 @@ def run_phase(stores: Stores, phase: int, body: dict[str, Any]) -> dict[str, Any
     clock = time.perf_counter()
     inputs = load_inputs(stores, request, selected, phase)
     retry = int(body.get("retry", 0))
-    ctx = PhaseContext(stores, request, inputs, _feedback(body), attempt, provider())
+    ctx = PhaseContext(stores, request, inputs, _feedback(body), attempt, get_provider(provider_name(request), scope))
     fallback = None
     if panel_id is not None:
         output, fallback = plugin.draw_panel(ctx, panel_id)  # type: ignore[attr-defined]
@@ -129,6 +175,7 @@ def run_phase(stores: Stores, phase: int, body: dict[str, Any]) -> dict[str, Any
     verdict = quality.gate(float(judged["score"]), retry)
     output_uri = stores.artifacts.put_json("version_snapshots", output, prefix=f"requests/{request_id}/phase{phase}")
     seconds = time.perf_counter() - clock
+    _still_current(stores, request_id, lease, token)
     row = stores.phase_runs.record(
         request_id, phase, attempt, panel_id=panel_id, status="succeeded", output_uri=output_uri,
         score=round(float(judged["score"]), 4), decision=verdict["decision"], hints=judged.get("hints", []),
@@ -151,11 +198,15 @@ def run_phase(stores: Stores, phase: int, body: dict[str, Any]) -> dict[str, Any
     return _response(row, preview_uri=preview_uri, checks=judged.get("checks", {}))
 
 
-def plan_panels(stores: Stores, plugin: Any, request: dict[str, Any], selected: dict[str, int],
-                attempt: int) -> dict[str, Any]:
+def plan_panels(stores: Stores, plugin: Any, request: dict[str, Any], selected: dict[str, int], attempt: int,
+                feedback: dict[str, Any] | None = None) -> dict[str, Any]:
     inputs = load_inputs(stores, request, selected, 5)
-    ctx = PhaseContext(stores, request, inputs, None, attempt, provider())
-    panel_ids = plugin.plan(ctx)
+    scope = scope_for(stores, request, 5, attempt, None)
+    try:
+        ctx = PhaseContext(stores, request, inputs, feedback, attempt, get_provider(provider_name(request), scope))
+        panel_ids = plugin.plan(ctx)
+    finally:
+        scope.close()
     live.publish(stores, request["request_id"], {"type": "panels_planned", "phase": 5, "attempt": attempt,
                                                  "total": len(panel_ids)})
     return {"request_id": request["request_id"], "phase": 5, "attempt": attempt, "panel_ids": panel_ids}
@@ -163,11 +214,19 @@ def plan_panels(stores: Stores, plugin: Any, request: dict[str, Any], selected: 
 
 def _record_analytics(stores: Stores, request_id: str, phase: int, attempt: int, row: dict[str, Any], retry: int,
                       judged: dict[str, Any]) -> None:
-    """Quality scores feed the BigQuery tables; analytics never fails a phase."""
+    """Quality scores (with what the attempt's model calls cost) feed the BigQuery tables; analytics never
+    fails a phase."""
     try:
+        provider = provider_name(stores.requests.get(request_id))
+        calls = [c for c in stores.model_calls.list(request_id)
+                 if c.get("phase") == phase and c.get("attempt") == attempt]
+        answered = [c for c in calls if c["status"] in ("ok", "blocked", "late") and c["provider"] != "offline"]
         stores.analytics.record_quality_score(request_id=request_id, phase=phase, attempt=attempt,
                                               score=float(row["score"]), decision=str(row["decision"]),
-                                              hints=list(judged.get("hints", [])))
+                                              hints=list(judged.get("hints", [])), provider=provider,
+                                              duration_ms=row.get("duration_ms"),
+                                              cost_usd=round(sum(float(c["cost_usd"]) for c in calls), 8),
+                                              model_calls=len(answered))
         if retry:
             stores.analytics.record_retry(request_id=request_id, phase=phase, attempt=attempt, reason="quality",
                                           score=float(row["score"]))
@@ -187,6 +246,7 @@ def complete(stores: Stores, request_id: str) -> None:
     if manifest_uri:  # the last gate is decided only now: the manifest gets every decision
         manifest = stores.artifacts.get_json(manifest_uri)
         manifest["phases"] = stores.requests.state(request_id)["phases"]
+        manifest["cost"] = cost_of(stores, request)
         manifest["completed_at"] = _now().isoformat()
         stores.artifacts.put_named("final_products", parse_uri(manifest_uri)[1], json_bytes(manifest),
                                    "application/json")

@@ -320,7 +320,13 @@ class DuckDBBackend:
         connection.execute("SET TimeZone = 'UTC'")
         if not self._ready:
             for table in TABLES:
-                connection.execute(duckdb_create_table(table, load_table_schema(table)))
+                fields = load_table_schema(table)
+                connection.execute(duckdb_create_table(table, fields))
+                # A file made before a column was added to the schema gets it (nullable columns only).
+                for field in fields:
+                    if field.get("mode", "NULLABLE").upper() == "NULLABLE":
+                        connection.execute(f'ALTER TABLE "{table}" ADD COLUMN IF NOT EXISTS "{field["name"]}" '
+                                           f'{_DUCKDB_TYPES[field["type"].upper()]}')
             self._ready = True
         return connection
 
@@ -525,6 +531,12 @@ def _seconds(name: str, value: float) -> float:
     return float(value)
 
 
+def _dollars(name: str, value: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        raise ValidationError(f"{name} must be an amount of US dollars >= 0, got {value!r}", field=name)
+    return float(value)
+
+
 def _text(name: str, value: str | None, *, optional: bool = False, limit: int = 200) -> str | None:
     if value is None and optional:
         return None
@@ -571,6 +583,8 @@ def record_quality_score(
     provider: str | None = None,
     duration_ms: int | None = None,
     hints: Sequence[str] | None = None,
+    cost_usd: float | None = None,
+    model_calls: int | None = None,
     recorded_at: dt.datetime | None = None,
     backend: AnalyticsBackend | None = None,
 ) -> Row:
@@ -586,6 +600,8 @@ def record_quality_score(
         "provider": _text("provider", provider, optional=True),
         "duration_ms": _count("duration_ms", duration_ms, minimum=0, optional=True),
         "hints": _hints(hints),
+        "cost_usd": None if cost_usd is None else _dollars("cost_usd", cost_usd),
+        "model_calls": _count("model_calls", model_calls, minimum=0, optional=True),
     }
     (backend or backend_from_env()).insert("phase_quality_scores", [row])
     return row
