@@ -1,6 +1,6 @@
 """A person reviews a whole request in a real Chromium, from the link to the finished book: approve,
 a quick option, a free-text modify, a comparison and a revert, feedback the phase cannot apply, a
-one-bubble move (only its page re-lettered), skip, then the PDF downloaded from the page."""
+one-panel redo (only that panel drawn again), a one-bubble move (only its page re-lettered), skip, then the PDF downloaded from the page."""
 from __future__ import annotations
 
 import io
@@ -85,6 +85,24 @@ def test_a_japanese_request_reviewed_entirely_on_the_page(stack, owner, browser,
     loaded = browser.do("images_loaded")["value"]
     assert len(loaded) >= 2 and all(image["ok"] for image in loaded), loaded
     _shot(browser, shots / "phase5-panels.png")
+    # Redo one panel with words: only that panel is drawn again, every other one is kept as it was.
+    target = browser.do("evaluate", script="document.querySelectorAll('#redo_panel option')[1].value")["value"]
+    browser.do("select", selector="#redo_panel", value=target)
+    browser.do("fill", selector="#redo_words", value="close-up at night")
+    browser.submit("#send-redo")
+    browser.wait_for("#versions", 90000)
+    loaded = browser.do("images_loaded")["value"]
+    assert all(image["ok"] for image in loaded), loaded
+    state = _status(stack, owner, request_id)
+    drawn, redone = (_output(state, 5, 1)["image_descriptions"], _output(state, 5, 2)["image_descriptions"])
+    assert [i["panel_id"] for i in drawn] == [i["panel_id"] for i in redone]
+    for a, b in zip(drawn, redone):
+        if a["panel_id"] == target:
+            assert b["image_uri"] != a["image_uri"] and not b.get("kept_from")
+            assert b["camera_angle"] == "close_up" and b["setting"]["time_of_day"] == "night", b
+        else:
+            assert (b["image_uri"], b["description"], b["kept_from"]) == (a["image_uri"], a["description"], 1)
+    _shot(browser, shots / "phase5-panel-redone.png")
     browser.submit("#approve")
 
     # Phase 6: the lettered pages; move one bubble with the editor: only its page is re-lettered.
@@ -129,7 +147,7 @@ def test_a_japanese_request_reviewed_entirely_on_the_page(stack, owner, browser,
     assert state["status"] == "completed"
     decisions = {p["phase"]: [g["decision"] for g in p["gates"]] for p in state["phases"]}
     assert decisions[1] == ["approve"] and decisions[2] == ["modify", "approve"]
-    assert decisions[3] == ["modify", "approve"] and decisions[4] == ["approve"]
+    assert decisions[3] == ["modify", "approve"] and decisions[4] == ["approve"] and decisions[5] == ["modify", "approve"]
     assert decisions[6] == ["modify", "skip"] and decisions[7] == ["skip"]
     manifest = json.loads(object_store().get_bytes(state["result_uri"]))
     assert manifest["outputs"]["plot"] == _output(state, 3, 1), "the revert went on with the first plot"

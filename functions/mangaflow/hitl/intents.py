@@ -93,6 +93,9 @@ def feedback_for_phase(phase: int, answer: dict[str, Any], intent: dict[str, Any
     option = name if name in options.QUICK_OPTIONS.get(phase, ()) else intent.get("option")
     if option:
         feedback["option"] = option
+    if option == "regenerate_panel" and not value:  # "redraw p001-2 at night": the panel named in the words
+        named = options.PANEL_ID.search(feedback["text"])
+        value = named.group(0) if named else None
     if value:
         feedback["value"] = value
     if isinstance(answer.get("bubble"), dict):

@@ -3,7 +3,11 @@ phase"): one list the phases, the offline rules and the review page all read, an
 review page offers (an option is offered only when the phase makes the change it names)."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+
+# "regenerate_panel:p001-2": the one option whose value is not from a list but names a panel.
+PANEL_ID = re.compile(r"p[0-9]{2,3}-[0-9]{1,2}")
 
 QUICK_OPTIONS: dict[int, tuple[str, ...]] = {
     1: ("brighter", "more_serious", "change_genre", "change_target_age"),
@@ -30,7 +34,6 @@ NOT_OFFERED: dict[tuple[int, str], tuple[str, str]] = {
     (5, "colour"): ("the storyboard art keeps the characters' palettes; colour direction needs an image model",
                     "絵コンテはキャラクターの配色を保ちます。色の指定には画像生成モデルが必要です"),
     (5, "quality"): ("the storyboard art has one level of detail", "絵コンテの描き込みは一段階です"),
-    (5, "regenerate_panel"): ("redrawing one panel comes with the panel cache", "コマ単位の描き直しはコマのキャッシュと一緒に対応します"),
     (7, "quality"): ("pages are exported losslessly at 300 dpi already", "ページはすでに300dpiの可逆形式で書き出しています"),
     (7, "check_output"): ("the final checks are shown on this page", "最終チェックはこのページに表示しています"),
 }
@@ -85,6 +88,8 @@ def split(option: str | None) -> tuple[str | None, str | None]:
         return None, None
     name, _, value = str(option).partition(":")
     name = name.strip().lower().replace(" ", "_").replace("-", "_")
+    if name == "regenerate_panel":
+        return name, value.strip() if PANEL_ID.fullmatch(value.strip()) else None
     values = OPTION_VALUES.get(name, ())
     matched = next((v for v in values if v.lower() == value.strip().lower()), None)
     return name, matched

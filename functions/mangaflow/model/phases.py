@@ -270,6 +270,9 @@ class PanelImage(PhaseOutput):
         "that could not be drawn."))
     provenance: Provenance | None = Field(default=None, json_schema_extra=NOT_ASKED,
                                           description="Where the picture came from and what it cost.")
+    kept_from: Attempt | None = Field(default=None, json_schema_extra=NOT_ASKED, description=(
+        "Set when another panel was redone at the gate (`regenerate_panel:<panel>`): this one is the picture of "
+        "that attempt, kept as it was."))
 
 
 class Images(PhaseOutput):

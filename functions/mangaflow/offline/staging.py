@@ -47,13 +47,39 @@ def describe(inputs: dict, panel_id: str, feedback: dict | None) -> dict:
     description = _describe(panel, scene, setting, characters, cast, camera, mood)
     if request.option in ("art_style", "colour", "quality") or request.text:
         description += " Requested: " + (request.text.strip() or request.option.replace("_", " ")) + "."
-    if request.wants("regenerate_panel"):
-        description += f" Variation {1 + round(request.intensity * 3)}."
+    variation = None
+    if request.wants("regenerate_panel") and (feedback or {}).get("value") in (None, panel_id):
+        camera, setting, variation = redo(request.text, camera, setting, feedback)
+        staging = _stage(panel, characters, cast, camera, mood, direction)
+        description = _describe(panel, scene, setting, characters, cast, camera, mood) + (
+            " Redrawn: " + request.text.strip() + "." if request.text.strip() else f" Variation {variation}.")
     page_w, page_h = storyboard.get("page_size_px") or [2150, 3035]
     _, _, w, h = panel.get("bbox") or [0, 0, 1, 1]
-    return {"panel_id": panel_id, "description": description, "prompt": _prompt(description, characters, cast),
-            "characters": characters, "setting": setting, "mood": mood, "camera_angle": camera,
-            "staging": staging, "size_px": [max(64, round(w * page_w)), max(64, round(h * page_h))]}
+    described = {"panel_id": panel_id, "description": description, "prompt": _prompt(description, characters, cast),
+                 "characters": characters, "setting": setting, "mood": mood, "camera_angle": camera,
+                 "staging": staging, "size_px": [max(64, round(w * page_w)), max(64, round(h * page_h))]}
+    if variation is not None:
+        described["variation"] = variation
+    return described
+
+
+# What a person may ask of one redrawn panel in words: the camera, the time of day, the weather.
+REDO_CAMERA = (("close_up", ("close-up", "close up", "closeup", "アップ", "寄り")), ("bust", ("bust", "バスト")),
+               ("birds_eye", ("bird", "from above", "俯瞰")), ("worms_eye", ("worm", "from below", "煽り", "あおり")),
+               ("wide", ("wide", "establishing", "引き", "全景", "ロング")), ("medium", ("medium", "ミディアム")))
+
+
+def redo(text: str, camera: str, setting: dict, feedback: dict | None) -> tuple[str, dict, int]:
+    """One panel redrawn at the phase 5 gate: the camera, time of day and weather its words name, and a
+    variation number (a new drawing each time: the attempt shown plus one)."""
+    from ..render.art_scene import time_and_weather_in
+
+    lowered = text.lower()
+    camera = next((name for name, words in REDO_CAMERA if any(w in lowered for w in words)), camera)
+    time_of_day, weather = time_and_weather_in(text)
+    setting = {**setting, **({"time_of_day": time_of_day} if time_of_day else {}),
+               **({"weather": weather} if weather else {})}
+    return camera, setting, int((feedback or {}).get("base_attempt") or 0) + 1
 
 
 def _cast_list(inputs: dict) -> list[dict]:

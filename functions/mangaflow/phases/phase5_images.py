@@ -221,6 +221,9 @@ class Images(Phase):
         panel = next((p for p in storyboard_panels(storyboard) if p["panel_id"] == panel_id), None)
         if panel is None:
             raise NotFound(f"panel_id {panel_id!r} is not in the chosen storyboard", field="panel_id")
+        kept = self.kept_from_shown(ctx, panel_id)
+        if kept is not None:
+            return kept
         size = panel_size_px(panel, storyboard)
         prefix = f"requests/{ctx.request_id}/panels"
         description, art = None, None
@@ -237,6 +240,21 @@ class Images(Phase):
                 variant = "procedural"
         return {**description, "panel_id": panel_id, "image_uri": uri, "size_px": list(size), "attempt": ctx.attempt,
                 "fallback": variant, "provenance": art.provenance}, variant
+
+    def kept_from_shown(self, ctx: PhaseContext, panel_id: str) -> tuple[dict, str] | None:
+        """A one-panel redo (`regenerate_panel:<panel>`, from the gate) keeps every other panel of the version
+        shown at the gate exactly as it was: no description, no drawing, no model call."""
+        feedback = ctx.feedback or {}
+        target = feedback.get("value") if feedback.get("option") == "regenerate_panel" else None
+        base = feedback.get("base_attempt")
+        if not target or not base or target == panel_id:
+            return None
+        row = ctx.stores.phase_runs.find(ctx.request_id, 5, int(base), panel_id=panel_id)
+        if not row or not row.get("output_uri"):
+            return None
+        shown = ctx.stores.artifacts.get_json(row["output_uri"])
+        return {**shown, "attempt": ctx.attempt, "kept_from": int(shown.get("kept_from") or base)}, \
+            str(shown.get("fallback") or "none")
 
     def _ask_panel(self, ctx: PhaseContext, panel: dict, size: tuple[int, int], prefix: str) -> tuple[dict, Any]:
         from ..providers import images
@@ -377,7 +395,12 @@ class Images(Phase):
 
         images = output.get("image_descriptions", [])
         fallbacks = sum(1 for i in images if i.get("fallback") not in (None, "none"))
-        lines = [f"{len(images)} panels drawn, {fallbacks} fallbacks"]
+        kept = [i for i in images if i.get("kept_from")]
+        if kept:
+            redone = [i["panel_id"] for i in images if not i.get("kept_from")]
+            lines = [f"{', '.join(redone)} redrawn, {len(kept)} other panels kept as they were, {fallbacks} fallbacks"]
+        else:
+            lines = [f"{len(images)} panels drawn, {fallbacks} fallbacks"]
         if output.get("art"):
             lines.append(describe_art(output["art"], f"panels ({output.get('image_mode', 'panel')} mode)"))
         return "\n".join(lines)

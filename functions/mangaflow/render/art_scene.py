@@ -115,6 +115,12 @@ def normalise_camera(value: object) -> str:
     return text if text in CAMERA_ANGLES else "medium"
 
 
+def time_and_weather_in(words: str) -> tuple[str | None, str | None]:
+    """The time of day and the weather a person's words name ("at night in the rain", 「夜の雨」), if any."""
+    text = _normalise_words(_text(words))
+    return _pick(text, _TIME_WORDS, "") or None, _pick(text, _WEATHER_WORDS, "") or None
+
+
 def _pick(text: str, table: dict[str, tuple[str, ...]], default: str) -> str:
     for key, words in table.items():
         if key == text or _contains(text, words):
@@ -162,7 +168,10 @@ def read_scene(description: dict) -> Scene:
     panel_id = _text(description.get("panel_id")) or "panel"
     features = frozenset(name for name, words in FEATURE_KEYWORDS.items()
                          if _contains(place_text, words) or _contains(prose, words))
-    seed = stable_int(panel_id, place_text, time_of_day, weather)
+    # A panel redrawn at the gate ("variation" n) gets a new seed: the same scene, drawn anew.
+    variation = description.get("variation")
+    seed = stable_int(panel_id, place_text, time_of_day, weather, *(
+        [str(variation)] if isinstance(variation, int) and not isinstance(variation, bool) and variation > 0 else []))
     return Scene(panel_id, place, features, time_of_day, weather, indoor, mood, camera, seed,
                  read_placements(description, camera))
 

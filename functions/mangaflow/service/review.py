@@ -479,6 +479,13 @@ def check_applicable(stores: Stores, gate: dict[str, Any], answer: dict[str, Any
                                     said={"ja": "どこを直すかを書くか、クイック修正を選んでください"})
     attempt = shown_attempt(stores, gate)
     shown = model.output_of(stores, gate["request_id"], phase, attempt) if attempt else {}
+    if phase == 5 and feedback.get("option") == "regenerate_panel" and feedback.get("value"):
+        drawn = sorted(i.get("panel_id") for i in shown.get("image_descriptions") or [])
+        if drawn and feedback["value"] not in drawn:
+            raise intents.NotApplicable(f"there is no panel {feedback['value']} in the version shown; pick one of "
+                                        f"{', '.join(drawn[:6])}", field="option",
+                                        said={"ja": f"表示中の版にコマ {feedback['value']} はありません"})
+        return
     if phase in (6, 7):
         try:
             if phase == 6:
@@ -532,6 +539,8 @@ def submit_decision(stores: Stores, body: dict[str, Any], cookies: dict[str, str
                               "decided_by": decided_by}
     if body.get("option"):
         answer["option"] = str(body["option"])
+        if answer["option"] == "regenerate_panel" and body.get("panel"):  # the page's panel redo form
+            answer["option"] = f"regenerate_panel:{body['panel']}"
     if body.get("attempt") not in (None, ""):
         answer["attempt"] = int(body["attempt"])
     bubble = bubble_from_form(body)
