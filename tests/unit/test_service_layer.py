@@ -228,3 +228,20 @@ def test_versions_are_listed_and_compared_by_field(world: World) -> None:
     assert listed["comparison"]["changed"], "a modification that changed nothing"
     with pytest.raises(NotFound):
         versions.preview_versions(world.stores, {"request_id": rid, "phase": 1, "compare": [1, 3]})
+
+
+def test_the_review_page_states_the_cost_so_far_and_the_budget(world: World) -> None:
+    from mangaflow.review import model as review_model
+    from mangaflow.service.review import cost_line
+
+    request = world.request("Ivo painted the fence.")
+    request = {**request, "options": {"provider": "vertex"}}
+    calls = world.stores.model_calls
+    calls.open_budget(request["request_id"], 2.0)
+    for kind, status, usd in (("text", "ok", 0.0012), ("image", "ok", 0.0387), ("image", "cache", 0.0)):
+        calls.record(request_id=request["request_id"], phase=5, attempt=1, operation="panel_image", kind=kind,
+                     call_key=f"k-{kind}-{status}", provider="vertex", model="m", status=status, cost_usd=usd)
+    line = cost_line(world.stores, request, review_model.WORDS["en"])
+    assert line == ("cost so far $0.0399 at list price (vertex: 1 text and 1 image calls, 1 from the cache), "
+                    "budget $2.00")
+    assert "$0.0399" in cost_line(world.stores, request, review_model.WORDS["ja"])

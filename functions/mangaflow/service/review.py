@@ -319,6 +319,7 @@ def render_review(stores: Stores, body: dict[str, Any], root: str, *, error: Dom
         ("request_id", request_id), ("phase", phase), ("gate_id", gate["gate_id"] if gate else ""))) if gate else Markup("")
     cursor = live.read(stores, request_id, "0")[0] if request["status"] not in FINAL_STATUSES else "0"
     values = dict(lang=language, w=words, request=request, book_title=_book_title(stores, request, state),
+                  cost=cost_line(stores, request, words),
                   steps=model.steps(state, gate), gate=gate_view,
                   view=view, phase=phase, versions=versions, comparison=comparison, link_query=link_query,
                   quick=model.quick_options(phase or 0, language), hidden=lambda: hidden,
@@ -331,6 +332,20 @@ def render_review(stores: Stores, body: dict[str, Any], root: str, *, error: Dom
                   refresh=gate is None and request["status"] not in FINAL_STATUSES)
     html, nonce = _with_font(stores, "page.html", language, values, links.font)
     return Page(html, status, nonce, image_hosts=_image_hosts())
+
+
+def cost_line(stores: Stores, request: dict[str, Any], words: dict[str, str]) -> str:
+    """What the request's model calls cost so far at list price, with its provider and budget, in a line."""
+    from .phases import cost_of
+
+    cost = cost_of(stores, request)
+    line = words["cost"].format(usd=cost["usd"], provider=cost["provider"], text=cost["model_calls"]["text"],
+                                image=cost["model_calls"]["image"], cache=cost["cache_hits"])
+    if cost.get("budget_usd") is not None:
+        line += words["budget"].format(budget=cost["budget_usd"])
+    if cost.get("budget_stopped"):
+        line += words["budget_stopped"]
+    return line
 
 
 _LIVE_WORDS = ("phase", "running", "waiting", "done", "pending", "panels", "score")  # what the page's script writes
