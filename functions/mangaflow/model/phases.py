@@ -368,6 +368,8 @@ class Exports(Shape):
     pdf: GsUri | None = Field(description="300 dpi; null when a person asked for the CBZ only.")
     cbz: GsUri | None = Field(description="With `ComicInfo.xml`; null when a person asked for the PDF only.")
     manifest: GsUri = Field(description="Everything about the run: request, options, outputs, scores, gates.")
+    cbz_clean: GsUri | None = Field(default=None, description="The pages without lettering (clean art), when "
+                                    "asked for (`exports` with `cbz_clean`).")
 
 
 class QualityChecks(Shape):
