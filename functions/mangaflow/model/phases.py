@@ -11,7 +11,7 @@ from pydantic import Field
 from .base import (MAX_PAGES, MAX_PANELS_PER_PAGE, MAX_REFERENCE_IMAGES, NOT_ASKED, Attempt, BubbleShape,
                    CameraAngle, DialogueKind, Emotion, Expression, Facing, Fallback, FontFamily, GsUri, Language,
                    LayoutType, Pacing, PanelId, PanelSize, ReadingDirection, Shape, Shot, StoryStructure, Style, Tone, Unit,
-                   Box)
+                   Box, RequestId)
 from .story import (Character, Condensed, Dialogue, ProcessingMetadata, Scene, Setting, StoryContext)
 
 PagesOfThisSize = Annotated[list[Annotated[int, Field(ge=256, le=10_000)]], Field(min_length=2, max_length=2)]
@@ -323,6 +323,32 @@ class LetteringReport(Shape):
     dpi: int
 
 
+class TranslatedLine(Shape):
+    """One lettered line in the book's new language."""
+
+    id: str = Field(min_length=1, max_length=64, description="The line's id as it was sent (`p01-1/0`: panel and "
+                                                             "dialogue index).")
+    text: str = Field(max_length=2000, description="The line in the target language, as it should be lettered.")
+
+
+class TranslationAnswer(Shape):
+    """What the text model answers to a translation: every line it was sent, by id, translated."""
+
+    lines: list[TranslatedLine]
+
+
+class TranslationNote(Shape):
+    """How a lettering was made by translating a finished book (`mangaflow translate`)."""
+
+    translated_from: RequestId = Field(description="The request whose book was translated (kept as it was).")
+    source_language: Language
+    target_language: Language
+    lines: int = Field(ge=0, description="Lines translated (dialogue, captions, sound effects).")
+    model: str = Field(description="The text model that translated them (`offline-rules`: the marked stand-in).")
+    stand_in: bool = Field(description="True when no model translated (offline): each line is marked as a stand-in.")
+    kept_source_lines: int = Field(ge=0, description="Lines the model left out, lettered from the stand-in instead.")
+
+
 class Lettering(PhaseOutput):
     """Every panel's dialogue placed as bubbles (size, shape, tail, line breaks) so text never overflows,
     faces stay clear and bubbles read in order. The output is the storyboard and the images with the
@@ -340,6 +366,10 @@ class Lettering(PhaseOutput):
                                                                                  "forward.")
     story_context: StoryContext = _carried_context()
     characters: list[Character] = _carried_characters()
+    art_mirrored: bool = Field(default=False, description="The panel art is drawn mirrored (a translation that "
+                                                          "switched the reading direction flops the pages).")
+    translation: TranslationNote | None = Field(default=None, description="Set when this lettering translates a "
+                                                                          "finished book.")
     processing_metadata: ProcessingMetadata = _metadata()
 
 

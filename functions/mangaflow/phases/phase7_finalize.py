@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from typing import Any, Mapping
 
-from PIL import Image
+from PIL import Image, ImageOps
 
 from mangaflow.errors import RenderError
 from mangaflow.hitl.intents import NotApplicable
@@ -154,7 +154,7 @@ def expected_quotes(data: Mapping) -> list[str]:
     speech/thought/shout dialogues."""
     beats = [b.get("text", "") for s in data.get("scenes", []) or [] for b in s.get("beats", []) or []
              if b.get("kind") == "dialogue"]
-    if beats:
+    if beats and not data.get("translation"):  # a translation's lines are its storyboard's, not the story's
         return beats
     return [d.get("text", "") for page in data.get("pages", []) for panel in page.get("panels", [])
             for d in panel.get("dialogues", []) or [] if d.get("kind") in ("speech", "thought", "shout")]
@@ -217,9 +217,12 @@ class Final(Phase):
         import io
 
         panel_images = {}
+        mirrored = bool((ctx.inputs.get("lettering") or {}).get("art_mirrored"))
         for description in ctx.inputs["images"]["image_descriptions"]:
             with Image.open(io.BytesIO(ctx.stores.artifacts.get_bytes(description["image_uri"]))) as image:
-                panel_images[description["panel_id"]] = image.convert("RGB")
+                art = image.convert("RGB")
+            # A translation that switched the reading direction letters a flopped layout: flop the art too.
+            panel_images[description["panel_id"]] = ImageOps.mirror(art) if mirrored else art
         output, files = run(ctx.inputs, ctx.feedback, None, panel_images=panel_images, previous=_shown_version(ctx))
         prefix = f"requests/{ctx.request_id}/attempt-{ctx.attempt}"
         uris = {name: ctx.stores.artifacts.put_named(
