@@ -270,6 +270,23 @@ class PanelImage(PhaseOutput):
         "that could not be drawn."))
     provenance: Provenance | None = Field(default=None, json_schema_extra=NOT_ASKED,
                                           description="Where the picture came from and what it cost.")
+    inputs_sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$", json_schema_extra=NOT_ASKED,
+                                      description="SHA-256 of exactly what the picture is made from (the storyboard "
+                                                  "panel, its scene, the look and reference sheets of the characters "
+                                                  "in it, the style, its size, the feedback that applies): equal "
+                                                  "hashes, the same picture, reused without a model call.")
+
+
+class ArtReuse(Shape):
+    """What a run of phase 5 reused: panels whose inputs (`inputs_sha256`) were unchanged since an earlier
+    picture, and the panels it drew again."""
+
+    reused: int = Field(ge=0)
+    redrawn: int = Field(ge=0, description="Drawn by the image model in this run.")
+    procedural: int = Field(ge=0, description="Drawn by the procedural painter (offline, or a model fallback).")
+    reused_panels: list[PanelId]
+    redrawn_panels: list[PanelId]
+    from_requests: list[RequestId] = Field(description="The requests whose pictures were reused.")
 
 
 class Images(PhaseOutput):
@@ -278,6 +295,7 @@ class Images(PhaseOutput):
     number, key, title, schema_name = 5, "images", "Phase 5 output: every panel's image", "phase5"
 
     image_descriptions: list[PanelImage] = Field(min_length=1)
+    reuse: ArtReuse | None = Field(default=None, description="Which panels were reused and which drawn again.")
     story_context: StoryContext = _carried_context()
     characters: list[Character] = _carried_characters()
     processing_metadata: ProcessingMetadata = _metadata()

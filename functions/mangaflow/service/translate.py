@@ -75,7 +75,8 @@ def translated_inputs(lettering: dict[str, Any], images: dict[str, Any], transla
     for page in board.get("pages", []):
         for panel in page.get("panels", []):
             pid = str(panel["panel_id"])
-            panel["dialogues"] = [dict(d, text=translated.get(f"{pid}/{i}", d.get("text", "")))
+            panel["dialogues"] = [dict(d, text=translated.get(f"{pid}/{i}", d.get("text", "")),
+                                       source_text=d.get("source_text") or d.get("text", ""))
                                   for i, d in enumerate(lettered.get(pid, []))]
             if mirrored:
                 x, y, w, h = panel["bbox"]
