@@ -119,7 +119,7 @@ def translate_book(stores: Stores, body: dict[str, Any], principal: Principal, c
                       f"{admission.retry_after_s:.0f} s", field="(user)",
                       retry_after_s=None if admission.reason == "too_many_concurrent" else admission.retry_after_s)
     try:
-        return _translate(stores, original, chosen, lettering, source, target, new_id, principal)
+        return _translate(stores, original, chosen, lettering, source, target, new_id, principal, client_address)
     except BaseException:
         stores.admission.release(principal.user_id, new_id)
         try:
@@ -130,14 +130,14 @@ def translate_book(stores: Stores, body: dict[str, Any], principal: Principal, c
 
 
 def _translate(stores: Stores, original: dict[str, Any], chosen: dict[int, dict[str, Any]], lettering: dict[str, Any],
-               source: str, target: str, new_id: str, principal: Principal) -> dict[str, Any]:
+               source: str, target: str, new_id: str, principal: Principal, client_address: str) -> dict[str, Any]:
     started, clock = _now(), time.perf_counter()
     options = dict(original.get("options") or {})
     provider = provider_name(original)
     title = original.get("title") or (lettering.get("story_context") or {}).get("title")
     options.update({"translated_from": original["request_id"], "hitl_mode": "auto",
                     "translation": {"from": source, "to": target}})
-    stores.requests.create(principal.user_id, request_id=new_id, client_address=original.get("client_address"),
+    stores.requests.create(principal.user_id, request_id=new_id, client_address=client_address,
                             title=title, language=target, style=original.get("style"), pages=original["pages"],
                             input_uri=original.get("input_uri"), hitl_timeout_s=original["hitl_timeout_s"],
                             auto_approve=True, options=options)
