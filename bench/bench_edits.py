@@ -7,8 +7,8 @@ Vertex AI's wire format, so every picture is an image call that is counted), for
   model calls (text and image, answered tries);
 - one-line change: the same book again, and at the phase 6 gate one line corrected through the bubble editor
   (the first speech line of page 2, else of the book); its cost is the time from sending the correction to
-  the corrected version waiting at the
-  gate (phase 6 re-run and the gate opened again) and the model calls recorded for that attempt;
+  the corrected version waiting at the gate (phase 6 re-run and the gate opened again) and the model calls
+  recorded for that attempt;
 - translation: `translate` on the finished book; the time of the call and its model calls;
 - one character's look: the same book again with the protagonist's hair changed at the phase 2 gate; image
   calls of that run (the sheet and the panels showing them) against the full run's.
