@@ -1,6 +1,6 @@
 """`make bench`: every benchmark in turn, on the services `mangaflow services up` started.
 
-The end-to-end, stores, storage, story-reading, AI-art and fault benchmarks rewrite their own sections of
+The end-to-end, stores, storage, story-reading, AI-art, fault and edit benchmarks rewrite their own sections of
 bench/RESULTS.md; the others print their tables (paste them into RESULTS.md when they change)."""
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ BENCHES = [
     ["bench_story.py"],
     ["bench_ai.py"],
     ["bench_faults.py"],
+    ["bench_edits.py"],
 ]
 
 

@@ -17,6 +17,7 @@ from mangaflow.entrypoints.pipeline import (
     start_generation,
 )
 from mangaflow.entrypoints.progress import cancel_generation, get_artifact, get_progress
+from mangaflow.entrypoints.translation import translate
 from mangaflow.entrypoints.events import hitl_feedback_processor, phase_transition_handler, session_cleanup_service
 from mangaflow.entrypoints.operations import (
     aggregate_analytics,
@@ -33,6 +34,7 @@ __all__ = [
     "get_progress",
     "get_artifact",
     "cancel_generation",
+    "translate",
     "phase1_concept",
     "phase2_characters",
     "phase3_plot",

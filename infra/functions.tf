@@ -137,6 +137,16 @@ locals {
       callers = ["edge"]
       ingress = "ALLOW_INTERNAL_AND_GCLB"
     }
+    translate = {
+      name    = "translate"
+      url_env = ""
+      # Re-letters and exports a whole book (the text model, phases 6 and 7): the phases' account and size.
+      memory  = "2Gi"
+      timeout = 300
+      callers = ["edge"]
+      ingress = "ALLOW_INTERNAL_AND_GCLB"
+      account = "phases"
+    }
     open_gate = {
       name    = "open-gate"
       url_env = "OPEN_GATE_URL"

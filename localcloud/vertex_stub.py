@@ -174,6 +174,9 @@ def run_phase(payload: dict) -> dict:
         return offline.describe(inputs, str(payload.get("panel_id")), feedback)
     if phase in ("concept", "characters", "plot", "storyboard"):
         return getattr(offline, phase)(inputs, feedback)
+    if phase == "translate":  # the marked stand-in lines: this is a wire-format stand-in, not a translator
+        return offline.translate(inputs.get("lines") or [], str(inputs.get("source_language")),
+                                 str(inputs.get("target_language")))
     return {}
 
 

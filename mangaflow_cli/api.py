@@ -95,6 +95,10 @@ class ApiClient:
         return self._send("GET", f"{self.base_url}/get_artifact", "get_artifact", (5, 120),
                           params={"request_id": request_id, "uri": uri}).content
 
+    def translate(self, request_id: str, to: str) -> dict[str, Any]:
+        # Re-letters and exports the whole book while the caller waits (no image work: seconds, not minutes).
+        return self._function("translate", {"request_id": request_id, "to": to}, timeout=(5, 320))
+
     def cancel_generation(self, request_id: str, execution: str) -> dict[str, Any]:
         return self._function("cancel_generation", {"request_id": request_id, "execution": execution})
 

@@ -11,7 +11,7 @@ from typing import Any, Callable
 from .api import ApiClient
 
 _PAGE_FILE = re.compile(r"^\d{3}\.png$")
-EXPORT_FILES = (("pdf", "manga.pdf"), ("cbz", "manga.cbz"), ("manifest", "manifest.json"))
+EXPORT_FILES = (("pdf", "manga.pdf"), ("cbz", "manga.cbz"), ("cbz_clean", "manga-clean.cbz"), ("manifest", "manifest.json"))
 
 
 class OutFolderError(Exception):

@@ -71,6 +71,14 @@ def _parser() -> argparse.ArgumentParser:
     status.add_argument("request_id", metavar="REQUEST_ID")
     status.add_argument("--json", action="store_true")
 
+    translate = sub.add_parser("translate", help="translate a finished book into English or Japanese (a new request; "
+                                                 "the original is kept; no picture is drawn again)")
+    translate.add_argument("request_id", metavar="REQUEST_ID")
+    translate.add_argument("--to", required=True, choices=["en", "ja"],
+                           help="en: horizontal, left to right; ja: vertical, right to left")
+    translate.add_argument("--out", default=None, metavar="DIR", help="also download the translated book here")
+    translate.add_argument("--json", action="store_true", help="print one JSON summary last")
+
     services = sub.add_parser("services", help="start, stop or inspect the local stack")
     services.add_argument("action", choices=["up", "down", "status", "env"],
                           help="env prints the variables that point clients at the running services")
@@ -88,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from . import ops
 
-    commands = {"generate": generate, "status": show_status, "services": services_command,
+    commands = {"generate": generate, "status": show_status, "translate": translate_book, "services": services_command,
                 "report": lambda a: ops.report(a, CliError), "schedules": lambda a: ops.schedules(a, CliError),
                 "metrics": lambda a: ops.metrics(a, CliError)}
     try:
@@ -199,6 +207,45 @@ def show_status(args: argparse.Namespace) -> int:
     for link in state.get("review_links", []):
         console.print(f"  waiting at the gate after phase {link['phase']}: review it at {link['approval_url']}",
                       highlight=False, soft_wrap=True, markup=False)
+    return EXIT_DONE
+
+
+# -- translate --------------------------------------------------------------------------------
+
+def translate_book(args: argparse.Namespace) -> int:
+    """The `translate` function on a finished request; its answer names the new request, whose book is
+    downloaded into --out when given."""
+    out = None
+    if args.out:
+        try:
+            out = check_out_folder(args.out)
+        except OutFolderError as err:
+            raise CliError(str(err), EXIT_BAD_INPUT) from None
+    api = _client(start_stack=True)
+    outage = Outage(err_console)
+    try:  # once: a translation that went through but whose answer was lost must not be made twice
+        answer = api.translate(args.request_id, args.to)
+    except Unavailable as err:
+        raise CliError(f"{err}; the translation may still have been made (as a new request of yours): it is not "
+                       "asked again by itself", EXIT_RETRY_LATER, {"error": str(err)}) from None
+    except ApiError as err:
+        if err.status == 429:
+            wait = round(err.retry_after_s or 0)
+            raise CliError(f"{err.message} (retry in about {wait} s)", EXIT_RETRY_LATER,
+                           {"error": err.message, "retry_after_s": wait}) from None
+        raise CliError(err.message, EXIT_BAD_INPUT if err.status < 500 else EXIT_FAILED) from None
+    summary = dict(answer)
+    if out is not None:
+        summary["outputs"] = download(api, answer["request_id"], out, outage.call)["outputs"]
+    if args.json:
+        print(json.dumps(summary, ensure_ascii=False))
+    else:
+        calls = answer.get("model_calls") or {}
+        note = " (offline: marked stand-in lines, not a translation)" if answer.get("stand_in") else ""
+        err_console.print(f"[bold green]done[/] {args.request_id} -> {answer['request_id']}: {answer['lines']} lines in "
+                          f"{answer['language']} ({answer['reading_direction']}){note}, {calls.get('text', 0)} text and "
+                          f"{calls.get('image', 0)} image calls, {answer['seconds']} s"
+                          + (f" -> {out}/" if out is not None else ""), highlight=False, soft_wrap=True)
     return EXIT_DONE
 
 

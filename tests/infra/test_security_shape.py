@@ -11,7 +11,7 @@ import pytest
 from terraform_model import INFRA, all_tf_text, block, dynamic, function_specs, load, resource
 
 EDGE_FUNCTIONS = {"start_generation", "get_status", "review_gate", "preview_versions", "chat_message", "get_progress",
-                  "get_artifact", "cancel_generation"}
+                  "get_artifact", "cancel_generation", "translate"}
 PUBLIC_MEMBERS = ("allUsers", "allAuthenticatedUsers")
 
 

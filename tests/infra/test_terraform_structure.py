@@ -428,7 +428,7 @@ def test_the_phase_functions_get_the_model_ids_and_the_budget(terraform):
     assert 'if spec.account == \\"phases\\"' in extra_text
     assert {key for key, spec in specs.items() if spec["account"] == "phases"} == {
         f"phase{n}_{name}" for n, name in enumerate(
-            ["concept", "characters", "plot", "name", "images", "lettering", "finalize"], start=1)}
+            ["concept", "characters", "plot", "name", "images", "lettering", "finalize"], start=1)} | {"translate"}
     from mangaflow.providers import vertex
 
     assert terraform["variable"]["text_model"]["default"] == vertex.DEFAULT_TEXT_MODEL

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ValidationError as _PydanticError
 from ..errors import DomainError
 from .base import MAX_ATTEMPTS, NOT_ASKED, Row, Shape
 from .phases import (PHASE_OUTPUTS, Characters, Concept, Final, Images, Lettering, PanelImage, PhaseOutput, Plot,
-                     Storyboard, output_model)
+                     Storyboard, TranslatedLine, TranslationAnswer, TranslationNote, output_model)
 from .records import (ApprovalGate, Evaluation, Feedback, FeedbackRecord, GenerationRequest, PhaseRun,
                       PreviewVersion, QualityVerdict, Request, RequestHistory, RequestStatus)
 from .story import Beat, Character, Condensed, Dialogue, ProcessingMetadata, Scene, StoryContext
@@ -24,7 +24,7 @@ __all__ = ["MAX_ATTEMPTS", "NOT_ASKED", "PHASE_OUTPUTS", "ApprovalGate", "Beat",
            "Concept", "Condensed", "Dialogue", "Evaluation", "Feedback", "FeedbackRecord", "Final", "GenerationRequest",
            "Images", "Lettering", "PanelImage", "PhaseOutput", "PhaseRun", "Plot", "PreviewVersion",
            "ProcessingMetadata", "QualityVerdict", "Request", "RequestHistory", "RequestStatus", "Row", "Scene",
-           "Shape", "StoryContext", "Storyboard", "checked", "output_model", "vertex_schema"]
+           "Shape", "StoryContext", "Storyboard", "TranslatedLine", "TranslationAnswer", "TranslationNote", "checked", "output_model", "vertex_schema"]
 
 M = TypeVar("M", bound=BaseModel)
 

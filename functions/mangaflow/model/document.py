@@ -51,6 +51,11 @@ SECTIONS: tuple[tuple[str, str, tuple[type[BaseModel], ...]], ...] = (
      "phase's output (`phase5.json`, below).", (p.PanelImage, p.Images)),
     ("Phase 6: dialogue and lettering (`phase6_lettering`)", "", (p.Lettering,)),
     ("Phase 7: finalize (`phase7_finalize`)", "", (p.Final,)),
+    ("Translation of a finished book (`service/translate.py`)",
+     "`translate` re-letters a finished book in the other language: the text model answers a "
+     "`TranslationAnswer` for the book's lines, phase 6 letters them (its output then carries a "
+     "`TranslationNote`) and phase 7 exports them, as a new request; no picture is drawn again.",
+     (p.TranslationAnswer, p.TranslatedLine, p.TranslationNote)),
     ("Feedback (every phase)", "", (r.Feedback,)),
     ("Quality evaluation (every phase)", "", (r.Evaluation, r.QualityVerdict)),
     ("What the stores keep",

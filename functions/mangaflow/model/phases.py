@@ -11,7 +11,7 @@ from pydantic import Field
 from .base import (MAX_PAGES, MAX_PANELS_PER_PAGE, MAX_REFERENCE_IMAGES, NOT_ASKED, Attempt, BubbleShape,
                    CameraAngle, DialogueKind, Emotion, Expression, Facing, Fallback, FontFamily, GsUri, Language,
                    LayoutType, Pacing, PanelId, PanelSize, ReadingDirection, Shape, Shot, StoryStructure, Style, Tone, Unit,
-                   Box)
+                   Box, RequestId)
 from .story import (Character, Condensed, Dialogue, ProcessingMetadata, Scene, Setting, StoryContext)
 
 PagesOfThisSize = Annotated[list[Annotated[int, Field(ge=256, le=10_000)]], Field(min_length=2, max_length=2)]
@@ -273,6 +273,23 @@ class PanelImage(PhaseOutput):
     kept_from: Attempt | None = Field(default=None, json_schema_extra=NOT_ASKED, description=(
         "Set when another panel was redone at the gate (`regenerate_panel:<panel>`): this one is the picture of "
         "that attempt, kept as it was."))
+    inputs_sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$", json_schema_extra=NOT_ASKED,
+                                      description="SHA-256 of exactly what the picture is made from (the storyboard "
+                                                  "panel, its scene, the look and reference sheets of the characters "
+                                                  "in it, the style, its size, the feedback that applies): equal "
+                                                  "hashes, the same picture, reused without a model call.")
+
+
+class ArtReuse(Shape):
+    """What a run of phase 5 reused: panels whose inputs (`inputs_sha256`) were unchanged since an earlier
+    picture, and the panels it drew again."""
+
+    reused: int = Field(ge=0)
+    redrawn: int = Field(ge=0, description="Drawn by the image model in this run.")
+    procedural: int = Field(ge=0, description="Drawn by the procedural painter (offline, or a model fallback).")
+    reused_panels: list[PanelId]
+    redrawn_panels: list[PanelId]
+    from_requests: list[RequestId] = Field(description="The requests whose pictures were reused.")
 
 
 class Images(PhaseOutput):
@@ -281,6 +298,7 @@ class Images(PhaseOutput):
     number, key, title, schema_name = 5, "images", "Phase 5 output: every panel's image", "phase5"
 
     image_descriptions: list[PanelImage] = Field(min_length=1)
+    reuse: ArtReuse | None = Field(default=None, description="Which panels were reused and which drawn again.")
     story_context: StoryContext = _carried_context()
     characters: list[Character] = _carried_characters()
     processing_metadata: ProcessingMetadata = _metadata()
@@ -326,6 +344,32 @@ class LetteringReport(Shape):
     dpi: int
 
 
+class TranslatedLine(Shape):
+    """One lettered line in the book's new language."""
+
+    id: str = Field(min_length=1, max_length=64, description="The line's id as it was sent (`p01-1/0`: panel and "
+                                                             "dialogue index).")
+    text: str = Field(max_length=2000, description="The line in the target language, as it should be lettered.")
+
+
+class TranslationAnswer(Shape):
+    """What the text model answers to a translation: every line it was sent, by id, translated."""
+
+    lines: list[TranslatedLine]
+
+
+class TranslationNote(Shape):
+    """How a lettering was made by translating a finished book (`mangaflow translate`)."""
+
+    translated_from: RequestId = Field(description="The request whose book was translated (kept as it was).")
+    source_language: Language
+    target_language: Language
+    lines: int = Field(ge=0, description="Lines translated (dialogue, captions, sound effects).")
+    model: str = Field(description="The text model that translated them (`offline-rules`: the marked stand-in).")
+    stand_in: bool = Field(description="True when no model translated (offline): each line is marked as a stand-in.")
+    kept_source_lines: int = Field(ge=0, description="Lines the model left out, lettered from the stand-in instead.")
+
+
 class Lettering(PhaseOutput):
     """Every panel's dialogue placed as bubbles (size, shape, tail, line breaks) so text never overflows,
     faces stay clear and bubbles read in order. The output is the storyboard and the images with the
@@ -343,6 +387,10 @@ class Lettering(PhaseOutput):
                                                                                  "forward.")
     story_context: StoryContext = _carried_context()
     characters: list[Character] = _carried_characters()
+    art_mirrored: bool = Field(default=False, description="The panel art is drawn mirrored (a translation that "
+                                                          "switched the reading direction flops the pages).")
+    translation: TranslationNote | None = Field(default=None, description="Set when this lettering translates a "
+                                                                          "finished book.")
     processing_metadata: ProcessingMetadata = _metadata()
 
 
@@ -371,6 +419,8 @@ class Exports(Shape):
     pdf: GsUri | None = Field(description="300 dpi; null when a person asked for the CBZ only.")
     cbz: GsUri | None = Field(description="With `ComicInfo.xml`; null when a person asked for the PDF only.")
     manifest: GsUri = Field(description="Everything about the run: request, options, outputs, scores, gates.")
+    cbz_clean: GsUri | None = Field(default=None, description="The pages without lettering (clean art), when "
+                                    "asked for (`exports` with `cbz_clean`).")
 
 
 class QualityChecks(Shape):

@@ -143,6 +143,9 @@ class Dialogue(Shape):
     speaker: str | None = Field(description="The character id; null for narration and sound effects.")
     text: str
     kind: DialogueKind
+    source_text: str | None = Field(default=None, json_schema_extra=NOT_ASKED, description=(
+        "Phase 6 and translations: the story's words this line stands for when the lettered `text` differs (a "
+        "person's correction at the gate, or a translation); the quality checks read the story's words here."))
 
 
 class Condensed(Shape):

@@ -9,5 +9,6 @@ from .concept import concept
 from .name import storyboard
 from .plot import plot
 from .staging import describe
+from .translate import translate
 
-__all__ = ["characters", "concept", "describe", "plot", "storyboard"]
+__all__ = ["characters", "concept", "describe", "plot", "storyboard", "translate"]

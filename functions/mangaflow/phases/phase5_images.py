@@ -227,10 +227,11 @@ class Images(Phase):
         size = panel_size_px(panel, storyboard)
         prefix = f"requests/{ctx.request_id}/panels"
         description, art = None, None
+        references, key = self.panel_key(ctx, panel, size)
         if image_mode(ctx.request) == "page" and ctx.provider.draws_with_model:
             description, art = self._cut_from_page(ctx, panel, size, prefix)
         if description is None:
-            description, art = self._ask_panel(ctx, panel, size, prefix)
+            description, art = self._ask_panel(ctx, panel, size, prefix, references, key)
         if art.uri is not None:
             variant = "simplified" if art.provenance.get("fallback") == "simplified" else "none"
             uri = art.uri
@@ -239,7 +240,7 @@ class Images(Phase):
             if art.provenance.get("fallback") == "procedural" and variant == "none":
                 variant = "procedural"
         return {**description, "panel_id": panel_id, "image_uri": uri, "size_px": list(size), "attempt": ctx.attempt,
-                "fallback": variant, "provenance": art.provenance}, variant
+                "fallback": variant, "provenance": art.provenance, "inputs_sha256": key.rsplit(":", 1)[-1]}, variant
 
     def kept_from_shown(self, ctx: PhaseContext, panel_id: str) -> tuple[dict, str] | None:
         """A one-panel redo (`regenerate_panel:<panel>`, from the gate) keeps every other panel of the version
@@ -256,12 +257,21 @@ class Images(Phase):
         return {**shown, "attempt": ctx.attempt, "kept_from": int(shown.get("kept_from") or base)}, \
             str(shown.get("fallback") or "none")
 
-    def _ask_panel(self, ctx: PhaseContext, panel: dict, size: tuple[int, int], prefix: str) -> tuple[dict, Any]:
+    @staticmethod
+    def panel_key(ctx: PhaseContext, panel: dict, size: tuple[int, int]) -> tuple[tuple[Reference, ...], str]:
+        """The reference sheets a panel is drawn with and its `inputs:` key: the content hash of exactly what
+        its picture is made from (`panel_parts`), so only a panel whose own inputs changed is drawn again."""
+        from ..providers import images
+
+        references = sheets_for(ctx, panel.get("characters") or []) if ctx.provider.draws_with_model else ()
+        model = str(getattr(ctx.provider, "image_model", None) or getattr(ctx.provider, "text_model", "none"))
+        return references, images.inputs_key("panel", model, panel_parts(ctx, panel, size, references))
+
+    def _ask_panel(self, ctx: PhaseContext, panel: dict, size: tuple[int, int], prefix: str,
+                   references: tuple[Reference, ...], key: str) -> tuple[dict, Any]:
         from ..providers import images
 
         painter = images.Painter(ctx.stores, ctx.request, ctx.attempt, ctx.provider, ctx.feedback)
-        references = sheets_for(ctx, panel.get("characters") or []) if ctx.provider.draws_with_model else ()
-        key = images.inputs_key("panel", painter.model, panel_parts(ctx, panel, size, references))
         job = ImageJob("panel", panel["panel_id"], "", size, references, images.seed_of(key))
         cached = painter.cached(job, key)
         if cached is not None and cached.description:
@@ -386,7 +396,8 @@ class Images(Phase):
                         for p in storyboard_panels(ctx.inputs["storyboard"])]
         art = images.art_summary([d.get("provenance") or {} for d in descriptions],
                                  ctx.stores.model_calls.budget(ctx.request_id))
-        return {"image_descriptions": descriptions, "story_context": ctx.inputs["storyboard"].get("story_context", {}),
+        return {"image_descriptions": descriptions, "reuse": reuse_of(descriptions),
+                "story_context": ctx.inputs["storyboard"].get("story_context", {}),
                 "characters": ctx.inputs["characters"].get("characters", []), "image_mode": image_mode(ctx.request),
                 "art": art, "processing_metadata": {"phase": 5, "timestamp": now_iso(), "status": "completed"}}
 
@@ -401,12 +412,32 @@ class Images(Phase):
             lines = [f"{', '.join(redone)} redrawn, {len(kept)} other panels kept as they were, {fallbacks} fallbacks"]
         else:
             lines = [f"{len(images)} panels drawn, {fallbacks} fallbacks"]
+        reuse = output.get("reuse") or {}
+        if reuse.get("reused"):
+            redrawn = reuse.get("redrawn_panels") or []
+            lines.append(f"reused {reuse['reused']} panels whose inputs did not change (from "
+                         f"{', '.join(reuse.get('from_requests') or [])}); drew {len(redrawn)} again"
+                         + (f": {', '.join(redrawn)}" if redrawn else ""))
         if output.get("art"):
             lines.append(describe_art(output["art"], f"panels ({output.get('image_mode', 'panel')} mode)"))
         return "\n".join(lines)
 
     def artifacts(self, output: dict) -> list[str]:
         return [i["image_uri"] for i in output.get("image_descriptions", []) if i.get("image_uri")]
+
+
+def reuse_of(descriptions: list[dict]) -> dict:
+    """Which panels came from an earlier picture with the same inputs (the cache), and which were drawn."""
+    by_source: dict[str, list[str]] = {"cache": [], "model": [], "procedural": []}
+    sources: set[str] = set()
+    for d in descriptions:
+        provenance = d.get("provenance") or {}
+        by_source.setdefault(provenance.get("source") or "procedural", []).append(d["panel_id"])
+        if provenance.get("source") == "cache" and (provenance.get("cache") or {}).get("request_id"):
+            sources.add(provenance["cache"]["request_id"])
+    return {"reused": len(by_source["cache"]), "redrawn": len(by_source["model"]),
+            "procedural": len(by_source["procedural"]), "reused_panels": by_source["cache"],
+            "redrawn_panels": by_source["model"], "from_requests": sorted(sources)}
 
 
 register(Images())

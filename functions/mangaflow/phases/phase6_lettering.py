@@ -347,10 +347,15 @@ def _dialogues_with_feedback(panel: dict, mods: list[dict], language: str) -> li
         if not isinstance(d.get("text"), str):
             raise LetteringError(f"panel {panel.get('panel_id')} dialogue {i}: text must be a string")
         dialogues.append({"speaker": d.get("speaker"), "text": d["text"], "kind": kind})
+        if d.get("source_text"):  # a translated line: the story's words it stands for
+            dialogues[-1]["source_text"] = str(d["source_text"])
     for m in mods:
         if m["option"] == "edit_text" and m.get("panel_id") == panel.get("panel_id") \
                 and 0 <= int(m.get("dialogue_index", -1)) < len(dialogues):
-            dialogues[int(m["dialogue_index"])]["text"] = str(m["text"])
+            line = dialogues[int(m["dialogue_index"])]
+            if str(m["text"]) != line["text"]:  # the person's correction stands for the story's words
+                line.setdefault("source_text", line["text"])
+                line["text"] = str(m["text"])
     for m in mods:
         if m["option"] == "add_sfx" and m.get("panel_id") == panel.get("panel_id"):
             text = m.get("text") or ("ドン" if language == "ja" else "BOOM")

@@ -2,8 +2,10 @@
 B5 300 dpi PDF and a CBZ (right-to-left for Japanese), WebP previews, and the final quality checks.
 
 Returns the output dict (file names where the lead's storage will put URIs) and the files as bytes.
-Feedback: {"option": "format", "paper": "B5"|"A5"|"B6"|"A4", "exports": ["pdf", "cbz"]} (or the paper as the
-option's "value", or named in the person's words: "make it A5"), {"option": "final_touches", "page_numbers":
+The PDF carries the lettering as an invisible text layer over the art (selectable, extractable in
+reading order, vertical for Japanese); "cbz_clean" adds a CBZ of the pages without lettering.
+Feedback: {"option": "format", "paper": "B5"|"A5"|"B6"|"A4", "exports": ["pdf", "cbz", "cbz_clean"]} (or the paper
+as the option's "value", or named in the person's words: "make it A5", "a CBZ without lettering"), {"option": "final_touches", "page_numbers":
 false} (alone: page numbers switched off, or on again). The options in force are kept in the output
 (`finish_options`), and a modification starts from those of the version shown at the gate.
 """
@@ -15,16 +17,18 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from typing import Any, Mapping
 
-from PIL import Image
+from PIL import Image, ImageOps
 
 from mangaflow.errors import RenderError
 from mangaflow.hitl.intents import NotApplicable
 from mangaflow.render.exports import PAPER_MM, cbz_bytes, pdf_from_pngs, png_bytes, preview_webp
 from mangaflow.render.lettering import measure_lettering, quotes_lettered
-from mangaflow.render.pages import PAGE_SIZE_PX, compose_page
+from mangaflow.render.pages import PAGE_SIZE_PX, compose_page, page_text_runs
 
 from .registry import Phase, PhaseContext, register
 
+EXPORT_KINDS = ("pdf", "cbz", "cbz_clean")   # cbz_clean: the pages without lettering (art for re-lettering)
+_CLEAN_WORDS = re.compile(r"without (the )?(lettering|text|bubbles)|no (lettering|text)|clean|文字なし|写植なし", re.I)
 QUALITY_WEIGHTS = {"visual_consistency": 0.25, "narrative_coherence": 0.20, "technical_quality": 0.15,
                    "readability": 0.15, "pacing": 0.10, "character_development": 0.10, "artistic_appeal": 0.05}
 
@@ -69,15 +73,25 @@ def run(inputs: dict, feedback: dict | None, provider: Any = None, *,
                              "preview": f"previews/{number:03d}.webp", "size_px": size})
 
     exports: dict[str, str] = {"manifest": "manifest.json"}
+    comicinfo = {"Title": title, "Summary": context.get("summary") or None, "Genre": context.get("style") or None,
+                 "LanguageISO": language, "Manga": "YesAndRightToLeft" if direction == "rtl" else "No",
+                 "BlackAndWhite": "Unknown"}
     if "pdf" in options["exports"]:
-        files["manga.pdf"] = pdf_from_pngs(pngs, dpi=300, paper=options["paper"], direction=direction, title=title)
+        text_layers = [page_text_runs(page, placements_by_panel, page_size_px=page_size) for page in ordered]
+        files["manga.pdf"] = pdf_from_pngs(pngs, dpi=300, paper=options["paper"], direction=direction, title=title,
+                                           text_layers=text_layers)
         exports["pdf"] = "manga.pdf"
     if "cbz" in options["exports"]:
-        files["manga.cbz"] = cbz_bytes(pngs, {
-            "Title": title, "Summary": context.get("summary") or None, "Genre": context.get("style") or None,
-            "LanguageISO": language, "Manga": "YesAndRightToLeft" if direction == "rtl" else "No",
-            "BlackAndWhite": "Unknown"})
+        files["manga.cbz"] = cbz_bytes(pngs, comicinfo)
         exports["cbz"] = "manga.cbz"
+    if "cbz_clean" in options["exports"]:
+        def clean(page: dict) -> bytes:
+            return png_bytes(compose_page(page, panel_images, {}, page_size_px=page_size, direction=direction,
+                                          page_numbers=options["page_numbers"]))
+        with ThreadPoolExecutor(max_workers=max(1, min(len(ordered), os.cpu_count() or 1))) as pool:
+            clean_pngs = list(pool.map(clean, ordered))
+        files["manga-clean.cbz"] = cbz_bytes(clean_pngs, dict(comicinfo, Notes="Pages without lettering."))
+        exports["cbz_clean"] = "manga-clean.cbz"
 
     output = dict(lettering)
     output.update({
@@ -109,24 +123,29 @@ def _options(feedback: dict | None, before: dict | None = None) -> dict:
             paper = item.get("paper") or item.get("value") or next(
                 (name for name in PAPER_MM if re.search(rf"(?<![A-Za-z0-9]){name}(?![0-9])", words, re.I)), None)
             wanted = item.get("exports") or [e for e in ("pdf", "cbz") if re.search(rf"\b{e}\b", words, re.I)]
+            if _CLEAN_WORDS.search(words) and not item.get("exports"):
+                wanted = [e for e in wanted if e != "cbz"] + ["cbz_clean"]
+                wanted = wanted if wanted != ["cbz_clean"] else list(options["exports"]) + ["cbz_clean"]
             if paper is None and not wanted:
-                raise NotApplicable(f"say which paper size ({', '.join(PAPER_MM)}) or which files (PDF, CBZ) "
-                                    "the book should have", field="feedback")
+                raise NotApplicable(f"say which paper size ({', '.join(PAPER_MM)}) or which files (PDF, CBZ, a CBZ "
+                                    "without lettering) the book should have", field="feedback")
             if paper is not None:
                 if paper not in PAPER_MM:
                     raise FinalizeError(f"feedback paper must be one of {sorted(PAPER_MM)}, got {paper!r}")
                 options["paper"] = paper
             if wanted:
-                wanted = [e for e in wanted if e in ("pdf", "cbz")]
+                if not isinstance(wanted, list) or not all(isinstance(e, str) for e in wanted):
+                    raise FinalizeError("feedback exports must be a list naming 'pdf', 'cbz' and/or 'cbz_clean'")
+                wanted = [e for e in EXPORT_KINDS if e in wanted]
                 if not wanted:
-                    raise FinalizeError("feedback exports must name 'pdf' and/or 'cbz'")
+                    raise FinalizeError("feedback exports must name 'pdf', 'cbz' and/or 'cbz_clean'")
                 options["exports"] = wanted
         elif option == "final_touches":
             options["page_numbers"] = bool(item["page_numbers"]) if "page_numbers" in item \
                 else not options["page_numbers"]
         elif option or (words.strip() and not item.get("hints")):
             raise NotApplicable("phase 7 (pages and exports) can change the paper size (B5, A5, B6, A4), the files "
-                                "made (PDF, CBZ) and switch page numbers off or on", field="feedback")
+                                "made (PDF, CBZ, a CBZ without lettering) and switch page numbers off or on", field="feedback")
     return options
 
 
@@ -135,7 +154,7 @@ def expected_quotes(data: Mapping) -> list[str]:
     speech/thought/shout dialogues."""
     beats = [b.get("text", "") for s in data.get("scenes", []) or [] for b in s.get("beats", []) or []
              if b.get("kind") == "dialogue"]
-    if beats:
+    if beats and not data.get("translation"):  # a translation's lines are its storyboard's, not the story's
         return beats
     return [d.get("text", "") for page in data.get("pages", []) for panel in page.get("panels", [])
             for d in panel.get("dialogues", []) or [] if d.get("kind") in ("speech", "thought", "shout")]
@@ -198,9 +217,12 @@ class Final(Phase):
         import io
 
         panel_images = {}
+        mirrored = bool((ctx.inputs.get("lettering") or {}).get("art_mirrored"))
         for description in ctx.inputs["images"]["image_descriptions"]:
             with Image.open(io.BytesIO(ctx.stores.artifacts.get_bytes(description["image_uri"]))) as image:
-                panel_images[description["panel_id"]] = image.convert("RGB")
+                art = image.convert("RGB")
+            # A translation that switched the reading direction letters a flopped layout: flop the art too.
+            panel_images[description["panel_id"]] = ImageOps.mirror(art) if mirrored else art
         output, files = run(ctx.inputs, ctx.feedback, None, panel_images=panel_images, previous=_shown_version(ctx))
         prefix = f"requests/{ctx.request_id}/attempt-{ctx.attempt}"
         uris = {name: ctx.stores.artifacts.put_named(
@@ -210,6 +232,8 @@ class Final(Phase):
         page_uris = sorted((name, uri) for name, uri in uris.items() if name.startswith("pages/") and name.endswith(".png"))
         output["pages"] = [{"page": index, "uri": uri} for index, (_, uri) in enumerate(page_uris, start=1)]
         output["exports"] = {"pdf": uris.get("manga.pdf"), "cbz": uris.get("manga.cbz")}
+        if "manga-clean.cbz" in uris:
+            output["exports"]["cbz_clean"] = uris["manga-clean.cbz"]
         manifest = build_manifest(ctx, output)
         output["exports"]["manifest"] = ctx.stores.artifacts.put_named(
             "final_products", f"{prefix}/manifest.json", json_bytes(manifest), "application/json")

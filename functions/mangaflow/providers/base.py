@@ -64,6 +64,11 @@ class Provider(Protocol):
         """Phase 5 (text part): description, characters, setting, mood, camera_angle, staging for one panel."""
         ...
 
+    def translate(self, lines: list[dict], source: str, target: str) -> dict:
+        """A finished book's lines ({"id", "text", "kind"}) in the target language: {"lines": [{"id", "text"}]}
+        (a TranslationAnswer). Text only: a translation never asks for a picture."""
+        ...
+
     def image(self, job: ImageJob) -> "object":
         """One try of `job` through the provider's scope: a calls.Outcome whose reply holds PNG bytes (or
         `blocked` with the reason no image came). Raises BudgetExhausted, CallFailed, UpstreamUnavailable."""

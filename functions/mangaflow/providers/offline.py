@@ -42,5 +42,8 @@ class OfflineProvider:
     def panel_description(self, inputs: dict, panel_id: str, feedback: Feedback) -> dict:
         return self._rules("panel_description", lambda: offline.describe(inputs, panel_id, feedback), item=panel_id)
 
+    def translate(self, lines: list[dict], source: str, target: str) -> dict:
+        return self._rules("translate", lambda: offline.translate(lines, source, target))
+
     def image(self, job: ImageJob) -> Any:
         raise UpstreamUnavailable("the offline provider has no image model; it draws procedural storyboards")

@@ -48,6 +48,7 @@ CHARACTERS_SCHEMA = vertex_schema(model.Characters)
 PLOT_SCHEMA = vertex_schema(model.Plot)
 STORYBOARD_SCHEMA = vertex_schema(model.Storyboard)
 PANEL_DESCRIPTION_SCHEMA = vertex_schema(model.PanelImage)
+TRANSLATION_SCHEMA = vertex_schema(model.TranslationAnswer)
 BEAT = PLOT_SCHEMA["properties"]["scenes"]["items"]["properties"]["beats"]["items"]
 
 
@@ -91,6 +92,11 @@ PHASE_TASKS = {
         "weather, mood, who does what), write an image prompt that adds the characters' visual descriptions, "
         "and stage each figure: x, y of the head in the panel (0..1), scale, facing and expression. The first "
         "speaker stands on the side the page is read from. size_px is the panel's size on the page in pixels."),
+    "translate": (
+        "Translation of a finished manga. Translate every line (speech, thoughts, shouts, captions and sound "
+        "effects) from source_language into target_language as a manga translator would: natural, short enough "
+        "for a speech bubble, the speaker's voice kept, names kept, sound effects as the target language writes "
+        "them. Answer each line under its id, every id exactly once, in the order given."),
 }
 
 # ------------------------------------------------------------------ clients, once per process
@@ -133,10 +139,11 @@ def shared_client(project: str, location: str, base_url: str | None = None) -> A
 
 # The most output (text and thinking) each call may bill: bounds what the budget reserves before it.
 MAX_OUTPUT_TOKENS = {"concept": 4096, "characters": 8192, "plot": 16384, "storyboard": 16384,
-                     "panel_description": 2048}
+                     "panel_description": 2048, "translate": 16384}
 # Thinking is billed as output: the four planning phases may think a little, a panel description (a
 # straightforward rewrite of one storyboard panel, 28 of them in an 8-page book) does not think at all.
-THINKING_BUDGET = {"concept": 1024, "characters": 1024, "plot": 1024, "storyboard": 1024, "panel_description": 0}
+THINKING_BUDGET = {"concept": 1024, "characters": 1024, "plot": 1024, "storyboard": 1024, "panel_description": 0,
+                   "translate": 0}
 IMAGE_TEXT_TOKENS = 1024  # an image answer may carry a few words besides the picture
 BLOCK_REASONS = ("SAFETY", "IMAGE_SAFETY", "PROHIBITED_CONTENT", "IMAGE_PROHIBITED_CONTENT", "BLOCKLIST", "SPII",
                  "RECITATION", "IMAGE_RECITATION", "NO_IMAGE", "IMAGE_OTHER", "OTHER")
@@ -254,6 +261,26 @@ class VertexProvider:
             fallback["characters"]
         result["staging"] = [s for s in result["staging"] if s["character_id"] in result["characters"]]
         return result
+
+    def translate(self, lines: list[dict], source: str, target: str) -> dict:
+        """Every line by id from the model; a line it leaves out (or leaves empty) is lettered from the
+        marked stand-in, and counted (`kept_source_lines`)."""
+        fallback = offline.translate(lines, source, target)
+        payload = {"phase": "translate", "inputs": {"source_language": source, "target_language": target,
+                                                    "lines": [{"id": l["id"], "text": l["text"], "kind": l.get("kind")}
+                                                              for l in lines]},
+                   "feedback": None}
+        pages = len({str(l["id"]).split("-")[0] for l in lines}) or 1  # ids are panel/index: p03-2/0
+        answer = self._ask_json("translate", payload, TRANSLATION_SCHEMA, {"language": source, "pages": pages}, None)
+        by_id = {str(l.get("id")): str(l.get("text") or "").strip()
+                 for l in (answer or {}).get("lines") or [] if isinstance(l, dict)}
+        result, missing = [], 0
+        for line, stand_in in zip(lines, fallback["lines"]):
+            text = by_id.get(str(line["id"]))
+            if not text:
+                missing += 1
+            result.append({"id": str(line["id"]), "text": text or stand_in["text"]})
+        return {"lines": result, "kept_source_lines": missing}
 
     # ---------------------------------------------------------------- images
 

@@ -418,7 +418,9 @@ def phase6(output: dict, inputs: dict) -> Result:
     entries = [e for e in output.get("dialogue_placements") or [] if isinstance(e, dict)]
     placements = [p for e in entries for p in e.get("placements") or [] if isinstance(p, dict)]
     overflow = sum(bool(p.get("overflow")) for p in placements)
-    lettered = [str(d.get("text")) for e in entries for d in e.get("dialogues") or [] if isinstance(d, dict)]
+    # A line a person corrected at the gate, or a translated line, stands for the story's words in `source_text`.
+    lettered = [str(d.get("source_text") or d.get("text")) for e in entries for d in e.get("dialogues") or []
+                if isinstance(d, dict)]
     quotes_score, quote_detail = c.quotes_once(c.story_quotes(inputs), lettered)
     checks = {
         "placements_present": float(isinstance(output.get("dialogue_placements"), list)),
@@ -429,8 +431,8 @@ def phase6(output: dict, inputs: dict) -> Result:
     story = c.story_text(inputs)
     if story and entries:
         language = c.language_of(output, inputs, story)
-        lettered_lines = [str(d.get("text") or "") for e in entries for d in e.get("dialogues") or []
-                          if isinstance(d, dict) and d.get("kind") != "sfx"]
+        lettered_lines = [str(d.get("source_text") or d.get("text") or "") for e in entries
+                          for d in e.get("dialogues") or [] if isinstance(d, dict) and d.get("kind") != "sfx"]
         declared = output.get("condensed", (inputs.get("storyboard") or {}).get("condensed"))
         found, _ = c.text_kept(story, lettered_lines, declared, language)
         checks["text_kept"] = found.accounted

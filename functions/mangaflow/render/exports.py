@@ -2,7 +2,11 @@
 Japanese), a CBZ with ComicInfo.xml (schema v2.0), and small WebP previews for approval gates.
 
 The PDF embeds each page's PNG data as-is (PNG's zlib stream with its row predictors is a valid
-PDF FlateDecode stream), so a page is compressed once for both the PNG and the PDF.
+PDF FlateDecode stream), so a page is compressed once for both the PNG and the PDF. Over the art it
+lays the lettering as invisible text (render mode 3, the way scanned books carry OCR text): a Type 0
+font with Identity-H (horizontal) or Identity-V (vertical writing, Japanese columns) whose CIDs are
+the Unicode code points, and a ToUnicode map, so the text selects, searches and extracts in reading
+order while the glyphs seen stay those drawn in the art.
 """
 from __future__ import annotations
 
@@ -16,6 +20,8 @@ import zlib
 from typing import Literal, Sequence
 
 from PIL import Image
+
+from mangaflow.render.lettering import TextRun
 
 PAPER_MM = {"B5": (182.0, 257.0), "A5": (148.0, 210.0), "B6": (128.0, 182.0), "A4": (210.0, 297.0)}
 PNG_COMPRESS_LEVEL = 1   # pages are mostly flat tones and line art: level 1 is ~as small, far faster
@@ -86,9 +92,11 @@ def _pdf_text(value: str) -> bytes:
 
 
 def pdf_from_pngs(page_pngs: Sequence[bytes], *, dpi: int = 300, paper: str = "B5",
-                  direction: Direction = "rtl", title: str = "") -> bytes:
+                  direction: Direction = "rtl", title: str = "",
+                  text_layers: Sequence[Sequence[TextRun]] | None = None) -> bytes:
     """A PDF with one page per PNG, each filling a `paper` sized page; deterministic bytes.
-    /ViewerPreferences /Direction is /R2L for right-to-left books."""
+    /ViewerPreferences /Direction is /R2L for right-to-left books. `text_layers` (one list of runs
+    per page, in page pixels, in reading order) become the pages' invisible text."""
     if not page_pngs:
         raise ExportError("a PDF needs at least one page")
     if paper not in PAPER_MM:
@@ -97,6 +105,8 @@ def pdf_from_pngs(page_pngs: Sequence[bytes], *, dpi: int = 300, paper: str = "B
         raise ExportError(f"direction must be 'rtl' or 'ltr', got {direction!r}")
     if not 72 <= dpi <= 1200:
         raise ExportError(f"dpi must be in 72..1200, got {dpi}")
+    if text_layers is not None and len(text_layers) != len(page_pngs):
+        raise ExportError(f"text_layers must have one entry per page ({len(page_pngs)}), got {len(text_layers)}")
     w_pt, h_pt = (mm / 25.4 * 72 for mm in PAPER_MM[paper])
     objects: list[bytes] = []  # objects[i] is object number i + 1
 
@@ -107,6 +117,7 @@ def pdf_from_pngs(page_pngs: Sequence[bytes], *, dpi: int = 300, paper: str = "B
     catalog = add(b"")  # filled once the page tree exists
     pages_obj = add(b"")
     kids = []
+    fonts = _text_fonts(add, [run for layer in text_layers or [] for run in layer])
     for index, png in enumerate(page_pngs):
         width, height, colours, data = _png_image_stream(png)
         if abs((width / height) - (w_pt / h_pt)) > 0.03 * (w_pt / h_pt):
@@ -117,10 +128,14 @@ def pdf_from_pngs(page_pngs: Sequence[bytes], *, dpi: int = 300, paper: str = "B
             b" /Length %d >>\nstream\n" % (width, height, b"DeviceRGB" if colours == 3 else b"DeviceGray",
                                            colours, width, len(data)) + data + b"\nendstream")
         content = b"q %.4f 0 0 %.4f 0 0 cm /Im0 Do Q" % (w_pt, h_pt)
+        runs = text_layers[index] if text_layers else []
+        if runs:
+            content += b"\n" + _text_content(runs, w_pt / width, h_pt)
         contents = add(b"<< /Length %d >>\nstream\n" % len(content) + content + b"\nendstream")
+        font_resources = b" /Font << /FH %d 0 R /FV %d 0 R >>" % fonts if runs else b""
         kids.append(add(
-            b"<< /Type /Page /Parent %d 0 R /MediaBox [0 0 %.4f %.4f] /Resources << /XObject << /Im0 %d 0 R >> >>"
-            b" /Contents %d 0 R >>" % (pages_obj, w_pt, h_pt, image, contents)))
+            b"<< /Type /Page /Parent %d 0 R /MediaBox [0 0 %.4f %.4f] /Resources << /XObject << /Im0 %d 0 R >>%s >>"
+            b" /Contents %d 0 R >>" % (pages_obj, w_pt, h_pt, image, font_resources, contents)))
     objects[pages_obj - 1] = b"<< /Type /Pages /Kids [%s] /Count %d >>" % (
         b" ".join(b"%d 0 R" % k for k in kids), len(kids))
     objects[catalog - 1] = b"<< /Type /Catalog /Pages %d 0 R /ViewerPreferences << /Direction /%s >> >>" % (
@@ -142,10 +157,68 @@ def pdf_from_pngs(page_pngs: Sequence[bytes], *, dpi: int = 300, paper: str = "B
     return out.getvalue()
 
 
+def _cids(text: str) -> bytes:
+    """A run's text as 2-byte CIDs (its UTF-16 code units: characters outside the BMP become
+    U+FFFD, which the fonts here cannot address)."""
+    return "".join(ch if ord(ch) <= 0xFFFF else "\ufffd" for ch in text).encode("utf-16-be")
+
+
+def _to_unicode_cmap(chars: Sequence[str]) -> bytes:
+    """A ToUnicode CMap mapping each CID used to the character it stands for."""
+    entries = [b"<%04X> <%04X>" % (ord(ch), ord(ch)) for ch in chars]
+    blocks = [b"%d beginbfchar\n" % len(entries[i:i + 100]) + b"\n".join(entries[i:i + 100]) + b"\nendbfchar"
+              for i in range(0, len(entries), 100)]
+    return (b"/CIDInit /ProcSet findresource begin\n12 dict begin\nbegincmap\n"
+            b"/CIDSystemInfo << /Registry (Adobe) /Ordering (UCS) /Supplement 0 >> def\n"
+            b"/CMapName /Mangaflow-UCS def\n/CMapType 2 def\n"
+            b"1 begincodespacerange\n<0000> <FFFF>\nendcodespacerange\n" + b"\n".join(blocks)
+            + b"\nendcmap\nCMapName currentdict /CMap defineresource pop\nend\nend")
+
+
+def _text_fonts(add, runs: Sequence[TextRun]) -> tuple[int, int]:
+    """The two Type 0 fonts of the text layer (horizontal, vertical) over one CID font; never
+    painted (render mode 3), so no glyphs are embedded."""
+    if not runs:
+        return 0, 0
+    chars = sorted({ch for run in runs for ch in _cids(run.text).decode("utf-16-be")})
+    cmap = zlib.compress(_to_unicode_cmap(chars))
+    to_unicode = add(b"<< /Length %d /Filter /FlateDecode >>\nstream\n" % len(cmap) + cmap + b"\nendstream")
+    descriptor = add(b"<< /Type /FontDescriptor /FontName /MangaflowText /Flags 4 /FontBBox [0 -120 1000 880]"
+                     b" /ItalicAngle 0 /Ascent 880 /Descent -120 /CapHeight 700 /StemV 80 >>")
+    cid_font = add(b"<< /Type /Font /Subtype /CIDFontType2 /BaseFont /MangaflowText /CIDSystemInfo"
+                   b" << /Registry (Adobe) /Ordering (Identity) /Supplement 0 >> /FontDescriptor %d 0 R"
+                   b" /DW 1000 /DW2 [880 -1000] /CIDToGIDMap /Identity >>" % descriptor)
+    return tuple(add(b"<< /Type /Font /Subtype /Type0 /BaseFont /MangaflowText /Encoding /%s"
+                     b" /DescendantFonts [%d 0 R] /ToUnicode %d 0 R >>" % (encoding, cid_font, to_unicode))
+                 for encoding in (b"Identity-H", b"Identity-V"))
+
+
+def _text_content(runs: Sequence[TextRun], scale: float, h_pt: float) -> bytes:
+    """The content stream of one page's text layer: each run its own BT..ET in reading order, at
+    its page position (pixels to points by `scale`, y flipped); horizontal runs squeezed (Tz) to
+    the drawn line's width so a selection covers what the reader sees."""
+    out = [b"q 3 Tr"]
+    for run in runs:
+        size = run.size_px * scale
+        x, y = run.x * scale, h_pt - run.y * scale
+        text = _cids(run.text)
+        if run.vertical:
+            out.append(b"BT /FV %.2f Tf 100 Tz 1 0 0 1 %.2f %.2f Tm <%s> Tj ET" % (size, x, y, text.hex().encode()))
+        else:
+            natural = size * len(text) / 2
+            squeeze = max(1.0, min(400.0, 100.0 * run.width_px * scale / natural)) if natural else 100.0
+            out.append(b"BT /FH %.2f Tf %.2f Tz 1 0 0 1 %.2f %.2f Tm <%s> Tj ET" % (
+                size, squeeze, x, y, text.hex().encode()))
+    out.append(b"Q")
+    return b"\n".join(out)
+
+
 def pdf_bytes(pages: Sequence[Image.Image], *, dpi: int = 300, paper: str = "B5",
-              direction: Direction = "rtl", title: str = "") -> bytes:
+              direction: Direction = "rtl", title: str = "",
+              text_layers: Sequence[Sequence[TextRun]] | None = None) -> bytes:
     """A PDF of page images (each encoded once as PNG and embedded); see pdf_from_pngs."""
-    return pdf_from_pngs([png_bytes(p) for p in pages], dpi=dpi, paper=paper, direction=direction, title=title)
+    return pdf_from_pngs([png_bytes(p) for p in pages], dpi=dpi, paper=paper, direction=direction, title=title,
+                         text_layers=text_layers)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+from dataclasses import dataclass
 from typing import Iterable, Sequence
 
 from PIL import Image, ImageDraw
@@ -290,6 +291,48 @@ def _draw_tail(d: ImageDraw.ImageDraw, shape: str, centre: tuple[float, float], 
     d.polygon(poly, fill=255)
     if grow:
         d.line(poly + [poly[0]], fill=255, width=int(2 * grow), joint="curve")
+
+
+@dataclass(frozen=True)
+class TextRun:
+    """One lettered line where it sits on the page, in page pixels: a horizontal line from its
+    left end on its baseline, or a vertical column from the top centre of its first cell. The PDF
+    writes these as its (invisible) text layer, so the lettering is selectable and searchable."""
+
+    text: str
+    x: float
+    y: float
+    size_px: float
+    vertical: bool
+    width_px: float = 0.0
+
+
+def text_runs(origin: tuple[float, float], panel_size: tuple[int, int], placements: Sequence[dict]) -> list[TextRun]:
+    """The lines of one panel's placements, in the order they are read (placements are already in
+    reading order; a bubble's lines top to bottom, its columns right to left), at the positions
+    _draw_text draws them."""
+    ox, oy = origin
+    pw, ph = panel_size
+    runs = []
+    for p in placements:
+        lines, size = p["lines"], int(p["font_size_px"])
+        vertical, family = bool(p["vertical"]), p["font"]
+        rects = line_rects(lines, size, vertical, family)
+        if not rects:
+            continue
+        x, y, w, h = _box_px(p, ox, oy, pw, ph)
+        block_w = max(r[2] for r in rects) - min(r[0] for r in rects)
+        bx = x + (w - block_w) / 2
+        by = y + (h - max(r[3] for r in rects)) / 2
+        for line, rect in zip(lines, rects):
+            if not line.strip():
+                continue
+            if vertical:
+                runs.append(TextRun(line, bx + rect[0] + size / 2, by + rect[1], size, True))
+            else:
+                baseline = by + (rect[1] + rect[3]) / 2 + 0.366 * size
+                runs.append(TextRun(line, bx + rect[0], baseline, size, False, rect[2] - rect[0]))
+    return runs
 
 
 def _draw_text(page: Image.Image, draw: ImageDraw.ImageDraw, p: dict, box: Rect) -> None:

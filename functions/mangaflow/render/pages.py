@@ -10,7 +10,7 @@ from typing import Literal, Mapping, Sequence
 from PIL import Image, ImageDraw
 
 from mangaflow.render.fonts import get_font
-from mangaflow.render.lettering import letter_onto
+from mangaflow.render.lettering import TextRun, letter_onto, text_runs
 
 PAGE_SIZE_PX = (2150, 3035)          # JIS B5 (182 x 257 mm) at 300 dpi
 # Margins as fractions of the page: leaves a live area of about 155 x 220 mm, the usual
@@ -115,6 +115,18 @@ def compose_page(page: dict, panel_images: Mapping[str, Image.Image], placements
     if page_numbers and "page" in page:
         _draw_page_number(draw, int(page["page"]), (pw, ph), direction)
     return canvas
+
+
+def page_text_runs(page: dict, placements_by_panel: Mapping[str, Sequence[dict]], *,
+                   page_size_px: Sequence[int] = PAGE_SIZE_PX) -> list[TextRun]:
+    """The page's lettering as text runs, panels in reading order, at the places compose_page letters
+    them (the PDF's text layer)."""
+    rects = panel_rects_px(page, page_size_px)
+    runs: list[TextRun] = []
+    for panel in sorted(page.get("panels", []), key=lambda p: p.get("reading_order", 0)):
+        x, y, w, h = rects[str(panel["panel_id"])]
+        runs += text_runs((x, y), (w, h), placements_by_panel.get(str(panel["panel_id"]), []))
+    return runs
 
 
 def _draw_page_number(draw: ImageDraw.ImageDraw, number: int, size: tuple[int, int], direction: Direction) -> None:
