@@ -114,16 +114,21 @@ def build_app(names: Iterable[str] | None = None, source: Path = FUNCTIONS_SOURC
     return function_root
 
 
-def serve(host: str, port: int, workers: int = 1, threads: int = 8) -> None:
+def serve(host: str, port: int, workers: int = 1, threads: int = 8, keepalive: int = 0) -> None:
     """Serve every function from gunicorn worker processes (several use every core, as Cloud
     Functions scales out). SIGHUP loads new function code into new workers while the old ones
-    finish their requests; SIGTERM stops accepting at once and lets in-flight calls finish."""
+    finish their requests; SIGTERM stops accepting at once and lets in-flight calls finish.
+
+    No keep-alive by default: a kept connection stays with the worker that accepted it, so the engine's
+    pooled connections pinned a whole book's panel calls to one worker (one core drawing, the other idle;
+    bench/RESULTS.md, "All cores"). A new connection per call goes to whichever worker accepts it first."""
     from gunicorn.app.base import BaseApplication
 
     class _Gateway(BaseApplication):  # type: ignore[misc]
         def load_config(self) -> None:
             for key, value in {"bind": f"{host}:{port}", "workers": max(1, workers), "threads": threads,
                                "worker_class": "gthread", "timeout": 600, "graceful_timeout": 30,
+                               "keepalive": max(0, keepalive),
                                "accesslog": None, "errorlog": "-", "loglevel": "warning"}.items():
                 self.cfg.set(key, value)
 
@@ -140,9 +145,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=8080)
     parser.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
     parser.add_argument("--threads", type=int, default=8, help="threads per worker")
+    parser.add_argument("--keepalive", type=int, default=0,
+                        help="seconds a connection is kept open for another request (default 0: closed after each)")
     args = parser.parse_args(argv)
     try:
-        serve(args.host, args.port, args.workers, args.threads)
+        serve(args.host, args.port, args.workers, args.threads, args.keepalive)
     except KeyboardInterrupt:
         return 0
     return 0
