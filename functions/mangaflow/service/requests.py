@@ -90,6 +90,14 @@ def model_options(body: dict[str, Any]) -> dict[str, Any]:
             "image_mode": body.get("image_mode") or config.image_mode, "concurrency_limit": concurrency}
 
 
+def panel_calls_at_once(models: dict[str, Any]) -> int:
+    """Panel calls the workflow runs at once: twice the model slots for a model (each call holds a slot only
+    while it waits on the model, so the other half resize, upload and record meanwhile); the offline rules
+    have no slots, and their drawing is the work itself."""
+    limit = int(models["concurrency_limit"])
+    return limit if models["provider"] == "offline" else 2 * limit
+
+
 def _record_and_start(stores: Stores, request_id: str, request: dict[str, Any], body: dict[str, Any],
                       models: dict[str, Any], user_id: str, client_address: str) -> dict[str, Any]:
     input_uri = stores.artifacts.put_json("input_data", {"text": request["text"]}, prefix=f"requests/{request_id}")
@@ -106,6 +114,7 @@ def _record_and_start(stores: Stores, request_id: str, request: dict[str, Any], 
         execution = executions.start_execution({
             "request_id": request_id, "hitl_mode": "auto" if mode in ("auto", "auto_approve") else "review",
             "hitl_timeout_seconds": timeout, "concurrency_limit": models["concurrency_limit"],
+            "panel_calls_at_once": panel_calls_at_once(models),
             "quality_delay_scale": float(settings().quality_delay_scale),
             "call_timeout_seconds": settings().phase_call_timeout_s,
         })
