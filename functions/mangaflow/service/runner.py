@@ -69,9 +69,11 @@ def _now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-@functools.lru_cache(maxsize=512)
+@functools.lru_cache(maxsize=64)
 def _cached_json(artifacts: Any, uri: str) -> Any:
-    """Outputs are content-addressed, so a URI always names the same bytes."""
+    """Outputs are content-addressed, so a URI always names the same bytes. A run reads at most 8 at a time
+    (the story and six phases' outputs); a 32-page book's outputs take megabytes as Python objects, so the
+    cache keeps a few runs' worth, not 512 outputs."""
     return artifacts.get_json(uri)
 
 
