@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from ..config import Settings, settings
-from ..errors import UpstreamUnavailable
+from ..errors import StoreUnavailable, UpstreamUnavailable
 from . import pricing
 from .faults import FaultSwitch
 from .pricing import Usage
@@ -97,22 +97,40 @@ class ModelSlots:
     keeps the slots (stores.roles.Admission)."""
 
     POLL_S = 0.01  # a waiting try looks for a free slot this often
+    OUTAGE_S = 30.0  # after the slot store failed, this process calls the model without slots this long
+    _down_until = 0.0  # process-wide: one outage costs one store timeout, not one per call
 
     def __init__(self, admission: Any, request_id: str, limit: int) -> None:
         self.admission, self.request_id, self.limit = admission, request_id, max(1, int(limit))
 
     def hold(self, hold_s: float, wait_s: float) -> Callable[[], None]:
         """Waits up to `wait_s` for a slot and returns what gives it back; a slot frees itself after
-        `hold_s` in any case. Raises CallFailed when none came free in time."""
+        `hold_s` in any case. Raises CallFailed when none came free in time. When the slot store (Redis) is
+        unavailable the call goes ahead without a slot (the model's own 429s are retried): a book is never
+        stopped by the bookkeeping of its quota."""
         ends = time.monotonic() + max(0.0, wait_s)
         while True:
-            token = self.admission.take_model_slot(self.request_id, self.limit, hold_s)
+            if time.monotonic() < ModelSlots._down_until:
+                return lambda: None
+            try:
+                token = self.admission.take_model_slot(self.request_id, self.limit, hold_s)
+            except StoreUnavailable as err:
+                ModelSlots._down_until = time.monotonic() + self.OUTAGE_S
+                log.warning("model slots unavailable (%s); calling the model without them for %.0f s", err,
+                            self.OUTAGE_S)
+                return lambda: None
             if token is not None:
-                return lambda: self.admission.free_model_slot(self.request_id, token)
+                return lambda: self._free(token)
             if time.monotonic() >= ends:
                 raise CallFailed(f"no model slot came free within {wait_s:.1f} s (at most {self.limit} of the "
                                  f"request's model calls at once)", field="concurrency_limit")
             time.sleep(self.POLL_S)
+
+    def _free(self, token: str) -> None:
+        try:
+            self.admission.free_model_slot(self.request_id, token)
+        except StoreUnavailable as err:  # the slot frees itself after its hold time
+            log.warning("a model slot could not be given back (%s); it frees itself", err)
 
 
 class CallScope:
