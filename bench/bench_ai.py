@@ -119,6 +119,8 @@ def path_rows(stories: dict[str, Path], text_s: float, image_s: float, concurren
             for _ in range(repeat):
                 state, seconds = Client(private.gateway).run(text, 8, hitl_mode="auto", concurrency_limit=concurrency)
                 samples.append((seconds, state["panel_count"]))
+                spans = {p["phase"]: p.get("timing", {}).get("span_s") for p in state["phases"]}
+                print(f"  {name}: {seconds:.1f} s; phase spans {spans}", flush=True)
             seconds = statistics.median(s for s, _ in samples)
             panels = samples[0][1]
             path_s = critical_path_s(panels, concurrency, text_s, image_s)

@@ -114,20 +114,47 @@ def build_app(names: Iterable[str] | None = None, source: Path = FUNCTIONS_SOURC
     return function_root
 
 
-def serve(host: str, port: int, workers: int = 1, threads: int = 8) -> None:
+M_ARENA_MAX, M_MMAP_THRESHOLD = -8, -3  # glibc's mallopt parameters (malloc.h)
+
+
+def lean_allocator() -> bool:
+    """`--allocator lean`: two malloc arenas and a fixed 1 MB mmap threshold in each worker, so every large
+    buffer (a page, a 2x panel canvas, a mask) is its own mapping, handed back to the system when freed.
+    Measured on a 32-page book (bench/RESULTS.md, "Memory"): what a worker keeps after the book drops about a
+    fifth, its peak barely moves (the peak is phase 7's working set, not fragmentation), and the book takes
+    30-50 % longer (every large buffer costs its page faults again), so it is not the default. False where
+    there is no glibc."""
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return False
+    return bool(libc.mallopt(M_ARENA_MAX, 2)) and bool(libc.mallopt(M_MMAP_THRESHOLD, 1 << 20))
+
+
+def serve(host: str, port: int, workers: int = 1, threads: int = 8, keepalive: int = 0,
+          allocator: str = "default") -> None:
     """Serve every function from gunicorn worker processes (several use every core, as Cloud
     Functions scales out). SIGHUP loads new function code into new workers while the old ones
-    finish their requests; SIGTERM stops accepting at once and lets in-flight calls finish."""
+    finish their requests; SIGTERM stops accepting at once and lets in-flight calls finish.
+
+    No keep-alive by default: a kept connection stays with the worker that accepted it, so the engine's
+    pooled connections pinned a whole book's panel calls to one worker (one core drawing, the other idle;
+    bench/RESULTS.md, "All cores"). A new connection per call goes to whichever worker accepts it first."""
     from gunicorn.app.base import BaseApplication
 
     class _Gateway(BaseApplication):  # type: ignore[misc]
         def load_config(self) -> None:
             for key, value in {"bind": f"{host}:{port}", "workers": max(1, workers), "threads": threads,
                                "worker_class": "gthread", "timeout": 600, "graceful_timeout": 30,
+                               "keepalive": max(0, keepalive),
                                "accesslog": None, "errorlog": "-", "loglevel": "warning"}.items():
                 self.cfg.set(key, value)
 
         def load(self):  # type: ignore[no-untyped-def]
+            if allocator == "lean":  # in the worker, before its threads allocate anything
+                lean_allocator()
             return build_app()
 
     print(json.dumps({"gateway": f"http://{host}:{port}", "workers": workers}), flush=True)
@@ -140,9 +167,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=8080)
     parser.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
     parser.add_argument("--threads", type=int, default=8, help="threads per worker")
+    parser.add_argument("--keepalive", type=int, default=0,
+                        help="seconds a connection is kept open for another request (default 0: closed after each)")
+    parser.add_argument("--allocator", choices=("default", "lean"), default="default",
+                        help="default: glibc's; lean: 2 malloc arenas and a fixed 1 MB mmap threshold per worker "
+                             "(less memory kept, slower: bench/RESULTS.md)")
     args = parser.parse_args(argv)
     try:
-        serve(args.host, args.port, args.workers, args.threads)
+        serve(args.host, args.port, args.workers, args.threads, args.keepalive, args.allocator)
     except KeyboardInterrupt:
         return 0
     return 0

@@ -46,10 +46,12 @@ class PrivateStack:
     """`python -m localcloud.workflows serve` (in memory) and `python -m localcloud.gateway` on free ports,
     with the running stack's stores and `settings` (environment variables) on top."""
 
-    def __init__(self, settings: Mapping[str, str], folder: Path, workers: int = 2) -> None:
+    def __init__(self, settings: Mapping[str, str], folder: Path, workers: int = 2,
+                 gateway_args: tuple[str, ...] = ()) -> None:
         self.settings = dict(settings)
         self.folder = Path(folder)
         self.workers = workers
+        self.gateway_args = tuple(gateway_args)  # e.g. ("--keepalive", "2") for a benchmark's variant
         self.engine_port, self.grpc_port, self.gateway_port = _free_port(), _free_port(), _free_port()
         self._procs: list[subprocess.Popen] = []
 
@@ -76,7 +78,7 @@ class PrivateStack:
             {**stack, "WORKFLOWS_EMULATOR_HOST": engine, "WORKFLOWS_GRPC_EMULATOR_HOST": f"127.0.0.1:{self.grpc_port}"},
             self.gateway, supervisor.local_dir()), **self.settings}
         proc, log = self._spawn([sys.executable, "-m", "localcloud.gateway", "--host", "127.0.0.1", "--port",
-                                 str(self.gateway_port), "--workers", str(self.workers)], env, "gateway")
+                                 str(self.gateway_port), "--workers", str(self.workers), *self.gateway_args], env, "gateway")
         _wait(f"{self.gateway}/_health", proc, log)
         parts.deploy_pipeline(engine, self.gateway)
         return self

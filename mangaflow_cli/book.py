@@ -67,13 +67,19 @@ def download(api: ApiClient, request_id: str, out: Path,
 
 
 def phase_summary(state: dict[str, Any]) -> list[dict[str, Any]]:
-    """Per phase: seconds, attempts, the chosen attempt's quality score and the gate's decision."""
+    """Per phase: seconds (its wall span, phase 5's panel calls included), where they went (`work_s`,
+    `panels_s`, `ai_wait_s`, `ai_calls`: get_status's `timing`), attempts, the chosen attempt's quality score
+    and the gate's decision."""
     phases = []
     for phase in state.get("phases", []):
         attempts = [a for a in phase.get("attempts", []) if a.get("panel_id") is None]
         chosen = next((a for a in attempts if a.get("selected")), attempts[-1] if attempts else {})
         gates = phase.get("gates", [])
-        phases.append({"phase": phase["phase"], "seconds": round(sum(a.get("seconds") or 0 for a in attempts), 3),
+        timing = phase.get("timing") or {}
+        phases.append({"phase": phase["phase"], "seconds": timing.get("span_s", 0.0),
+                       "work_s": timing.get("work_s", 0.0), "panels_s": timing.get("panels_s", 0.0),
+                       "panel_calls": timing.get("panel_calls", 0), "ai_wait_s": timing.get("ai_wait_s", 0.0),
+                       "ai_calls": timing.get("ai_calls", 0),
                        "attempts": len(attempts), "quality_score": chosen.get("score"),
                        "decision": gates[-1].get("decision") if gates else chosen.get("decision")})
     return phases

@@ -202,8 +202,8 @@ def show_status(args: argparse.Namespace) -> int:
         best = max((a.get("score") or 0 for a in attempts), default=0)
         gates = ", ".join(str(g.get("decision")) for g in phase.get("gates", []))
         console.print(f"  phase {phase['phase']} {PHASE_NAMES.get(phase['phase'], '')}: {len(attempts)} attempt(s)"
-                      + (f" over {panels} panels" if panels else "") + f", best score {best:.2f}, gate: {gates or '-'}",
-                      highlight=False, soft_wrap=True)
+                      + (f" over {panels} panels" if panels else "") + f", best score {best:.2f}, gate: {gates or '-'}"
+                      + f"; {_timing_line(phase.get('timing'))}", highlight=False, soft_wrap=True)
     for link in state.get("review_links", []):
         console.print(f"  waiting at the gate after phase {link['phase']}: review it at {link['approval_url']}",
                       highlight=False, soft_wrap=True, markup=False)
@@ -361,6 +361,16 @@ def _models_line(accepted: dict[str, Any]) -> str:
         line += (f", image mode {accepted.get('image_mode')}, budget ${float(accepted.get('budget_usd') or 0):.2f}, "
                  f"{accepted.get('concurrency_limit')} panels at once")
     return line
+
+
+def _timing_line(timing: dict[str, Any] | None) -> str:
+    """A phase's wall span and where it went (get_status's `timing`)."""
+    if not timing:
+        return "time unknown"
+    line = f"{timing['span_s']:.2f} s wall"
+    if timing.get("panel_calls"):
+        line += f" ({timing['panel_calls']} panel calls, {timing['panels_s']:.2f} s summed)"
+    return line + f", AI wait {timing['ai_wait_s']:.2f} s in {timing['ai_calls']} call(s)"
 
 
 def _cost_line(cost: dict[str, Any] | None) -> str:

@@ -99,6 +99,13 @@ def test_generate_json_summary_and_files(generated):
     for phase in summary["phases"]:
         assert phase["attempts"] >= 1 and phase["decision"] == "approve"
         assert 0.0 <= phase["quality_score"] <= 1.0 and phase["seconds"] >= 0
+        # `seconds` is the phase's wall span: never less than its whole runs' time, nor its panels' time
+        # spread over the concurrency (5 by default).
+        assert phase["seconds"] >= phase["work_s"] - 0.002 and phase["seconds"] >= phase["panels_s"] / 5
+        assert phase["ai_wait_s"] >= 0 and phase["ai_calls"] >= 0
+    panels = next(p for p in summary["phases"] if p["phase"] == 5)
+    assert panels["panel_calls"] >= summary["panels"] and panels["panels_s"] > 0
+    assert panels["seconds"] > panels["work_s"]  # the panel calls count, not `collect` alone
     assert sorted(os.listdir(out / "pages")) == ["001.png", "002.png", "003.png"]
     assert (out / "pages" / "001.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert (out / "manga.pdf").read_bytes()[:5] == b"%PDF-"
@@ -116,6 +123,7 @@ def test_status_json_reads_every_phase(generated):
     assert all(p["gates"] and p["attempts"] and p["artifacts"] for p in state["phases"])
     text = mangaflow("status", summary["request_id"], timeout=60)
     assert text.returncode == 0 and "phase 5 panel images" in text.stdout and "completed" in text.stdout
+    assert "s wall (" in text.stdout and "panel calls" in text.stdout and "AI wait" in text.stdout
 
 
 def test_a_reused_out_folder_holds_exactly_the_new_book(stack, tmp_path):

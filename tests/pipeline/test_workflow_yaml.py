@@ -195,6 +195,15 @@ def test_panels_fan_out_within_the_concurrency_limit(functions_with, limit):
     assert len(aggregate) == 1
 
 
+@pytest.mark.parametrize("at_once", [2, 4])
+def test_panel_calls_at_once_may_exceed_the_model_concurrency(functions_with, at_once):
+    """The model slots (in the functions) hold the model to `concurrency_limit`; the workflow runs
+    `panel_calls_at_once` panel calls."""
+    functions = functions_with()
+    run(functions, concurrency_limit=1, panel_calls_at_once=at_once)
+    assert functions.max_in_flight == at_once
+
+
 def test_review_mode_waits_on_the_callback_and_a_timeout_continues(functions_with):
     def decisions(name, body, n):
         if name == "open_gate":

@@ -211,3 +211,42 @@ def test_near_prompts_are_at_least_085_alike_and_different_ones_are_not():
     assert similarity(normalise(prompt), normalise("Close-up of a crying child in the rain at night.")) < 0.85
     ja = "雨の夜、祭りの広場。ミカが灯籠を見上げている。渡し守が舟を出す。"
     assert similarity(normalise(ja), normalise(ja.replace("見上げている", "見上げた"))) >= 0.85
+
+
+def test_a_try_that_finds_no_slot_in_time_fails_the_call():
+    from mangaflow.providers.calls import ModelSlots
+
+    class AllTaken:  # someone else holds every slot
+        asked = 0
+
+        def take_model_slot(self, request_id: str, limit: int, hold_s: float) -> None:
+            self.asked += 1
+
+    admission = AllTaken()
+    calls = scope(phase_call_deadline_s=1.0)
+    calls.slots = ModelSlots(admission, RID, 1)
+    with pytest.raises(CallFailed, match="no model slot came free"):
+        calls.call(CallSpec("concept", "text", "offline", "offline-rules"), lambda: Reply({"ok": True}))
+    assert admission.asked > 10  # it kept looking until the call's time ran out
+
+
+def test_a_slot_store_that_is_down_never_stops_the_call(monkeypatch):
+    """Redis down: the try goes ahead without a slot, and for a while the process does not ask again."""
+    from mangaflow.errors import StoreUnavailable
+    from mangaflow.providers.calls import ModelSlots
+
+    class Down:
+        asked = 0
+
+        def take_model_slot(self, request_id: str, limit: int, hold_s: float) -> None:
+            self.asked += 1
+            raise StoreUnavailable("Redis", "redis://127.0.0.1:1")
+
+    monkeypatch.setattr(ModelSlots, "_down_until", 0.0)
+    admission = Down()
+    for item in ("a", "b"):
+        calls = scope()
+        calls.slots = ModelSlots(admission, RID, 1)
+        assert calls.call(CallSpec("concept", "text", "offline", "offline-rules", item=item),
+                          lambda: Reply({"ok": True})).reply.value == {"ok": True}
+    assert admission.asked == 1

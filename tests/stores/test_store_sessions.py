@@ -135,3 +135,59 @@ def test_unreachable_redis_names_it(services: dict) -> None:
     store = ss.SessionStore(Settings(redis_url=f"redis://127.0.0.1:{port}/0"), retry_deadline_s=0.3)
     with pytest.raises(StoreUnavailable, match="Redis .*mangaflow services up"):
         store.check_rate("1.2.3.4")
+
+
+def test_model_slots_hold_a_request_to_its_limit_and_free_themselves(store: ss.SessionStore) -> None:
+    rid = _rid()
+    first, second = store.take_model_slot(rid, 2, 30), store.take_model_slot(rid, 2, 30)
+    assert first and second and first != second
+    assert store.take_model_slot(rid, 2, 30) is None  # both taken
+    assert store.take_model_slot(_rid(), 2, 30) is not None  # another request's slots are its own
+    store.free_model_slot(rid, first)
+    third = store.take_model_slot(rid, 2, 30)
+    assert third is not None and store.take_model_slot(rid, 2, 30) is None
+    # A slot never given back (its process died) frees itself after its hold time.
+    other = _rid()
+    assert store.take_model_slot(other, 1, 0.2) is not None
+    assert store.take_model_slot(other, 1, 0.2) is None
+    time.sleep(0.3)
+    assert store.take_model_slot(other, 1, 0.2) is not None
+    assert 0 < store.client.pttl(f"model_slots:{other}") <= 61_000
+
+
+def test_model_slots_bound_the_calls_in_flight_across_scopes(store: ss.SessionStore) -> None:
+    """Six phase calls (each its own scope, as in six panel calls) on the real Redis slots with a limit of 2:
+    never more than 2 model calls at once, and each slot is given back when its try ends."""
+    import threading
+    from dataclasses import replace
+
+    from mangaflow.config import settings
+    from mangaflow.providers.calls import CallScope, CallSpec, ModelSlots, Reply
+    from mangaflow.stores.metering import MemoryModelCalls
+
+    request_id = f"r-{uuid.uuid4().hex[:16]}"
+    admission = store
+    lock, state = threading.Lock(), {"now": 0, "most": 0}
+
+    def send() -> Reply:
+        with lock:
+            state["now"] += 1
+            state["most"] = max(state["most"], state["now"])
+        time.sleep(0.05)
+        with lock:
+            state["now"] -= 1
+        return Reply({"ok": True})
+
+    def one(n: int) -> None:
+        calls = CallScope(MemoryModelCalls(), request_id=request_id, phase=5, attempt=1, panel_id=f"p01-{n}",
+                          config=replace(settings(), model_backoff_s=0.0, fault_rate=0.0),
+                          slots=ModelSlots(admission, request_id, 2))
+        calls.call(CallSpec("concept", "text", "offline", "offline-rules", item=str(n)), send)
+
+    threads = [threading.Thread(target=one, args=(n,)) for n in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert state["most"] == 2 and state["now"] == 0
+    assert admission.client.zcard(f"model_slots:{request_id}") == 0

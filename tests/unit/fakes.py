@@ -210,6 +210,7 @@ class FakeProgress:
 class FakeAdmission:
     limit_per_user: int = 3
     slots: dict[str, dict[str, float]] = field(default_factory=dict)
+    model_slots: dict[str, set[str]] = field(default_factory=dict)
 
     def admit(self, client_address: str, *, user_id: str | None = None, request_id: str | None = None) -> Any:
         from mangaflow.stores.sessions import Admission
@@ -228,6 +229,19 @@ class FakeAdmission:
 
     def slot_ages(self, user_id: str) -> dict[str, float]:
         return dict(self.slots.get(user_id, {}))
+
+    def take_model_slot(self, request_id: str, limit: int, hold_s: float) -> str | None:
+        import uuid
+
+        held = self.model_slots.setdefault(request_id, set())
+        if len(held) >= limit:
+            return None
+        token = uuid.uuid4().hex
+        held.add(token)
+        return token
+
+    def free_model_slot(self, request_id: str, token: str) -> None:
+        self.model_slots.get(request_id, set()).discard(token)
 
 
 @dataclass

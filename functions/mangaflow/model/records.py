@@ -233,13 +233,28 @@ class GateStatus(ApprovalGate):
     decision: ShownDecision | None = Field(description="`timeout` when nobody answered in time.")
 
 
+class PhaseTiming(Shape):
+    """Where a phase's time went, from its recorded runs and model calls. `span_s` is the wall time (phase 5:
+    its panel calls and `collect` included, run side by side); `work_s` and `panels_s` add up the runs' own
+    durations, so with panels drawn at once `panels_s` exceeds `span_s`; `ai_wait_s` adds up the latency of
+    every model call (simulated waits included), so the rest of `work_s + panels_s` is our own work."""
+
+    span_s: float = Field(ge=0, description="First start to last end of every run and model call of the phase.")
+    work_s: float = Field(ge=0, description="Summed duration of the whole-phase attempts (phase 5: `collect`).")
+    panels_s: float = Field(ge=0, description="Phase 5: summed duration of the panel calls; 0 elsewhere.")
+    panel_calls: int = Field(ge=0, description="Phase 5: panel calls recorded (every attempt).")
+    ai_wait_s: float = Field(ge=0, description="Summed latency of the phase's model calls (every try).")
+    ai_calls: int = Field(ge=0, description="Model call tries recorded for the phase (cache hits not counted).")
+
+
 class PhaseStatus(PhaseHistory):
     """A phase as `get_status` shows it: attempts, scores, gate decisions, previews, feedback and every
-    artifact URI (outputs, panel images, pages and exports)."""
+    artifact URI (outputs, panel images, pages and exports), and where its time went."""
 
     name: str = Field(description="The phase's key (`concept`, ..., `final`).")
     attempts: list[AttemptStatus]
     gates: list[GateStatus]
+    timing: PhaseTiming
 
 
 class ReviewLink(Shape):

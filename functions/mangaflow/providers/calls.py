@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from ..config import Settings, settings
-from ..errors import UpstreamUnavailable
+from ..errors import StoreUnavailable, UpstreamUnavailable
 from . import pricing
 from .faults import FaultSwitch
 from .pricing import Usage
@@ -89,13 +89,58 @@ class Outcome:
     latency_ms: int
 
 
+class ModelSlots:
+    """At most `limit` model calls of one request at once, across every gateway process: the model's share
+    of the request's concurrency (`concurrency_limit`, the image model's quota). A try holds a slot only
+    while it waits on the model, so the workflow can run more panel calls than this and a panel's
+    resizing, upload and bookkeeping overlap the next panel's model call. `admission` is the role that
+    keeps the slots (stores.roles.Admission)."""
+
+    POLL_S = 0.01  # a waiting try looks for a free slot this often
+    OUTAGE_S = 30.0  # after the slot store failed, this process calls the model without slots this long
+    _down_until = 0.0  # process-wide: one outage costs one store timeout, not one per call
+
+    def __init__(self, admission: Any, request_id: str, limit: int) -> None:
+        self.admission, self.request_id, self.limit = admission, request_id, max(1, int(limit))
+
+    def hold(self, hold_s: float, wait_s: float) -> Callable[[], None]:
+        """Waits up to `wait_s` for a slot and returns what gives it back; a slot frees itself after
+        `hold_s` in any case. Raises CallFailed when none came free in time. When the slot store (Redis) is
+        unavailable the call goes ahead without a slot (the model's own 429s are retried): a book is never
+        stopped by the bookkeeping of its quota."""
+        ends = time.monotonic() + max(0.0, wait_s)
+        while True:
+            if time.monotonic() < ModelSlots._down_until:
+                return lambda: None
+            try:
+                token = self.admission.take_model_slot(self.request_id, self.limit, hold_s)
+            except StoreUnavailable as err:
+                ModelSlots._down_until = time.monotonic() + self.OUTAGE_S
+                log.warning("model slots unavailable (%s); calling the model without them for %.0f s", err,
+                            self.OUTAGE_S)
+                return lambda: None
+            if token is not None:
+                return lambda: self._free(token)
+            if time.monotonic() >= ends:
+                raise CallFailed(f"no model slot came free within {wait_s:.1f} s (at most {self.limit} of the "
+                                 f"request's model calls at once)", field="concurrency_limit")
+            time.sleep(self.POLL_S)
+
+    def _free(self, token: str) -> None:
+        try:
+            self.admission.free_model_slot(self.request_id, token)
+        except StoreUnavailable as err:  # the slot frees itself after its hold time
+            log.warning("a model slot could not be given back (%s); it frees itself", err)
+
+
 class CallScope:
     """The model calls of one phase call (request, phase, attempt, panel): where they are recorded,
     the budget they draw on, the faults injected and the time they have."""
 
     def __init__(self, model_calls: Any = None, *, request_id: str | None = None, phase: int | None = None,
                  attempt: int | None = None, panel_id: str | None = None, deadline_s: float | None = None,
-                 faults: FaultSwitch | None = None, config: Settings | None = None) -> None:
+                 faults: FaultSwitch | None = None, config: Settings | None = None,
+                 slots: ModelSlots | None = None) -> None:
         from ..stores.metering import MemoryModelCalls
 
         self.config = config or settings()
@@ -104,6 +149,7 @@ class CallScope:
         self.deadline_s = deadline_s if deadline_s is not None else self.config.phase_call_deadline_s
         self.ends_at = time.monotonic() + self.deadline_s
         self.faults = faults if faults is not None else FaultSwitch.from_settings()
+        self.slots = slots
         self._closed = threading.Event()
         self._local_tries: dict[str, int] = {}
         self.outcomes: list[Outcome] = []
@@ -137,9 +183,15 @@ class CallScope:
             left = self.remaining_s()
             if left <= 0.05:
                 return self._out_of_time(spec, reason)
-            reserved = self._reserve(spec, key, number)
-            fault = self.faults.draw(f"{self.request_id}|{key}", number)
-            outcome, reason, retry = self._try(spec, key, number, min(deadline, left), reserved, fault, send)
+            free = self.slots.hold(deadline + 5.0, left - 0.05) if self.slots is not None else None
+            try:
+                reserved = self._reserve(spec, key, number)
+                fault = self.faults.draw(f"{self.request_id}|{key}", number)
+                outcome, reason, retry = self._try(spec, key, number, min(deadline, self.remaining_s()), reserved,
+                                                   fault, send)
+            finally:
+                if free is not None:
+                    free()
             if outcome is not None:
                 return outcome
             if not retry:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
 from .. import events
@@ -89,6 +90,14 @@ def model_options(body: dict[str, Any]) -> dict[str, Any]:
             "image_mode": body.get("image_mode") or config.image_mode, "concurrency_limit": concurrency}
 
 
+def panel_calls_at_once(models: dict[str, Any]) -> int:
+    """Panel calls the workflow runs at once: twice the model slots for a model (each call holds a slot only
+    while it waits on the model, so the other half resize, upload and record meanwhile); the offline rules
+    have no slots, and their drawing is the work itself."""
+    limit = int(models["concurrency_limit"])
+    return limit if models["provider"] == "offline" else 2 * limit
+
+
 def _record_and_start(stores: Stores, request_id: str, request: dict[str, Any], body: dict[str, Any],
                       models: dict[str, Any], user_id: str, client_address: str) -> dict[str, Any]:
     input_uri = stores.artifacts.put_json("input_data", {"text": request["text"]}, prefix=f"requests/{request_id}")
@@ -105,6 +114,7 @@ def _record_and_start(stores: Stores, request_id: str, request: dict[str, Any], 
         execution = executions.start_execution({
             "request_id": request_id, "hitl_mode": "auto" if mode in ("auto", "auto_approve") else "review",
             "hitl_timeout_seconds": timeout, "concurrency_limit": models["concurrency_limit"],
+            "panel_calls_at_once": panel_calls_at_once(models),
             "quality_delay_scale": float(settings().quality_delay_scale),
             "call_timeout_seconds": settings().phase_call_timeout_s,
         })
@@ -164,6 +174,39 @@ def record_failure(stores: Stores, body: dict[str, Any]) -> dict[str, Any]:
     return {"request_id": request_id, "status": "failed"}
 
 
+def _moment(value: Any) -> float | None:
+    if value is None:
+        return None
+    return (value if isinstance(value, datetime) else datetime.fromisoformat(str(value))).timestamp()
+
+
+# A try the caller waited for (a late answer came after its try was given up: nobody waited for it).
+WAITED_TRIES = ("ok", "blocked", "error", "timeout")
+
+
+def phase_timing(runs: list[dict[str, Any]], calls: list[dict[str, Any]]) -> dict[str, Any]:
+    """Where a phase's time went (model.records.PhaseTiming): its wall span over every run (phase 5's panel
+    calls included) and every model call (a call row is written when its try ends: it began `latency_ms`
+    earlier, so page mode's `plan`, which records no run, counts too), the runs' summed durations, and the
+    summed latency of the model calls it waited for."""
+    moments: list[float] = []
+    for run in runs:
+        moments += [m for m in (_moment(run.get("started_at")), _moment(run.get("finished_at"))) if m is not None]
+    waited = [c for c in calls if c.get("status") in WAITED_TRIES]
+    for call in waited:
+        end = _moment(call.get("created_at"))
+        if end is not None:
+            moments += [end - (call.get("latency_ms") or 0) / 1000, end]
+    whole = [r for r in runs if r.get("panel_id") is None]
+    panels = [r for r in runs if r.get("panel_id") is not None]
+    return {"span_s": round(max(moments) - min(moments), 3) if moments else 0.0,
+            "work_s": round(sum(r.get("duration_ms") or 0 for r in whole) / 1000, 3),
+            "panels_s": round(sum(r.get("duration_ms") or 0 for r in panels) / 1000, 3),
+            "panel_calls": len(panels),
+            "ai_wait_s": round(sum(c.get("latency_ms") or 0 for c in waited) / 1000, 3),
+            "ai_calls": len(waited)}
+
+
 def request_state(stores: Stores, request_id: str, owner: bool = True) -> dict[str, Any]:
     """The request with every phase (`"phase": N`): attempts, scores, gate decisions, preview
     versions, feedback and every artifact URI (phase outputs, panel images, pages and exports).
@@ -174,9 +217,11 @@ def request_state(stores: Stores, request_id: str, owner: bool = True) -> dict[s
         raise NotFound(f"request_id {request_id!r} does not exist", field="request_id") from None
     final: dict[str, Any] = {}
     panel_count = 0
+    calls = stores.model_calls.list(request_id)
     for phase in state["phases"]:
         number = phase["phase"]
         phase["name"] = phase_keys()[number]
+        phase["timing"] = phase_timing(phase["attempts"], [c for c in calls if c.get("phase") == number])
         for attempt in phase["attempts"]:
             attempt["seconds"] = (attempt.get("duration_ms") or 0) / 1000
         for gate in phase["gates"]:

@@ -27,6 +27,7 @@ from ..phases import registry
 from ..phases.phase5_images import PANEL_SCORES
 from ..phases.registry import PhaseContext
 from ..providers import CallScope, get_provider
+from ..providers.calls import ModelSlots
 from . import live
 from .access import load_request
 from .phases import cost_of
@@ -40,8 +41,14 @@ def provider_name(request: dict[str, Any]) -> str:
 
 
 def scope_for(stores: Stores, request: dict[str, Any], phase: int, attempt: int, panel_id: str | None) -> CallScope:
+    """The call's scope; a model's calls take one of the request's `concurrency_limit` model slots each (the
+    workflow runs more panel calls at once than that: see ModelSlots). The offline rules have no quota."""
+    slots = None
+    if provider_name(request) != "offline":
+        limit = int((request.get("options") or {}).get("concurrency_limit") or 5)
+        slots = ModelSlots(stores.admission, request["request_id"], limit)
     return CallScope(stores.model_calls, request_id=request["request_id"], phase=phase, attempt=attempt,
-                     panel_id=panel_id)
+                     panel_id=panel_id, slots=slots)
 
 
 def _still_current(stores: Stores, request_id: str, lease: str, token: str) -> None:
@@ -62,9 +69,11 @@ def _now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-@functools.lru_cache(maxsize=512)
+@functools.lru_cache(maxsize=64)
 def _cached_json(artifacts: Any, uri: str) -> Any:
-    """Outputs are content-addressed, so a URI always names the same bytes."""
+    """Outputs are content-addressed, so a URI always names the same bytes. A run reads at most 8 at a time
+    (the story and six phases' outputs); a 32-page book's outputs take megabytes as Python objects, so the
+    cache keeps a few runs' worth, not 512 outputs."""
     return artifacts.get_json(uri)
 
 

@@ -280,6 +280,21 @@ class SessionStore:
         held = self.call(lambda c: c.zrangebyscore(key, now, "+inf", withscores=True))
         return {member: max(0.0, (lease_s * 1000 - (score - now)) / 1000) for member, score in held}
 
+    # -- model slots ------------------------------------------------------------------------------
+
+    def take_model_slot(self, request_id: str, limit: int, hold_s: float) -> str | None:
+        """One of the request's `limit` model slots (one model call at a time each, in every process), as a
+        token to give back; None when all are taken. A slot not given back (its process died) frees itself
+        after `hold_s`."""
+        token = uuid.uuid4().hex
+        now = _now_ms()
+        taken = self.call(lambda c: c.eval(_TAKE_SLOT_LUA, 1, f"model_slots:{request_id}", now,
+                                           now + int(hold_s * 1000), int(limit), token))
+        return token if int(taken) else None
+
+    def free_model_slot(self, request_id: str, token: str) -> None:
+        self.call(lambda c: c.zrem(f"model_slots:{request_id}", token))
+
     # -- idempotency keys -------------------------------------------------------------------------
 
     def claim(self, key: str, *, ttl_s: int = IDEMPOTENCY_TTL_S) -> "Claim":
@@ -365,6 +380,16 @@ return 1
 # its server time in ms; entries older than the window are trimmed first. Server time (TIME) is
 # used so workers with skewed clocks agree. The concurrency slot is a sorted set per user whose
 # members are request ids scored by lease expiry, so a slot of a crashed worker frees itself.
+# The slots still held (expired ones dropped); a new one only under the limit. The key outlives its
+# last slot by a minute.
+_TAKE_SLOT_LUA = """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[3]) then return 0 end
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[4])
+redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2]) - tonumber(ARGV[1]) + 60000)
+return 1
+"""
+
 _ADMIT_LUA = """
 local rate_key, slot_key = KEYS[1], KEYS[2]
 local limit, window, member = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]

@@ -1,0 +1,96 @@
+"""Peak memory per gateway worker for one offline 32-page book, for each way of running the workers' allocator
+(`python -m localcloud.gateway --allocator`), side by side (interleaved, a fresh gateway per run).
+
+Each run: a gateway (2 gunicorn workers) and an engine of their own on the running stack's stores
+(localcloud.private_stack), one warm-up book of 1 page, then the book (lantern-festival.ja, gates decided
+automatically, downloaded); the figure is each worker's VmHWM (the highest resident set since the worker
+started) and its resident set after the book. Writes the section "Memory" of bench/RESULTS.md. Goal: <= 400 MB
+per worker.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from bench_cores import REPO, RESULTS, STORY, memory_mb, one_book, workers_of  # noqa: E402
+
+sys.path.insert(0, str(REPO))
+VARIANTS = {"glibc's defaults (the gateway's default)": ("--allocator", "default"),
+            "2 arenas, fixed 1 MB mmap threshold (`--allocator lean`)": ("--allocator", "lean")}
+
+
+def one_run(gateway_args: tuple[str, ...], pages: int, text: str, folder: Path) -> dict[str, Any]:
+    from localcloud.private_stack import PrivateStack
+
+    with PrivateStack({"MANGAFLOW_PROVIDER": "offline"}, folder, workers=2, gateway_args=gateway_args) as private:
+        master = private._procs[-1].pid
+        idle = [memory_mb(pid, "VmRSS") for pid in workers_of(master)]
+        one_book(private.gateway, master, 1, "A warm-up story. \"Hello,\" said Ann.")
+        sample = one_book(private.gateway, master, pages, text)
+        workers = workers_of(master)
+        return {"peak": [memory_mb(pid) for pid in workers], "after": [memory_mb(pid, "VmRSS") for pid in workers],
+                "idle": idle, "wall": sample["wall"], "load": os.getloadavg()[0]}
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--pages", type=int, default=32)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--no-write", action="store_true")
+    args = parser.parse_args(argv)
+
+    from localcloud import supervisor
+
+    supervisor.up()
+    os.environ.update(supervisor.env())
+    text = STORY.read_text(encoding="utf-8")
+    samples: dict[str, list[dict[str, Any]]] = {}
+    with tempfile.TemporaryDirectory() as folder:
+        for round_ in range(args.repeat):
+            for i, (name, gateway_args) in enumerate(VARIANTS.items()):
+                sample = one_run(gateway_args, args.pages, text, Path(folder) / f"{round_}-{i}")
+                samples.setdefault(name, []).append(sample)
+                print(f"{name} #{round_ + 1}: peak {', '.join(f'{m:.0f}' for m in sample['peak'])} MB, after "
+                      f"{', '.join(f'{m:.0f}' for m in sample['after'])} MB, idle "
+                      f"{', '.join(f'{m:.0f}' for m in sample['idle'])} MB; wall {sample['wall']:.1f} s, "
+                      f"load {sample['load']:.1f}", flush=True)
+    if not args.no_write:
+        _write(samples, args)
+    return 0
+
+
+def _write(samples: dict[str, list[dict[str, Any]]], args: argparse.Namespace) -> None:
+    load = [s["load"] for runs in samples.values() for s in runs]
+    lines = ["## Memory", "",
+             f"`bench/bench_memory.py`: one offline {args.pages}-page book (lantern-festival.ja) on a fresh gateway (2 "
+             f"workers) per run, variants interleaved, {args.repeat} runs each; peak = each worker's VmHWM after the "
+             f"book. Load average (1 min) after each run: median {statistics.median(load):.1f}, max {max(load):.1f} "
+             "on 2 cores. Goal: <= 400 MB per worker.", "",
+             "| variant | peak MB, larger worker (median) | peak MB, every worker of every run | resident after MB "
+             "(median) | idle after start MB (median) | wall s (median) |", "|---|---|---|---|---|---|"]
+    for name, runs in samples.items():
+        lines.append(f"| {name} | {statistics.median(max(r['peak']) for r in runs):.0f} | "
+                     f"{'; '.join(', '.join(f'{m:.0f}' for m in r['peak']) for r in runs)} | "
+                     f"{statistics.median(m for r in runs for m in r['after']):.0f} | "
+                     f"{statistics.median(m for r in runs for m in r['idle']):.0f} | "
+                     f"{statistics.median(r['wall'] for r in runs):.1f} |")
+    section = "\n".join(lines) + "\n"
+    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
+    start = text.find("## Memory")
+    if start >= 0:
+        end = text.find("\n## ", start + 1)
+        text = text[:start] + section + (text[end + 1:] if end >= 0 else "")
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
+    RESULTS.write_text(text)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
