@@ -56,7 +56,8 @@ class ApiClient:
     def _send(self, method: str, url: str, what: str, timeout: Any = _TIMEOUT, **kwargs: Any) -> requests.Response:
         try:
             response = self._session.request(method, url, timeout=timeout, **kwargs)
-        except (requests.ConnectionError, requests.Timeout) as err:
+        except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as err:
+            # A body cut short (the server died while answering) is an outage like a refused connection.
             raise Unavailable(f"{what} cannot be reached ({err.__class__.__name__})") from None
         if response.status_code in (502, 503, 504):
             raise Unavailable(f"{what} is unavailable ({response.status_code}: {_message(response)})")
