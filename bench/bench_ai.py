@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import requests
+from results import write_section  # noqa: E402 - bench/ is the script's folder
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -197,14 +198,7 @@ def _write(costs: list[dict[str, Any]], paths: list[dict[str, Any]], args: argpa
                   "0.1 s between phases. Runs of the same book measured 1.04 to 1.07 on this shared 2-core machine: "
                   "the goal of 1.05 is met in some runs, not reliably.", ""]
     section = "\n".join(lines) + "\n"
-    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-    start = text.find("## AI art")
-    if start >= 0:
-        end = text.find("\n## ", start + 1)
-        text = text[:start] + section + (text[end + 1:] if end >= 0 else "")
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    RESULTS.write_text(text)
+    write_section(section)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+from results import write_section  # noqa: E402 - bench/ is the script's folder
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -140,14 +141,7 @@ def _write(rows: list[dict[str, Any]], peaks: dict[str, list[float]], load: list
     lines += ["", "Peak resident memory per worker after every run above (VmHWM): " + "; ".join(
         f"{name}: {', '.join(f'{m:.0f} MB' for m in mb)}" for name, mb in peaks.items()), ""]
     section = "\n".join(lines) + "\n"
-    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-    start = text.find("## All cores")
-    if start >= 0:
-        end = text.find("\n## ", start + 1)
-        text = text[:start] + section + (text[end + 1:] if end >= 0 else "")
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    RESULTS.write_text(text)
+    write_section(section)
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import requests
+from results import write_section  # noqa: E402 - bench/ is the script's folder
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -194,11 +195,7 @@ def write(rows: list[dict[str, Any]], repeat: int) -> None:
               "phases of a run), a fixed cost of several seconds that only a run with real model latencies "
               "(about 90 s for 8 pages, see \"AI art\") makes look small.", ""]
     section = "\n".join(lines)
-    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-    pattern = re.compile(r"^## Edits\n.*?(?=^## |\Z)", re.S | re.M)
-    text = pattern.sub(lambda _m: section + "\n", text, count=1) if pattern.search(text) else \
-        text.rstrip() + "\n\n" + section
-    RESULTS.write_text(text.rstrip() + "\n")
+    write_section(section)
 
 
 def _median_row(samples: list[dict[str, Any]]) -> dict[str, Any]:

@@ -26,6 +26,7 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
+from results import write_section  # noqa: E402 - bench/ is the script's folder
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -155,14 +156,7 @@ def _write(s: dict[str, Any], args: argparse.Namespace) -> None:
         lines += ["Not completed:", ""] + [f"- #{f['index']} ({f['provider']}): {f['status']}: {f['error']}"
                                            for f in s["failures"]] + [""]
     section = "\n".join(lines) + "\n"
-    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-    start = text.find("## Faults")
-    if start >= 0:
-        end = text.find("\n## ", start + 1)
-        text = text[:start] + section + (text[end + 1:] if end >= 0 else "")
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    RESULTS.write_text(text)
+    write_section(section)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).parent))
 
 from bench_cores import REPO, RESULTS, STORY, memory_mb, one_book, workers_of  # noqa: E402
+from results import write_section  # noqa: E402 - bench/ is the script's folder
 
 sys.path.insert(0, str(REPO))
 VARIANTS = {"glibc's defaults (the gateway's default)": ("--allocator", "default"),
@@ -82,14 +83,7 @@ def _write(samples: dict[str, list[dict[str, Any]]], args: argparse.Namespace) -
                      f"{statistics.median(m for r in runs for m in r['idle']):.0f} | "
                      f"{statistics.median(r['wall'] for r in runs):.1f} |")
     section = "\n".join(lines) + "\n"
-    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-    start = text.find("## Memory")
-    if start >= 0:
-        end = text.find("\n## ", start + 1)
-        text = text[:start] + section + (text[end + 1:] if end >= 0 else "")
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    RESULTS.write_text(text)
+    write_section(section)
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import requests
+from results import write_section  # noqa: E402 - bench/ is the script's folder
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -106,14 +107,7 @@ def _write(rows: list[dict[str, Any]], repeat: int) -> None:
               "which about 0.9 s is 47 storage calls (28 panel reads, 18 writes) and 0.9 s composing and encoding the "
               "2150x3035 pages. Goal: 8 pages under 10 s with the services up."]
     section = "\n".join(lines) + "\n"
-    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-    start = text.find("## End to end")
-    if start >= 0:
-        end = text.find("\n## ", start + 1)
-        text = text[:start] + section + (text[end + 1:] if end >= 0 else "")
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    RESULTS.write_text(text)
+    write_section(section)
 
 
 if __name__ == "__main__":

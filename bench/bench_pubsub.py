@@ -23,6 +23,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Callable
+from results import write_section  # noqa: E402 - bench/ is the script's folder
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).with_name("RESULTS.md")
@@ -235,16 +236,6 @@ def render(results: list[dict[str, Any]], runs: int, messages: int) -> str:
             "The local server commits every Publish to SQLite before answering; Google's emulator keeps everything "
             "in memory, and its JVM's warm-up falls inside each run (as it does for a test session).")
     return "## Pub/Sub\n\n" + note + "\n\n" + "\n".join([head, rule, *rows]) + "\n"
-
-
-def write_section(section: str) -> None:
-    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-    pattern = re.compile(r"^## Pub/Sub\n.*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(text):
-        text = pattern.sub(lambda _m: section + "\n", text, count=1).rstrip() + "\n"
-    else:
-        text = text.rstrip() + "\n\n" + section
-    RESULTS.write_text(text)
 
 
 def main() -> int:

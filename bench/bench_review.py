@@ -21,6 +21,7 @@ import time
 import uuid
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
+from results import write_section  # noqa: E402 - bench/ is the script's folder
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).with_name("RESULTS.md")
@@ -236,10 +237,7 @@ def _lines(f: dict) -> list[str]:
 
 def _write(lines: list[str]) -> None:
     section = "## Review page\n\n" + "\n".join(lines) + "\n\n"
-    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-    pattern = re.compile(r"^## Review page\n.*?(?=^## |\Z)", re.S | re.M)
-    text = pattern.sub(lambda _: section, text) if pattern.search(text) else text.rstrip("\n") + "\n\n" + section
-    RESULTS.write_text(text.rstrip("\n") + "\n")
+    write_section(section)
 
 
 def main() -> int:

@@ -32,6 +32,7 @@ from functools import partial
 from pathlib import Path
 
 import requests
+from results import write_section  # noqa: E402 - bench/ is the script's folder
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).with_name("RESULTS.md")
@@ -227,13 +228,7 @@ def durability(variant: str, template: dict, rounds: int = 5) -> int:
 def _write_results(lines: list[str]) -> None:
     heading = "## Cloud Storage stand-in"
     section = f"{heading}\n\n" + "\n".join(lines) + "\n"
-    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-    pattern = re.compile(rf"^{heading}\n.*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(text):
-        text = pattern.sub(lambda _m: section + "\n", text, count=1).rstrip() + "\n"
-    else:
-        text = text.rstrip() + "\n\n" + section
-    RESULTS.write_text(text)
+    write_section(section)
 
 
 def main(argv: list[str]) -> int:

@@ -17,6 +17,7 @@ import threading
 import time
 import uuid
 from pathlib import Path
+from results import write_section  # noqa: E402 - bench/ is the script's folder
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
 
@@ -121,14 +122,7 @@ def simulated_run(pages: int = 8, panels: int = 40) -> dict[str, float]:
 
 def _write_results(lines: list[str]) -> None:
     section = "## Stores\n\n" + "\n".join(lines) + "\n"
-    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-    # Replace only our own section: from "## Stores" to the next "## " heading or the end.
-    pattern = re.compile(r"^## Stores\n.*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(text):
-        text = pattern.sub(lambda _m: section + "\n", text, count=1).rstrip() + "\n"
-    else:
-        text = text.rstrip() + "\n\n" + section
-    RESULTS.write_text(text)
+    write_section(section)
 
 
 def main(argv: list[str]) -> int:

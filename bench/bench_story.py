@@ -42,6 +42,7 @@ from mangaflow import quality  # noqa: E402
 from mangaflow.phases import phase1_concept, phase2_characters, phase3_plot, phase4_name  # noqa: E402
 from mangaflow.providers import OfflineProvider  # noqa: E402
 from mangaflow.quality import annotated  # noqa: E402
+from results import write_section  # noqa: E402 - bench/ is the script's folder
 
 PHASES = [(1, "concept", phase1_concept), (2, "characters", phase2_characters), (3, "plot", phase3_plot),
           (4, "storyboard", phase4_name)]
@@ -191,17 +192,6 @@ def report(results: list[dict[str, Any]], single: list[dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write(section: str) -> None:
-    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-    start = text.find("## Story reading")
-    if start >= 0:
-        end = text.find("\n## ", start + 1)
-        text = text[:start] + section + (text[end + 1 :] if end >= 0 else "")
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    RESULTS.write_text(text)
-
-
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--no-write", action="store_true", help="print only; leave bench/RESULTS.md alone")
@@ -227,7 +217,7 @@ def main(argv: list[str]) -> int:
     section = report([offline, vertex, held_out, vertex_held_out], single)
     print(section)
     if not args.no_write:
-        write(section)
+        write_section(section)
     short = [k for k, goal in GOALS.items() if (statistics.mean(offline["kept"]) if k == "prose"
                                                 else _share(offline["totals"][k])) < goal]
     return 1 if short else 0
