@@ -82,6 +82,12 @@ def _write(samples: dict[str, list[dict[str, Any]]], args: argparse.Namespace) -
                      f"{statistics.median(m for r in runs for m in r['after']):.0f} | "
                      f"{statistics.median(m for r in runs for m in r['idle']):.0f} | "
                      f"{statistics.median(r['wall'] for r in runs):.1f} |")
+    lines += ["", "History: before phase 7 decoded panels only as their page is composed, the larger worker (always the "
+              "one running phase 7, which decoded all 112 panels to RGB first, about 530 MB) peaked at 1161 MB with "
+              "glibc's defaults and 1046 MB with the lean allocator (medians of 3 runs). What remains is the pages "
+              "composed two at a time (20 MB each as RGB, plus scaling buffers), every page's PNG and preview, and "
+              "the PDF and CBZ held in memory before they are stored; writing the exports as pages finish is the "
+              "next step. The lean allocator costs time (30-50 % in earlier runs), so it stays opt-in.", ""]
     section = "\n".join(lines) + "\n"
     write_section(section)
 

@@ -208,21 +208,39 @@ def json_bytes(value: Any) -> bytes:
     return json.dumps(value, ensure_ascii=False, indent=2, sort_keys=True, default=str).encode("utf-8")
 
 
+class PanelArt(Mapping[str, Image.Image]):
+    """Each panel's art, decoded only when a page being composed asks for it: the book's panels held as
+    their PNG bytes (a few MB), never all decoded at once (a 32-page book's 112 panels are about 530 MB
+    as RGB, which made phase 7 the gateway worker's peak; bench/RESULTS.md, "Memory")."""
+
+    def __init__(self, encoded: Mapping[str, bytes], mirrored: bool = False) -> None:
+        self._encoded = dict(encoded)
+        # A translation that switched the reading direction letters a flopped layout: the art is flopped too.
+        self._mirrored = mirrored
+
+    def __getitem__(self, panel_id: str) -> Image.Image:
+        import io
+
+        with Image.open(io.BytesIO(self._encoded[panel_id])) as image:
+            art = image.convert("RGB")
+        return ImageOps.mirror(art) if self._mirrored else art
+
+    def __iter__(self) -> Any:
+        return iter(self._encoded)
+
+    def __len__(self) -> int:
+        return len(self._encoded)
+
+
 class Final(Phase):
     """Pages composed from the chosen panels and lettering, the exports, and the manifest."""
 
     number, key, title = 7, "final", "pages and exports"
 
     def produce(self, ctx: PhaseContext) -> dict:
-        import io
-
-        panel_images = {}
         mirrored = bool((ctx.inputs.get("lettering") or {}).get("art_mirrored"))
-        for description in ctx.inputs["images"]["image_descriptions"]:
-            with Image.open(io.BytesIO(ctx.stores.artifacts.get_bytes(description["image_uri"]))) as image:
-                art = image.convert("RGB")
-            # A translation that switched the reading direction letters a flopped layout: flop the art too.
-            panel_images[description["panel_id"]] = ImageOps.mirror(art) if mirrored else art
+        panel_images = PanelArt({d["panel_id"]: ctx.stores.artifacts.get_bytes(d["image_uri"])
+                                 for d in ctx.inputs["images"]["image_descriptions"]}, mirrored)
         output, files = run(ctx.inputs, ctx.feedback, None, panel_images=panel_images, previous=_shown_version(ctx))
         prefix = f"requests/{ctx.request_id}/attempt-{ctx.attempt}"
         uris = {name: ctx.stores.artifacts.put_named(
