@@ -48,7 +48,14 @@ async function main() {
     wait_url: async (c) => { await page.waitForURL(new RegExp(c.pattern), { timeout: c.timeout || 60000 }); return {}; },
     click: async (c) => { await page.click(c.selector, { timeout: c.timeout || 30000 }); return {}; },
     click_and_wait: async (c) => {
-      await Promise.all([page.waitForNavigation({ waitUntil: "load", timeout: 60000 }), page.click(c.selector)]);
+      try {
+        await Promise.all([page.waitForNavigation({ waitUntil: "load", timeout: 60000 }), page.click(c.selector)]);
+      } catch (err) {
+        // The page's own live reload had begun when the form was posted: the post wins and that reload is
+        // aborted. Wait for the post's page instead.
+        if (!/ERR_ABORTED|frame was detached/.test(String(err))) throw err;
+        await page.waitForLoadState("load", { timeout: 60000 });
+      }
       return {};
     },
     fill: async (c) => { await page.fill(c.selector, c.value); return {}; },

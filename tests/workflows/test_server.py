@@ -141,6 +141,19 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _free_port_pair() -> int:
+    """A port P with P + 1 free as well (another process may hold the port after a free one)."""
+    for _ in range(50):
+        port = _free_port()
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port + 1))
+            except OSError:
+                continue
+        return port
+    raise AssertionError("no two adjacent free ports on 127.0.0.1")
+
+
 class ThreadServer:
     """WorkflowsServer running on an event loop in a background thread."""
 
@@ -416,7 +429,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     (source / "echo.workflows.yaml").write_text(ECHO)
     (source / "callback.workflows.yaml").write_text(CALLBACK)
     (source / "notes.txt").write_text("not a workflow")
-    port = _free_port()
+    port = _free_port_pair()  # the engine's gRPC port is the REST port + 1, where the clients look for it
     proc = subprocess.Popen(
         [sys.executable, "-m", "localcloud.workflows", "serve", "--host", "127.0.0.1", "--port", str(port),
          "--source", str(source)],
