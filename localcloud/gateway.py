@@ -114,6 +114,18 @@ def build_app(names: Iterable[str] | None = None, source: Path = FUNCTIONS_SOURC
     return function_root
 
 
+def function_urls(base_url: str | None, overrides: Iterable[str] = ()) -> dict[str, str]:
+    """Every entry point's URL under `base_url` (a gateway), then `NAME=URL` overrides; ValueError names a
+    malformed override. What the local scheduler's jobs and Pub/Sub's pushes call."""
+    urls = {name: f"{base_url.rstrip('/')}/{name}" for name in targets()} if base_url else {}
+    for item in overrides:
+        name, sep, url = item.partition("=")
+        if not sep or not name or not url:
+            raise ValueError(f"--function-url expects NAME=URL, got '{item}'")
+        urls[name] = url
+    return urls
+
+
 M_ARENA_MAX, M_MMAP_THRESHOLD = -8, -3  # glibc's mallopt parameters (malloc.h)
 
 

@@ -41,19 +41,15 @@ def cmd_health(args: argparse.Namespace) -> int:
 
 
 def cmd_ensure(args: argparse.Namespace) -> int:
+    from localcloud.gateway import function_urls
+
     from .topology import ensure
 
-    urls = {}
-    if args.function_base_url:
-        from localcloud.gateway import targets
-
-        urls = {name: f"{args.function_base_url.rstrip('/')}/{name}" for name in targets()}
-    for item in args.function_url or []:
-        name, sep, url = item.partition("=")
-        if not sep or not name or not url:
-            print(f"error: --function-url expects NAME=URL, got '{item}'", file=sys.stderr)
-            return 2
-        urls[name] = url
+    try:
+        urls = function_urls(args.function_base_url, args.function_url or [])
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     try:
         result = ensure(args.pubsub_file, urls, args.project, args.service_account)
     except DomainError as err:

@@ -32,17 +32,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _function_urls(args: argparse.Namespace) -> dict[str, str]:
-    urls = {}
-    if args.function_base_url:
-        from localcloud.gateway import targets
+    from localcloud.gateway import function_urls
 
-        urls = {name: f"{args.function_base_url.rstrip('/')}/{name}" for name in targets()}
-    for item in args.function_url or []:
-        name, sep, url = item.partition("=")
-        if not sep or not name or not url:
-            raise SystemExit(f"error: --function-url expects NAME=URL, got '{item}'")
-        urls[name] = url
-    return urls
+    try:
+        return function_urls(args.function_base_url, args.function_url or [])
+    except ValueError as err:
+        raise SystemExit(f"error: {err}") from None
 
 
 def cmd_apply(args: argparse.Namespace) -> int:

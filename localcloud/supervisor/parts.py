@@ -498,9 +498,9 @@ def _scheduler_links(ctx: Context, exports: Mapping[str, str]) -> list[Link]:
 
 def function_urls(gateway_url: str) -> dict[str, str]:
     """Every entry point of functions/main.py at the gateway."""
-    from localcloud.gateway import targets
+    from localcloud.gateway import function_urls as at_gateway
 
-    return {name: f"{gateway_url}/{name}" for name in targets()}
+    return at_gateway(gateway_url)
 
 
 def apply_schedules(scheduler_host: str, gateway_url: str) -> dict[str, list[str]]:
