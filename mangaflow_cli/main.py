@@ -229,11 +229,7 @@ def translate_book(args: argparse.Namespace) -> int:
         raise CliError(f"{err}; the translation may still have been made (as a new request of yours): it is not "
                        "asked again by itself", EXIT_RETRY_LATER, {"error": str(err)}) from None
     except ApiError as err:
-        if err.status == 429:
-            wait = round(err.retry_after_s or 0)
-            raise CliError(f"{err.message} (retry in about {wait} s)", EXIT_RETRY_LATER,
-                           {"error": err.message, "retry_after_s": wait}) from None
-        raise CliError(err.message, EXIT_BAD_INPUT if err.status < 500 else EXIT_FAILED) from None
+        raise _refused(err) from None
     summary = dict(answer)
     if out is not None:
         summary["outputs"] = download(api, answer["request_id"], out, outage.call)["outputs"]
@@ -296,15 +292,20 @@ def _validate(body: dict[str, Any]) -> None:
         raise CliError(err.message, EXIT_BAD_INPUT) from None
 
 
+def _refused(err: ApiError) -> CliError:
+    """A refused call as the CLI's error: busy (429) is retry-later with the wait; other 4xx are bad input."""
+    if err.status == 429:
+        wait = round(err.retry_after_s or 0)
+        return CliError(f"{err.message} (retry in about {wait} s)", EXIT_RETRY_LATER,
+                        {"error": err.message, "retry_after_s": wait})
+    return CliError(err.message, EXIT_BAD_INPUT if err.status < 500 else EXIT_FAILED)
+
+
 def _start(api: ApiClient, body: dict[str, Any], outage: Outage) -> dict[str, Any]:
     try:
         return outage.call(lambda: api.start_generation(body))
     except ApiError as err:
-        if err.status == 429:
-            wait = round(err.retry_after_s or 0)
-            raise CliError(f"{err.message} (retry in about {wait} s)", EXIT_RETRY_LATER,
-                           {"error": err.message, "retry_after_s": wait}) from None
-        raise CliError(err.message, EXIT_BAD_INPUT if err.status < 500 else EXIT_FAILED) from None
+        raise _refused(err) from None
 
 
 def _how_to_resume(request_id: str, timeout: int) -> str:
