@@ -47,6 +47,23 @@ class FakeRequests:
         row.update({k: v for k, v in fields.items() if v is not None})
         return dict(row)
 
+    def reopen(self, request_id: str, entry: dict[str, Any]) -> dict[str, Any] | None:
+        row = self.rows[request_id]
+        if row["status"] != "completed":
+            return None
+        row["options"] = {**row["options"], "reopens": [*row["options"].get("reopens", []), entry]}
+        row.update(status="running", error=None)
+        return dict(row)
+
+    def undo_reopen(self, request_id: str) -> dict[str, Any]:
+        row = self.rows[request_id]
+        row["options"] = {**row["options"], "reopens": row["options"].get("reopens", [])[:-1]}
+        row["status"] = "completed"
+        return dict(row)
+
+    def translations(self, request_id: str) -> list[dict[str, Any]]:
+        return [dict(r) for r in self.rows.values() if r["options"].get("translated_from") == request_id]
+
     def state(self, request_id: str) -> dict[str, Any]:
         request = self.get(request_id)
         phases = []

@@ -178,7 +178,7 @@ def _revert_target(stores: Stores, request_id: str, phase: int, answer: dict[str
 
 def _after_decision(stores: Stores, request_id: str, phase: int, gate_id: str, decision: str) -> None:
     _record_gate_analytics(stores, gate_id, decision)
-    events.gate_decided(request_id, phase, gate_id, decision)
+    events.gate_decided(request_id, phase, gate_id, decision, run=reopened_runs(load_request(stores, request_id)))
     if phase == 7 and decision != "modify":
         from .runner import complete
 
@@ -188,6 +188,11 @@ def _after_decision(stores: Stores, request_id: str, phase: int, gate_id: str, d
         live.activity(stores, request_id, phase)
     live.publish(stores, request_id, {"type": "gate_decided", "phase": phase, "gate_id": gate_id,
                                       "decision": decision})
+
+
+def reopened_runs(request: dict[str, Any]) -> int:
+    """How often the request was reopened (service/reopen.py): its current run's number, 0 for the first."""
+    return len((request.get("options") or {}).get("reopens") or [])
 
 
 def _record_gate_analytics(stores: Stores, gate_id: str, decision: str) -> None:

@@ -378,6 +378,42 @@ def update_request(
     return rows[0]
 
 
+def reopen_request(request_id: str, entry: dict[str, Any], *, db: Database | None = None) -> dict[str, Any] | None:
+    """A finished request runs again (service/reopen.py): in one statement, only while it is `completed`,
+    its status goes back to running, completed_at is cleared and `entry` is added to `options.reopens`.
+    None when the request is not completed (running, waiting, failed, or reopened by someone else first)."""
+    rows = (db or database()).run(
+        "UPDATE generation_requests SET status = 'running', completed_at = NULL, error = NULL, updated_at = now(),"
+        " options = jsonb_set(options, '{reopens}',"
+        "   COALESCE(options->'reopens', '[]'::jsonb) || jsonb_build_array(CAST(:entry AS jsonb)))"
+        " WHERE request_id = :rid AND status = 'completed' RETURNING *",
+        rid=request_id, entry=_json(entry),
+    )
+    return rows[0] if rows else None
+
+
+def list_translations(request_id: str, *, db: Database | None = None) -> list[dict[str, Any]]:
+    """The requests made by translating this one's book (their `options.translated_from`), oldest first."""
+    return (db or database()).run(
+        "SELECT * FROM generation_requests WHERE options->>'translated_from' = :rid ORDER BY created_at, request_id",
+        rid=request_id,
+    )
+
+
+def undo_reopen(request_id: str, *, db: Database | None = None) -> dict[str, Any]:
+    """A reopen whose execution could not be started: the request is the finished one it was, its last
+    `options.reopens` entry removed."""
+    rows = (db or database()).run(
+        "UPDATE generation_requests SET status = 'completed', completed_at = COALESCE(completed_at, now()),"
+        " updated_at = now(), options = options #- '{reopens,-1}'"
+        " WHERE request_id = :rid RETURNING *",
+        rid=request_id,
+    )
+    if not rows:
+        raise KeyError(f"request_id {request_id!r} not found")
+    return rows[0]
+
+
 def record_phase_run(
     request_id: str,
     phase: int,
