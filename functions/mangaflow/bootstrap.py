@@ -72,8 +72,8 @@ class _PostgresRequests:
     def translations(self, request_id: str) -> list[roles.Row]:
         return _rows(shapes.GenerationRequest, postgres.list_translations(request_id, db=self._db()))
 
-    def undo_reopen(self, request_id: str) -> roles.Row:
-        return _row(shapes.GenerationRequest, postgres.undo_reopen(request_id, db=self._db()))
+    def undo_reopen(self, request_id: str, status: str) -> roles.Row:
+        return _row(shapes.GenerationRequest, postgres.undo_reopen(request_id, status, db=self._db()))
 
 
 class _PostgresPhaseRuns:

@@ -147,10 +147,13 @@ class ApprovalGate(Row):
     callback URL, carrying a token signed for that request, phase and gate that expires at the deadline;
     the first decision wins. Nobody answering in time means "continue", recorded as `timed_out`."""
 
-    gate_id: str = Field(pattern=r"^g-r-[0-9a-f]{16,32}-[1-7]-[0-3]$")
+    gate_id: str = Field(pattern=r"^g-r-[0-9a-f]{16,32}-[1-7]-[0-3](-[1-9][0-9]{0,2})?$", description=(
+        "`g-{request}-{phase}-{round}`, and `-{run}` after it for the gates of a reopened run."))
     request_id: RequestId
     phase: PhaseNumber
     round: int = Field(ge=0, le=MAX_MODIFICATION_ROUNDS)
+    run: int = Field(default=0, ge=0, le=999, description=(
+        "0: the request's first run; 1, 2, ...: the runs of its reopenings (`reopen`), each with gates of its own."))
     callback_url: str | None
     preview_uri: str | None
     opened_at: Timestamp

@@ -58,7 +58,7 @@ def open_gate(stores: Stores, body: dict[str, Any]) -> dict[str, Any]:
                           field="callback_url")
     timeout = int(body.get("timeout_seconds") or request.get("hitl_timeout_s") or 1800)
     gate = stores.gates.open(request_id, phase, callback_url=body["callback_url"], preview_uri=preview_uri,
-                             timeout_s=timeout, round=round_)
+                             timeout_s=timeout, round=round_, run=reopened_runs(request))
     auto = body.get("auto_decision")
     if auto:
         decided = stores.gates.decide(gate["gate_id"], auto, decided_by="workflow:skip")

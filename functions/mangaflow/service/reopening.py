@@ -48,11 +48,12 @@ def reopen_request(stores: Stores, body: dict[str, Any], principal: Principal | 
 
 
 def refusal(request: dict[str, Any]) -> str | None:
-    """Why this request cannot be reopened now (None: it can): only a finished book can."""
+    """Why this request cannot be reopened now (None: it can): only a finished book can, and a book whose
+    reopened run failed or was cancelled (its finished book is still there)."""
     status = request.get("status")
-    if status == "completed":
-        return None
     reopens = (request.get("options") or {}).get("reopens") or []
+    if status == "completed" or (status in ("failed", "cancelled") and reopens):
+        return None
     if status in ("running", "waiting", "pending") and reopens:
         return (f"request {request['request_id']} was already reopened at phase {reopens[-1]['phase']} and is "
                 f"{status}; wait for that run to finish (or cancel it) before reopening it again")
@@ -128,13 +129,14 @@ def _reopen(stores: Stores, request: dict[str, Any], phase: int, mode: str, clie
         execution = executions.start_execution(_argument(request, phase, mode, selected, firsts))
     except BaseException:
         # Nothing runs: the request is the finished book it was, its slot free again.
-        stores.requests.undo_reopen(request_id)
+        stores.requests.undo_reopen(request_id, request["status"])
         stores.admission.release(user_id, request_id)
         raise
     stores.requests.update(request_id, execution_name=execution["name"], current_phase=phase)
     log_event("request reopened", logging.INFO, request_id=request_id, phase=phase, execution=execution["name"])
     return {"request_id": request_id, "execution": execution["name"], "status": "accepted",
             "reopened_from_phase": phase, "hitl_mode": mode, "cursor": cursor,
+            "hitl_timeout_seconds": int(request.get("hitl_timeout_s") or settings().hitl_timeout_s),
             "kept_phases": [p for p in PHASES if p < phase], "selected": selected, "first_attempts": firsts}
 
 

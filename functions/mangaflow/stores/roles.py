@@ -20,7 +20,7 @@ class Requests(Protocol):
     # A finished request back to running with `entry` in options.reopens; None unless it was completed.
     def reopen(self, request_id: str, entry: dict[str, Any]) -> Row | None: ...
     def translations(self, request_id: str) -> list[Row]: ...  # requests translated from this one, oldest first
-    def undo_reopen(self, request_id: str) -> Row: ...  # the reopen undone (its execution never started)
+    def undo_reopen(self, request_id: str, status: str) -> Row: ...  # undone (its execution never started)
 
 
 class PhaseRuns(Protocol):
