@@ -197,9 +197,11 @@ def test_bad_reopens_are_refused_with_status_and_field(book, book_runs, stranger
     refused = reopen(book_runs, rid, 6, headers=stranger)
     assert refused.status_code == 403 and refused.json()["field"] == "request_id"
     assert reopen(book_runs, rid, 6, headers={}).status_code == 401
-    for phase in (0, 8, "x", 10**30, -1, 6.5, None):
+    for phase in (0, 8, "x", 10**12, -1, 6.5, None, [6], "6"):
         answer = reopen(book_runs, rid, phase)
         assert answer.status_code == 422 and answer.json()["field"] == "phase", (phase, answer.text)
+    huge = reopen(book_runs, rid, 10**30)  # past the body parser's bound on digits: refused before the schema
+    assert huge.status_code == 400 and "digits" in huge.json()["error"]
     missing = reopen(book_runs, "r-" + "0" * 16, 6)
     assert missing.status_code == 404 and missing.json()["field"] == "request_id"
     assert reopen(book_runs, rid, 6, hitl_mode="sometimes").json()["field"] == "hitl_mode"
@@ -216,3 +218,32 @@ def test_a_running_request_cannot_be_reopened(book_runs):
                       json={"request_id": accepted["request_id"], "execution": accepted["execution"]})
     state = book_runs.state(accepted["request_id"])
     assert len(state["executions"]) == 1 and state["reopened_from_phase"] is None
+
+
+def test_the_command_line_reopens_follows_and_downloads_the_book_again(at_phase_2, book, book_runs, tmp_path):
+    import json
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "cli"))
+    from _cli_runs import mangaflow
+
+    rid = book["rid"]
+    done = mangaflow("reopen", rid, "--phase", "6", "--auto-approve", "--out", tmp_path / "again", "--json",
+                     MANGAFLOW_USER=book_runs.user)
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout.strip().splitlines()[-1])
+    assert summary["request_id"] == rid and summary["reopened_from_phase"] == 6 and summary["pages"] == 8
+    assert "reopened at phase 6" in done.stderr
+    state = book_runs.state(rid)
+    assert state["executions"][-1]["execution"] == summary["execution"] and state["status"] == "completed"
+    assert [e["start_phase"] for e in state["executions"]][-1] == 6
+    pdf = pypdf.PdfReader(tmp_path / "again" / "manga.pdf")
+    assert len(pdf.pages) >= 8 and (tmp_path / "again" / "manga.cbz").stat().st_size > 0
+    assert book_runs.artifact(rid, state["exports"]["pdf"]) == (tmp_path / "again" / "manga.pdf").read_bytes()
+    # Refusals: not the owner, a phase outside 1-7 (the command line's own check, before any call).
+    stranger = mangaflow("reopen", rid, "--phase", "6", "--auto-approve", "--out", tmp_path / "theirs",
+                         MANGAFLOW_USER="someone-else", timeout=120)
+    assert stranger.returncode == 2 and "someone else" in stranger.stderr
+    bad = mangaflow("reopen", rid, "--phase", "8", timeout=60)
+    assert bad.returncode == 2 and "--phase" in bad.stderr
