@@ -272,9 +272,8 @@ def reopen_request(args: argparse.Namespace) -> int:
     api = _client(start_stack=True)
     outage = Outage(err_console)
     key = f"cli-{uuid.uuid4().hex}"  # asked again after an outage, the same key answers with the same run
-    mode = "auto" if args.auto_approve else "review"
-    try:
-        accepted = outage.call(lambda: api.reopen(args.request_id, args.phase, mode, key))
+    try:  # --auto-approve answers each gate here, as generate's does (each is recorded as approved)
+        accepted = outage.call(lambda: api.reopen(args.request_id, args.phase, "review", key))
     except ApiError as err:
         raise _refused(err) from None
     request_id, execution = accepted["request_id"], accepted["execution"]

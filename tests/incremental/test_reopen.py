@@ -130,7 +130,8 @@ def at_phase_7(at_phase_6, book, book_runs, real_stores) -> dict:
     rid = book["rid"]
     calls_before = len(real_stores.model_calls.list(rid))
     key = f"t-{uuid.uuid4().hex}"
-    first, again = reopen(book_runs, rid, 7, idempotency_key=key), reopen(book_runs, rid, 7, idempotency_key=key)
+    first = reopen(book_runs, rid, 7, idempotency_key=key, hitl_mode="auto")  # the gate decides itself
+    again = reopen(book_runs, rid, 7, idempotency_key=key, hitl_mode="auto")
     assert first.status_code == 202, first.text
     final = follow_reopened(book_runs, first.json(), approve)
     assert final["status"] == "completed", final
@@ -147,6 +148,11 @@ def test_reopened_at_phase_7_and_approved_nothing_is_made_again(at_phase_7, at_p
     replayed = at_phase_7["replayed"]
     assert replayed.status_code == 202 and replayed.json()["execution"] == at_phase_7["accepted"]["execution"]
     assert [e["start_phase"] for e in after["executions"]] == [1, 6, 7]  # the replay started nothing
+    assert after["executions"][-1]["hitl_mode"] == "auto"
+    # Each run has gates of its own: the first run's phase 7 gate, the phase 6 reopening's, this one's (run 2).
+    gates = next(p for p in after["phases"] if p["phase"] == 7)["gates"]
+    assert [(g["gate_id"].removeprefix(f"g-{book['rid']}-"), g["run"], g["decision"]) for g in gates] == \
+        [("7-0", 0, "approve"), ("7-0-1", 1, "approve"), ("7-0-2", 2, "skip")]
 
 
 @pytest.fixture(scope="module")

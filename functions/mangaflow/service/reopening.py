@@ -41,8 +41,8 @@ def reopen_request(stores: Stores, body: dict[str, Any], principal: Principal | 
         raise Forbidden("only the request's owner may reopen it (an approval link answers one gate only)",
                         field="request_id")
     user_id = granted.request["user_id"]
-    key = body.get("idempotency_key")
-    return once(stores, f"reopen:{user_id}:{key}" if key else None,
+    key = body.get("idempotency_key")  # the caller's own, for this request: another request's key is another call
+    return once(stores, f"reopen:{user_id}:{request_id}:{key}" if key else None,
                 lambda: _reopen(stores, granted.request, int(body["phase"]), body.get("hitl_mode", "review"),
                                 client_address))
 

@@ -100,7 +100,7 @@ def translate_book(stores: Stores, body: dict[str, Any], principal: Principal, c
     if not granted.is_owner:
         raise Forbidden("only the request's owner may translate its book", field="request_id")
     key = body.get("idempotency_key")
-    return once(stores, f"translate:{principal.user_id}:{key}" if key else None,
+    return once(stores, f"translate:{principal.user_id}:{request_id}:{target}:{key}" if key else None,
                 lambda: _translate_once(stores, granted.request, target, principal, client_address))
 
 
