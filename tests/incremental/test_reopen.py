@@ -69,6 +69,7 @@ def at_phase_6(book, book_runs, real_stores) -> dict:
     def answer(gate: dict) -> dict:
         if int(gate["phase"]) == 6 and "edit" not in seen:
             seen["gate"] = gate
+            seen["slots"] = real_stores.admission.active_requests(runs.user)
             seen["while_waiting"] = reopen(runs, rid, 6)
             seen["link_holder"] = reopen(runs, rid, 6, headers={}, gate_id=gate["gate_id"], token=gate["token"])
             seen["replay"] = reopen(runs, rid, 6, idempotency_key=key)
@@ -123,6 +124,11 @@ def test_while_reopened_it_cannot_be_reopened_again_and_a_link_holder_may_not(at
     assert holder.status_code == 403 and "owner" in holder.json()["error"]
     replay = at_phase_6["replay"]  # the same key while the run goes on: the same execution, no second run
     assert replay.status_code == 202 and replay.json()["execution"] == at_phase_6["accepted"]["execution"]
+
+
+def test_a_reopened_run_holds_a_run_slot_until_it_finishes(at_phase_6, book, book_runs, real_stores):
+    assert book["rid"] in at_phase_6["slots"]  # taken while the reopened run waited at its gate
+    assert book["rid"] not in real_stores.admission.active_requests(book_runs.user)  # given back when done
 
 
 @pytest.fixture(scope="module")

@@ -132,7 +132,8 @@ def _reopen(stores: Stores, request: dict[str, Any], phase: int, mode: str, clie
         stores.requests.undo_reopen(request_id, request["status"])
         stores.admission.release(user_id, request_id)
         raise
-    stores.requests.update(request_id, execution_name=execution["name"], current_phase=phase)
+    # The run may be past phase N already (an automatic gate): its own calls say where it is.
+    stores.requests.update(request_id, execution_name=execution["name"])
     log_event("request reopened", logging.INFO, request_id=request_id, phase=phase, execution=execution["name"])
     return {"request_id": request_id, "execution": execution["name"], "status": "accepted",
             "reopened_from_phase": phase, "hitl_mode": mode, "cursor": cursor,
