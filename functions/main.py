@@ -14,6 +14,7 @@ from mangaflow.entrypoints.pipeline import (
     phase7_finalize,
     record_decision,
     record_failure,
+    reopen,
     start_generation,
 )
 from mangaflow.entrypoints.progress import cancel_generation, get_artifact, get_progress
@@ -35,6 +36,7 @@ __all__ = [
     "get_artifact",
     "cancel_generation",
     "translate",
+    "reopen",
     "phase1_concept",
     "phase2_characters",
     "phase3_plot",

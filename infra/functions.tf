@@ -147,6 +147,16 @@ locals {
       ingress = "ALLOW_INTERNAL_AND_GCLB"
       account = "phases"
     }
+    reopen = {
+      name    = "reopen"
+      url_env = ""
+      # Starts a new execution of the pipeline for a finished request (the owner's): what start_generation does.
+      memory  = "512Mi"
+      timeout = 60
+      callers = ["edge"]
+      ingress = "ALLOW_INTERNAL_AND_GCLB"
+      account = "starter"
+    }
     open_gate = {
       name    = "open-gate"
       url_env = "OPEN_GATE_URL"

@@ -96,9 +96,20 @@ class ApiClient:
         return self._send("GET", f"{self.base_url}/get_artifact", "get_artifact", (5, 120),
                           params={"request_id": request_id, "uri": uri}).content
 
-    def translate(self, request_id: str, to: str) -> dict[str, Any]:
+    def translate(self, request_id: str, to: str, idempotency_key: str | None = None) -> dict[str, Any]:
         # Re-letters and exports the whole book while the caller waits (no image work: seconds, not minutes).
-        return self._function("translate", {"request_id": request_id, "to": to}, timeout=(5, 320))
+        body = {"request_id": request_id, "to": to}
+        if idempotency_key:
+            body["idempotency_key"] = idempotency_key
+        return self._function("translate", body, timeout=(5, 320))
+
+    def reopen(self, request_id: str, phase: int, hitl_mode: str = "review",
+               idempotency_key: str | None = None) -> dict[str, Any]:
+        """A finished request runs again from the gate of `phase` (202: the execution and the progress cursor)."""
+        body: dict[str, Any] = {"request_id": request_id, "phase": phase, "hitl_mode": hitl_mode}
+        if idempotency_key:
+            body["idempotency_key"] = idempotency_key
+        return self._function("reopen", body)
 
     def cancel_generation(self, request_id: str, execution: str) -> dict[str, Any]:
         return self._function("cancel_generation", {"request_id": request_id, "execution": execution})

@@ -253,13 +253,14 @@ class _Bars:
 
 
 def follow(api: ApiClient, request_id: str, answer: Answer, *, execution: str | None = None,
-           console: Console | None = None, outage: Outage | None = None) -> dict[str, Any]:
+           console: Console | None = None, outage: Outage | None = None, after: str = "0") -> dict[str, Any]:
     """Shows the run's progress and answers its gates until it ends; returns the last progress
-    answer (`status` completed, failed or cancelled). Outages are retried (see `Outage`)."""
+    answer (`status` completed, failed or cancelled). Outages are retried (see `Outage`). A reopened
+    request's run is followed from its own first event (`after`: the cursor `reopen` answered)."""
     console = console or Console(stderr=True)
     outage = outage or Outage(console)
     bars = _Bars(console)
-    cursor, decided = "0", set()
+    cursor, decided = after, set()
     with bars.progress:
         while True:
             page = outage.call(lambda: api.get_progress(request_id, cursor, WAIT_S, execution))

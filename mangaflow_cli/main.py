@@ -79,6 +79,18 @@ def _parser() -> argparse.ArgumentParser:
     translate.add_argument("--out", default=None, metavar="DIR", help="also download the translated book here")
     translate.add_argument("--json", action="store_true", help="print one JSON summary last")
 
+    reopen = sub.add_parser("reopen", help="reopen a finished request at one phase's approval gate (same request id; "
+                                           "earlier phases are kept, unchanged work after it is reused)")
+    reopen.add_argument("request_id", metavar="REQUEST_ID")
+    reopen.add_argument("--phase", required=True, type=int, choices=range(1, 8), metavar="N",
+                        help="the gate to reopen at, 1 to 7: its phase's current version is shown at once")
+    again = reopen.add_mutually_exclusive_group()
+    again.add_argument("--auto-approve", action="store_true", help="approve every gate (the phases after N run again)")
+    again.add_argument("--review", action="store_true", help="ask at each gate, as generate does (default)")
+    reopen.add_argument("--out", default=None, metavar="DIR",
+                        help="folder for the new book (default: ./REQUEST_ID); the old book's files stay on the service")
+    reopen.add_argument("--json", action="store_true", help="print one JSON summary last")
+
     services = sub.add_parser("services", help="start, stop or inspect the local stack")
     services.add_argument("action", choices=["up", "down", "status", "env"],
                           help="env prints the variables that point clients at the running services")
@@ -96,7 +108,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from . import ops
 
-    commands = {"generate": generate, "status": show_status, "translate": translate_book, "services": services_command,
+    commands = {"generate": generate, "status": show_status, "translate": translate_book, "reopen": reopen_request,
+                "services": services_command,
                 "report": lambda a: ops.report(a, CliError), "schedules": lambda a: ops.schedules(a, CliError),
                 "metrics": lambda a: ops.metrics(a, CliError)}
     try:
@@ -223,11 +236,12 @@ def translate_book(args: argparse.Namespace) -> int:
             raise CliError(str(err), EXIT_BAD_INPUT) from None
     api = _client(start_stack=True)
     outage = Outage(err_console)
-    try:  # once: a translation that went through but whose answer was lost must not be made twice
-        answer = api.translate(args.request_id, args.to)
-    except Unavailable as err:
-        raise CliError(f"{err}; the translation may still have been made (as a new request of yours): it is not "
-                       "asked again by itself", EXIT_RETRY_LATER, {"error": str(err)}) from None
+    key = f"cli-{uuid.uuid4().hex}"  # asked again after an outage, the same key answers with the same translation
+    try:
+        answer = outage.call(lambda: api.translate(args.request_id, args.to, key))
+    except OutageTooLong as err:
+        raise CliError(f"{err}; the translation may still have been made (as a new request of yours): see "
+                       f"`mangaflow status {args.request_id}`", EXIT_RETRY_LATER, {"error": str(err)}) from None
     except ApiError as err:
         raise _refused(err) from None
     summary = dict(answer)
@@ -242,6 +256,56 @@ def translate_book(args: argparse.Namespace) -> int:
                           f"{answer['language']} ({answer['reading_direction']}){note}, {calls.get('text', 0)} text and "
                           f"{calls.get('image', 0)} image calls, {answer['seconds']} s"
                           + (f" -> {out}/" if out is not None else ""), highlight=False, soft_wrap=True)
+    return EXIT_DONE
+
+
+# -- reopen -----------------------------------------------------------------------------------
+
+def reopen_request(args: argparse.Namespace) -> int:
+    """The `reopen` function on a finished request, then the run followed and the new book downloaded,
+    as generate does; the gates from --phase on are answered here (or on their review pages)."""
+    try:
+        out = check_out_folder(args.out or args.request_id)
+    except OutFolderError as err:
+        raise CliError(str(err), EXIT_BAD_INPUT) from None
+    started = time.monotonic()
+    api = _client(start_stack=True)
+    outage = Outage(err_console)
+    key = f"cli-{uuid.uuid4().hex}"  # asked again after an outage, the same key answers with the same run
+    try:  # --auto-approve answers each gate here, as generate's does (each is recorded as approved)
+        accepted = outage.call(lambda: api.reopen(args.request_id, args.phase, "review", key))
+    except ApiError as err:
+        raise _refused(err) from None
+    request_id, execution = accepted["request_id"], accepted["execution"]
+    err_console.print(f"request [bold]{request_id}[/] reopened at phase {args.phase} "
+                      f"({PHASE_NAMES[args.phase]}): phases {', '.join(map(str, accepted['kept_phases'])) or 'none'} "
+                      "kept as they are", highlight=False, soft_wrap=True)
+    answer = auto_approver if args.auto_approve else terminal_reviewer(err_console)
+    timeout = int(accepted.get("hitl_timeout_seconds") or 1800)
+    try:
+        final = follow(api, request_id, answer, execution=execution, console=err_console, outage=outage,
+                       after=accepted.get("cursor") or "0")
+        if final["status"] != "completed":
+            error = outage.call(lambda: api.get_status(request_id)).get("error") or final["status"]
+            raise CliError(f"the reopened run {final['status']}: {error}")
+        summary = download(api, request_id, out, outage.call)
+    except (NoAnswer, ApiError) as err:
+        _cancel(api, request_id, execution)
+        raise CliError(str(err), EXIT_BAD_INPUT if isinstance(err, NoAnswer) else EXIT_FAILED) from None
+    except OutageTooLong as err:
+        raise CliError(f"stopped following: {err}. {_how_to_resume(request_id, timeout)}", EXIT_RETRY_LATER,
+                       {"error": str(err), "request_id": request_id}) from None
+    except KeyboardInterrupt:
+        err_console.print(f"interrupted: {_how_to_resume(request_id, timeout)}", highlight=False, soft_wrap=True)
+        return EXIT_INTERRUPTED
+    summary.update(seconds=round(time.monotonic() - started, 2), execution=execution,
+                   reopened_from_phase=args.phase)
+    if args.json:
+        print(json.dumps(summary, ensure_ascii=False))
+    else:
+        err_console.print(f"[bold green]done[/] reopened at phase {args.phase}: {summary['pages']} pages -> {out}/ "
+                          f"in {summary['seconds']} s; {_cost_line(summary.get('cost'))} (the whole request so far)",
+                          highlight=False, soft_wrap=True)
     return EXIT_DONE
 
 

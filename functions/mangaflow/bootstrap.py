@@ -65,6 +65,16 @@ class _PostgresRequests:
     def state(self, request_id: str) -> roles.Row:
         return _row(shapes.RequestHistory, postgres.request_state(request_id, db=self._db()))
 
+    def reopen(self, request_id: str, entry: dict[str, Any]) -> roles.Row | None:
+        row = postgres.reopen_request(request_id, entry, db=self._db())
+        return None if row is None else _row(shapes.GenerationRequest, row)
+
+    def translations(self, request_id: str) -> list[roles.Row]:
+        return _rows(shapes.GenerationRequest, postgres.list_translations(request_id, db=self._db()))
+
+    def undo_reopen(self, request_id: str, status: str) -> roles.Row:
+        return _row(shapes.GenerationRequest, postgres.undo_reopen(request_id, status, db=self._db()))
+
 
 class _PostgresPhaseRuns:
     def __init__(self, db: Any) -> None:

@@ -104,19 +104,25 @@ def gate_opened(request_id: str, phase: int, gate_id: str, approval_url: str, de
                    approval_url=approval_url, deadline=deadline)
 
 
-def gate_decided(request_id: str, phase: int, gate_id: str, decision: str) -> bool:
+def _of_run(event_id: str, run: int) -> str:
+    """A reopened request's run `run` (1, 2, ...) finishes its phases and itself again: new events, new ids."""
+    return f"{event_id}:run{run}" if run else event_id
+
+
+def gate_decided(request_id: str, phase: int, gate_id: str, decision: str, run: int = 0) -> bool:
     """A gate was answered (or timed out); unless the answer was `modify`, its phase is completed too."""
     sent = publish("gate_decided", f"gate_decided:{gate_id}", request_id=request_id, phase=phase, gate_id=gate_id,
                    decision=decision)
     if decision in FINISHING_DECISIONS:
-        sent = publish("phase_completed", f"phase_completed:{request_id}:{phase}", request_id=request_id,
-                       phase=phase, gate_id=gate_id, decision=decision) and sent
+        sent = publish("phase_completed", _of_run(f"phase_completed:{request_id}:{phase}", run),
+                       request_id=request_id, phase=phase, gate_id=gate_id, decision=decision) and sent
     return sent
 
 
-def run_finished(request_id: str, status: str) -> bool:
-    """The run ended: completed, failed or cancelled."""
-    return publish("run_finished", f"run_finished:{request_id}", request_id=request_id, status=status)
+def run_finished(request_id: str, status: str, run: int = 0) -> bool:
+    """The run ended: completed, failed or cancelled (`run`: the reopened run's number, 0 for the first)."""
+    return publish("run_finished", _of_run(f"run_finished:{request_id}", run), request_id=request_id,
+                   status=status)
 
 
 def session_expired(kind: str, session_id: str, request_id: str | None, expired_at: dt.datetime) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import uuid
 import zipfile
 
 import pypdf
@@ -160,3 +161,38 @@ def test_the_command_line_translates_and_downloads_the_new_book(japanese, book_r
     assert stranger.returncode == 2 and "someone else" in stranger.stderr
     bad = mangaflow("translate", japanese["rid"], "--to", "fr")
     assert bad.returncode == 2
+
+
+def test_a_replayed_idempotency_key_answers_with_the_same_translation(japanese, book_runs, real_stores):
+    rid, key = japanese["rid"], f"t-{uuid.uuid4().hex}"
+    body = {"request_id": rid, "to": "en", "idempotency_key": key}
+    first = requests.post(f"{book_runs.gateway}/translate", json=body, headers=book_runs.headers, timeout=300)
+    again = requests.post(f"{book_runs.gateway}/translate", json=body, headers=book_runs.headers, timeout=300)
+    assert first.status_code == again.status_code == 201, (first.text, again.text)
+    assert again.json() == first.json() and first.json()["request_id"] not in (rid, japanese["answer"]["request_id"])
+    made = [r for r in real_stores.requests.translations(rid) if r["request_id"] == first.json()["request_id"]]
+    assert len(made) == 1
+    # The key is the caller's own: another user's same key is a translation of theirs (here: refused, not theirs).
+    other = requests.post(f"{book_runs.gateway}/translate", json=body, headers=book_runs.headers | {
+        "Authorization": f"Bearer {_token_of('someone-else')}"}, timeout=60)
+    assert other.status_code == 403
+
+
+def _token_of(user: str) -> str:
+    from mangaflow_cli.api import auth_headers
+
+    return auth_headers(user)["Authorization"].split(" ", 1)[1]
+
+
+def test_the_original_lists_its_translations_for_its_owner(japanese, book_runs, stranger):
+    rid = japanese["rid"]
+    state = book_runs.state(rid)
+    listed = state["translations"]
+    first = japanese["answer"]["request_id"]
+    assert listed[0]["request_id"] == first and listed[0]["language"] == "en" and listed[0]["status"] == "completed"
+    assert {t["request_id"] for t in listed} >= {first}
+    assert all(t["language"] == "en" for t in listed)
+    assert book_runs.state(first)["translations"] == []  # a translation has none of its own
+    # Someone else learns nothing of them.
+    link = requests.post(f"{book_runs.gateway}/get_status", json={"request_id": rid}, headers=stranger, timeout=60)
+    assert link.status_code == 403

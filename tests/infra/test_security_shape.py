@@ -11,7 +11,7 @@ import pytest
 from terraform_model import INFRA, all_tf_text, block, dynamic, function_specs, load, resource
 
 EDGE_FUNCTIONS = {"start_generation", "get_status", "review_gate", "preview_versions", "chat_message", "get_progress",
-                  "get_artifact", "cancel_generation", "translate"}
+                  "get_artifact", "cancel_generation", "translate", "reopen"}
 PUBLIC_MEMBERS = ("allUsers", "allAuthenticatedUsers")
 
 
@@ -87,7 +87,7 @@ def test_only_the_starter_creates_executions_and_only_gate_answerers_send_callba
     assert binding["for_each"] == "${local.workflow_roles}"
     assert binding["member"] == "${google_service_account.account[each.key].member}"
     assert binding["role"] == "${google_project_iam_custom_role.workflow[each.key].name}"
-    assert by_account["starter"] == {"start_generation"}
+    assert by_account["starter"] == {"start_generation", "reopen"}
     assert by_account["gate_answerer"] == {"review_gate", "chat_message"}
     # The accounts that may touch Workflows are not the workflow's or anyone else's.
     for other in ("functions", "phases", "workflow", "scheduler", "pubsub_push", "cicd", "build"):

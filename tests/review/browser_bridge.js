@@ -13,10 +13,11 @@ async function main() {
   // What a hostile page could do, observed: dialogs it opens (dismissed at once), every request it
   // makes (by address), and every Content Security Policy violation the browser reports.
   const seen = { dialogs: [], requests: [], csp: [] };
-  async function open(locale) {
+  async function open(locale, headers) {
     if (context) await context.close();
+    // `headers`: what an identity-aware proxy adds to every request of a signed-in person (the owner).
     context = await browser.newContext({ acceptDownloads: true, viewport: { width: 1280, height: 900 },
-                                         locale: locale || "en-US" });
+                                         locale: locale || "en-US", extraHTTPHeaders: headers || {} });
     await context.exposeBinding("__mfViolation", (source, violation) => { seen.csp.push(violation); });
     await context.addInitScript(() => {
       document.addEventListener("securitypolicyviolation", (e) => {
@@ -39,7 +40,7 @@ async function main() {
   let lastDocument = null, measured = null;
   await open();
   const commands = {
-    context: async (c) => { await open(c.locale); return {}; },
+    context: async (c) => { await open(c.locale, c.headers); return {}; },
     seen: async () => { const out = { dialogs: seen.dialogs.splice(0), requests: seen.requests.splice(0), csp: seen.csp.splice(0) }; return out; },
     // The last page the tab navigated to (after the link's own form post and any redirect).
     document: async () => ({ document: lastDocument }),

@@ -47,6 +47,24 @@ class FakeRequests:
         row.update({k: v for k, v in fields.items() if v is not None})
         return dict(row)
 
+    def reopen(self, request_id: str, entry: dict[str, Any]) -> dict[str, Any] | None:
+        row = self.rows[request_id]
+        if row["status"] != "completed" and not (row["status"] in ("failed", "cancelled")
+                                                 and row["options"].get("reopens")):
+            return None
+        row["options"] = {**row["options"], "reopens": [*row["options"].get("reopens", []), entry]}
+        row.update(status="running", error=None)
+        return dict(row)
+
+    def undo_reopen(self, request_id: str, status: str) -> dict[str, Any]:
+        row = self.rows[request_id]
+        row["options"] = {**row["options"], "reopens": row["options"].get("reopens", [])[:-1]}
+        row["status"] = status
+        return dict(row)
+
+    def translations(self, request_id: str) -> list[dict[str, Any]]:
+        return [dict(r) for r in self.rows.values() if r["options"].get("translated_from") == request_id]
+
     def state(self, request_id: str) -> dict[str, Any]:
         request = self.get(request_id)
         phases = []
@@ -106,10 +124,10 @@ class FakeGates:
         self.feedback: list[dict[str, Any]] = []
 
     def open(self, request_id: str, phase: int, **fields: Any) -> dict[str, Any]:
-        gate_id = f"g-{request_id}-{phase}-{fields.get('round', 0)}"
+        gate_id = f"g-{request_id}-{phase}-{fields.get('round', 0)}" + (f"-{fields['run']}" if fields.get("run") else "")
         if gate_id not in self.rows:
             timeout = clamp_hitl_timeout(fields.pop("timeout_s", None) or 1800)
-            self.rows[gate_id] = {"gate_id": gate_id, "request_id": request_id, "phase": phase, "round": 0,
+            self.rows[gate_id] = {"gate_id": gate_id, "request_id": request_id, "phase": phase, "round": 0, "run": 0,
                                   "callback_url": None, "preview_uri": None, "opened_at": _now(),
                                   "deadline": _now() + dt.timedelta(seconds=timeout), "decision": None,
                                   "decided_by": None, "decided_at": None, "timed_out": False, "feedback": None,

@@ -9,12 +9,14 @@ from urllib.parse import urlencode
 import flask
 import functions_framework
 
+from ..auth import Principal
 from ..bootstrap import stores
 from ..errors import Conflict, DomainError, ValidationError
 from ..hitl.intents import NotApplicable
 from ..review import assets
 from ..service import access, chat, review, versions
 from ._http import json_endpoint
+from .pipeline import client_address
 
 Body = dict
 
@@ -89,6 +91,26 @@ def _decide_on_page(body: Body, request: flask.Request) -> flask.Response:
     return _secured(flask.redirect(f"{request.script_root}?{urlencode(link)}&sent={sent['decision']}", code=303))
 
 
+def _viewer(request: flask.Request) -> Principal | None:
+    """Who the browser is signed in as (an identity-aware proxy's header, or a developer token), if anyone:
+    credentials that do not check out make an anonymous viewer here, never an error page."""
+    try:
+        return access.caller(request.headers, required=False)
+    except DomainError:
+        return None
+
+
+def _reopen_on_page(body: Body, request: flask.Request) -> flask.Response | dict:
+    """The finished book's reopen form: back to the page (303), where the reopened gate opens; an API client
+    gets the 202 payload."""
+    reopened = review.reopen_from_page(stores(), body, _viewer(request), client_address(request))
+    if not _wants_html(request):
+        return reopened
+    link = {k: request.args[k] for k in ("request_id", "phase", "gate_id") if k in request.args} or \
+        {k: body[k] for k in ("request_id", "phase", "gate_id")}
+    return _secured(flask.redirect(f"{request.script_root}?{urlencode(link)}", code=303))
+
+
 def _served(served: assets.Served, download: bool = False) -> flask.Response:
     if served.redirect:
         return flask.redirect(served.redirect, code=302)
@@ -124,7 +146,9 @@ def review_gate(body: Body, request: flask.Request) -> flask.Response | dict:
         return _REVIEW_PARTS[part](body, request)
     if request.method == "GET":
         return _html(review.review_page(stores(), body, request.cookies, request.script_root,
-                                        _browser_language(request)), request)
+                                        _browser_language(request), viewer=_viewer(request)), request)
+    if body.get("action") == "reopen":
+        return _reopen_on_page(body, request)
     if body.get("action") == "open" and _wants_html(request):  # the link's own page posts its token
         return _html(review.open_link(stores(), body, request.script_root, _browser_language(request)), request)
     if body.get("action") == "open":

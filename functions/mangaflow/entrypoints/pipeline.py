@@ -1,4 +1,4 @@
-"""HTTP entry points of the pipeline: start, status, the seven phases, and the approval gates.
+"""HTTP entry points of the pipeline: start, reopen, status, the seven phases, and the approval gates.
 
 Each one validates its body against its JSON Schema (the decorator), calls one service function
 with the stores of the composition root, and returns JSON. Nothing else lives here.
@@ -10,7 +10,7 @@ import functions_framework
 
 from ..bootstrap import stores
 from ..config import settings
-from ..service import access, gates, requests, runner
+from ..service import access, gates, reopening, requests, runner
 from ._http import json_endpoint
 
 Body = dict
@@ -33,6 +33,13 @@ def client_address(request: flask.Request) -> str:
 def start_generation(body: Body, request: flask.Request) -> tuple[dict, int]:
     principal = access.caller(request.headers)
     return requests.start_generation(stores(), body, principal.user_id, client_address(request)), 202
+
+
+@functions_framework.http
+@json_endpoint("http/reopen")
+def reopen(body: Body, request: flask.Request) -> tuple[dict, int]:
+    principal = access.caller(request.headers, required=False)
+    return reopening.reopen_request(stores(), body, principal, client_address(request)), 202
 
 
 @functions_framework.http

@@ -147,10 +147,13 @@ class ApprovalGate(Row):
     callback URL, carrying a token signed for that request, phase and gate that expires at the deadline;
     the first decision wins. Nobody answering in time means "continue", recorded as `timed_out`."""
 
-    gate_id: str = Field(pattern=r"^g-r-[0-9a-f]{16,32}-[1-7]-[0-3]$")
+    gate_id: str = Field(pattern=r"^g-r-[0-9a-f]{16,32}-[1-7]-[0-3](-[1-9][0-9]{0,2})?$", description=(
+        "`g-{request}-{phase}-{round}`, and `-{run}` after it for the gates of a reopened run."))
     request_id: RequestId
     phase: PhaseNumber
     round: int = Field(ge=0, le=MAX_MODIFICATION_ROUNDS)
+    run: int = Field(default=0, ge=0, le=999, description=(
+        "0: the request's first run; 1, 2, ...: the runs of its reopenings (`reopen`), each with gates of its own."))
     callback_url: str | None
     preview_uri: str | None
     opened_at: Timestamp
@@ -266,6 +269,24 @@ class ReviewLink(Shape):
     approval_url: str = Field(description="`…/review_gate?request_id=…&phase=…&gate_id=…#token=…`")
 
 
+class ExecutionRun(Shape):
+    """One run of the workflow for a request: its first, or one started by reopening it at a phase gate."""
+
+    execution: str | None = Field(description="The workflow execution's name (null if it was never recorded).")
+    start_phase: int = Field(ge=1, le=7, description="1 for the first run; the reopened gate's phase otherwise.")
+    started_at: str = Field(description="When the run was asked for (ISO 8601).")
+    hitl_mode: str | None = Field(default=None, description="`review` or `auto` (a reopened run's own mode).")
+
+
+class TranslationRef(Shape):
+    """A translation made of this request's book (`translate`): a request of its own."""
+
+    request_id: RequestId
+    language: Language = Field(description="The translation's language.")
+    status: RequestStatusName
+    created_at: str = Field(description="When it was made (ISO 8601).")
+
+
 class RequestStatus(RequestHistory):
     """What `get_status` answers: the request with every phase (`"phase": N`), the number of panels drawn,
     and the finished pages and exports. Someone who is not the owner does not see `client_address`."""
@@ -282,3 +303,9 @@ class RequestStatus(RequestHistory):
         "What the request's model calls cost so far at list price (`cost_usd`), calls by kind, cache hits, "
         "fallbacks, tokens, per phase and model, the budget and whether it stopped the model; with the "
         "request's `provider`, `image_mode` and `prices_as_of` (see docs/vertex.md)."))
+    reopened_from_phase: int | None = Field(default=None, ge=1, le=7, description=(
+        "The gate the request was last reopened at (`reopen`); null when it never was."))
+    executions: list[ExecutionRun] = Field(default_factory=list, description=(
+        "Every run of the workflow for the request, oldest first: the first, then one per reopening."))
+    translations: list[TranslationRef] = Field(default_factory=list, description=(
+        "The owner only: the translations made of this book (`translate`), oldest first."))

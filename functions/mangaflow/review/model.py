@@ -43,7 +43,10 @@ WORDS = {
            "cannot_apply": "This change cannot be made:", "gate_still_open": "The gate is still open on the version shown.",
            "paper": "paper", "page_numbers": "page numbers", "files": "files", "on": "on", "off": "off",
            "aliases": "also called", "palette": "colours", "quote_open": "“", "quote_close": "”",
-           "thought_open": "(", "thought_close": ")"},
+           "thought_open": "(", "thought_close": ")",
+           "reopen": "Reopen at this phase", "reopen_at": "Change something after the end:",
+           "reopen_note": "Earlier phases are kept; this phase's gate opens on its current version; unchanged work after it is reused.",
+           "reopened": "Reopened at phase {phase}."},
     "ja": {"title": "レビュー", "phase": "フェーズ", "waiting": "確認待ち", "running": "処理中", "done": "完了",
            "pending": "未着手", "approve": "承認", "modify": "修正を依頼", "skip": "残りの確認をすべて省略",
            "feedback": "どこを直しますか？", "quick": "クイック修正", "versions": "バージョン", "compare": "比較",
@@ -71,7 +74,10 @@ WORDS = {
            "cannot_apply": "この修正はできません：", "gate_still_open": "確認は表示中の版のまま開いています。",
            "paper": "判型", "page_numbers": "ノンブル", "files": "ファイル", "on": "あり", "off": "なし",
            "aliases": "別名", "palette": "配色", "quote_open": "「", "quote_close": "」",
-           "thought_open": "（", "thought_close": "）"},
+           "thought_open": "（", "thought_close": "）",
+           "reopen": "このフェーズから再開", "reopen_at": "完成後に直す：",
+           "reopen_note": "前のフェーズはそのまま使い、このフェーズの確認を今の版で開きます。変わらない作業は再利用されます。",
+           "reopened": "フェーズ{phase}から再開しました。"},
 }
 
 # What the pages a link can lead to say: a forged or expired link, a gate already answered, and

@@ -58,7 +58,7 @@ def open_gate(stores: Stores, body: dict[str, Any]) -> dict[str, Any]:
                           field="callback_url")
     timeout = int(body.get("timeout_seconds") or request.get("hitl_timeout_s") or 1800)
     gate = stores.gates.open(request_id, phase, callback_url=body["callback_url"], preview_uri=preview_uri,
-                             timeout_s=timeout, round=round_)
+                             timeout_s=timeout, round=round_, run=reopened_runs(request))
     auto = body.get("auto_decision")
     if auto:
         decided = stores.gates.decide(gate["gate_id"], auto, decided_by="workflow:skip")
@@ -178,7 +178,7 @@ def _revert_target(stores: Stores, request_id: str, phase: int, answer: dict[str
 
 def _after_decision(stores: Stores, request_id: str, phase: int, gate_id: str, decision: str) -> None:
     _record_gate_analytics(stores, gate_id, decision)
-    events.gate_decided(request_id, phase, gate_id, decision)
+    events.gate_decided(request_id, phase, gate_id, decision, run=reopened_runs(load_request(stores, request_id)))
     if phase == 7 and decision != "modify":
         from .runner import complete
 
@@ -188,6 +188,11 @@ def _after_decision(stores: Stores, request_id: str, phase: int, gate_id: str, d
         live.activity(stores, request_id, phase)
     live.publish(stores, request_id, {"type": "gate_decided", "phase": phase, "gate_id": gate_id,
                                       "decision": decision})
+
+
+def reopened_runs(request: dict[str, Any]) -> int:
+    """How often the request was reopened (service/reopen.py): its current run's number, 0 for the first."""
+    return len((request.get("options") or {}).get("reopens") or [])
 
 
 def _record_gate_analytics(stores: Stores, gate_id: str, decision: str) -> None:

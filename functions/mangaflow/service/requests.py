@@ -14,6 +14,7 @@ from ..schemas import validate
 from ..bootstrap import Stores
 from . import executions, live
 from .access import load_request
+from .gates import reopened_runs
 from .phases import cost_of, phase_keys
 
 
@@ -170,8 +171,25 @@ def record_failure(stores: Stores, body: dict[str, Any]) -> dict[str, Any]:
     stores.requests.update(request_id, status="failed", error=text)
     stores.admission.release(request.get("user_id") or "local-user", request_id)
     live.publish(stores, request_id, {"type": "failed", "status": "failed", "error": text})
-    events.run_finished(request_id, "failed")
+    events.run_finished(request_id, "failed", run=reopened_runs(request))
     return {"request_id": request_id, "status": "failed"}
+
+
+def _iso(value: Any) -> str:
+    return value.isoformat() if isinstance(value, datetime) else str(value)
+
+
+def runs_of(request: dict[str, Any]) -> dict[str, Any]:
+    """`executions` (the first run, then one per reopening, oldest first) and `reopened_from_phase`: each
+    reopening keeps the execution it followed (`previous_execution`), the request row the current one."""
+    reopens = (request.get("options") or {}).get("reopens") or []
+    starts = [{"start_phase": 1, "started_at": _iso(request["created_at"]),
+               "hitl_mode": (request.get("options") or {}).get("hitl_mode")}]
+    starts += [{"start_phase": int(r["phase"]), "started_at": r["reopened_at"], "hitl_mode": r.get("hitl_mode")}
+               for r in reopens]
+    names = [r.get("previous_execution") for r in reopens] + [request.get("execution_name")]
+    return {"executions": [{**start, "execution": name} for start, name in zip(starts, names)],
+            "reopened_from_phase": int(reopens[-1]["phase"]) if reopens else None}
 
 
 def _moment(value: Any) -> float | None:
@@ -249,6 +267,10 @@ def request_state(stores: Stores, request_id: str, owner: bool = True) -> dict[s
 
     answer = {**state, "panel_count": panel_count, "final_pages": final.get("pages", []),
               "exports": final.get("exports", {}), "page_count": len(final.get("pages", [])),
-              "review_links": open_gate_links(state) if owner else [], "cost": cost_of(stores, state)}
+              "review_links": open_gate_links(state) if owner else [], "cost": cost_of(stores, state),
+              **runs_of(state)}
+    if owner:
+        answer["translations"] = [{"request_id": t["request_id"], "language": t["language"], "status": t["status"],
+                                   "created_at": _iso(t["created_at"])} for t in stores.requests.translations(request_id)]
     # The answer's shape is RequestStatus (docs/data-model.md): checked, then written out as that model.
     return checked(RequestStatus, answer, "the request state").model_dump(mode="json", exclude_unset=True)

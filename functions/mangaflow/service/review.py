@@ -24,12 +24,14 @@ from markupsafe import Markup
 
 from ..bootstrap import Stores
 from ..config import settings
-from ..errors import Conflict, DomainError, NotFound, UpstreamUnavailable, ValidationError
+from ..auth import Principal
+from ..errors import Conflict, DomainError, Forbidden, NotFound, UpstreamUnavailable, ValidationError
 from ..hitl import intents, tokens
 from ..review import assets, model, session
 from . import executions, live
 from .access import load_request
 from .gates import MAX_MODIFICATIONS, deadline_epoch, gate_of, shown_attempt
+from .reopening import refusal, reopen_request
 
 DECISIONS = ("approve", "modify", "skip")
 FINAL_STATUSES = ("completed", "failed", "cancelled")
@@ -260,9 +262,10 @@ def _last_finished(state: dict[str, Any]) -> tuple[int, int] | None:
 
 
 def review_page(stores: Stores, body: dict[str, Any], cookies: dict[str, str], root: str,
-                browser_language: str = "en") -> Page:
+                browser_language: str = "en", viewer: Principal | None = None) -> Page:
     """The link's own page, which posts the fragment's token (or says the link has none), or (with
-    the session or a token) the review."""
+    the session or a token) the review. `viewer`: who the browser is signed in as, if anyone (the owner
+    is offered to reopen a finished book)."""
     if not body.get("token") and not _has_session(body, cookies):
         language = browser_language if browser_language in model.NOTICES else "en"
         links = model.Links(root, {k: str(body[k]) for k in ("request_id", "phase", "gate_id")})
@@ -270,11 +273,11 @@ def review_page(stores: Stores, body: dict[str, Any], cookies: dict[str, str], r
                                  request_id=body["request_id"]), links.font)
         return Page(html, nonce=nonce)
     _admit(stores, body, cookies)
-    return render_review(stores, body, root)
+    return render_review(stores, body, root, viewer=viewer)
 
 
 def render_review(stores: Stores, body: dict[str, Any], root: str, *, error: DomainError | None = None,
-                  status: int = 200) -> Page:
+                  status: int = 200, viewer: Principal | None = None) -> Page:
     """The request's review page: its phases, the open gate's preview (or the finished book), the
     versions, and the answer; `error` is an answer that could not be carried out, said on the page."""
     request_id = body["request_id"]
@@ -329,9 +332,31 @@ def render_review(stores: Stores, body: dict[str, Any], root: str, *, error: Dom
                   if error is not None else "",
                   ended=request["status"] in FINAL_STATUSES, events_url=links.events(),
                   live_words={k: words[k] for k in _LIVE_WORDS},
-                  refresh=gate is None and request["status"] not in FINAL_STATUSES)
+                  refresh=gate is None and request["status"] not in FINAL_STATUSES,
+                  reopen=_reopen_offer(request, viewer))
     html, nonce = _with_font(stores, "page.html", language, values, links.font)
     return Page(html, status, nonce, image_hosts=_image_hosts())
+
+
+def _reopen_offer(request: dict[str, Any], viewer: Principal | None) -> dict[str, Any] | None:
+    """The owner of a finished book may reopen it at a gate (a link holder is never offered it); the form
+    carries a key of its own, so posting it twice reopens once."""
+    if viewer is None or viewer.user_id != request.get("user_id") or refusal(request) is not None:
+        return None
+    return {"key": secrets.token_hex(16), "phase": 7}
+
+
+def reopen_from_page(stores: Stores, body: dict[str, Any], viewer: Principal | None, client_address: str) -> dict[str, Any]:
+    """The page's reopen form: the owner only (a link's session is not enough), then `reopen` itself."""
+    if viewer is None:
+        raise Forbidden("only the request's owner may reopen it: sign in as the owner (an approval link answers "
+                        "its gates only)", field="request_id")
+    if body.get("reopen_phase") in (None, ""):
+        raise ValidationError("'reopen_phase' is required to reopen (a phase 1 to 7)", status=400, field="reopen_phase")
+    ask = {"request_id": body["request_id"], "phase": int(body["reopen_phase"]), "hitl_mode": "review"}
+    if body.get("reopen_key"):
+        ask["idempotency_key"] = f"page-{body['reopen_key']}"
+    return reopen_request(stores, ask, viewer, client_address)
 
 
 def cost_line(stores: Stores, request: dict[str, Any], words: dict[str, str]) -> str:

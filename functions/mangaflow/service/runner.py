@@ -30,6 +30,7 @@ from ..providers import CallScope, get_provider
 from ..providers.calls import ModelSlots
 from . import live
 from .access import load_request
+from .gates import reopened_runs
 from .phases import cost_of
 
 PHASE5_OPERATIONS = ("plan", "panel", "collect")
@@ -262,4 +263,4 @@ def complete(stores: Stores, request_id: str) -> None:
     stores.requests.update(request_id, status="completed", result_uri=manifest_uri)
     stores.admission.release(request.get("user_id") or "local-user", request_id)
     live.publish(stores, request_id, {"type": "completed", "phase": 7, "status": "completed"})
-    events.run_finished(request_id, "completed")
+    events.run_finished(request_id, "completed", run=reopened_runs(request))

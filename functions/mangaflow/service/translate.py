@@ -24,6 +24,7 @@ from ..phases.registry import PhaseContext
 from ..providers import CallScope, get_provider
 from ..schemas import validate, validate_output
 from . import access, live
+from .idempotent import once
 from .runner import complete, load_inputs, provider_name
 
 DIRECTION = {"ja": "rtl", "en": "ltr"}
@@ -98,7 +99,14 @@ def translate_book(stores: Stores, body: dict[str, Any], principal: Principal, c
     granted = access.authorize(stores, request_id, principal)
     if not granted.is_owner:
         raise Forbidden("only the request's owner may translate its book", field="request_id")
-    original = granted.request
+    key = body.get("idempotency_key")
+    return once(stores, f"translate:{principal.user_id}:{request_id}:{target}:{key}" if key else None,
+                lambda: _translate_once(stores, granted.request, target, principal, client_address))
+
+
+def _translate_once(stores: Stores, original: dict[str, Any], target: str, principal: Principal,
+                    client_address: str) -> dict[str, Any]:
+    request_id = original["request_id"]
     if original.get("status") != "completed":
         raise Conflict(f"request {request_id} is {original.get('status')}: only a finished book can be translated",
                        field="request_id")
@@ -132,7 +140,7 @@ def translate_book(stores: Stores, body: dict[str, Any], principal: Principal, c
 def _translate(stores: Stores, original: dict[str, Any], chosen: dict[int, dict[str, Any]], lettering: dict[str, Any],
                source: str, target: str, new_id: str, principal: Principal, client_address: str) -> dict[str, Any]:
     started, clock = _now(), time.perf_counter()
-    options = dict(original.get("options") or {})
+    options = {k: v for k, v in (original.get("options") or {}).items() if k != "reopens"}  # its own history
     provider = provider_name(original)
     title = original.get("title") or (lettering.get("story_context") or {}).get("title")
     options.update({"translated_from": original["request_id"], "hitl_mode": "auto",

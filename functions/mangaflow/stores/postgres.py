@@ -378,6 +378,45 @@ def update_request(
     return rows[0]
 
 
+def reopen_request(request_id: str, entry: dict[str, Any], *, db: Database | None = None) -> dict[str, Any] | None:
+    """A finished request runs again (service/reopen.py): in one statement, only while it is `completed`,
+    its status goes back to running, completed_at is cleared and `entry` is added to `options.reopens`.
+    A reopened run that failed or was cancelled leaves the finished book: that request may be reopened too.
+    None otherwise (running, waiting, never finished, or reopened by another call first)."""
+    rows = (db or database()).run(
+        "UPDATE generation_requests SET status = 'running', completed_at = NULL, error = NULL, updated_at = now(),"
+        " options = jsonb_set(options, '{reopens}',"
+        "   COALESCE(options->'reopens', '[]'::jsonb) || jsonb_build_array(CAST(:entry AS jsonb)))"
+        " WHERE request_id = :rid AND (status = 'completed'"
+        "   OR (status IN ('failed', 'cancelled') AND jsonb_array_length(COALESCE(options->'reopens', '[]')) > 0))"
+        " RETURNING *",
+        rid=request_id, entry=_json(entry),
+    )
+    return rows[0] if rows else None
+
+
+def list_translations(request_id: str, *, db: Database | None = None) -> list[dict[str, Any]]:
+    """The requests made by translating this one's book (their `options.translated_from`), oldest first."""
+    return (db or database()).run(
+        "SELECT * FROM generation_requests WHERE options->>'translated_from' = :rid ORDER BY created_at, request_id",
+        rid=request_id,
+    )
+
+
+def undo_reopen(request_id: str, status: str, *, db: Database | None = None) -> dict[str, Any]:
+    """A reopen whose execution could not be started: the request is back to `status` (what it was before),
+    its last `options.reopens` entry removed."""
+    rows = (db or database()).run(
+        "UPDATE generation_requests SET status = :status, completed_at = COALESCE(completed_at, now()),"
+        " updated_at = now(), options = options #- '{reopens,-1}'"
+        " WHERE request_id = :rid RETURNING *",
+        rid=request_id, status=status,
+    )
+    if not rows:
+        raise KeyError(f"request_id {request_id!r} not found")
+    return rows[0]
+
+
 def record_phase_run(
     request_id: str,
     phase: int,
@@ -454,23 +493,27 @@ def open_gate(
     preview_uri: str | None = None,
     timeout_s: int | None = None,
     round: int = 0,  # noqa: A002 - the modification round, the design's word
+    run: int = 0,
     db: Database | None = None,
 ) -> dict[str, Any]:
-    """Opens the approval gate of a phase (round 0 first, 1..3 after modifications); the deadline
-    is now + the timeout bounded to 30 s..24 h. Opening it again returns the same gate."""
+    """Opens the approval gate of a phase (round 0 first, 1..3 after modifications) in the request's run
+    `run` (0 first, then one per reopening); the deadline is now + the timeout bounded to 30 s..24 h.
+    Opening it again returns the same gate."""
     _phase(phase)
     if not 0 <= round <= 3:
         raise InvalidRecord(f"round must be 0..3 (at most 3 modifications per phase), got {round!r}")
+    if not 0 <= run <= 999:
+        raise InvalidRecord(f"run must be 0..999, got {run!r}")
     db = db or database()
     if timeout_s is None:
         timeout_s = int(get_request(request_id, db=db)["hitl_timeout_s"])
     timeout = clamp_hitl_timeout(timeout_s)
-    gate_id = f"g-{request_id}-{phase}-{round}"
+    gate_id = f"g-{request_id}-{phase}-{round}" + (f"-{run}" if run else "")
     rows = db.run(
-        "INSERT INTO approval_gates (gate_id, request_id, phase, round, callback_url, preview_uri, deadline)"
-        " VALUES (:gid, :rid, :phase, :round, :cb, :preview, now() + make_interval(secs => :timeout))"
+        "INSERT INTO approval_gates (gate_id, request_id, phase, round, run, callback_url, preview_uri, deadline)"
+        " VALUES (:gid, :rid, :phase, :round, :run, :cb, :preview, now() + make_interval(secs => :timeout))"
         " ON CONFLICT (gate_id) DO NOTHING RETURNING *",
-        gid=gate_id, rid=request_id, phase=phase, round=round, cb=callback_url, preview=preview_uri,
+        gid=gate_id, rid=request_id, phase=phase, round=round, run=run, cb=callback_url, preview=preview_uri,
         timeout=timeout,
     )
     return rows[0] if rows else get_gate(gate_id, db=db)
@@ -511,7 +554,7 @@ def decide_gate(
 
 def list_gates(request_id: str, *, db: Database | None = None) -> list[dict[str, Any]]:
     return (db or database()).run(
-        "SELECT * FROM approval_gates WHERE request_id = :rid ORDER BY phase, round", rid=request_id
+        "SELECT * FROM approval_gates WHERE request_id = :rid ORDER BY phase, run, round", rid=request_id
     )
 
 

@@ -17,6 +17,10 @@ class Requests(Protocol):
     def get(self, request_id: str) -> Row: ...  # KeyError when absent
     def update(self, request_id: str, **fields: Any) -> Row: ...
     def state(self, request_id: str) -> Row: ...  # the request with every phase's attempts and gates
+    # A finished request back to running with `entry` in options.reopens; None unless it was completed.
+    def reopen(self, request_id: str, entry: dict[str, Any]) -> Row | None: ...
+    def translations(self, request_id: str) -> list[Row]: ...  # requests translated from this one, oldest first
+    def undo_reopen(self, request_id: str, status: str) -> Row: ...  # undone (its execution never started)
 
 
 class PhaseRuns(Protocol):
