@@ -62,6 +62,18 @@ def status(stack, owner, request_id: str) -> dict:
                          json={"request_id": request_id}).json()
 
 
+def finished(stack, owner, request_id: str, timeout_s: float = 120) -> dict:
+    """The request's status once it completed. The PDF button is already on the phase 7 gate's page, so
+    seeing it does not mean the run has finished."""
+    deadline, state = time.monotonic() + timeout_s, {}
+    while time.monotonic() < deadline:
+        state = status(stack, owner, request_id)
+        if state.get("status") == "completed":
+            return state
+        time.sleep(0.5)
+    raise AssertionError(f"{request_id} did not finish in {timeout_s} s: {state.get('status')}")
+
+
 def output(state: dict, phase: int, attempt: int) -> dict:
     record = next(p for p in state["phases"] if p["phase"] == phase)
     run = next(a for a in record["attempts"] if a["attempt"] == attempt and a.get("panel_id") is None)

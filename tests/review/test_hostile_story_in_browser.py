@@ -8,7 +8,7 @@ import json
 
 import requests
 
-from _pages import at_gate, first_link, origin, shot, start, status
+from _pages import at_gate, finished, first_link, origin, shot, start
 
 RLO = "\u202e"
 STORY = ('Mara opened the door. <script>alert("story")</script> was painted on it in red. '
@@ -87,8 +87,7 @@ def test_a_hostile_story_shows_as_text_on_every_screen_and_nothing_runs(stack, o
     assert "<script>alert" not in html and "<img src=x" not in html
     problems = [p for p in browser.do("problems")["problems"] if not p.endswith("/favicon.ico")]
     assert all(p.startswith("422 ") for p in problems), problems  # only the refused feedback
-    state = status(stack, owner, request_id)
-    assert state["status"] == "completed", json.dumps(state)[:2000]
+    state = finished(stack, owner, request_id)
     browser.do("evaluate", script=PROBE)
     seen = browser.do("seen")
     assert seen["dialogs"] == ["alert: probe"] and any("img-src" in v for v in seen["csp"]), seen

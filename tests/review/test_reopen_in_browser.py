@@ -3,11 +3,9 @@ signed in as the owner (the header an identity-aware proxy adds), the page's for
 phase 6 and the page follows it to that gate; a link holder is never offered it, and is refused if they try."""
 from __future__ import annotations
 
-import time
-
 import requests
 
-from _pages import answer, at_gate, gate_opened, shot, start, status
+from _pages import answer, at_gate, finished, gate_opened, shot, start, status
 
 STORY = 'Mina found a lantern by the river. "See you next year," Mina said. The light drifted away.'
 
@@ -21,7 +19,7 @@ def test_the_owner_reopens_a_finished_book_from_its_page_and_a_link_holder_canno
         last = gate_opened(stack, owner, request_id, phase=phase, after=cursor)
         cursor = last["cursor"]
         answer(stack, last, "approve", decided_by="test")
-    _finished(stack, owner, request_id)
+    finished(stack, owner, request_id)
 
     # A link holder: the finished book, and no reopen form; posting one anyway is refused.
     browser.goto(last["approval_url"])
@@ -51,14 +49,5 @@ def test_the_owner_reopens_a_finished_book_from_its_page_and_a_link_holder_canno
     at_gate(browser, 7)
     browser.submit("#approve")
     browser.wait_for("#reopen-button")  # finished again: the form is back
-    assert _finished(stack, owner, request_id)["reopened_from_phase"] == 6
+    assert finished(stack, owner, request_id)["reopened_from_phase"] == 6
 
-
-def _finished(stack, owner, request_id: str, timeout_s: float = 120) -> dict:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        state = status(stack, owner, request_id)
-        if state["status"] == "completed":
-            return state
-        time.sleep(0.5)
-    raise AssertionError(f"{request_id} did not finish in {timeout_s} s: {state['status']}")

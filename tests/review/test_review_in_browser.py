@@ -10,8 +10,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pypdf
 
-from _pages import at_gate as _at_gate, first_link as _first_link, output as _output, shot as _shot, start, \
-    status as _status
+from _pages import at_gate as _at_gate, finished, first_link as _first_link, output as _output, shot as _shot, \
+    start, status as _status
 from mangaflow.config import settings
 from mangaflow.stores.objects import object_store
 
@@ -143,8 +143,7 @@ def test_a_japanese_request_reviewed_entirely_on_the_page(stack, owner, browser,
     problems = [p for p in browser.do("problems")["problems"] if not p.endswith("/favicon.ico")]
     assert problems == [f"422 {stack['gateway']}/review_gate?{urlsplit(link).query}"], problems  # only the refused modify
 
-    state = _status(stack, owner, request_id)
-    assert state["status"] == "completed"
+    state = finished(stack, owner, request_id)
     decisions = {p["phase"]: [g["decision"] for g in p["gates"]] for p in state["phases"]}
     assert decisions[1] == ["approve"] and decisions[2] == ["modify", "approve"]
     assert decisions[3] == ["modify", "approve"] and decisions[4] == ["approve"] and decisions[5] == ["modify", "approve"]
