@@ -191,7 +191,7 @@ def _after_decision(stores: Stores, request_id: str, phase: int, gate_id: str, d
 
 
 def reopened_runs(request: dict[str, Any]) -> int:
-    """How often the request was reopened (service/reopen.py): its current run's number, 0 for the first."""
+    """How often the request was reopened (service/reopening.py): its current run's number, 0 for the first."""
     return len((request.get("options") or {}).get("reopens") or [])
 
 

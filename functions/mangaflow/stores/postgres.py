@@ -379,7 +379,7 @@ def update_request(
 
 
 def reopen_request(request_id: str, entry: dict[str, Any], *, db: Database | None = None) -> dict[str, Any] | None:
-    """A finished request runs again (service/reopen.py): in one statement, only while it is `completed`,
+    """A finished request runs again (service/reopening.py): in one statement, only while it is `completed`,
     its status goes back to running, completed_at is cleared and `entry` is added to `options.reopens`.
     A reopened run that failed or was cancelled leaves the finished book: that request may be reopened too.
     None otherwise (running, waiting, never finished, or reopened by another call first)."""
