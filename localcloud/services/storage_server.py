@@ -318,6 +318,15 @@ class Handler(RequestHandler):
         self._with_preconditions(super().do_PUT)
 
 
+class Server(HTTPServer):
+    """One request at a time (the storage is not thread-safe), each on its own connection (HTTP/1.0), with a
+    listen backlog for every caller at once: with the socketserver default of 5, the sixth client connecting
+    while one request is served had its SYN dropped and waited out TCP's 1 s retransmission (8 threads reading
+    28 small objects took 1.05 s instead of 0.1 s; a gateway runs 8 threads a worker)."""
+
+    request_queue_size = 1024
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
@@ -328,7 +337,7 @@ def main(argv: list[str]) -> int:
     logging.basicConfig(level=logging.CRITICAL)
 
     storage = SqliteMetaStorage(data_dir=os.path.abspath(args.data_dir), project_number=args.project_number)
-    httpd = HTTPServer((args.host, args.port), partial(Handler, storage))
+    httpd = Server((args.host, args.port), partial(Handler, storage))
 
     def stop(_signum: int, _frame: FrameType | None) -> None:
         raise SystemExit(0)

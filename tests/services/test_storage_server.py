@@ -92,3 +92,23 @@ def test_an_upload_keeps_its_generation_precondition(tmp_path: Path) -> None:
     storage.generation_match = None
     again = SqliteMetaStorage(str(tmp_path))
     assert again.get_file(BUCKET, "p.png") == b"three" and again.objects[BUCKET]["p.png"]["generation"] == "9"
+
+
+def test_every_caller_at_once_gets_a_connection(services: dict) -> None:
+    """The stand-in serves one request at a time; callers beyond socketserver's default backlog of 5 had their
+    connection refused silently and waited out TCP's 1 s retransmission. 40 connections opened at once (the
+    server busy with the first, which sends nothing) are all accepted by the kernel into the backlog."""
+    import socket
+    from urllib.parse import urlsplit
+
+    from mangaflow.config import settings
+
+    where = urlsplit(settings().storage_emulator_host)
+    opened: list[socket.socket] = []
+    try:
+        for _ in range(40):
+            opened.append(socket.create_connection((where.hostname, where.port), timeout=0.5))
+    finally:
+        for sock in opened:
+            sock.close()
+    assert len(opened) == 40
