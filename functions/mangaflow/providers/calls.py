@@ -89,6 +89,18 @@ class Outcome:
     latency_ms: int
 
 
+def _once(free: Callable[[], None] | None) -> Callable[[], None]:
+    """`free` callable any number of times, acting on the first."""
+    done = threading.Event()
+
+    def once() -> None:
+        if free is not None and not done.is_set():
+            done.set()
+            free()
+
+    return once
+
+
 class ModelSlots:
     """At most `limit` model calls of one request at once, across every gateway process: the model's share
     of the request's concurrency (`concurrency_limit`, the image model's quota). A try holds a slot only
@@ -96,9 +108,13 @@ class ModelSlots:
     resizing, upload and bookkeeping overlap the next panel's model call. `admission` is the role that
     keeps the slots (stores.roles.Admission)."""
 
-    POLL_S = 0.01  # a waiting try looks for a free slot this often
+    POLL_S = 0.01  # a waiting try looks for a free slot this often (a slot freed in another process)
     OUTAGE_S = 30.0  # after the slot store failed, this process calls the model without slots this long
     _down_until = 0.0  # process-wide: one outage costs one store timeout, not one per call
+    # A slot given back in this process wakes its waiters at once (they look again), rather than at their
+    # next poll; the gateway's threads run most of a request's panel calls side by side.
+    _freed = threading.Condition()
+    _frees = 0  # slots given back in this process so far: a waiter sleeps only if none came since it looked
 
     def __init__(self, admission: Any, request_id: str, limit: int) -> None:
         self.admission, self.request_id, self.limit = admission, request_id, max(1, int(limit))
@@ -112,6 +128,7 @@ class ModelSlots:
         while True:
             if time.monotonic() < ModelSlots._down_until:
                 return lambda: None
+            seen = ModelSlots._frees
             try:
                 token = self.admission.take_model_slot(self.request_id, self.limit, hold_s)
             except StoreUnavailable as err:
@@ -124,13 +141,18 @@ class ModelSlots:
             if time.monotonic() >= ends:
                 raise CallFailed(f"no model slot came free within {wait_s:.1f} s (at most {self.limit} of the "
                                  f"request's model calls at once)", field="concurrency_limit")
-            time.sleep(self.POLL_S)
+            with ModelSlots._freed:
+                if ModelSlots._frees == seen:
+                    ModelSlots._freed.wait(min(self.POLL_S, max(0.0, ends - time.monotonic())))
 
     def _free(self, token: str) -> None:
         try:
             self.admission.free_model_slot(self.request_id, token)
         except StoreUnavailable as err:  # the slot frees itself after its hold time
             log.warning("a model slot could not be given back (%s); it frees itself", err)
+        with ModelSlots._freed:
+            ModelSlots._frees += 1
+            ModelSlots._freed.notify_all()
 
 
 class CallScope:
@@ -183,15 +205,14 @@ class CallScope:
             left = self.remaining_s()
             if left <= 0.05:
                 return self._out_of_time(spec, reason)
-            free = self.slots.hold(deadline + 5.0, left - 0.05) if self.slots is not None else None
+            free = _once(self.slots.hold(deadline + 5.0, left - 0.05)) if self.slots is not None else _once(None)
             try:
                 reserved = self._reserve(spec, key, number)
                 fault = self.faults.draw(f"{self.request_id}|{key}", number)
                 outcome, reason, retry = self._try(spec, key, number, min(deadline, self.remaining_s()), reserved,
-                                                   fault, send)
+                                                   fault, send, free)
             finally:
-                if free is not None:
-                    free()
+                free()
             if outcome is not None:
                 return outcome
             if not retry:
@@ -231,9 +252,10 @@ class CallScope:
                               f"{budget.get('stop_reason') or 'the model was stopped'}")
 
     def _try(self, spec: CallSpec, key: str, number: int, deadline: float, reserved: float, fault: str | None,
-             send: Callable[[], Reply]) -> tuple[Outcome | None, str, bool]:
+             send: Callable[[], Reply], release: Callable[[], None] = lambda: None) -> tuple[Outcome | None, str, bool]:
         """One try in its own thread, waited for at most `deadline` s: (outcome, "", _) when it answered in
-        time, else (None, why, whether another try may help)."""
+        time, else (None, why, whether another try may help). `release` gives the model slot back as soon as
+        the wait is over, before the try is recorded: the next call need not wait for this one's bookkeeping."""
         box: dict[str, Any] = {}
         done = threading.Event()
         lock = threading.Lock()
@@ -260,10 +282,12 @@ class CallScope:
                 if missed:
                     state["now"] = "abandoned"
             if missed:
+                release()
                 self._record(spec, key, number, "timeout", fault=fault, latency_ms=int(deadline * 1000),
                              error=f"no answer within {deadline:.1f} s")
                 return None, f"no answer within {deadline:.1f} s", True
             done.wait()
+        release()
         latency = int(box.get("latency_ms") or (time.monotonic() - started) * 1000)
         error = box.get("error")
         if error is not None:
