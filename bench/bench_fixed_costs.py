@@ -1,0 +1,144 @@
+"""The fixed costs on a book's critical path, before and after a change: the same books on two code trees side by
+side, runs interleaved.
+
+Each tree gets a gateway (2 workers) and an engine of its own (localcloud.private_stack, started from that tree's
+files) on the running stack's stores; the simulated provider answers every text call and image after
+`--text-s` / `--image-s` seconds. Per round and tree: one 8-page book with every AI call at that latency, and one
+offline 8-page book (gates decided by `hitl_mode: auto`, the book downloaded as `mangaflow generate` does).
+Wall time / AI critical path as in bench_ai.py; the phase spans and what lies between them (the gates and the
+workflow's steps) from the recorded phase runs. `--before DIR` is a checkout of the earlier code (e.g.
+`git worktree add /tmp/before HEAD~3`, or `git archive` of it); without it only the current tree runs.
+Writes the section "Fixed costs" of bench/RESULTS.md.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Mapping
+
+from results import write_section  # noqa: E402 - bench/ is the script's folder
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).parent))
+STORY = REPO / "examples" / "lantern-festival.ja.txt"
+
+
+def tree_stack(tree: Path, settings: Mapping[str, str], folder: Path) -> Any:
+    """A PrivateStack whose engine and gateway run the code of `tree`."""
+    from localcloud.private_stack import PrivateStack
+
+    class TreeStack(PrivateStack):
+        def _spawn(self, argv: list[str], env: Mapping[str, str], name: str) -> tuple[subprocess.Popen, Path]:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            log = self.folder / f"{name}.log"
+            proc = subprocess.Popen(argv, cwd=tree, env={**env, "PYTHONPATH": f"{tree}:{tree / 'functions'}"}, stdout=open(log, "ab"),
+                                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+            self._procs.append(proc)
+            return proc, log
+
+    return TreeStack(settings, folder, workers=2)
+
+
+def spans_of(state: dict[str, Any]) -> dict[int, float]:
+    return {int(p["phase"]): float((p.get("timing") or {}).get("span_s") or 0.0) for p in state["phases"]}
+
+
+def one_book(gateway: str, provider: str, pages: int = 8) -> dict[str, Any]:
+    from bench_ai import Client
+    from mangaflow_cli.book import download
+
+    client = Client(gateway)
+    load = os.getloadavg()[0]
+    started = time.perf_counter()
+    state, _ = client.run(STORY.read_text(encoding="utf-8"), pages, hitl_mode="auto", provider=provider)
+    if provider == "offline":
+        with tempfile.TemporaryDirectory() as out:
+            download(client.api, state["request_id"], Path(out))
+    wall = time.perf_counter() - started
+    spans = spans_of(state)
+    return {"wall": wall, "load": load, "spans": spans, "between": wall - sum(spans.values()),
+            "panels": int(state["panel_count"])}
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--before", type=Path, help="a checkout of the earlier code")
+    parser.add_argument("--text-s", type=float, default=1.0)
+    parser.add_argument("--image-s", type=float, default=1.0)
+    parser.add_argument("--concurrency", type=int, default=5)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--kinds", nargs="+", choices=("simulated", "offline"), default=["simulated", "offline"])
+    parser.add_argument("--no-write", action="store_true")
+    args = parser.parse_args(argv)
+
+    from bench_ai import Client, critical_path_s
+    from localcloud import supervisor
+
+    supervisor.up()
+    os.environ.update(supervisor.env())
+    trees = {"before": args.before.resolve(), "after": REPO} if args.before else {"now": REPO}
+    settings = {"MANGAFLOW_PROVIDER": "offline", "MANGAFLOW_SIMULATED_LATENCY_S": str(args.text_s),
+                "MANGAFLOW_SIMULATED_IMAGE_LATENCY_S": str(args.image_s)}
+    samples: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    with tempfile.TemporaryDirectory() as folder:
+        stacks = {name: tree_stack(tree, settings, Path(folder) / name).start() for name, tree in trees.items()}
+        try:
+            for private in stacks.values():  # the first requests of a worker import the phases
+                Client(private.gateway).run("A warm-up story. \"Hello,\" said Ann.", 1, hitl_mode="auto")
+            for round_ in range(args.repeat):
+                for kind in args.kinds:
+                    for name, private in stacks.items():
+                        sample = one_book(private.gateway, kind)
+                        samples.setdefault((name, kind), []).append(sample)
+                        print(f"#{round_ + 1} {name} {kind}: wall {sample['wall']:.2f} s, between phases "
+                              f"{sample['between']:.2f} s, load {sample['load']:.1f}; spans "
+                              + ", ".join(f"{p}: {s:.2f}" for p, s in sorted(sample["spans"].items())), flush=True)
+        finally:
+            for private in stacks.values():
+                private.stop()
+    rows = []
+    for (name, kind), runs in samples.items():
+        panels = runs[0]["panels"]
+        path = critical_path_s(panels, args.concurrency, args.text_s, args.image_s) if kind == "simulated" else None
+        walls = [r["wall"] for r in runs]
+        rows.append({"tree": name, "kind": kind, "walls": walls, "wall": statistics.median(walls), "path": path,
+                     "between": statistics.median(r["between"] for r in runs),
+                     "spans": {p: statistics.median(r["spans"].get(p, 0.0) for r in runs) for p in range(1, 8)},
+                     "loads": [r["load"] for r in runs], "panels": panels})
+    for row in rows:
+        ratio = f", ratio {row['wall'] / row['path']:.3f}" if row["path"] else ""
+        print(f"{row['tree']} {row['kind']}: median wall {row['wall']:.2f} s{ratio}")
+    if not args.no_write:
+        _write(rows, args)
+    return 0
+
+
+def _write(rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
+    loads = [load for row in rows for load in row["loads"]]
+    lines = ["## Fixed costs", "",
+             f"`bench/bench_fixed_costs.py{' --before DIR' if args.before else ''}`: lantern-festival.ja, 8 pages, "
+             "gates decided by `hitl_mode: auto`, each code tree a gateway (2 workers) and engine of its own on the "
+             f"running stores, runs interleaved, median of {args.repeat}; `simulated`: every AI call "
+             f"{args.text_s:g} s (text) / {args.image_s:g} s (image), concurrency {args.concurrency}, critical path as "
+             "in \"AI art\"; `offline`: the offline provider, the book downloaded. \"Between phases\" is the wall "
+             "time outside every phase's span: start, the 7 gates, the workflow's steps, the end. Load average "
+             f"(1 min) at each run's start: median {statistics.median(loads):.1f}, max {max(loads):.1f} on 2 cores.",
+             "", "| code | book | wall s (each run) | wall / critical path | between phases s | phase spans 1-7 s |",
+             "|---|---|---|---|---|---|"]
+    for row in rows:
+        ratio = f"{row['wall'] / row['path']:.3f} (path {row['path']:.1f} s)" if row["path"] else "-"
+        spans = " / ".join(f"{row['spans'][p]:.2f}" for p in range(1, 8))
+        lines.append(f"| {row['tree']} | {row['kind']} | {row['wall']:.2f} "
+                     f"({', '.join(f'{w:.2f}' for w in row['walls'])}) | {ratio} | {row['between']:.2f} | {spans} |")
+    write_section("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
