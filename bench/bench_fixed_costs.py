@@ -50,12 +50,31 @@ def spans_of(state: dict[str, Any]) -> dict[int, float]:
     return {int(p["phase"]): float((p.get("timing") or {}).get("span_s") or 0.0) for p in state["phases"]}
 
 
-def one_book(gateway: str, provider: str, pages: int = 8) -> dict[str, Any]:
+def cpu_s(pids: list[int]) -> float:
+    """User + system CPU seconds of these processes and their children still running (a gateway's workers,
+    PostgreSQL's backends)."""
+    from bench_cores import cpu_s as one
+
+    total = 0.0
+    for pid in pids:
+        for task in [pid] + [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]:
+            try:
+                total += one(task)
+            except OSError:  # ended meanwhile
+                pass
+    return total
+
+
+def one_book(gateway: str, provider: str, pages: int = 8, own: list[int] | None = None,
+             shared: list[int] | None = None) -> dict[str, Any]:
+    """One book; `own` are the tree's engine and gateway processes, `shared` the stack's storage and database
+    (their CPU time during the book, as that of the processes under them, is the book's)."""
     from bench_ai import Client
     from mangaflow_cli.book import download
 
     client = Client(gateway)
     load = os.getloadavg()[0]
+    before = (cpu_s(own or []), cpu_s(shared or []))
     started = time.perf_counter()
     state, _ = client.run(STORY.read_text(encoding="utf-8"), pages, hitl_mode="auto", provider=provider)
     if provider == "offline":
@@ -64,7 +83,8 @@ def one_book(gateway: str, provider: str, pages: int = 8) -> dict[str, Any]:
     wall = time.perf_counter() - started
     spans = spans_of(state)
     return {"wall": wall, "load": load, "spans": spans, "between": wall - sum(spans.values()),
-            "panels": int(state["panel_count"])}
+            "panels": int(state["panel_count"]), "own_cpu": cpu_s(own or []) - before[0],
+            "shared_cpu": cpu_s(shared or []) - before[1]}
 
 
 def main(argv: list[str]) -> int:
@@ -81,8 +101,9 @@ def main(argv: list[str]) -> int:
     from bench_ai import Client, critical_path_s
     from localcloud import supervisor
 
-    supervisor.up()
+    running = supervisor.up()
     os.environ.update(supervisor.env())
+    shared = [int(running[name]["pid"]) for name in ("storage", "postgres")]
     trees = {"before": args.before.resolve(), "after": REPO} if args.before else {"now": REPO}
     settings = {"MANGAFLOW_PROVIDER": "offline", "MANGAFLOW_SIMULATED_LATENCY_S": str(args.text_s),
                 "MANGAFLOW_SIMULATED_IMAGE_LATENCY_S": str(args.image_s)}
@@ -95,10 +116,11 @@ def main(argv: list[str]) -> int:
             for round_ in range(args.repeat):
                 for kind in args.kinds:
                     for name, private in stacks.items():
-                        sample = one_book(private.gateway, kind)
+                        sample = one_book(private.gateway, kind, own=[p.pid for p in private._procs], shared=shared)
                         samples.setdefault((name, kind), []).append(sample)
                         print(f"#{round_ + 1} {name} {kind}: wall {sample['wall']:.2f} s, between phases "
-                              f"{sample['between']:.2f} s, load {sample['load']:.1f}; spans "
+                              f"{sample['between']:.2f} s, CPU {sample['own_cpu']:.1f} s engine and gateway, "
+                              f"{sample['shared_cpu']:.1f} s storage and database, load {sample['load']:.1f}; spans "
                               + ", ".join(f"{p}: {s:.2f}" for p, s in sorted(sample["spans"].items())), flush=True)
         finally:
             for private in stacks.values():
@@ -111,7 +133,9 @@ def main(argv: list[str]) -> int:
         rows.append({"tree": name, "kind": kind, "walls": walls, "wall": statistics.median(walls), "path": path,
                      "between": statistics.median(r["between"] for r in runs),
                      "spans": {p: statistics.median(r["spans"].get(p, 0.0) for r in runs) for p in range(1, 8)},
-                     "loads": [r["load"] for r in runs], "panels": panels})
+                     "loads": [r["load"] for r in runs], "panels": panels,
+                     "own_cpu": statistics.median(r["own_cpu"] for r in runs),
+                     "shared_cpu": statistics.median(r["shared_cpu"] for r in runs)})
     for row in rows:
         ratio = f", ratio {row['wall'] / row['path']:.3f}" if row["path"] else ""
         print(f"{row['tree']} {row['kind']}: median wall {row['wall']:.2f} s{ratio}")
@@ -130,13 +154,14 @@ def _write(rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
              "in \"AI art\"; `offline`: the offline provider, the book downloaded. \"Between phases\" is the wall "
              "time outside every phase's span: start, the 7 gates, the workflow's steps, the end. Load average "
              f"(1 min) at each run's start: median {statistics.median(loads):.1f}, max {max(loads):.1f} on 2 cores.",
-             "", "| code | book | wall s (each run) | wall / critical path | between phases s | phase spans 1-7 s |",
-             "|---|---|---|---|---|---|"]
+             "", "| code | book | wall s (each run) | wall / critical path | between phases s | phase spans 1-7 s | "
+             "CPU s: engine + gateway / storage + PostgreSQL |", "|---|---|---|---|---|---|---|"]
     for row in rows:
         ratio = f"{row['wall'] / row['path']:.3f} (path {row['path']:.1f} s)" if row["path"] else "-"
         spans = " / ".join(f"{row['spans'][p]:.2f}" for p in range(1, 8))
         lines.append(f"| {row['tree']} | {row['kind']} | {row['wall']:.2f} "
-                     f"({', '.join(f'{w:.2f}' for w in row['walls'])}) | {ratio} | {row['between']:.2f} | {spans} |")
+                     f"({', '.join(f'{w:.2f}' for w in row['walls'])}) | {ratio} | {row['between']:.2f} | {spans} | "
+                     f"{row['own_cpu']:.1f} / {row['shared_cpu']:.1f} |")
     write_section("\n".join(lines) + "\n")
 
 
