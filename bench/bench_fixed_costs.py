@@ -162,7 +162,46 @@ def _write(rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
         lines.append(f"| {row['tree']} | {row['kind']} | {row['wall']:.2f} "
                      f"({', '.join(f'{w:.2f}' for w in row['walls'])}) | {ratio} | {row['between']:.2f} | {spans} | "
                      f"{row['own_cpu']:.1f} / {row['shared_cpu']:.1f} |")
+    lines += ["", *FINDINGS]
     write_section("\n".join(lines) + "\n")
+
+
+# What the profile of issue 16 found (a request trace of the gateway, cProfile and timers in one process; quiet
+# machine unless a load is given), kept beside the table a run writes.
+FINDINGS = [
+    "Where the fixed costs go (issue 16, one offline and one 1 s book profiled on a quiet machine, load 1.4-1.8):",
+    "",
+    "- Nothing on the critical path waits on a poll or a sleep: the engine resumes an `events.await_callback` on the "
+    "callback's future (the workflow's next call leaves 2-11 ms after the previous answer), the CLI's long poll is a "
+    "Redis XREAD that returns on the gate's event (its answer reached the engine about 5 ms after the event), and "
+    "`hitl_mode: auto` decides a gate inside `open_gate`. The one poll was a model call waiting for a slot (every "
+    "10 ms); a slot given back now wakes the process's waiters at once, and is given back as soon as the model "
+    "answered, before the try is recorded.",
+    "- At 1 s a call the book took 19.4 s for its 17.0 s path (1.14): phases 1-4 1.04 / 2.22 / 1.05 / 1.05 s, "
+    "phase 5 12.33 s for 12.0 s of waves (56 calls in 12 rounds of 5 slots; the slots were full but for the last "
+    "second, which holds one image call), phase 6 0.23 s, phase 7 0.94 s, each gate 27-39 ms (78 ms the last). "
+    "Reviewed through the CLI a gate costs about 0.1 s: `open_gate` 30-70 ms, the answer 10-50 ms, "
+    "`record_decision` 26-104 ms. Under load (5 on 2 cores) an automatic `open_gate` took 82 ms, 36 ms of it two "
+    "Pub/Sub publishes each waiting for its acknowledgement one after the other (not changed here: the next step is "
+    "to wait for both at once), 11 ms the request row's update and 6.5 ms the progress key.",
+    "- The storage stand-in (one request at a time) listened with socketserver's backlog of 5: a sixth connection "
+    "at once had its SYN dropped and waited out TCP's 1 s retransmission (8 threads reading 28 objects: 1.05 s; "
+    "now 0.05-0.07 s, backlog 1024). A gateway runs 8 threads a worker, so any burst of storage calls (phase 5's "
+    "panels, phase 7's reads) could stall a call for a second.",
+    "- A content-addressed put was an existence check and an upload: now the upload alone (`ifGenerationMatch=0`, "
+    "which the stand-in now keeps: the emulator ignored it). 2 KB put, interleaved, load 4: 4.5 ms -> 2.8 ms.",
+    "- The first book on a fresh gateway took 1.9 s longer than the second (offline, 8.2 s against 6.3 s, load 6): "
+    "each worker's first calls imported the phases, Pillow, the storage and Pub/Sub clients. Workers now import them "
+    "in the background when they start (133 modules, 2.4 s of one core, +64 MB a worker; the Vertex AI client, "
+    "24 MB, is left to the first `provider: vertex` call).",
+    "- A phase 5 panel call, offline, 27 panels in one process, medians of 6 interleaved runs per tree at load "
+    "4.1-4.8: before 210.7 ms = drawing 114.6 + PNG 45.5 + the rest 47.5 (PostgreSQL 19.8 in 12 queries, two "
+    "storage puts 20.4, describe 6.2, reading where phases 1-4 left their outputs 4.8, the lease check 3.9); after "
+    "176.3 ms = 94.6 + 35.2 + 47.0 (PostgreSQL 16.4 in 8 queries, puts 25.5, describe 7.3, phases 1-4 0.1). On a "
+    "quiet machine (cProfile) drawing is 56 ms, PNG 25 ms, two puts 13 ms, 12 queries 11.6 ms. PNG level 1 instead "
+    "of 3 saves 2.3 ms a panel for 13 % larger files: kept at 3. `collect`'s 28 reads side by side: 67 -> 59 ms "
+    "(the stand-in answers one at a time).",
+]
 
 
 if __name__ == "__main__":
