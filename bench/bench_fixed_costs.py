@@ -175,8 +175,8 @@ FINDINGS = [
     "callback's future (the workflow's next call leaves 2-11 ms after the previous answer), the CLI's long poll is a "
     "Redis XREAD that returns on the gate's event (its answer reached the engine about 5 ms after the event), and "
     "`hitl_mode: auto` decides a gate inside `open_gate`. The one poll was a model call waiting for a slot (every "
-    "10 ms); a slot given back now wakes the process's waiters at once, and is given back as soon as the model "
-    "answered, before the try is recorded.",
+    "10 ms); a slot given back now wakes the process's waiters at once (a slot given back in another "
+    "process is still seen at the next look).",
     "- At 1 s a call the book took 19.4 s for its 17.0 s path (1.14): phases 1-4 1.04 / 2.22 / 1.05 / 1.05 s, "
     "phase 5 12.33 s for 12.0 s of waves (56 calls in 12 rounds of 5 slots; the slots were full but for the last "
     "second, which holds one image call), phase 6 0.23 s, phase 7 0.94 s, each gate 27-39 ms (78 ms the last). "

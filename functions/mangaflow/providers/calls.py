@@ -89,18 +89,6 @@ class Outcome:
     latency_ms: int
 
 
-def _once(free: Callable[[], None] | None) -> Callable[[], None]:
-    """`free` callable any number of times, acting on the first."""
-    done = threading.Event()
-
-    def once() -> None:
-        if free is not None and not done.is_set():
-            done.set()
-            free()
-
-    return once
-
-
 class ModelSlots:
     """At most `limit` model calls of one request at once, across every gateway process: the model's share
     of the request's concurrency (`concurrency_limit`, the image model's quota). A try holds a slot only
@@ -205,14 +193,15 @@ class CallScope:
             left = self.remaining_s()
             if left <= 0.05:
                 return self._out_of_time(spec, reason)
-            free = _once(self.slots.hold(deadline + 5.0, left - 0.05)) if self.slots is not None else _once(None)
+            free = self.slots.hold(deadline + 5.0, left - 0.05) if self.slots is not None else None
             try:
                 reserved = self._reserve(spec, key, number)
                 fault = self.faults.draw(f"{self.request_id}|{key}", number)
                 outcome, reason, retry = self._try(spec, key, number, min(deadline, self.remaining_s()), reserved,
-                                                   fault, send, free)
+                                                   fault, send)
             finally:
-                free()
+                if free is not None:
+                    free()
             if outcome is not None:
                 return outcome
             if not retry:
@@ -252,10 +241,9 @@ class CallScope:
                               f"{budget.get('stop_reason') or 'the model was stopped'}")
 
     def _try(self, spec: CallSpec, key: str, number: int, deadline: float, reserved: float, fault: str | None,
-             send: Callable[[], Reply], release: Callable[[], None] = lambda: None) -> tuple[Outcome | None, str, bool]:
+             send: Callable[[], Reply]) -> tuple[Outcome | None, str, bool]:
         """One try in its own thread, waited for at most `deadline` s: (outcome, "", _) when it answered in
-        time, else (None, why, whether another try may help). `release` gives the model slot back as soon as
-        the wait is over, before the try is recorded: the next call need not wait for this one's bookkeeping."""
+        time, else (None, why, whether another try may help)."""
         box: dict[str, Any] = {}
         done = threading.Event()
         lock = threading.Lock()
@@ -282,12 +270,10 @@ class CallScope:
                 if missed:
                     state["now"] = "abandoned"
             if missed:
-                release()
                 self._record(spec, key, number, "timeout", fault=fault, latency_ms=int(deadline * 1000),
                              error=f"no answer within {deadline:.1f} s")
                 return None, f"no answer within {deadline:.1f} s", True
             done.wait()
-        release()
         latency = int(box.get("latency_ms") or (time.monotonic() - started) * 1000)
         error = box.get("error")
         if error is not None:
