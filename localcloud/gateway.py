@@ -10,6 +10,7 @@ import json
 import os
 import socket
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any, Iterable
@@ -75,9 +76,43 @@ def _links() -> dict[str, Any]:
     return links
 
 
+# What the functions import only when first called, on a book's path: without a warm-up the first book after
+# `services up` (each worker's first calls) paid about 2 s of imports (bench/RESULTS.md, "Fixed costs").
+WARM_MODULES = ("PIL.Image", "PIL.ImageDraw", "PIL.ImageFont", "PIL.ImageOps", "PIL.ImageFilter", "PIL.ImageChops",
+                "PIL.PngImagePlugin", "PIL.WebPImagePlugin", "google.cloud.storage", "google.cloud.pubsub_v1",
+                "google.cloud.workflows.executions_v1", "janome.tokenizer", "jsonschema", "redis")
+# Not on an offline or simulated book's path, and heavy: the Vertex AI client (google-genai, aiohttp, httpx) is
+# 24 MB and 0.7 s, paid by the first book asking for `provider: vertex` instead.
+WARM_SKIP = ("mangaflow.providers.vertex",)
+WARM = {"done": False, "modules": 0, "failed": []}  # what this worker's warm-up did (in /_health)
+
+
+def warm_imports() -> None:
+    """Imports every module of the functions' package and WARM_MODULES, in the background of a new worker, so a
+    book's first calls do not wait for them. A module that fails to import is named in /_health, never fatal:
+    the call that needs it raises as it would have."""
+    import importlib
+    import pkgutil
+
+    names = list(WARM_MODULES)
+    try:
+        import mangaflow
+
+        names += [m.name for m in pkgutil.walk_packages(mangaflow.__path__, "mangaflow.") if m.name not in WARM_SKIP]
+    except ImportError as err:
+        WARM["failed"].append(f"mangaflow: {err}")
+    for name in names:
+        try:
+            importlib.import_module(name)
+            WARM["modules"] += 1
+        except Exception as err:  # noqa: BLE001 - a warm-up never stops the worker
+            WARM["failed"].append(f"{name}: {type(err).__name__}: {err}")
+    WARM["done"] = True
+
+
 def _health(environ, start_response):  # type: ignore[no-untyped-def]
     # worker_started tells the supervisor a reload (SIGHUP: new workers, new code) has taken effect.
-    body: dict[str, Any] = {"healthy": True, "worker_started": WORKER_STARTED, "pid": os.getpid()}
+    body: dict[str, Any] = {"healthy": True, "worker_started": WORKER_STARTED, "pid": os.getpid(), "warm": WARM}
     if "links" in parse_qs(environ.get("QUERY_STRING", "")):
         body["links"] = _links()
     return Response(json.dumps(body), mimetype="application/json")(environ, start_response)
@@ -167,7 +202,9 @@ def serve(host: str, port: int, workers: int = 1, threads: int = 8, keepalive: i
         def load(self):  # type: ignore[no-untyped-def]
             if allocator == "lean":  # in the worker, before its threads allocate anything
                 lean_allocator()
-            return build_app()
+            app = build_app()
+            threading.Thread(target=warm_imports, name="warm-imports", daemon=True).start()
+            return app
 
     print(json.dumps({"gateway": f"http://{host}:{port}", "workers": workers}), flush=True)
     _Gateway().run()

@@ -49,3 +49,19 @@ def test_health_reports_the_addresses_it_uses_and_whether_it_reaches_them(monkey
     finally:
         listening.close()
         closed.close()
+
+
+def test_a_worker_warms_what_a_book_imports_and_says_so_in_its_health():
+    """A new worker imports the functions' modules and WARM_MODULES in the background (the first book after
+    `services up` no longer waits for them); /_health tells whether that is done and what failed to import."""
+    import sys
+
+    from localcloud import gateway
+
+    app = Client(build_app(["get_status"]))
+    gateway.warm_imports()
+    health = app.get("/_health").json["warm"]
+    assert health["done"] is True and health["failed"] == []
+    assert health["modules"] >= len(gateway.WARM_MODULES) + 50  # the package's own modules too
+    assert {"google.cloud.pubsub_v1", "google.cloud.storage", "mangaflow.phases.phase5_images",
+            "mangaflow.render.panel_art"} <= set(sys.modules)

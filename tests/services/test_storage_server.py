@@ -9,7 +9,7 @@ import pytest
 from gcp_storage_emulator.exceptions import NotFound
 from gcp_storage_emulator.storage import Storage
 
-from localcloud.services.storage_server import METADATA_FILE, SqliteMetaStorage
+from localcloud.services.storage_server import METADATA_FILE, PreconditionFailed, SqliteMetaStorage
 
 BUCKET = "mangaflow-local-manga-temp-data"
 
@@ -73,3 +73,42 @@ def test_deletes_restores_and_wipes_outlive_a_restart(tmp_path: Path) -> None:
     wiped = SqliteMetaStorage(str(tmp_path))
     assert wiped.get_bucket(BUCKET) is not None and list(wiped.objects[BUCKET]) == []
     assert json.loads(json.dumps(wiped.soft_deleted)) == {}
+
+
+def test_an_upload_keeps_its_generation_precondition(tmp_path: Path) -> None:
+    """The emulator ignores ifGenerationMatch; the stand-in keeps it: 0 means "only if absent", any other value
+    must be the object's generation, and a failed precondition writes nothing (bytes nor row)."""
+    storage = SqliteMetaStorage(str(tmp_path))
+    storage.create_bucket(BUCKET, {"name": BUCKET})
+    storage.generation_match = "0"
+    storage.create_file(BUCKET, "p.png", b"one", resource("p.png", 7))
+    with pytest.raises(PreconditionFailed, match="generation 7"):
+        storage.create_file(BUCKET, "p.png", b"two", resource("p.png", 8))
+    storage.generation_match = "8"
+    with pytest.raises(PreconditionFailed):
+        storage.create_file(BUCKET, "p.png", b"two", resource("p.png", 8))
+    storage.generation_match = "7"
+    storage.create_file(BUCKET, "p.png", b"three", resource("p.png", 9))
+    storage.generation_match = None
+    again = SqliteMetaStorage(str(tmp_path))
+    assert again.get_file(BUCKET, "p.png") == b"three" and again.objects[BUCKET]["p.png"]["generation"] == "9"
+
+
+def test_every_caller_at_once_gets_a_connection(services: dict) -> None:
+    """The stand-in serves one request at a time; callers beyond socketserver's default backlog of 5 had their
+    connection refused silently and waited out TCP's 1 s retransmission. 40 connections opened at once (the
+    server busy with the first, which sends nothing) are all accepted by the kernel into the backlog."""
+    import socket
+    from urllib.parse import urlsplit
+
+    from mangaflow.config import settings
+
+    where = urlsplit(settings().storage_emulator_host)
+    opened: list[socket.socket] = []
+    try:
+        for _ in range(40):
+            opened.append(socket.create_connection((where.hostname, where.port), timeout=0.5))
+    finally:
+        for sock in opened:
+            sock.close()
+    assert len(opened) == 40

@@ -32,6 +32,37 @@ def test_same_bytes_same_uri_one_object(services: dict) -> None:
     assert objects.get_bytes(first) == panel and objects.exists(first)
 
 
+def test_a_put_is_one_request_and_never_a_second_generation(services: dict) -> None:
+    """A content-addressed put is the upload alone ("only if absent"): one HTTP request whether the object is
+    new or already there, and an object already there keeps its one generation and bytes."""
+    store = objects.object_store()
+    session = store.client._http
+    sent: list[str] = []
+    original = session.request
+
+    def counted(method, url, *args, **kwargs):  # type: ignore[no-untyped-def]
+        sent.append(f"{method} {url.split('?')[0]}")
+        return original(method, url, *args, **kwargs)
+
+    prefix = f"test/{uuid.uuid4().hex[:8]}"
+    panel = b"\x89PNG one request " + uuid.uuid4().bytes
+    session.request = counted
+    try:
+        uri = store.put_bytes("output_images", panel, "image/png", prefix)
+        first = list(sent)
+        bucket, name = objects.parse_uri(uri)
+        generation = store.client.bucket(bucket).get_blob(name).generation
+        sent.clear()
+        assert store.put_bytes("output_images", panel, "image/png", prefix) == uri
+        again = list(sent)
+    finally:
+        session.request = original
+    assert len(first) == 1 and first[0].startswith("POST") and "/upload/" in first[0], first
+    assert len(again) == 1, again
+    blob = store.client.bucket(bucket).get_blob(name)
+    assert blob.generation == generation and objects.get_bytes(uri) == panel
+
+
 def test_json_is_canonical_and_round_trips(services: dict) -> None:
     prefix = f"test/{uuid.uuid4().hex[:8]}"
     a = objects.put_json("temp_data", {"b": 1, "a": "夜祭り"}, prefix)

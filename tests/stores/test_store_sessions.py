@@ -191,3 +191,35 @@ def test_model_slots_bound_the_calls_in_flight_across_scopes(store: ss.SessionSt
         thread.join(10)
     assert state["most"] == 2 and state["now"] == 0
     assert admission.client.zcard(f"model_slots:{request_id}") == 0
+
+
+def test_a_slot_given_back_wakes_a_waiter_in_the_process(store: ss.SessionStore,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """A try waiting for a model slot is woken when another thread of the process gives one back, not at its
+    next look: with the look for slots freed elsewhere set to once a minute, the waiter still gets the slot
+    freed here, after exactly one more look."""
+    import threading
+
+    from mangaflow.providers.calls import ModelSlots
+
+    monkeypatch.setattr(ModelSlots, "POLL_S", 60.0)
+    request_id = _rid()
+    looks: list[bool] = []
+    take = store.take_model_slot
+
+    def counted(rid: str, limit: int, hold_s: float) -> str | None:
+        token = take(rid, limit, hold_s)
+        looks.append(token is not None)
+        return token
+
+    monkeypatch.setattr(store, "take_model_slot", counted)
+    slots = ModelSlots(store, request_id, 1)
+    give_back = slots.hold(30.0, 1.0)
+    got = threading.Event()
+    waiter = threading.Thread(target=lambda: (slots.hold(30.0, 120.0)(), got.set()), daemon=True)
+    waiter.start()
+    while len(looks) < 2:  # the waiter looked once and found none
+        time.sleep(0.01)
+    give_back()
+    waiter.join(30)
+    assert got.is_set() and looks == [True, False, True]

@@ -106,6 +106,36 @@ def test_phase_five_is_plan_panel_and_collect(world: World) -> None:
     assert unnamed.value.field == "operation"
 
 
+def test_panel_calls_read_the_earlier_phases_runs_once(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A recorded run never changes, so where phases 1-4 left their outputs is read once per process, not by
+    every panel call; a run not yet recorded is looked up again (the refusal is not remembered)."""
+    request = world.request(STORY, pages=1)
+    rid = request["request_id"]
+    through_phase(world, 4, rid)
+    plan = run(world, 5, rid, operation="plan")
+    looked_up: list[tuple[int, int, str | None]] = []
+    find = world.stores.phase_runs.find
+
+    def counted(request_id: str, phase: int, attempt: int, *, panel_id: str | None = None) -> Any:
+        looked_up.append((phase, attempt, panel_id))
+        return find(request_id, phase, attempt, panel_id=panel_id)
+
+    monkeypatch.setattr(world.stores.phase_runs, "find", counted)
+    for panel_id in plan["panel_ids"]:
+        run(world, 5, rid, operation="panel", panel_id=panel_id)
+    earlier = [key for key in looked_up if key[2] is None and key[0] < 5]
+    assert earlier == [], earlier  # plan read them already
+    assert len(plan["panel_ids"]) >= 2 and len(looked_up) == len(plan["panel_ids"])  # each panel's own replay check
+    with pytest.raises(DomainError) as missing:
+        runner.run_phase(world.stores, 5, {"request_id": rid, "attempt": 1, "selected": {"1": 1, "2": 1, "3": 1, "4": 9},
+                                           "operation": "plan"})
+    assert missing.value.field == "selected.4" and missing.value.status == 409
+    with pytest.raises(DomainError):  # asked again, not answered from memory
+        runner.run_phase(world.stores, 5, {"request_id": rid, "attempt": 1, "selected": {"1": 1, "2": 1, "3": 1, "4": 9},
+                                           "operation": "plan"})
+    assert looked_up.count((4, 9, None)) == 2
+
+
 def test_a_pass_with_a_warning_is_shown_at_the_gate(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
     from mangaflow.phases import registry
 

@@ -47,6 +47,7 @@ def describe_panel(inputs: dict, panel_id: str, feedback: dict | None, provider:
 PANEL_FALLBACKS = ("none", "simplified", "placeholder")
 PANEL_SCORES = {"none": 1.0, "simplified": 0.7, "procedural": 0.7, "placeholder": 0.5}
 IMAGE_MODES = ("panel", "page")
+COLLECT_READS = 8  # panel outputs `collect` reads at once
 TEMPLATE_PX = (768, 1152)  # a page's frame template, 2:3 (the supported aspect ratio nearest B5)
 PANEL_STYLE = ("black ink line art with screentone shading, the look of a printed {style} manga; no text, no "
                "speech bubbles, no captions, no sound effects, no panel border")
@@ -392,8 +393,11 @@ class Images(Phase):
         missing = [p["panel_id"] for p in storyboard_panels(ctx.inputs["storyboard"]) if p["panel_id"] not in runs]
         if missing:
             raise Conflict(f"panels not drawn for attempt {ctx.attempt}: {', '.join(missing[:10])}", field="panel_id")
-        descriptions = [ctx.stores.artifacts.get_json(runs[p["panel_id"]]["output_uri"])
-                        for p in storyboard_panels(ctx.inputs["storyboard"])]
+        # Read side by side: `collect` is on the critical path, and 28 reads one after another took about
+        # 0.1 s of a book (bench/RESULTS.md, "Fixed costs").
+        uris = [runs[p["panel_id"]]["output_uri"] for p in storyboard_panels(ctx.inputs["storyboard"])]
+        with ThreadPoolExecutor(max_workers=min(COLLECT_READS, len(uris) or 1)) as pool:
+            descriptions = list(pool.map(ctx.stores.artifacts.get_json, uris))
         art = images.art_summary([d.get("provenance") or {} for d in descriptions],
                                  ctx.stores.model_calls.budget(ctx.request_id))
         return {"image_descriptions": descriptions, "reuse": reuse_of(descriptions),

@@ -96,9 +96,13 @@ class ModelSlots:
     resizing, upload and bookkeeping overlap the next panel's model call. `admission` is the role that
     keeps the slots (stores.roles.Admission)."""
 
-    POLL_S = 0.01  # a waiting try looks for a free slot this often
+    POLL_S = 0.01  # a waiting try looks for a free slot this often (a slot freed in another process)
     OUTAGE_S = 30.0  # after the slot store failed, this process calls the model without slots this long
     _down_until = 0.0  # process-wide: one outage costs one store timeout, not one per call
+    # A slot given back in this process wakes its waiters at once (they look again), rather than at their
+    # next poll; the gateway's threads run most of a request's panel calls side by side.
+    _freed = threading.Condition()
+    _frees = 0  # slots given back in this process so far: a waiter sleeps only if none came since it looked
 
     def __init__(self, admission: Any, request_id: str, limit: int) -> None:
         self.admission, self.request_id, self.limit = admission, request_id, max(1, int(limit))
@@ -112,6 +116,7 @@ class ModelSlots:
         while True:
             if time.monotonic() < ModelSlots._down_until:
                 return lambda: None
+            seen = ModelSlots._frees
             try:
                 token = self.admission.take_model_slot(self.request_id, self.limit, hold_s)
             except StoreUnavailable as err:
@@ -124,13 +129,18 @@ class ModelSlots:
             if time.monotonic() >= ends:
                 raise CallFailed(f"no model slot came free within {wait_s:.1f} s (at most {self.limit} of the "
                                  f"request's model calls at once)", field="concurrency_limit")
-            time.sleep(self.POLL_S)
+            with ModelSlots._freed:
+                if ModelSlots._frees == seen:
+                    ModelSlots._freed.wait(min(self.POLL_S, max(0.0, ends - time.monotonic())))
 
     def _free(self, token: str) -> None:
         try:
             self.admission.free_model_slot(self.request_id, token)
         except StoreUnavailable as err:  # the slot frees itself after its hold time
             log.warning("a model slot could not be given back (%s); it frees itself", err)
+        with ModelSlots._freed:
+            ModelSlots._frees += 1
+            ModelSlots._freed.notify_all()
 
 
 class CallScope:

@@ -91,6 +91,18 @@ def request_inputs(stores: Stores, request: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+@functools.lru_cache(maxsize=1024)
+def recorded_output(phase_runs: Any, request_id: str, phase: int, attempt: int) -> str:
+    """Where a recorded attempt's output is. A phase run is written once (recording it again writes nothing),
+    so its output URI never changes and each process reads it once: every panel call of phase 5 needs phases
+    1-4, which cost four queries a call before. DomainError (never cached) while there is none."""
+    run = phase_runs.find(request_id, phase, attempt)
+    if run is None or not run.get("output_uri"):
+        raise DomainError(f"phase {phase} attempt {attempt} has no recorded output", status=409,
+                          field=f"selected.{phase}")
+    return str(run["output_uri"])
+
+
 def load_inputs(stores: Stores, request: dict[str, Any], selected: dict[str, int], phase: int) -> dict[str, Any]:
     """The request plus the chosen attempt of every earlier phase."""
     inputs = request_inputs(stores, request)
@@ -100,11 +112,8 @@ def load_inputs(stores: Stores, request: dict[str, Any], selected: dict[str, int
         if attempt is None:
             raise DomainError(f"phase {phase} needs phase {earlier}'s result; 'selected.{earlier}' is missing",
                               status=422, field=f"selected.{earlier}")
-        run = stores.phase_runs.find(request["request_id"], earlier, int(attempt))
-        if run is None or not run.get("output_uri"):
-            raise DomainError(f"phase {earlier} attempt {attempt} has no recorded output", status=409,
-                              field=f"selected.{earlier}")
-        inputs[keys[earlier]] = _cached_json(stores.artifacts, run["output_uri"])
+        uri = recorded_output(stores.phase_runs, request["request_id"], earlier, int(attempt))
+        inputs[keys[earlier]] = _cached_json(stores.artifacts, uri)
     return inputs
 
 

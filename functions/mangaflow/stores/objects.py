@@ -154,7 +154,11 @@ class ObjectStore:
         self, bucket_kind: str, data: bytes, content_type: str = "application/octet-stream", prefix: str = ""
     ) -> str:
         """Stores `data` as `<prefix>/<sha256>.<ext>` and returns its gs:// URI; when that object
-        exists nothing is uploaded (retries never duplicate; identical panels are stored once)."""
+        exists nothing is written (retries never duplicate; identical panels are stored once).
+
+        One request: the upload itself says "only if absent" (if_generation_match=0) and an object already
+        there answers 412. An existence check first cost a second round trip on every new object, which is
+        nearly every put (bench/RESULTS.md, "Fixed costs")."""
         if not isinstance(data, (bytes, bytearray)):
             raise InvalidObject(f"data must be bytes, got {type(data).__name__}")
         bucket = self.bucket_name(bucket_kind)
@@ -162,12 +166,7 @@ class ObjectStore:
         ext = _EXTENSIONS.get(content_type.split(";")[0].strip(), "bin")
         name = f"{_clean_prefix(prefix)}{digest}.{ext}"
 
-        def op() -> None:
-            blob = self.client.bucket(bucket).blob(name)
-            if not blob.exists(retry=None, timeout=_TIMEOUT):
-                self._upload(bucket, name, bytes(data), content_type, only_if_absent=True)
-
-        self._call(op)
+        self._call(lambda: self._upload(bucket, name, bytes(data), content_type, only_if_absent=True))
         return f"gs://{bucket}/{name}"
 
     def put_json(self, bucket_kind: str, value: Any, prefix: str = "") -> str:
