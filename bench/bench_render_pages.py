@@ -2,6 +2,13 @@
 
 Prints phase 6 lettering time, median compose+lettering time per page (2150x3035), PNG encode,
 WebP preview, PDF and CBZ times, and the whole phase 7 run. Run: .venv/bin/python bench/bench_render_pages.py
+
+`--stored PAGES...` times phase 7 as the pipeline runs it, storage included: it makes an offline book of
+each size through the running stack's gateway (`mangaflow services up`), then runs phase 7's produce on
+that request's stored inputs in this process (a new attempt number each time, so nothing shown is
+replaced), `--repeat` times; `--request ID` reuses a book already made (so two versions of the code can be
+timed on the same inputs, each from its own checkout); `--profile FILE` writes a cProfile of the first run.
+Prints one JSON line per run: seconds, the process's peak resident MB before and after phase 7.
 """
 from __future__ import annotations
 
@@ -13,6 +20,8 @@ from pathlib import Path
 from PIL import Image, ImageDraw
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "functions"))  # this checkout's code, whichever checkout the script is run from
+sys.path.insert(1, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests" / "phases"))  # the realistic sample storyboards live with the tests
 
 from test_phase6_lettering import sample_story  # noqa: E402
@@ -86,7 +95,71 @@ def bench(language: str) -> dict:
             "total_s": t_phase6 + t_phase7, "overflow": output["quality_checks"]["text_overflow"]}
 
 
+def _peak_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def stored(pages: list[int], requests_: list[str], repeat: int, profile: str | None) -> None:
+    """Phase 7's produce on stored books (see the module's docstring)."""
+    import cProfile
+    import json
+    import os
+
+    from localcloud import supervisor
+    from mangaflow.bootstrap import stores as make_stores
+    from mangaflow.phases.registry import PhaseContext
+    from mangaflow.service.runner import load_inputs
+
+    os.environ.update(supervisor.env())
+    if not requests_:
+        sys.path.insert(0, str(ROOT / "bench"))
+        from bench_ai import Client
+
+        text = (ROOT / "examples" / "lantern-festival.ja.txt").read_text(encoding="utf-8")
+        client = Client(os.environ["MANGAFLOW_GATEWAY_URL"])
+        requests_ = [client.run(text, n, hitl_mode="auto", provider="offline")[0]["request_id"] for n in pages]
+    stores = make_stores()
+    for request_id in requests_:
+        request = stores.requests.get(request_id)
+        selected = {}
+        for run in stores.phase_runs.list(request_id):
+            if run.get("panel_id") is None and run.get("output_uri") and run["phase"] < 7:
+                selected[str(run["phase"])] = max(selected.get(str(run["phase"]), 0), int(run["attempt"]))
+        inputs = load_inputs(stores, request, selected, 7)
+        plugin = phase7_finalize.Final()
+        for i in range(repeat):
+            attempt = 1000 + int(time.time() * 10) % 100000 + i
+            ctx = PhaseContext(stores, request, inputs, None, attempt, None)
+            before = _peak_mb()
+            profiler = cProfile.Profile() if profile and i == 0 else None
+            t = time.perf_counter()
+            if profiler:
+                profiler.enable()
+            output = plugin.produce(ctx)
+            if profiler:
+                profiler.disable()
+                profiler.dump_stats(f"{profile}.{request_id}")
+            seconds = time.perf_counter() - t
+            print(json.dumps({"request": request_id, "pages": len(output["pages"]), "seconds": round(seconds, 3),
+                              "peak_mb_before": round(before), "peak_mb_after": round(_peak_mb()),
+                              "profiled": bool(profiler)}), flush=True)
+
+
 def main() -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--stored", type=int, nargs="*")
+    parser.add_argument("--request", nargs="*", default=[])
+    parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--profile")
+    args = parser.parse_args()
+    if args.stored is not None or args.request:
+        stored(args.stored or [], args.request, args.repeat, args.profile)
+        return
     for language in ("ja", "en"):
         r = bench(language)
         print(f"{r['language']}: {r['panels']} panels, {r['bubbles']} bubbles, overflow {r['overflow']}")

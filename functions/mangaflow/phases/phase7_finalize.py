@@ -77,8 +77,7 @@ def assemble(inputs: dict, feedback: dict | None, *, panel_images: Mapping[str, 
     the output dict (file names where the lead's storage will put URIs). `inputs` is the phase 6
     output (or holds it under "lettering"); `panel_images` maps panel_id to its art.
 
-    At most `in_flight` pages (default: one per core plus one, so a page's storage call overlaps the
-    next page's drawing) are drawn, encoded or being stored at once; page N is stored before page
+    At most `in_flight` pages (default: one per core) are drawn, encoded or being stored at once; page N is stored before page
     N + in_flight starts. The exports are written page by page to temporary files and stored only once
     complete: a failure midway stores no export, and whatever was stored under their names stays."""
     lettering = inputs.get("lettering") if isinstance(inputs.get("lettering"), dict) and "pages" in inputs["lettering"] else inputs
@@ -143,7 +142,7 @@ def assemble(inputs: dict, feedback: dict | None, *, panel_images: Mapping[str, 
 
         # Pillow releases the GIL while it draws and encodes, and storage calls wait on the network, so
         # pages are drawn side by side; the bounded window keeps memory to a few pages whatever the book.
-        width = max(1, in_flight or (os.cpu_count() or 1) + 1)
+        width = max(1, in_flight or os.cpu_count() or 1)
         with ThreadPoolExecutor(max_workers=min(width, len(ordered))) as pool:
             window: deque[Future] = deque()
             try:
@@ -158,9 +157,11 @@ def assemble(inputs: dict, feedback: dict | None, *, panel_images: Mapping[str, 
                     future.cancel()
         for _, _, writer in writers.values():
             writer.close()
-        for kind, (name, file, writer) in writers.items():
-            shelf.put_file(name, file)
-            exports[kind] = name
+        # The exports go up side by side (each upload mostly waits on the network).
+        with ThreadPoolExecutor(max_workers=max(1, len(writers))) as pool:
+            for future in [pool.submit(shelf.put_file, name, file) for name, file, _ in writers.values()]:
+                future.result()
+        exports.update({kind: name for kind, (name, _, _) in writers.items()})
 
     output = dict(lettering)
     output.update({
@@ -301,17 +302,21 @@ class PanelArt(Mapping[str, Image.Image]):
     their PNG bytes (a few MB), never all decoded at once (a 32-page book's 112 panels are about 530 MB
     as RGB, which made phase 7 the gateway worker's peak; bench/RESULTS.md, "Memory")."""
 
-    def __init__(self, encoded: Mapping[str, bytes], mirrored: bool = False) -> None:
-        self._encoded = dict(encoded)
+    def __init__(self, encoded: Mapping[str, bytes | Future[bytes]], mirrored: bool = False) -> None:
+        self._encoded = dict(encoded)   # the bytes, or the storage read that will bring them
         # A translation that switched the reading direction letters a flopped layout: the art is flopped too.
         self._mirrored = mirrored
 
     def __getitem__(self, panel_id: str) -> Image.Image:
         import io
 
-        with Image.open(io.BytesIO(self._encoded[panel_id])) as image:
+        data = self._encoded[panel_id]
+        with Image.open(io.BytesIO(data.result() if isinstance(data, Future) else data)) as image:
             art = image.convert("RGB")
         return ImageOps.mirror(art) if self._mirrored else art
+
+    def __contains__(self, panel_id: object) -> bool:
+        return panel_id in self._encoded   # Mapping's own would decode the panel to answer
 
     def __iter__(self) -> Any:
         return iter(self._encoded)
@@ -328,15 +333,18 @@ class Final(Phase):
     def produce(self, ctx: PhaseContext) -> dict:
         mirrored = bool((ctx.inputs.get("lettering") or {}).get("art_mirrored"))
         descriptions = ctx.inputs["images"]["image_descriptions"]
-        # The panels' PNG bytes (small next to a decoded page), read side by side: each read mostly waits.
-        with ThreadPoolExecutor(max_workers=8) as pool:
-            encoded = dict(zip((d["panel_id"] for d in descriptions),
-                               pool.map(lambda d: ctx.stores.artifacts.get_bytes(d["image_uri"]), descriptions)))
+        # Every panel's PNG read side by side (each read mostly waits), in reading order, while the first
+        # pages are already being drawn: a page waits only for its own panels.
+        reads = ThreadPoolExecutor(max_workers=8)
+        encoded = {d["panel_id"]: reads.submit(ctx.stores.artifacts.get_bytes, d["image_uri"]) for d in descriptions}
         prefix = f"requests/{ctx.request_id}/attempt-{ctx.attempt}"
         shelf = StoredShelf(ctx.stores.artifacts, prefix)
-        output = assemble(ctx.inputs, ctx.feedback, panel_images=PanelArt(encoded, mirrored), shelf=shelf,
-                          previous=_shown_version(ctx))
-        del encoded
+        try:
+            output = assemble(ctx.inputs, ctx.feedback, panel_images=PanelArt(encoded, mirrored), shelf=shelf,
+                              previous=_shown_version(ctx))
+        finally:
+            reads.shutdown(wait=True, cancel_futures=True)
+            del encoded
         uris = shelf.uris
         output["pages"] = [{"page": entry["page"], "uri": uris[entry["file"]]} for entry in output["pages_composed"]]
         output["exports"] = {"pdf": uris.get("manga.pdf"), "cbz": uris.get("manga.cbz")}
