@@ -109,13 +109,12 @@ def assemble(inputs: dict, feedback: dict | None, *, panel_images: Mapping[str, 
             text_layers = [page_text_runs(page, placements_by_panel, page_size_px=page_size) for page in ordered]
             writers["pdf"] = ("manga.pdf", file, PdfWriter(file, pages=len(ordered), dpi=300, paper=options["paper"],
                                                            direction=direction, title=title, text_layers=text_layers))
-        if "cbz" in wanted:
-            file = spool()
-            writers["cbz"] = ("manga.cbz", file, CbzWriter(file, comicinfo))
-        if "cbz_clean" in wanted:
-            file = spool()
-            writers["cbz_clean"] = ("manga-clean.cbz", file,
-                                    CbzWriter(file, dict(comicinfo, Notes="Pages without lettering.")))
+        for kind, name, info in (("cbz", "manga.cbz", comicinfo),
+                                 ("cbz_clean", "manga-clean.cbz", dict(comicinfo, Notes="Pages without lettering."))):
+            if kind in wanted:
+                file = spool()
+                writers[kind] = (name, file, CbzWriter(file, info))
+                stack.callback(writers[kind][2].discard)   # before its file is closed, if the book fails
 
         def finish(page: dict) -> tuple[dict, bytes, bytes | None]:
             # Each panel decoded once for the page, whether it is drawn with lettering, without, or both.

@@ -339,6 +339,11 @@ class CbzWriter:
         self._write("ComicInfo.xml", _comicinfo(self._comicinfo, self._pages))
         self._archive.close()
 
+    def discard(self) -> None:
+        """Let go of an unfinished CBZ (its file is being thrown away); nothing once closed."""
+        if self._archive.fp is not None:
+            self._archive.close()
+
 
 def cbz_bytes(page_pngs: Sequence[bytes], comicinfo: dict) -> bytes:
     """A CBZ of the pages (CbzWriter, in memory)."""
