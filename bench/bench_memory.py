@@ -86,6 +86,11 @@ def one_run(gateway_args: tuple[str, ...], pages: int, text: str, folder: Path) 
         windows = _phase_windows(state["request_id"])
         during = {f"phase{n}": max((rss for at, _, rss in sampler.samples if windows[n][0] <= at <= windows[n][1]),
                                    default=0.0) for n in (5, 7) if n in windows}
+        # What phase 7 adds on top of what its worker already held (glibc keeps phase 5's freed memory).
+        during["phase7_rise"] = max(
+            (max((rss for at, p, rss in sampler.samples if p == pid and windows[7][0] <= at <= windows[7][1]), default=0.0)
+             - next((rss for at, p, rss in sampler.samples if p == pid and at >= windows[7][0]), 0.0))
+            for pid in workers) if 7 in windows else 0.0
         return {"peak": [memory_mb(pid) for pid in workers], "after": [memory_mb(pid, "VmRSS") for pid in workers],
                 "idle": idle, "warm": warm, "wall": wall, "load": os.getloadavg()[0], **during,
                 "phase7_s": windows[7][1] - windows[7][0] if 7 in windows else 0.0}
@@ -131,7 +136,7 @@ def main(argv: list[str]) -> int:
                       f"{', '.join(f'{m:.0f}' for m in sample['after'])} MB, idle "
                       f"{', '.join(f'{m:.0f}' for m in sample['idle'])} MB; wall {sample['wall']:.1f} s, "
                       f"load {sample['load']:.1f}; highest sample in phase 5 {sample.get('phase5', 0):.0f} MB, in phase 7 "
-                      f"{sample.get('phase7', 0):.0f} MB; warm {', '.join(f'{m:.0f}' for m in sample['warm'])} MB",
+                      f"{sample.get('phase7', 0):.0f} MB (rise {sample.get('phase7_rise', 0):.0f} MB); warm {', '.join(f'{m:.0f}' for m in sample['warm'])} MB",
                       flush=True)
     if not args.no_write and not args.save:
         _write(samples, args)
@@ -146,14 +151,16 @@ def _write(samples: dict[str, list[dict[str, Any]]], args: argparse.Namespace) -
              f"book. Load average (1 min) after each run: median {statistics.median(load):.1f}, max {max(load):.1f} "
              "on 2 cores. Goal: <= 400 MB per worker.", "",
              "| variant | peak MB, larger worker (median) | peak MB, every worker of every run | highest sample in "
-             "phase 5 MB (median) | highest sample in phase 7 MB (median) | resident after MB (median) | idle after "
+             "phase 5 MB (median) | highest sample in phase 7 MB (median) | phase 7's rise over its worker's resident set "
+             "at its start MB (median) | resident after MB (median) | idle after "
              "start MB (median) | after a 1-page warm-up MB (median) | phase 7 span s (median) | wall s (median) |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, runs in samples.items():
         lines.append(f"| {name} | {statistics.median(max(r['peak']) for r in runs):.0f} | "
                      f"{'; '.join(', '.join(f'{m:.0f}' for m in r['peak']) for r in runs)} | "
                      f"{statistics.median(r.get('phase5', 0) for r in runs):.0f} | "
                      f"{statistics.median(r.get('phase7', 0) for r in runs):.0f} | "
+                     f"{statistics.median(r.get('phase7_rise', 0) for r in runs):.0f} | "
                      f"{statistics.median(m for r in runs for m in r['after']):.0f} | "
                      f"{statistics.median(m for r in runs for m in r['idle']):.0f} | "
                      f"{statistics.median(m for r in runs for m in r.get('warm', [0])):.0f} | "

@@ -58,7 +58,7 @@ def one_run(stack: dict[str, Any], text: str, pages: int) -> dict[str, float]:
         spans[phase] = max(_when(r["finished_at"]) for r in mine) - min(_when(r["started_at"]) for r in mine)
     generation = sum(spans[p] for p in (1, 2, 3, 4))
     rendering = sum(spans[p] for p in (5, 6, 7))
-    return {"total": total, "generation": generation, "rendering": rendering,
+    return {"total": total, "generation": generation, "rendering": rendering, "phase7": spans[7],
             "orchestration": total - generation - rendering, "panels": summary["panels"], "pages": summary["pages"]}
 
 
@@ -84,7 +84,8 @@ def main(argv: list[str]) -> int:
             row.update(story=name, requested=pages, runs=len(samples))
             rows.append(row)
             print(f"{name} {pages}p: total {row['total']:.2f} s (orchestration {row['orchestration']:.2f}, "
-                  f"generation {row['generation']:.2f}, rendering {row['rendering']:.2f}), {row['panels']:.0f} panels",
+                  f"generation {row['generation']:.2f}, rendering {row['rendering']:.2f}, of which phase 7 {row['phase7']:.2f}), "
+                  f"{row['panels']:.0f} panels, load {os.getloadavg()[0]:.1f}",
                   flush=True)
     if not args.no_write:
         _write(rows, args.repeat)
@@ -96,11 +97,11 @@ def _write(rows: list[dict[str, Any]], repeat: int) -> None:
              f"`bench/bench_pipeline.py`: the real YAML on the local engine, every gate approved through its callback, "
              f"services already up, median of {repeat} runs per row on the 2-core machine. Generation = phases 1-4, "
              "rendering = phases 5-7 (spans from the recorded phase runs), orchestration = the rest.", "",
-             "| story | pages | panels | total s | orchestration s | generation s | rendering s |",
-             "|---|---|---|---|---|---|---|"]
+             "| story | pages | panels | total s | orchestration s | generation s | rendering s | of which phase 7 s |",
+             "|---|---|---|---|---|---|---|---|"]
     for row in rows:
         lines.append(f"| {row['story']} | {row['requested']} | {row['panels']:.0f} | {row['total']:.2f} | "
-                     f"{row['orchestration']:.2f} | {row['generation']:.2f} | {row['rendering']:.2f} |")
+                     f"{row['orchestration']:.2f} | {row['generation']:.2f} | {row['rendering']:.2f} | {row['phase7']:.2f} |")
     lines += ["", "Where the 8-page time goes (phase spans of a Japanese run): phases 1-4 together 0.1-0.4 s; phase 5, "
               "28 panels drawn by two gateway worker processes, 2.2-2.6 s (about 80 ms a panel, much of it waiting on the "
               "single-threaded storage emulator and the one PostgreSQL connection per worker); phase 7 2.1-2.4 s, of "

@@ -8,7 +8,9 @@ each size through the running stack's gateway (`mangaflow services up`), then ru
 that request's stored inputs in this process (a new attempt number each time, so nothing shown is
 replaced), `--repeat` times; `--request ID` reuses a book already made (so two versions of the code can be
 timed on the same inputs, each from its own checkout); `--profile FILE` writes a cProfile of the first run.
-Prints one JSON line per run: seconds, the process's peak resident MB before and after phase 7.
+Prints one JSON line per run (seconds, the process's peak resident MB before and after phase 7); `--label NAME
+--save FILE` appends them to FILE. `--write FILE` runs the sample books and writes the section "Pages and
+exports" of bench/RESULTS.md with them and the stored runs saved in FILE (medians per label and book size).
 """
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ from PIL import Image, ImageDraw
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "functions"))  # this checkout's code, whichever checkout the script is run from
 sys.path.insert(1, str(ROOT))
+sys.path.insert(2, str(ROOT / "bench"))
 sys.path.insert(0, str(ROOT / "tests" / "phases"))  # the realistic sample storyboards live with the tests
 
 from test_phase6_lettering import sample_story  # noqa: E402
@@ -102,7 +105,8 @@ def _peak_mb() -> float:
     return 0.0
 
 
-def stored(pages: list[int], requests_: list[str], repeat: int, profile: str | None) -> None:
+def stored(pages: list[int], requests_: list[str], repeat: int, profile: str | None, label: str | None = None,
+           save: str | None = None) -> None:
     """Phase 7's produce on stored books (see the module's docstring)."""
     import cProfile
     import json
@@ -143,9 +147,13 @@ def stored(pages: list[int], requests_: list[str], repeat: int, profile: str | N
                 profiler.disable()
                 profiler.dump_stats(f"{profile}.{request_id}")
             seconds = time.perf_counter() - t
-            print(json.dumps({"request": request_id, "pages": len(output["pages"]), "seconds": round(seconds, 3),
-                              "peak_mb_before": round(before), "peak_mb_after": round(_peak_mb()),
-                              "profiled": bool(profiler)}), flush=True)
+            row = {"label": label, "request": request_id, "pages": len(output["pages"]), "seconds": round(seconds, 3),
+                   "peak_mb_before": round(before), "peak_mb_after": round(_peak_mb()), "profiled": bool(profiler),
+                   "load": os.getloadavg()[0]}
+            print(json.dumps(row), flush=True)
+            if save and not profiler:
+                with open(save, "a") as saved:
+                    saved.write(json.dumps(row) + "\n")
 
 
 def main() -> None:
@@ -156,10 +164,14 @@ def main() -> None:
     parser.add_argument("--request", nargs="*", default=[])
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--profile")
+    parser.add_argument("--label")
+    parser.add_argument("--save")
+    parser.add_argument("--write")
     args = parser.parse_args()
     if args.stored is not None or args.request:
-        stored(args.stored or [], args.request, args.repeat, args.profile)
+        stored(args.stored or [], args.request, args.repeat, args.profile, args.label, args.save)
         return
+    results = {}
     for language in ("ja", "en"):
         r = bench(language)
         print(f"{r['language']}: {r['panels']} panels, {r['bubbles']} bubbles, overflow {r['overflow']}")
@@ -171,6 +183,47 @@ def main() -> None:
         print(f"  CBZ (8 pages)                 {r['cbz_ms']:7.0f} ms ({r['cbz_mb']:.1f} MB)")
         print(f"  phase 7 run (all of it)       {r['phase7_s'] * 1000:7.0f} ms")
         print(f"  phase 6 + phase 7             {r['total_s']:7.2f} s")
+        results[language] = r
+    if args.write:
+        _write(results, args.write)
+
+
+def _write(books: dict[str, dict], saved: str) -> None:
+    import json
+    import os
+
+    from results import write_section
+
+    ja, en = books["ja"], books["en"]
+    runs: dict[tuple[str, int], list[dict]] = {}
+    for line in Path(saved).read_text().splitlines():
+        row = json.loads(line)
+        runs.setdefault((row["label"], row["pages"]), []).append(row)
+    loads = [r["load"] for rows in runs.values() for r in rows]
+    lines = ["## Pages and exports", "",
+             f"`.venv/bin/python bench/bench_render_pages.py --write FILE` on the 2-core box (load average "
+             f"{os.getloadavg()[0]:.1f}): the 8-page sample books ({ja['panels']} panels; synthetic flat panel art at "
+             "the layout size), page 2150x3035 px (B5 at 300 dpi), no storage.", "",
+             "| | Japanese | English |", "|---|---|---|",
+             f"| phase 6 lettering layout, whole book | {ja['phase6_s'] * 1000:.0f} ms | {en['phase6_s'] * 1000:.0f} ms |",
+             f"| compose + lettering per page (median of 8) | {ja['compose_median_ms']:.0f} ms | "
+             f"{en['compose_median_ms']:.0f} ms |",
+             f"| PNG encode per page (compress level 1) | {ja['png_median_ms']:.0f} ms | {en['png_median_ms']:.0f} ms |",
+             f"| WebP preview per page (800 px) | {ja['webp_median_ms']:.0f} ms | {en['webp_median_ms']:.0f} ms |",
+             f"| PDF from the page PNGs, 8 pages | {ja['pdf_ms']:.0f} ms ({ja['pdf_mb']:.1f} MB) | "
+             f"{en['pdf_ms']:.0f} ms ({en['pdf_mb']:.1f} MB) |",
+             f"| CBZ, 8 pages | {ja['cbz_ms']:.0f} ms ({ja['cbz_mb']:.1f} MB) | {en['cbz_ms']:.0f} ms ({en['cbz_mb']:.1f} MB) |",
+             f"| phase 7 run (compose, PNG, WebP, PDF, CBZ) | {ja['phase7_s']:.2f} s | {en['phase7_s']:.2f} s |", "",
+             "Phase 7 as the pipeline runs it, storage included (`--stored`/`--request`: phase 7's produce on the same "
+             "stored offline books of lantern-festival.ja, each run a fresh process, the two checkouts alternated; "
+             f"load average during the runs: median {statistics.median(loads):.1f}, max {max(loads):.1f}):", "",
+             "| code | pages | runs | phase 7 s (median) | each run s | process peak MB over its imports (median) |",
+             "|---|---|---|---|---|---|"]
+    for (label, pages), rows in sorted(runs.items(), key=lambda item: (item[0][1], item[0][0])):
+        lines.append(f"| {label} | {pages} | {len(rows)} | {statistics.median(r['seconds'] for r in rows):.2f} | "
+                     f"{', '.join(format(r['seconds'], '.2f') for r in rows)} | "
+                     f"{statistics.median(r['peak_mb_after'] - r['peak_mb_before'] for r in rows):.0f} |")
+    write_section("\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":
