@@ -45,6 +45,9 @@ class LoggedArt(dict):
         self.log.add("draw", f"{page:03d}")
         return super().__getitem__(panel_id)
 
+    def get(self, panel_id: str, default=None):  # dict's own get would not come through __getitem__
+        return self[panel_id] if panel_id in self else default
+
 
 class LoggedShelf(FilesShelf):
     def __init__(self, log: Log) -> None:
@@ -94,6 +97,17 @@ def test_one_page_in_flight_stores_each_page_before_the_next_is_drawn(book):
     exports_at = min(i for i, (kind, _) in enumerate(events) if kind == "put_file")
     assert all(kind != "draw" for kind, _ in events[exports_at:]), "an export was stored before the last page"
     assert sorted(what for kind, what in events if kind == "put_file") == ["manga-clean.cbz", "manga.cbz", "manga.pdf"]
+
+
+def test_without_the_clean_cbz_pages_are_still_stored_in_order(book):
+    phase6, art, page_of = book
+    log = Log()
+    shelf = LoggedShelf(log)
+    output = assemble(phase6, None, panel_images=LoggedArt(art, page_of, log), shelf=shelf, in_flight=1)
+    for n in range(2, 5):
+        assert ("put", f"pages/{n - 1:03d}.png") in log.events[:log.events.index(("draw", f"{n:03d}"))]
+    assert sorted(name for kind, name in log.events if kind == "put_file") == ["manga.cbz", "manga.pdf"]
+    assert output["exports"] == {"manifest": "manifest.json", "pdf": "manga.pdf", "cbz": "manga.cbz"}
 
 
 def test_two_pages_in_flight_never_run_further_ahead(book):

@@ -117,18 +117,22 @@ def assemble(inputs: dict, feedback: dict | None, *, panel_images: Mapping[str, 
                 stack.callback(writers[kind][2].discard)   # before its file is closed, if the book fails
 
         def finish(page: dict) -> tuple[dict, bytes, bytes | None]:
-            # Each panel decoded once for the page, whether it is drawn with lettering, without, or both.
-            art = {str(p["panel_id"]): panel_images[str(p["panel_id"])] for p in page.get("panels", [])
-                   if str(p["panel_id"]) in panel_images}
+            # Drawn once, each panel is decoded as it is pasted (one panel's pixels alive at a time); drawn twice
+            # (with and without lettering), the page's panels are decoded once for both.
+            art = panel_images if "cbz_clean" not in writers else {
+                str(p["panel_id"]): panel_images[str(p["panel_id"])] for p in page.get("panels", [])
+                if str(p["panel_id"]) in panel_images}
             number = int(page["page"])
             image = compose_page(page, art, placements_by_panel, page_size_px=page_size, direction=direction,
                                  page_numbers=options["page_numbers"])
+            clean_image = compose_page(page, art, {}, page_size_px=page_size, direction=direction,
+                                       page_numbers=options["page_numbers"]) if "cbz_clean" in writers else None
+            del art   # decoded panels (up to a page's worth of pixels) are not needed while encoding
             png, preview, size = png_bytes(image), preview_webp(image), list(image.size)
             del image
             shelf.put(f"pages/{number:03d}.png", png)
             shelf.put(f"previews/{number:03d}.webp", preview)
-            clean = png_bytes(compose_page(page, art, {}, page_size_px=page_size, direction=direction,
-                                           page_numbers=options["page_numbers"])) if "cbz_clean" in writers else None
+            clean = png_bytes(clean_image) if clean_image is not None else None
             entry = {"page": number, "file": f"pages/{number:03d}.png", "preview": f"previews/{number:03d}.webp",
                      "size_px": size}
             return entry, png, clean
