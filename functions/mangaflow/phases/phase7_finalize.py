@@ -77,9 +77,10 @@ def assemble(inputs: dict, feedback: dict | None, *, panel_images: Mapping[str, 
     the output dict (file names where the lead's storage will put URIs). `inputs` is the phase 6
     output (or holds it under "lettering"); `panel_images` maps panel_id to its art.
 
-    At most `in_flight` pages (default: one per core) are drawn, encoded or being stored at once; page N is stored before page
-    N + in_flight starts. The exports are written page by page to temporary files and stored only once
-    complete: a failure midway stores no export, and whatever was stored under their names stays."""
+    At most `in_flight` pages (default: one per core) are drawn, encoded or being stored at once:
+    page N is stored before page N + in_flight starts. The exports are written page by page to
+    temporary files and stored only once complete: a failure midway stores no export, and whatever
+    was stored under their names stays."""
     lettering = inputs.get("lettering") if isinstance(inputs.get("lettering"), dict) and "pages" in inputs["lettering"] else inputs
     pages = lettering.get("pages")
     if not isinstance(pages, list) or not pages:
@@ -289,7 +290,8 @@ class StoredShelf:
         self.uris: dict[str, str] = {}
 
     def put(self, name: str, data: bytes) -> None:
-        self.uris[name] = self._artifacts.put_named("final_products", f"{self._prefix}/{name}", data, _content_type(name))
+        self.uris[name] = self._artifacts.put_named("final_products", f"{self._prefix}/{name}", data,
+                                                    _content_type(name))
 
     def put_file(self, name: str, file: BinaryIO) -> None:
         self.uris[name] = self._artifacts.put_named_file("final_products", f"{self._prefix}/{name}", file,

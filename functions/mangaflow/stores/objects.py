@@ -267,7 +267,8 @@ def put_named(bucket_kind: str, name: str, data: bytes, content_type: str = "app
     return object_store().put_named(bucket_kind, name, data, content_type)
 
 
-def put_named_file(bucket_kind: str, name: str, file: BinaryIO, content_type: str = "application/octet-stream") -> str:
+def put_named_file(bucket_kind: str, name: str, file: BinaryIO,
+                   content_type: str = "application/octet-stream") -> str:
     return object_store().put_named_file(bucket_kind, name, file, content_type)
 
 
