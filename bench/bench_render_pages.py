@@ -238,8 +238,8 @@ def _write(books: dict[str, dict], saved: str) -> None:
               "panel being pasted and the encoders' buffers; one page in flight measured 48 MB less and 1.5x slower) "
               "and up to two 8 MiB upload chunks at the end. Time: phase 7 is CPU on 2 cores, and its CPU did not "
               "shrink measurably (the preview's box reduction saves about 30 ms a page; the rest is the same work, "
-              "PNG encoding the largest part); wall times on this shared machine vary by 1.5x between runs of the "
-              "same code, more than any difference between the two. Not done: a per-page fan-out in the workflow "
+              "PNG encoding the largest part): on a quiet machine the medians differ by 3-6 %, within the spread of "
+              "runs of the same code (up to 10 %; with the machine loaded, 1.5x). Not done: a per-page fan-out in the workflow "
               "(each page its own call, like phase 5's panels) would spread pages over both gateway workers, but "
               "phase 7 already keeps both cores busy from one worker and phase 6 must finish first, so it would add "
               "engine round trips without overlapping any AI wait."]
