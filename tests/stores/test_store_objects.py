@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import io
+import os
+import tempfile
 import uuid
 
 import pytest
@@ -79,6 +82,56 @@ def test_named_objects_are_replaced(services: dict) -> None:
     assert objects.get_bytes(uri) == b"%PDF-1.7 two"
     blob = objects.object_store().client.bucket(settings().bucket("final_products")).get_blob(name)
     assert blob.content_type == "application/pdf"
+
+
+class _Breaks(io.BytesIO):
+    """A file that fails to read after `good` bytes (a disk error halfway through an export)."""
+
+    def __init__(self, data: bytes, good: int) -> None:
+        super().__init__(data)
+        self.good = good
+
+    def read(self, size: int | None = -1) -> bytes:
+        if self.tell() + (size if size is not None and size >= 0 else len(self.getbuffer())) > self.good:
+            raise OSError("disk read failed halfway")
+        return super().read(size)
+
+
+def test_named_files_are_stored_whole_and_replace_the_object(services: dict) -> None:
+    name = f"requests/r-{uuid.uuid4().hex[:8]}/manga.cbz"
+    small = os.urandom(300_000)
+    with tempfile.TemporaryFile() as file:
+        file.write(small)
+        uri = objects.put_named_file("final_products", name, file, "application/vnd.comicbook+zip")
+    assert uri == f"gs://{settings().bucket('final_products')}/{name}" and objects.get_bytes(uri) == small
+    # past 8 MiB: a resumable upload in 8 MiB chunks (three here), never the whole file in one read
+    large = os.urandom(2 * objects.UPLOAD_CHUNK_BYTES + 12345)
+    reads: list[int] = []
+
+    class Counted(io.BytesIO):
+        def read(self, size: int | None = -1) -> bytes:
+            data = super().read(size)
+            reads.append(len(data))
+            return data
+
+    objects.put_named_file("final_products", name, Counted(large), "application/vnd.comicbook+zip")
+    assert objects.get_bytes(uri) == large
+    assert max(reads) <= objects.UPLOAD_CHUNK_BYTES
+    blob = objects.object_store().client.bucket(settings().bucket("final_products")).get_blob(name)
+    assert blob.content_type == "application/vnd.comicbook+zip" and blob.size == len(large)
+
+
+def test_a_named_file_that_fails_midway_leaves_the_object_as_it_was(services: dict) -> None:
+    name = f"requests/r-{uuid.uuid4().hex[:8]}/manga.pdf"
+    uri = objects.put_named("final_products", name, b"%PDF-1.7 the book shown", "application/pdf")
+    broken = _Breaks(os.urandom(3 * objects.UPLOAD_CHUNK_BYTES), good=objects.UPLOAD_CHUNK_BYTES + 1)
+    with pytest.raises(OSError, match="halfway"):
+        objects.put_named_file("final_products", name, broken, "application/pdf")
+    assert objects.get_bytes(uri) == b"%PDF-1.7 the book shown"
+    with pytest.raises(objects.InvalidObject, match="name"):
+        objects.put_named_file("final_products", "../escape", io.BytesIO(b"x"))
+    with pytest.raises(objects.InvalidObject, match="seekable binary file"):
+        objects.put_named_file("final_products", name, b"bytes, not a file")  # type: ignore[arg-type]
 
 
 def test_missing_and_bad_inputs_are_named(services: dict) -> None:

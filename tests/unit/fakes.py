@@ -177,6 +177,10 @@ class FakeArtifacts:
         self.objects[uri] = bytes(data)
         return uri
 
+    def put_named_file(self, bucket_kind: str, name: str, file: Any, content_type: str = "application/octet-stream") -> str:
+        file.seek(0)
+        return self.put_named(bucket_kind, name, file.read(), content_type)
+
     def get_bytes(self, uri: str) -> bytes:
         if uri not in self.objects:
             raise FileNotFoundError(uri)

@@ -1,7 +1,8 @@
 """Phase 7, final assembly: compose every page (art, lettering, borders), export PNG pages, a
 B5 300 dpi PDF and a CBZ (right-to-left for Japanese), WebP previews, and the final quality checks.
 
-Returns the output dict (file names where the lead's storage will put URIs) and the files as bytes.
+Each page and its preview is stored as soon as it is drawn; the PDF and CBZs are written page by page to
+temporary files and stored once complete, so the book is never whole in memory (`assemble`, `Shelf`).
 The PDF carries the lettering as an invisible text layer over the art (selectable, extractable in
 reading order, vertical for Japanese); "cbz_clean" adds a CBZ of the pages without lettering.
 Feedback: {"option": "format", "paper": "B5"|"A5"|"B6"|"A4", "exports": ["pdf", "cbz", "cbz_clean"]} (or the paper
@@ -13,15 +14,18 @@ from __future__ import annotations
 
 import os
 import re
-from concurrent.futures import ThreadPoolExecutor
+import tempfile
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import ExitStack
 from datetime import datetime, timezone
-from typing import Any, Mapping
+from typing import Any, BinaryIO, Mapping, Protocol
 
 from PIL import Image, ImageOps
 
 from mangaflow.errors import RenderError
 from mangaflow.hitl.intents import NotApplicable
-from mangaflow.render.exports import PAPER_MM, cbz_bytes, pdf_from_pngs, png_bytes, preview_webp
+from mangaflow.render.exports import PAPER_MM, CbzWriter, PdfWriter, png_bytes, preview_webp
 from mangaflow.render.lettering import measure_lettering, quotes_lettered
 from mangaflow.render.pages import PAGE_SIZE_PX, compose_page, page_text_runs
 
@@ -37,10 +41,46 @@ class FinalizeError(RenderError):
     """Inputs phase 7 cannot assemble (names the field and what was expected)."""
 
 
+class Shelf(Protocol):
+    """Where phase 7 puts each file as soon as it is finished: a page and its preview right after the
+    page is drawn, an export once its last page is in (from a temporary file, never whole in memory)."""
+
+    def put(self, name: str, data: bytes) -> None: ...
+    def put_file(self, name: str, file: BinaryIO) -> None: ...
+
+
+class FilesShelf:
+    """The files as bytes by name (tests, benchmarks, callers without storage)."""
+
+    def __init__(self) -> None:
+        self.files: dict[str, bytes] = {}
+
+    def put(self, name: str, data: bytes) -> None:
+        self.files[name] = data
+
+    def put_file(self, name: str, file: BinaryIO) -> None:
+        file.seek(0)
+        self.files[name] = file.read()
+
+
 def run(inputs: dict, feedback: dict | None, provider: Any = None, *,
         panel_images: Mapping[str, Image.Image], previous: dict | None = None) -> tuple[dict, dict[str, bytes]]:
-    """Compose and export the book. `inputs` is the phase 6 output (or holds it under
-    "lettering"); `panel_images` maps panel_id to its art."""
+    """Compose and export the book, the files returned as bytes by name (see assemble)."""
+    shelf = FilesShelf()
+    output = assemble(inputs, feedback, panel_images=panel_images, previous=previous, shelf=shelf)
+    return output, shelf.files
+
+
+def assemble(inputs: dict, feedback: dict | None, *, panel_images: Mapping[str, Image.Image], shelf: Shelf,
+             previous: dict | None = None, in_flight: int | None = None) -> dict:
+    """Compose the book page by page and hand each file to `shelf` as soon as it is finished; returns
+    the output dict (file names where the lead's storage will put URIs). `inputs` is the phase 6
+    output (or holds it under "lettering"); `panel_images` maps panel_id to its art.
+
+    At most `in_flight` pages (default: one per core) are drawn, encoded or being stored at once:
+    page N is stored before page N + in_flight starts. The exports are written page by page to
+    temporary files and stored only once complete: a failure midway stores no export, and whatever
+    was stored under their names stays."""
     lettering = inputs.get("lettering") if isinstance(inputs.get("lettering"), dict) and "pages" in inputs["lettering"] else inputs
     pages = lettering.get("pages")
     if not isinstance(pages, list) or not pages:
@@ -51,47 +91,81 @@ def run(inputs: dict, feedback: dict | None, provider: Any = None, *,
     title = (inputs.get("request") or {}).get("title") or context.get("title") or "Mangaflow"
     page_size = tuple(lettering.get("page_size_px") or PAGE_SIZE_PX)
     options = _options(feedback, (previous or {}).get("finish_options"))
-
     placements_by_panel = {p["panel_id"]: p.get("placements", []) for p in lettering.get("dialogue_placements", [])}
-    files: dict[str, bytes] = {}
-    pngs: list[bytes] = []
-    page_entries = []
-    def render(page: dict) -> tuple[int, bytes, bytes, list[int]]:
-        image = compose_page(page, panel_images, placements_by_panel, page_size_px=page_size,
-                             direction=direction, page_numbers=options["page_numbers"])
-        return int(page["page"]), png_bytes(image), preview_webp(image), list(image.size)
-
-    # Pillow releases the GIL while it draws and encodes, so pages render side by side on every core.
     ordered = sorted(pages, key=lambda p: int(p.get("page", 0)))
-    with ThreadPoolExecutor(max_workers=max(1, min(len(ordered), os.cpu_count() or 1))) as pool:
-        rendered = list(pool.map(render, ordered))
-    for number, png, preview, size in rendered:
-        pngs.append(png)
-        files[f"pages/{number:03d}.png"] = png
-        files[f"previews/{number:03d}.webp"] = preview
-        page_entries.append({"page": number, "file": f"pages/{number:03d}.png",
-                             "preview": f"previews/{number:03d}.webp", "size_px": size})
+    wanted = options["exports"]
 
-    exports: dict[str, str] = {"manifest": "manifest.json"}
     comicinfo = {"Title": title, "Summary": context.get("summary") or None, "Genre": context.get("style") or None,
                  "LanguageISO": language, "Manga": "YesAndRightToLeft" if direction == "rtl" else "No",
                  "BlackAndWhite": "Unknown"}
-    if "pdf" in options["exports"]:
-        text_layers = [page_text_runs(page, placements_by_panel, page_size_px=page_size) for page in ordered]
-        files["manga.pdf"] = pdf_from_pngs(pngs, dpi=300, paper=options["paper"], direction=direction, title=title,
-                                           text_layers=text_layers)
-        exports["pdf"] = "manga.pdf"
-    if "cbz" in options["exports"]:
-        files["manga.cbz"] = cbz_bytes(pngs, comicinfo)
-        exports["cbz"] = "manga.cbz"
-    if "cbz_clean" in options["exports"]:
-        def clean(page: dict) -> bytes:
-            return png_bytes(compose_page(page, panel_images, {}, page_size_px=page_size, direction=direction,
-                                          page_numbers=options["page_numbers"]))
-        with ThreadPoolExecutor(max_workers=max(1, min(len(ordered), os.cpu_count() or 1))) as pool:
-            clean_pngs = list(pool.map(clean, ordered))
-        files["manga-clean.cbz"] = cbz_bytes(clean_pngs, dict(comicinfo, Notes="Pages without lettering."))
-        exports["cbz_clean"] = "manga-clean.cbz"
+    exports: dict[str, str] = {"manifest": "manifest.json"}
+    page_entries: list[dict] = []
+    with ExitStack() as stack:
+        def spool() -> BinaryIO:
+            return stack.enter_context(tempfile.TemporaryFile(prefix="mangaflow-export-"))
+
+        writers: dict[str, Any] = {}   # export kind -> (file name, its temporary file, its writer)
+        if "pdf" in wanted:
+            file = spool()
+            text_layers = [page_text_runs(page, placements_by_panel, page_size_px=page_size) for page in ordered]
+            writers["pdf"] = ("manga.pdf", file, PdfWriter(file, pages=len(ordered), dpi=300, paper=options["paper"],
+                                                           direction=direction, title=title, text_layers=text_layers))
+        for kind, name, info in (("cbz", "manga.cbz", comicinfo),
+                                 ("cbz_clean", "manga-clean.cbz", dict(comicinfo, Notes="Pages without lettering."))):
+            if kind in wanted:
+                file = spool()
+                writers[kind] = (name, file, CbzWriter(file, info))
+                stack.callback(writers[kind][2].discard)   # before its file is closed, if the book fails
+
+        def finish(page: dict) -> tuple[dict, bytes, bytes | None]:
+            # Drawn once, each panel is decoded as it is pasted (one panel's pixels alive at a time); drawn twice
+            # (with and without lettering), the page's panels are decoded once for both.
+            art = panel_images if "cbz_clean" not in writers else {
+                str(p["panel_id"]): panel_images[str(p["panel_id"])] for p in page.get("panels", [])
+                if str(p["panel_id"]) in panel_images}
+            number = int(page["page"])
+            image = compose_page(page, art, placements_by_panel, page_size_px=page_size, direction=direction,
+                                 page_numbers=options["page_numbers"])
+            clean_image = compose_page(page, art, {}, page_size_px=page_size, direction=direction,
+                                       page_numbers=options["page_numbers"]) if "cbz_clean" in writers else None
+            del art   # decoded panels (up to a page's worth of pixels) are not needed while encoding
+            png, preview, size = png_bytes(image), preview_webp(image), list(image.size)
+            del image
+            shelf.put(f"pages/{number:03d}.png", png)
+            shelf.put(f"previews/{number:03d}.webp", preview)
+            clean = png_bytes(clean_image) if clean_image is not None else None
+            entry = {"page": number, "file": f"pages/{number:03d}.png", "preview": f"previews/{number:03d}.webp",
+                     "size_px": size}
+            return entry, png, clean
+
+        def bind(result: tuple[dict, bytes, bytes | None]) -> None:
+            entry, png, clean = result
+            page_entries.append(entry)
+            for kind, (_, _, writer) in writers.items():
+                writer.add_page(clean if kind == "cbz_clean" else png)
+
+        # Pillow releases the GIL while it draws and encodes, and storage calls wait on the network, so
+        # pages are drawn side by side; the bounded window keeps memory to a few pages whatever the book.
+        width = max(1, in_flight or os.cpu_count() or 1)
+        with ThreadPoolExecutor(max_workers=min(width, len(ordered))) as pool:
+            window: deque[Future] = deque()
+            try:
+                for page in ordered:
+                    while len(window) >= width:
+                        bind(window.popleft().result())
+                    window.append(pool.submit(finish, page))
+                while window:
+                    bind(window.popleft().result())
+            finally:
+                for future in window:
+                    future.cancel()
+        for _, _, writer in writers.values():
+            writer.close()
+        # The exports go up side by side (each upload mostly waits on the network).
+        with ThreadPoolExecutor(max_workers=max(1, len(writers))) as pool:
+            for future in [pool.submit(shelf.put_file, name, file) for name, file, _ in writers.values()]:
+                future.result()
+        exports.update({kind: name for kind, (name, _, _) in writers.items()})
 
     output = dict(lettering)
     output.update({
@@ -106,7 +180,7 @@ def run(inputs: dict, feedback: dict | None, provider: Any = None, *,
     # storyboard pages stay available under "storyboard_pages" for the evaluators.
     output["storyboard_pages"] = pages
     output["pages"] = [{"page": e["page"], "file": e["file"]} for e in page_entries]
-    return output, files
+    return output
 
 
 def _options(feedback: dict | None, before: dict | None = None) -> dict:
@@ -208,22 +282,46 @@ def json_bytes(value: Any) -> bytes:
     return json.dumps(value, ensure_ascii=False, indent=2, sort_keys=True, default=str).encode("utf-8")
 
 
+class StoredShelf:
+    """Phase 7's files stored under the attempt's prefix in the final products bucket, as they come."""
+
+    def __init__(self, artifacts: Any, prefix: str) -> None:
+        self._artifacts, self._prefix = artifacts, prefix
+        self.uris: dict[str, str] = {}
+
+    def put(self, name: str, data: bytes) -> None:
+        self.uris[name] = self._artifacts.put_named("final_products", f"{self._prefix}/{name}", data,
+                                                    _content_type(name))
+
+    def put_file(self, name: str, file: BinaryIO) -> None:
+        self.uris[name] = self._artifacts.put_named_file("final_products", f"{self._prefix}/{name}", file,
+                                                         _content_type(name))
+
+
+def _content_type(name: str) -> str:
+    return _CONTENT_TYPES.get(name.rsplit(".", 1)[-1], "application/octet-stream")
+
+
 class PanelArt(Mapping[str, Image.Image]):
     """Each panel's art, decoded only when a page being composed asks for it: the book's panels held as
     their PNG bytes (a few MB), never all decoded at once (a 32-page book's 112 panels are about 530 MB
     as RGB, which made phase 7 the gateway worker's peak; bench/RESULTS.md, "Memory")."""
 
-    def __init__(self, encoded: Mapping[str, bytes], mirrored: bool = False) -> None:
-        self._encoded = dict(encoded)
+    def __init__(self, encoded: Mapping[str, bytes | Future[bytes]], mirrored: bool = False) -> None:
+        self._encoded = dict(encoded)   # the bytes, or the storage read that will bring them
         # A translation that switched the reading direction letters a flopped layout: the art is flopped too.
         self._mirrored = mirrored
 
     def __getitem__(self, panel_id: str) -> Image.Image:
         import io
 
-        with Image.open(io.BytesIO(self._encoded[panel_id])) as image:
+        data = self._encoded[panel_id]
+        with Image.open(io.BytesIO(data.result() if isinstance(data, Future) else data)) as image:
             art = image.convert("RGB")
         return ImageOps.mirror(art) if self._mirrored else art
+
+    def __contains__(self, panel_id: object) -> bool:
+        return panel_id in self._encoded   # Mapping's own would decode the panel to answer
 
     def __iter__(self) -> Any:
         return iter(self._encoded)
@@ -239,16 +337,21 @@ class Final(Phase):
 
     def produce(self, ctx: PhaseContext) -> dict:
         mirrored = bool((ctx.inputs.get("lettering") or {}).get("art_mirrored"))
-        panel_images = PanelArt({d["panel_id"]: ctx.stores.artifacts.get_bytes(d["image_uri"])
-                                 for d in ctx.inputs["images"]["image_descriptions"]}, mirrored)
-        output, files = run(ctx.inputs, ctx.feedback, None, panel_images=panel_images, previous=_shown_version(ctx))
+        descriptions = ctx.inputs["images"]["image_descriptions"]
+        # Every panel's PNG read side by side (each read mostly waits), in reading order, while the first
+        # pages are already being drawn: a page waits only for its own panels.
+        reads = ThreadPoolExecutor(max_workers=8)
+        encoded = {d["panel_id"]: reads.submit(ctx.stores.artifacts.get_bytes, d["image_uri"]) for d in descriptions}
         prefix = f"requests/{ctx.request_id}/attempt-{ctx.attempt}"
-        uris = {name: ctx.stores.artifacts.put_named(
-                    "final_products", f"{prefix}/{name}", data,
-                    _CONTENT_TYPES.get(name.rsplit(".", 1)[-1], "application/octet-stream"))
-                for name, data in sorted(files.items())}
-        page_uris = sorted((name, uri) for name, uri in uris.items() if name.startswith("pages/") and name.endswith(".png"))
-        output["pages"] = [{"page": index, "uri": uri} for index, (_, uri) in enumerate(page_uris, start=1)]
+        shelf = StoredShelf(ctx.stores.artifacts, prefix)
+        try:
+            output = assemble(ctx.inputs, ctx.feedback, panel_images=PanelArt(encoded, mirrored), shelf=shelf,
+                              previous=_shown_version(ctx))
+        finally:
+            reads.shutdown(wait=True, cancel_futures=True)
+            del encoded
+        uris = shelf.uris
+        output["pages"] = [{"page": entry["page"], "uri": uris[entry["file"]]} for entry in output["pages_composed"]]
         output["exports"] = {"pdf": uris.get("manga.pdf"), "cbz": uris.get("manga.cbz")}
         if "manga-clean.cbz" in uris:
             output["exports"]["cbz_clean"] = uris["manga-clean.cbz"]

@@ -4,10 +4,11 @@ content-addressed puts (same bytes, same URI, one object) and fixed-name puts fo
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import threading
-from typing import Any
+from typing import Any, BinaryIO
 
 from google.api_core import exceptions as gexc
 
@@ -33,6 +34,8 @@ _EXTENSIONS = {
 # (connect, read) seconds per HTTP call. The library's own retries (up to 120 s) are switched off:
 # with_retry() below retries connection failures with its own deadline and then names the service.
 _TIMEOUT = (3, 60)
+# A large file goes up in chunks of this size (a multiple of 256 KiB, as resumable uploads require).
+UPLOAD_CHUNK_BYTES = 8 * 1024 * 1024
 
 # Lifecycles of the infrastructure design (4.3): (action, age in days, storage class).
 # Terraform sets them in the cloud; a bucket this module creates gets the same rules.
@@ -184,6 +187,28 @@ class ObjectStore:
         self._call(lambda: self._upload(bucket, name, bytes(data), content_type, only_if_absent=False))
         return f"gs://{bucket}/{name}"
 
+    def put_named_file(
+        self, bucket_kind: str, name: str, file: BinaryIO, content_type: str = "application/octet-stream"
+    ) -> str:
+        """Stores a seekable binary file under a fixed name, like put_named, without reading it whole
+        into memory: past 8 MiB it goes up as a resumable upload in UPLOAD_CHUNK_BYTES chunks (one
+        chunk in memory at a time). The object appears only once the last byte is in: an upload that
+        fails midway leaves whatever was stored under the name before."""
+        if not name or name.startswith("/") or ".." in name.split("/"):
+            raise InvalidObject(f"name must be a relative object path without '..', got {name!r}")
+        if not (hasattr(file, "read") and hasattr(file, "seek")):
+            raise InvalidObject(f"file must be a seekable binary file, got {type(file).__name__}")
+        bucket = self.bucket_name(bucket_kind)
+        size = file.seek(0, io.SEEK_END)
+
+        def op() -> None:
+            file.seek(0)
+            blob = self.client.bucket(bucket).blob(name, chunk_size=UPLOAD_CHUNK_BYTES)
+            blob.upload_from_file(file, size=size, content_type=content_type, retry=None, timeout=_TIMEOUT)
+
+        self._call(op)
+        return f"gs://{bucket}/{name}"
+
     def get_bytes(self, uri: str) -> bytes:
         """The object's bytes; FileNotFoundError naming the URI when it is absent."""
         bucket, name = parse_uri(uri)
@@ -241,6 +266,11 @@ def put_named(bucket_kind: str, name: str, data: bytes, content_type: str = "app
     return object_store().put_named(bucket_kind, name, data, content_type)
 
 
+def put_named_file(bucket_kind: str, name: str, file: BinaryIO,
+                   content_type: str = "application/octet-stream") -> str:
+    return object_store().put_named_file(bucket_kind, name, file, content_type)
+
+
 def get_bytes(uri: str) -> bytes:
     return object_store().get_bytes(uri)
 
@@ -255,5 +285,5 @@ def exists(uri: str) -> bool:
 
 __all__ = [
     "InvalidObject", "ObjectStore", "StoreUnavailable", "ensure_buckets", "exists", "get_bytes", "get_json",
-    "object_store", "parse_uri", "put_bytes", "put_json", "put_named", "reset_object_store",
+    "object_store", "parse_uri", "put_bytes", "put_json", "put_named", "put_named_file", "reset_object_store",
 ]
