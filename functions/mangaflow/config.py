@@ -128,6 +128,9 @@ class Settings:
     phase_call_timeout_s: int = 300
     # Panels drawn at once for a vertex request: the fan-out never asks the image model faster than the quota.
     vertex_concurrency: int = 4
+    # Panels one process draws at once (phase 5's procedural art: a supersampled canvas of up to ~100 MB
+    # while it is drawn). More threads than cores only stack canvases in memory: drawing is CPU work.
+    drawings_at_once: int = 2
     # Spend per request when the request names none (US dollars at list price, prices.json), and how panels
     # are drawn by an image model: one call per panel, or one per page cut along the frames.
     budget_usd: float = 2.0
@@ -213,6 +216,7 @@ class Settings:
             phase_call_deadline_s=_float("MANGAFLOW_PHASE_CALL_DEADLINE_S", cls.phase_call_deadline_s, 1.0, 3600.0),
             phase_call_timeout_s=_int("MANGAFLOW_PHASE_CALL_TIMEOUT_S", cls.phase_call_timeout_s, 2, 1800),
             vertex_concurrency=_int("MANGAFLOW_VERTEX_CONCURRENCY", cls.vertex_concurrency, 1, 20),
+            drawings_at_once=_int("MANGAFLOW_DRAWINGS_AT_ONCE", cls.drawings_at_once, 1, 64),
             budget_usd=_float("MANGAFLOW_BUDGET_USD", cls.budget_usd, 0.0, 1000.0),
             image_mode=_choice("MANGAFLOW_IMAGE_MODE", cls.image_mode, IMAGE_MODES),
             simulated_latency_s=_float("MANGAFLOW_SIMULATED_LATENCY_S", cls.simulated_latency_s, 0.0, 600.0),

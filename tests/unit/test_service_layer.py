@@ -136,6 +136,49 @@ def test_panel_calls_read_the_earlier_phases_runs_once(world: World, monkeypatch
     assert looked_up.count((4, 9, None)) == 2
 
 
+def test_a_process_draws_as_many_panels_at_once_as_its_drawing_slots(world: World,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Panel calls on four threads of one process, two drawing slots: two drawings meet inside the slots
+    (a barrier of two), never three (each drawing holds a canvas of tens of MB; more at once only adds memory)."""
+    import threading
+
+    from mangaflow.render import panel_art
+
+    monkeypatch.setenv("MANGAFLOW_DRAWINGS_AT_ONCE", "2")
+    request = world.request(STORY, pages=1)
+    rid = request["request_id"]
+    through_phase(world, 4, rid)
+    panel_ids = run(world, 5, rid, operation="plan")["panel_ids"]
+    assert len(panel_ids) >= 4, panel_ids
+    met, lock, active, most = threading.Barrier(2, timeout=20), threading.Lock(), [0], [0]
+    draw = panel_art.draw_panel
+
+    def watched(*args: Any, **kwargs: Any) -> Any:
+        with lock:
+            active[0] += 1
+            most[0] = max(most[0], active[0])
+        try:
+            met.wait()  # a lone drawing (one slot) breaks the barrier
+            return draw(*args, **kwargs)
+        finally:
+            with lock:
+                active[0] -= 1
+
+    monkeypatch.setattr(panel_art, "draw_panel", watched)
+    failures: list[BaseException] = []
+
+    def one(panel_id: str) -> None:
+        try:
+            run(world, 5, rid, operation="panel", panel_id=panel_id)
+        except BaseException as err:  # noqa: BLE001 - reported below
+            failures.append(err)
+
+    threads = [threading.Thread(target=one, args=(p,)) for p in panel_ids[:4]]
+    [t.start() for t in threads]
+    [t.join(60) for t in threads]
+    assert not failures and most[0] == 2, (failures, most[0])
+
+
 def test_a_pass_with_a_warning_is_shown_at_the_gate(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
     from mangaflow.phases import registry
 
