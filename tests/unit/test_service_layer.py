@@ -136,10 +136,10 @@ def test_panel_calls_read_the_earlier_phases_runs_once(world: World, monkeypatch
     assert looked_up.count((4, 9, None)) == 2
 
 
-def test_a_process_draws_as_many_panels_at_once_as_its_drawing_slots(world: World,
-                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    """Panel calls on four threads of one process, two drawing slots: two drawings meet inside the slots
-    (a barrier of two), never three (each drawing holds a canvas of tens of MB; more at once only adds memory)."""
+def test_a_process_draws_panels_on_its_own_drawing_threads(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Panel calls on four threads of one process, two drawing threads: two drawings meet (a barrier of two),
+    never three, and always on the drawing threads (each drawing holds a canvas of tens of MB, and the
+    memory a thread's malloc arena grew to stays with it)."""
     import threading
 
     from mangaflow.render import panel_art
@@ -150,13 +150,14 @@ def test_a_process_draws_as_many_panels_at_once_as_its_drawing_slots(world: Worl
     through_phase(world, 4, rid)
     panel_ids = run(world, 5, rid, operation="plan")["panel_ids"]
     assert len(panel_ids) >= 4, panel_ids
-    met, lock, active, most = threading.Barrier(2, timeout=20), threading.Lock(), [0], [0]
+    met, lock, active, most, where = threading.Barrier(2, timeout=20), threading.Lock(), [0], [0], set()
     draw = panel_art.draw_panel
 
     def watched(*args: Any, **kwargs: Any) -> Any:
         with lock:
             active[0] += 1
             most[0] = max(most[0], active[0])
+            where.add(threading.current_thread().name.rsplit("_", 1)[0])
         try:
             met.wait()  # a lone drawing (one slot) breaks the barrier
             return draw(*args, **kwargs)
@@ -177,6 +178,7 @@ def test_a_process_draws_as_many_panels_at_once_as_its_drawing_slots(world: Worl
     [t.start() for t in threads]
     [t.join(60) for t in threads]
     assert not failures and most[0] == 2, (failures, most[0])
+    assert where == {"panel-drawing"}, where
 
 
 def test_a_pass_with_a_warning_is_shown_at_the_gate(world: World, monkeypatch: pytest.MonkeyPatch) -> None:

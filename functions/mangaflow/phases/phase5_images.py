@@ -14,7 +14,6 @@ import functools
 import io
 import json
 import logging
-import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any
@@ -55,12 +54,13 @@ PANEL_STYLE = ("black ink line art with screentone shading, the look of a printe
 
 
 @functools.lru_cache(maxsize=None)
-def drawing_slots(at_once: int) -> threading.BoundedSemaphore:
-    """The process's slots for drawing a panel (`settings().drawings_at_once`). A worker serves several panel
-    calls on its threads; each drawing holds a supersampled canvas and its layers (tens of MB) and is CPU
-    work, so drawing more panels at once than the process has cores stacks canvases without finishing sooner
-    (8 at once in one process: 430 MB peak; 2 at once: 200-280 MB)."""
-    return threading.BoundedSemaphore(at_once)
+def drawing_threads(at_once: int) -> ThreadPoolExecutor:
+    """The process's threads that draw panels (`settings().drawings_at_once` of them). A worker serves several
+    panel calls on its threads, and each drawing holds a supersampled canvas and its layers (tens of MB).
+    Drawn on the calling threads, every thread's malloc arena grew to a drawing's size and kept it (8 threads,
+    750 MB per worker for a 32-page book, bench/RESULTS.md "Memory"); drawn here, only these threads' arenas
+    do. Drawing is CPU work: more threads than cores would not finish sooner."""
+    return ThreadPoolExecutor(max_workers=at_once, thread_name_prefix="panel-drawing")
 
 
 def storyboard_panels(storyboard: dict) -> list[dict]:
@@ -301,9 +301,10 @@ class Images(Phase):
         last_error: Exception | None = None
         for variant in PANEL_FALLBACKS:
             try:
-                with drawing_slots(settings().drawings_at_once):
-                    data = panel_art.png_bytes(panel_art.draw_panel(description, characters, size,
-                                                                    style=style_of(ctx.inputs), variant=variant))
+                data = drawing_threads(settings().drawings_at_once).submit(
+                    lambda: panel_art.png_bytes(panel_art.draw_panel(description, characters, size,
+                                                                     style=style_of(ctx.inputs),
+                                                                     variant=variant))).result()
                 break
             except Exception as err:  # noqa: BLE001 - a panel never fails the manga
                 last_error = err
