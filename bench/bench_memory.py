@@ -147,7 +147,7 @@ def _write(samples: dict[str, list[dict[str, Any]]], args: argparse.Namespace) -
     load = [s["load"] for runs in samples.values() for s in runs]
     lines = ["## Memory", "",
              f"`bench/bench_memory.py`: one offline {args.pages}-page book (lantern-festival.ja) on a fresh gateway (2 "
-             f"workers) per run, variants interleaved, {args.repeat} runs each; peak = each worker's VmHWM after the "
+             f"workers) per run, variants interleaved, up to {args.repeat} runs each; peak = each worker's VmHWM after the "
              f"book. Load average (1 min) after each run: median {statistics.median(load):.1f}, max {max(load):.1f} "
              "on 2 cores. Goal: <= 400 MB per worker.", "",
              "| variant | peak MB, larger worker (median) | peak MB, every worker of every run | highest sample in "
@@ -156,7 +156,8 @@ def _write(samples: dict[str, list[dict[str, Any]]], args: argparse.Namespace) -
              "start MB (median) | after a 1-page warm-up MB (median) | phase 7 span s (median) | wall s (median) |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, runs in samples.items():
-        lines.append(f"| {name} | {statistics.median(max(r['peak']) for r in runs):.0f} | "
+        lines.append(f"| {name} ({len(runs)} run{'s' if len(runs) != 1 else ''}) | "
+                     f"{statistics.median(max(r['peak']) for r in runs):.0f} | "
                      f"{'; '.join(', '.join(f'{m:.0f}' for m in r['peak']) for r in runs)} | "
                      f"{statistics.median(r.get('phase5', 0) for r in runs):.0f} | "
                      f"{statistics.median(r.get('phase7', 0) for r in runs):.0f} | "
@@ -169,17 +170,22 @@ def _write(samples: dict[str, list[dict[str, Any]]], args: argparse.Namespace) -
     runs = [r for rows in samples.values() for r in rows]
     in_phase5 = sum(1 for r in runs if r.get("phase5", 0) >= r.get("phase7", 0))
     lines += ["", f"Where the peak is: in {in_phase5} of {len(runs)} runs the highest sample of the larger worker came "
-              "while phase 5 drew panels (the engine sends 10 panel calls at once, each worker takes up to 8 on its threads), "
-              "not in phase 7. "
-              "Phase 7 starts on the resident set phase 5 left (glibc keeps the freed memory in its arenas: 450-600 MB) "
-              "and adds the column \"phase 7's rise\" to it; `bench/bench_render_pages.py --stored` measures phase 7 "
-              "alone in a fresh process (section \"Pages and exports\"). The 400 MB goal is therefore a phase 5 and "
-              "allocator matter: a worker holds about 80 MB after start and 180-200 MB once a 1-page book has loaded "
-              "every module, the fonts and the clients.", "",
+              "while phase 5 drew panels, in the others while phase 7 composed pages. Phase 5: the engine sends 10 panel "
+              "calls at once and each worker takes up to 8 on its threads. Drawn on those threads, each thread's malloc "
+              "arena grew to a drawing's size (a supersampled canvas and its layers) and kept it; a semaphore of 2 "
+              "drawings at once did not lower the peak (758 and 806 MB in two runs). Panels are now drawn on the "
+              "process's own drawing threads (`MANGAFLOW_DRAWINGS_AT_ONCE`, default 1: the gateway has a worker per "
+              "core), so only their arenas grow. The wall time did not change (the two workers still draw side by "
+              "side). Phase 7 starts on the resident set phase 5 left and adds the column \"phase 7's rise\" to it; "
+              "`bench/bench_render_pages.py --stored` measures phase 7 alone in a fresh process (section \"Pages and "
+              "exports\"). A worker holds about 80 MB after start and 190-220 MB once a 1-page book has loaded every "
+              "module, the fonts and the clients. One run each with 1 drawing thread, glibc's defaults against "
+              "`--allocator lean` (2 arenas, fixed 1 MB mmap threshold): 527 MB against 466 MB, 12.6 s against 15.7 s. "
+              "The 400 MB goal is missed by 25-45 %.", "",
               "History: before phase 7 decoded panels only as their page is composed, the larger worker (then the one "
               "running phase 7, which decoded all 112 panels to RGB first, about 530 MB) peaked at 1161 MB with glibc's "
-              "defaults and 1046 MB with the lean allocator (medians of 3 runs); with glibc's defaults 787 MB after that "
-              "(one run), 491 MB with the lean allocator, which costs time (30-50 % in earlier runs), so it stays opt-in.",
+              "defaults and 1046 MB with the lean allocator (medians of 3 runs); then 787 MB (one run); 761 MB (median "
+              "of 6) once phase 7 stored pages as drawn and wrote the exports page by page, 758 MB before it.",
               ""]
     section = "\n".join(lines) + "\n"
     write_section(section)

@@ -128,9 +128,10 @@ class Settings:
     phase_call_timeout_s: int = 300
     # Panels drawn at once for a vertex request: the fan-out never asks the image model faster than the quota.
     vertex_concurrency: int = 4
-    # Panels one process draws at once (phase 5's procedural art: a supersampled canvas of up to ~100 MB
-    # while it is drawn). More threads than cores only stack canvases in memory: drawing is CPU work.
-    drawings_at_once: int = 2
+    # Threads a process draws procedural panels on (phase 5; phase5_images.drawing_threads). One: the local
+    # gateway runs a worker per core, and in the cloud procedural art is only the image model's fallback;
+    # each drawing thread keeps a drawing's worth of memory (bench/RESULTS.md, "Memory").
+    drawings_at_once: int = 1
     # Spend per request when the request names none (US dollars at list price, prices.json), and how panels
     # are drawn by an image model: one call per panel, or one per page cut along the frames.
     budget_usd: float = 2.0
