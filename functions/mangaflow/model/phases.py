@@ -402,6 +402,10 @@ class FinalPage(Shape):
 
     page: int = Field(ge=1)
     uri: GsUri = Field(description="`gs://…/pages/001.png`.")
+    preview_uri: GsUri | None = Field(None, description="`gs://…/previews/001.webp`, the page's WebP preview.")
+    inputs_sha256: Sha256 | None = Field(None, description="The content hash of what the page is made from: its "
+                                         "layout, its panels' art and lettering, page size, direction, page "
+                                         "numbers and the renderer.")
 
 
 class ComposedPage(Shape):
@@ -411,6 +415,9 @@ class ComposedPage(Shape):
     file: str
     preview: str
     size_px: list[int] = Field(min_length=2, max_length=2)
+    inputs_sha256: Sha256 | None = None
+    reused_from: int | None = Field(None, ge=1, description="The earlier attempt whose page (same "
+                                    "`inputs_sha256`) was stored again instead of composing it.")
 
 
 class Exports(Shape):

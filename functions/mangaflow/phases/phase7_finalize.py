@@ -12,7 +12,11 @@ false} (alone: page numbers switched off, or on again). The options in force are
 """
 from __future__ import annotations
 
+import hashlib
+import json
+import logging
 import os
+import pathlib
 import re
 import tempfile
 from collections import deque
@@ -25,6 +29,7 @@ from PIL import Image, ImageOps
 
 from mangaflow.errors import RenderError
 from mangaflow.hitl.intents import NotApplicable
+from mangaflow.logs import log_event
 from mangaflow.render.exports import PAPER_MM, CbzWriter, PdfWriter, png_bytes, preview_webp
 from mangaflow.render.lettering import measure_lettering, quotes_lettered
 from mangaflow.render.pages import PAGE_SIZE_PX, compose_page, page_text_runs
@@ -47,6 +52,31 @@ class Shelf(Protocol):
 
     def put(self, name: str, data: bytes) -> None: ...
     def put_file(self, name: str, file: BinaryIO) -> None: ...
+
+
+class EarlierPages(Protocol):
+    """Pages an earlier attempt composed, by the content hash of what each was made from (`page_key`)."""
+
+    def find(self, key: str) -> tuple[bytes, bytes, int] | None: ...   # (page PNG, its preview, attempt)
+
+
+# What a page's pixels depend on besides its inputs: the code that composes, letters and encodes it. A change
+# to any of these files makes every page's key new, so no page drawn by older code is ever reused.
+_RENDERER = hashlib.sha256(b"".join(
+    (pathlib.Path(__file__).parent.parent / "render" / name).read_bytes()
+    for name in ("pages.py", "lettering.py", "typesetting.py", "fonts.py", "exports.py"))).hexdigest()
+
+
+def page_key(page: dict, placements_by_panel: Mapping[str, Any], art_ids: Mapping[str, str],
+             page_size: tuple, direction: str, page_numbers: bool) -> str:
+    """The content hash of exactly what a finished page is made from: its layout and panels, the lettering
+    of its panels, each panel's art (its content-addressed URI), the page size, direction, page numbers
+    and the renderer. Two pages with the same key have the same pixels."""
+    panel_ids = [str(p.get("panel_id")) for p in page.get("panels", [])]
+    made_of = {"renderer": _RENDERER, "page": page, "size": list(page_size), "direction": direction,
+               "page_numbers": page_numbers, "art": {pid: art_ids.get(pid) for pid in panel_ids},
+               "lettering": {pid: placements_by_panel.get(pid) for pid in panel_ids}}
+    return hashlib.sha256(json.dumps(made_of, sort_keys=True, ensure_ascii=False, default=str).encode()).hexdigest()
 
 
 class FilesShelf:
@@ -72,7 +102,8 @@ def run(inputs: dict, feedback: dict | None, provider: Any = None, *,
 
 
 def assemble(inputs: dict, feedback: dict | None, *, panel_images: Mapping[str, Image.Image], shelf: Shelf,
-             previous: dict | None = None, in_flight: int | None = None) -> dict:
+             previous: dict | None = None, in_flight: int | None = None, art_ids: Mapping[str, str] | None = None,
+             earlier: EarlierPages | None = None) -> dict:
     """Compose the book page by page and hand each file to `shelf` as soon as it is finished; returns
     the output dict (file names where the lead's storage will put URIs). `inputs` is the phase 6
     output (or holds it under "lettering"); `panel_images` maps panel_id to its art.
@@ -80,7 +111,12 @@ def assemble(inputs: dict, feedback: dict | None, *, panel_images: Mapping[str, 
     At most `in_flight` pages (default: one per core) are drawn, encoded or being stored at once:
     page N is stored before page N + in_flight starts. The exports are written page by page to
     temporary files and stored only once complete: a failure midway stores no export, and whatever
-    was stored under their names stays."""
+    was stored under their names stays.
+
+    With `art_ids` (each panel's art by a name that changes with its content), every page records its
+    `inputs_sha256` (`page_key`); a page `earlier` holds under the same key is not composed again: its PNG
+    and preview are stored as they were (`reused_from`), and go into the exports unchanged. A book with a
+    CBZ without lettering composes every page (the clean page is not kept)."""
     lettering = inputs.get("lettering") if isinstance(inputs.get("lettering"), dict) and "pages" in inputs["lettering"] else inputs
     pages = lettering.get("pages")
     if not isinstance(pages, list) or not pages:
@@ -117,7 +153,23 @@ def assemble(inputs: dict, feedback: dict | None, *, panel_images: Mapping[str, 
                 writers[kind] = (name, file, CbzWriter(file, info))
                 stack.callback(writers[kind][2].discard)   # before its file is closed, if the book fails
 
+        def reuse(page: dict, key: str | None) -> tuple[dict, bytes, bytes | None] | None:
+            found = earlier.find(key) if earlier is not None and key is not None and "cbz_clean" not in writers else None
+            if found is None:
+                return None
+            png, preview, attempt = found
+            number = int(page["page"])
+            shelf.put(f"pages/{number:03d}.png", png)
+            shelf.put(f"previews/{number:03d}.webp", preview)
+            return {"page": number, "file": f"pages/{number:03d}.png", "preview": f"previews/{number:03d}.webp",
+                    "size_px": list(page_size), "inputs_sha256": key, "reused_from": attempt}, png, None
+
         def finish(page: dict) -> tuple[dict, bytes, bytes | None]:
+            key = page_key(page, placements_by_panel, art_ids, page_size, direction, options["page_numbers"]) \
+                if art_ids is not None else None
+            reused = reuse(page, key)
+            if reused is not None:
+                return reused
             # Drawn once, each panel is decoded as it is pasted (one panel's pixels alive at a time); drawn twice
             # (with and without lettering), the page's panels are decoded once for both.
             art = panel_images if "cbz_clean" not in writers else {
@@ -136,6 +188,8 @@ def assemble(inputs: dict, feedback: dict | None, *, panel_images: Mapping[str, 
             clean = png_bytes(clean_image) if clean_image is not None else None
             entry = {"page": number, "file": f"pages/{number:03d}.png", "preview": f"previews/{number:03d}.webp",
                      "size_px": size}
+            if key is not None:
+                entry["inputs_sha256"] = key
             return entry, png, clean
 
         def bind(result: tuple[dict, bytes, bytes | None]) -> None:
@@ -344,14 +398,17 @@ class Final(Phase):
         encoded = {d["panel_id"]: reads.submit(ctx.stores.artifacts.get_bytes, d["image_uri"]) for d in descriptions}
         prefix = f"requests/{ctx.request_id}/attempt-{ctx.attempt}"
         shelf = StoredShelf(ctx.stores.artifacts, prefix)
+        art_ids = {d["panel_id"]: f"{d['image_uri']}{'#mirrored' if mirrored else ''}" for d in descriptions}
         try:
             output = assemble(ctx.inputs, ctx.feedback, panel_images=PanelArt(encoded, mirrored), shelf=shelf,
-                              previous=_shown_version(ctx))
+                              previous=_shown_version(ctx), art_ids=art_ids, earlier=StoredPages(ctx))
         finally:
             reads.shutdown(wait=True, cancel_futures=True)
             del encoded
         uris = shelf.uris
-        output["pages"] = [{"page": entry["page"], "uri": uris[entry["file"]]} for entry in output["pages_composed"]]
+        output["pages"] = [{"page": entry["page"], "uri": uris[entry["file"]], "preview_uri": uris[entry["preview"]],
+                            **({"inputs_sha256": entry["inputs_sha256"]} if entry.get("inputs_sha256") else {})}
+                           for entry in output["pages_composed"]]
         output["exports"] = {"pdf": uris.get("manga.pdf"), "cbz": uris.get("manga.cbz")}
         if "manga-clean.cbz" in uris:
             output["exports"]["cbz_clean"] = uris["manga-clean.cbz"]
@@ -361,10 +418,42 @@ class Final(Phase):
         return output
 
     def summarise(self, output: dict) -> str:
-        return f"{len(output.get('pages', []))} pages exported: PDF, CBZ, PNG"
+        reused = [e["page"] for e in output.get("pages_composed", []) if e.get("reused_from")]
+        kept = (f"; {len(reused)} unchanged page{'s' if len(reused) != 1 else ''} reused as drawn before "
+                f"({', '.join(map(str, reused))})") if reused else ""
+        return f"{len(output.get('pages', []))} pages exported: PDF, CBZ, PNG{kept}"
 
     def artifacts(self, output: dict) -> list[str]:
         return [p["uri"] for p in output.get("pages", [])] + [u for u in output.get("exports", {}).values() if u]
+
+
+class StoredPages:
+    """The pages of this request's earlier phase 7 attempts (the latest first), by `inputs_sha256`: what a
+    reopened book, a corrected line or a new paper option does not change is copied, not composed again."""
+
+    LOOK_BACK = 3   # earlier attempts read (each is one small JSON)
+
+    def __init__(self, ctx: PhaseContext) -> None:
+        self._artifacts = ctx.stores.artifacts
+        self._pages: dict[str, tuple[str, str, int]] = {}
+        runs = [r for r in ctx.stores.phase_runs.list(ctx.request_id)
+                if int(r["phase"]) == 7 and r.get("panel_id") is None and r.get("status") == "succeeded"
+                and r.get("output_uri") and int(r["attempt"]) < int(ctx.attempt)]
+        for run_row in sorted(runs, key=lambda r: -int(r["attempt"]))[:self.LOOK_BACK]:
+            for page in self._artifacts.get_json(run_row["output_uri"]).get("pages", []):
+                if page.get("inputs_sha256") and page.get("preview_uri"):
+                    self._pages.setdefault(page["inputs_sha256"], (page["uri"], page["preview_uri"],
+                                                                   int(run_row["attempt"])))
+
+    def find(self, key: str) -> tuple[bytes, bytes, int] | None:
+        if key not in self._pages:
+            return None
+        uri, preview_uri, attempt = self._pages[key]
+        try:
+            return self._artifacts.get_bytes(uri), self._artifacts.get_bytes(preview_uri), attempt
+        except Exception as err:  # noqa: BLE001 - a page gone from storage is composed again
+            log_event("an earlier page could not be read; composing it again", logging.WARNING, uri=uri, error=str(err))
+            return None
 
 
 def _shown_version(ctx: PhaseContext) -> dict | None:
