@@ -280,23 +280,9 @@ def reopen_request(args: argparse.Namespace) -> int:
     err_console.print(f"request [bold]{request_id}[/] reopened at phase {args.phase} "
                       f"({PHASE_NAMES[args.phase]}): phases {', '.join(map(str, accepted['kept_phases'])) or 'none'} "
                       "kept as they are", highlight=False, soft_wrap=True)
-    answer = auto_approver if args.auto_approve else terminal_reviewer(err_console)
-    timeout = int(accepted.get("hitl_timeout_seconds") or 1800)
-    try:
-        final = follow(api, request_id, answer, execution=execution, console=err_console, outage=outage,
-                       after=accepted.get("cursor") or "0")
-        if final["status"] != "completed":
-            error = outage.call(lambda: api.get_status(request_id)).get("error") or final["status"]
-            raise CliError(f"the reopened run {final['status']}: {error}")
-        summary = download(api, request_id, out, outage.call)
-    except (NoAnswer, ApiError) as err:
-        _cancel(api, request_id, execution)
-        raise CliError(str(err), EXIT_BAD_INPUT if isinstance(err, NoAnswer) else EXIT_FAILED) from None
-    except OutageTooLong as err:
-        raise CliError(f"stopped following: {err}. {_how_to_resume(request_id, timeout)}", EXIT_RETRY_LATER,
-                       {"error": str(err), "request_id": request_id}) from None
-    except KeyboardInterrupt:
-        err_console.print(f"interrupted: {_how_to_resume(request_id, timeout)}", highlight=False, soft_wrap=True)
+    summary = _follow_and_download(api, accepted, args.auto_approve, outage, out, "the reopened run",
+                                   int(accepted.get("hitl_timeout_seconds") or 1800))
+    if summary is None:
         return EXIT_INTERRUPTED
     summary.update(seconds=round(time.monotonic() - started, 2), execution=execution,
                    reopened_from_phase=args.phase)
@@ -377,6 +363,31 @@ def _how_to_resume(request_id: str, timeout: int) -> str:
             f"for an answer, then continues); see where it is with `mangaflow status {request_id}`")
 
 
+def _follow_and_download(api: Any, accepted: dict[str, Any], auto_approve: bool, outage: Outage, out: Any,
+                         what: str, timeout: int) -> dict[str, Any] | None:
+    """Follow a started (or reopened) run from the answer that started it, answer its gates here, then
+    download the book into `out`; the download's summary, or None when interrupted (the run goes on).
+    Every other way it ends is a CliError with its exit code."""
+    request_id, execution = accepted["request_id"], accepted["execution"]
+    answer = auto_approver if auto_approve else terminal_reviewer(err_console)
+    try:
+        final = follow(api, request_id, answer, execution=execution, console=err_console, outage=outage,
+                       after=accepted.get("cursor") or "0")
+        if final["status"] != "completed":
+            error = outage.call(lambda: api.get_status(request_id)).get("error") or final["status"]
+            raise CliError(f"{what} {final['status']}: {error}")
+        return download(api, request_id, out, outage.call)
+    except (NoAnswer, ApiError) as err:
+        _cancel(api, request_id, execution)
+        raise CliError(str(err), EXIT_BAD_INPUT if isinstance(err, NoAnswer) else EXIT_FAILED) from None
+    except OutageTooLong as err:
+        raise CliError(f"stopped following: {err}. {_how_to_resume(request_id, timeout)}", EXIT_RETRY_LATER,
+                       {"error": str(err), "request_id": request_id}) from None
+    except KeyboardInterrupt:
+        err_console.print(f"interrupted: {_how_to_resume(request_id, timeout)}", highlight=False, soft_wrap=True)
+        return None
+
+
 def generate(args: argparse.Namespace) -> int:
     body = _request_body(args, _read_story(args.story_file))
     _validate(body)
@@ -391,21 +402,8 @@ def generate(args: argparse.Namespace) -> int:
     request_id, execution = accepted["request_id"], accepted["execution"]
     err_console.print(f"request [bold]{request_id}[/] started: {_models_line(accepted)}", highlight=False,
                       soft_wrap=True)
-    answer = auto_approver if args.auto_approve else terminal_reviewer(err_console)
-    try:
-        final = follow(api, request_id, answer, execution=execution, console=err_console, outage=outage)
-        if final["status"] != "completed":
-            error = outage.call(lambda: api.get_status(request_id)).get("error") or final["status"]
-            raise CliError(f"the pipeline {final['status']}: {error}")
-        summary = download(api, request_id, out, outage.call)
-    except (NoAnswer, ApiError) as err:
-        _cancel(api, request_id, execution)
-        raise CliError(str(err), EXIT_BAD_INPUT if isinstance(err, NoAnswer) else EXIT_FAILED) from None
-    except OutageTooLong as err:
-        raise CliError(f"stopped following: {err}. {_how_to_resume(request_id, args.timeout)}", EXIT_RETRY_LATER,
-                       {"error": str(err), "request_id": request_id}) from None
-    except KeyboardInterrupt:
-        err_console.print(f"interrupted: {_how_to_resume(request_id, args.timeout)}", highlight=False, soft_wrap=True)
+    summary = _follow_and_download(api, accepted, args.auto_approve, outage, out, "the pipeline", args.timeout)
+    if summary is None:
         return EXIT_INTERRUPTED
     summary.update(seconds=round(time.monotonic() - started, 2), execution=execution)
     if args.json:
