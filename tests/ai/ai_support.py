@@ -10,6 +10,7 @@ import uuid
 from pathlib import Path
 from typing import Any, Callable
 
+import pytest
 import requests
 
 REPO = Path(__file__).resolve().parents[2]
@@ -103,3 +104,19 @@ def chosen_output(state: dict[str, Any], phase: int, runs: Runs) -> dict[str, An
     entry = next(p for p in state["phases"] if p["phase"] == phase)
     chosen = next(a for a in entry["attempts"] if a.get("selected"))
     return json.loads(runs.artifact(state["request_id"], chosen["output_uri"]))
+
+
+# -- fixtures shared by the AI and the incremental-work tests (each conftest imports them) ------------------
+
+@pytest.fixture(scope="session")
+def stand_in(stack) -> StandIn:
+    from localcloud import supervisor
+
+    return StandIn(supervisor.env(["vertex"])["VERTEX_AI_EMULATOR_HOST"])
+
+
+@pytest.fixture(scope="session")
+def real_stores(stack):
+    from mangaflow import bootstrap
+
+    return bootstrap.build()

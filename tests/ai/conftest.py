@@ -4,21 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ai_support import Runs, StandIn
-
-
-@pytest.fixture(scope="session")
-def stand_in(stack) -> StandIn:
-    from localcloud import supervisor
-
-    return StandIn(supervisor.env(["vertex"])["VERTEX_AI_EMULATOR_HOST"])
-
-
-@pytest.fixture(scope="session")
-def real_stores(stack):
-    from mangaflow import bootstrap
-
-    return bootstrap.build()
+from ai_support import Runs, real_stores, stand_in  # noqa: F401 - the shared fixtures
 
 
 @pytest.fixture

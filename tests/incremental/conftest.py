@@ -9,21 +9,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "ai"))  # Runs, StandIn, the example stories
 
-from ai_support import Runs, StandIn  # noqa: E402
-
-
-@pytest.fixture(scope="session")
-def stand_in(stack) -> StandIn:
-    from localcloud import supervisor
-
-    return StandIn(supervisor.env(["vertex"])["VERTEX_AI_EMULATOR_HOST"])
-
-
-@pytest.fixture(scope="session")
-def real_stores(stack):
-    from mangaflow import bootstrap
-
-    return bootstrap.build()
+from ai_support import Runs, real_stores, stand_in  # noqa: E402,F401 - the shared fixtures
 
 
 @pytest.fixture(scope="module")

@@ -20,9 +20,10 @@ from urllib.parse import urlencode
 
 from ..bootstrap import Stores
 from ..config import settings
-from ..errors import DomainError, NotFound, UpstreamUnavailable, ValidationError
+from ..errors import NotFound, UpstreamUnavailable, ValidationError
 from ..logs import log_event
 from ..schemas import check_text, validate
+from . import idempotent
 
 WEBHOOK_TIMEOUT_S = 10
 
@@ -78,19 +79,9 @@ def _expect(delivery_: Delivery, events: tuple[str, ...]) -> None:
 
 def once(stores: Stores, subscriber: str, delivery_: Delivery, work: Callable[[], dict[str, Any]]) -> dict[str, Any]:
     """Run `work` for this event unless it was done already (the event id is claimed first)."""
-    claim = stores.idempotency.claim(f"event:{subscriber}:{delivery_.body['event_id']}")
-    if not claim.claimed:
-        if claim.in_progress:
-            raise DomainError("this event is being handled by another delivery; try again later", status=409,
-                              field="message.data")
-        return {**(claim.response or {}), "repeat": True}
-    try:
-        result = work()
-    except BaseException:
-        stores.idempotency.abandon(claim)
-        raise
-    stores.idempotency.store_response(claim, result)
-    return result
+    return idempotent.once(stores, f"event:{subscriber}:{delivery_.body['event_id']}", work,
+                           busy="this event is being handled by another delivery; try again later",
+                           busy_field="message.data", replayed=lambda response: {**response, "repeat": True})
 
 
 # -- hitl_feedback_processor ---------------------------------------------------------------------
