@@ -101,6 +101,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--pages", type=int, default=32)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--no-write", action="store_true")
+    parser.add_argument("--only", nargs="+", metavar="ALLOCATOR",
+                        help="run only these allocators (default, lean), in this order")
     parser.add_argument("--label", help="run glibc's default allocator only, under this name")
     parser.add_argument("--save", help="append each run as a JSON line to this file (and write nothing)")
     parser.add_argument("--report", help="write the section from the runs saved in this file, running nothing")
@@ -116,6 +118,8 @@ def main(argv: list[str]) -> int:
         _write(samples, args)
         return 0
     variants = {args.label: VARIANTS[next(iter(VARIANTS))]} if args.label else VARIANTS
+    if args.only:
+        variants = {name: flags for wanted in args.only for name, flags in VARIANTS.items() if flags[1] == wanted}
 
     from localcloud import supervisor
 

@@ -216,3 +216,42 @@ def test_session_expired_removes_the_chat_cache_and_the_alert_runs_the_cleanup(s
     assert result["incident"] is True
     assert {"chat_sessions_closed", "hitl_sessions_removed", "abandoned_gates_closed", "temp_objects_removed",
             "preview_objects_removed"} <= set(result)
+
+
+def test_a_decision_publishes_its_events_together_and_each_arrives(subscribers, monkeypatch):
+    """An approval is two events on two topics (gate_decided, phase_completed), sent together and acknowledged
+    together: both arrive with the gate's fields; a modification is the one event; with Pub/Sub unreachable
+    both are counted failed and the caller is told (False), never raised to."""
+    from mangaflow import events
+
+    clients: Clients = subscribers["clients"]
+    suffix = os.urandom(4).hex()
+    taps = {topic: clients.subscription(f"tap-{topic}-{suffix}", clients.publisher.topic_path(PROJECT, topic))
+            for topic in ("hitl-feedback-topic", "phase-completion-topic")}
+    request_id, gate = open_gate(4)
+
+    def arrived(topic: str) -> list[dict]:
+        found: list[dict] = []
+
+        def look() -> bool:
+            for received in clients.pull(taps[topic], 50):
+                clients.subscriber.acknowledge(subscription=taps[topic], ack_ids=[received.ack_id])
+                body = json.loads(received.message.data)
+                if body.get("gate_id") == gate["gate_id"]:
+                    found.append(body)
+            return bool(found)
+
+        wait_until(look, 5.0, step=0.1)
+        return found
+
+    assert events.gate_decided(request_id, 4, gate["gate_id"], "modify") is True
+    assert [(e["event"], e["decision"]) for e in arrived("hitl-feedback-topic")] == [("gate_decided", "modify")]
+    assert events.gate_decided(request_id, 4, gate["gate_id"], "approve", run=2) is True
+    decided, completed = arrived("hitl-feedback-topic"), arrived("phase-completion-topic")
+    assert [(e["event"], e["decision"], e["phase"]) for e in decided] == [("gate_decided", "approve", 4)]
+    assert [(e["event"], e["event_id"], e["request_id"]) for e in completed] == [
+        ("phase_completed", f"phase_completed:{request_id}:4:run2", request_id)]
+
+    monkeypatch.setenv("PUBSUB_EMULATOR_HOST", "127.0.0.1:9")   # nothing listens there
+    events.reset()
+    assert events.gate_decided(request_id, 4, gate["gate_id"], "approve") is False

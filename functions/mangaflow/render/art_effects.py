@@ -39,7 +39,7 @@ def draw_mood_behind(canvas: Image.Image, scene: Scene, focus: tuple[float, floa
                 paint_glow(canvas, (rng.random() * w, rng.random() * h * 0.5), h * 0.05, (255, 236, 200), 120)
 
 
-@lru_cache(maxsize=8)
+@lru_cache(maxsize=2)   # panel-sized, like the tones (art_tones.TONES_KEPT)
 def mystery_vignette(size: tuple[int, int]) -> Image.Image:
     """An 'L' mask of toned corners closing in on the panel; built once per panel size and applied at
     final size, where it costs a quarter of the supersampled work."""

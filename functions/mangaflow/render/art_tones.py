@@ -35,7 +35,14 @@ def _tile_to(tile: Image.Image, size: tuple[int, int]) -> Image.Image:
     return sheet.crop((0, 0, w, h))
 
 
-@lru_cache(maxsize=16)
+# A tone is built at the size of the panel's supersampled canvas (an 'L' image of 2-8 MB), so the caches keep a
+# few: a panel asks for the same tone several times (hits 72 of 94 calls over a 32-page book with 4 kept, 78 with
+# 16), but 16 of each kept up to 64 MB per tone kind in every worker for as long as it lived (bench/RESULTS.md,
+# "Memory").
+TONES_KEPT = 4
+
+
+@lru_cache(maxsize=TONES_KEPT)
 def dot_tone(size: tuple[int, int], density: float, period: int = DOT_PERIOD) -> Image.Image:
     """An 'L' mask of 45-degree screentone dots; density 0..1 is roughly the inked share."""
     p = period
@@ -47,7 +54,7 @@ def dot_tone(size: tuple[int, int], density: float, period: int = DOT_PERIOD) ->
     return _tile_to(tile, size)
 
 
-@lru_cache(maxsize=16)
+@lru_cache(maxsize=TONES_KEPT)
 def hatch_tone(size: tuple[int, int], spacing: int, width: int, rising: bool = True) -> Image.Image:
     """An 'L' mask of parallel 45-degree hatching lines."""
     tile = Image.new("L", (spacing, spacing), 0)
