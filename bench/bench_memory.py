@@ -28,7 +28,8 @@ from results import write_section  # noqa: E402 - bench/ is the script's folder
 
 sys.path.insert(0, str(REPO))
 VARIANTS = {"glibc's defaults (the gateway's default)": ("--allocator", "default"),
-            "2 arenas, fixed 1 MB mmap threshold (`--allocator lean`)": ("--allocator", "lean")}
+            "2 arenas, fixed 1 MB mmap threshold (`--allocator lean`)": ("--allocator", "lean"),
+            "2 arenas (`--allocator arenas`)": ("--allocator", "arenas")}
 
 
 class Sampler(threading.Thread):
@@ -102,7 +103,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--no-write", action="store_true")
     parser.add_argument("--only", nargs="+", metavar="ALLOCATOR",
-                        help="run only these allocators (default, lean), in this order")
+                        help="run only these allocators (default, lean, arenas), in this order")
     parser.add_argument("--label", help="run glibc's default allocator only, under this name")
     parser.add_argument("--save", help="append each run as a JSON line to this file (and write nothing)")
     parser.add_argument("--report", help="write the section from the runs saved in this file, running nothing")

@@ -180,6 +180,19 @@ def lean_allocator() -> bool:
     return bool(libc.mallopt(M_ARENA_MAX, 2)) and bool(libc.mallopt(M_MMAP_THRESHOLD, 1 << 20))
 
 
+def two_arenas() -> bool:
+    """`--allocator arenas`: at most two malloc arenas in each worker (glibc's default is 8 per core), so
+    memory one thread freed is reused by the next thread's allocation instead of staying in its own arena;
+    glibc's dynamic mmap threshold is kept. False where there is no glibc."""
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return False
+    return bool(libc.mallopt(M_ARENA_MAX, 2))
+
+
 def serve(host: str, port: int, workers: int = 1, threads: int = 8, keepalive: int = 0,
           allocator: str = "default") -> None:
     """Serve every function from gunicorn worker processes (several use every core, as Cloud
@@ -202,6 +215,8 @@ def serve(host: str, port: int, workers: int = 1, threads: int = 8, keepalive: i
         def load(self):  # type: ignore[no-untyped-def]
             if allocator == "lean":  # in the worker, before its threads allocate anything
                 lean_allocator()
+            elif allocator == "arenas":
+                two_arenas()
             app = build_app()
             threading.Thread(target=warm_imports, name="warm-imports", daemon=True).start()
             return app
@@ -218,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=8, help="threads per worker")
     parser.add_argument("--keepalive", type=int, default=0,
                         help="seconds a connection is kept open for another request (default 0: closed after each)")
-    parser.add_argument("--allocator", choices=("default", "lean"), default="default",
+    parser.add_argument("--allocator", choices=("default", "lean", "arenas"), default="default",
                         help="default: glibc's; lean: 2 malloc arenas and a fixed 1 MB mmap threshold per worker "
                              "(less memory kept, slower: bench/RESULTS.md)")
     args = parser.parse_args(argv)

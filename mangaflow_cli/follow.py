@@ -245,6 +245,11 @@ class _Bars:
                                  completed=0)
         elif kind == "panel_done":
             self.progress.advance(self._task("panels", "  panels"))
+        elif kind == "pages_planned":
+            self.progress.update(self._task("pages", "  pages", int(event["total"])), total=int(event["total"]),
+                                 completed=0)
+        elif kind == "page_done":
+            self.progress.advance(self._task("pages", "  pages"))
         elif kind == "phase_done":
             self.progress.update(self._task(f"p{phase}", label), completed=1,
                                  note=f"score {float(event.get('score', 0)):.2f} {event.get('decision', '')}")

@@ -89,6 +89,10 @@ class Functions:
             return {"exports": {"pdf": "gs://b/manga.pdf"}, "page_count": 2}
         if name == "phase5" and body.get("operation") == "plan":
             return {"panel_ids": [f"p01-{i}" for i in range(1, 8)]}
+        if name == "phase7" and body.get("operation") == "plan":
+            return {"pages": [1, 2, 3]}
+        if name == "phase7" and body.get("operation") == "page":
+            return {"page": body["page"], "composed": True}
         return {"score": 0.9, "attempt": body["attempt"], "decision": "pass", "hints": []}
 
     def close(self) -> None:
@@ -131,7 +135,8 @@ def test_every_phase_runs_once_and_every_gate_is_recorded(functions_with):
     result = run(functions)
     assert result["request_id"] == REQUEST_ID
     assert result["selected"] == {str(n): 1 for n in range(1, 8)}
-    assert [len(functions.calls[f"phase{n}"]) for n in (1, 2, 3, 4, 6, 7)] == [1] * 6
+    assert [len(functions.calls[f"phase{n}"]) for n in (1, 2, 3, 4, 6)] == [1] * 5
+    assert [c.get("operation") for c in functions.calls["phase7"]][::4] == ["plan", "collect"]
     assert [c["phase"] for c in functions.calls["open_gate"]] == list(range(1, 8))
     assert all(c["auto_decision"] == "skip" for c in functions.calls["open_gate"])
 
@@ -193,6 +198,26 @@ def test_panels_fan_out_within_the_concurrency_limit(functions_with, limit):
     assert functions.max_in_flight == limit
     aggregate = [c for c in functions.calls["phase5"] if c.get("operation") == "collect"]
     assert len(aggregate) == 1
+
+
+@pytest.mark.parametrize("planned", [[1, 2, 3, 4, 5], []])
+def test_pages_are_composed_side_by_side_then_collected(functions_with, planned):
+    """Phase 7: `plan`, one `page` call per planned page (within `panel_calls_at_once`), then `collect`, whose
+    answer is the attempt the quality gate judges; a plan of no pages goes straight to `collect`."""
+    def pages(name, body, n):
+        if name == "phase7" and body.get("operation") == "plan":
+            return 200, {"pages": planned}
+        if name == "phase7" and body.get("operation") == "collect":
+            return 200, {"score": 0.8, "attempt": body["attempt"], "decision": "pass", "hints": []}
+        return 200, {}
+
+    functions = functions_with(pages)
+    result = run(functions, panel_calls_at_once=2)
+    calls = functions.calls["phase7"]
+    assert [c.get("operation") for c in calls] == ["plan"] + ["page"] * len(planned) + ["collect"]
+    assert sorted(c["page"] for c in calls if c.get("operation") == "page") == planned
+    assert {(c["attempt"], c["retry"]) for c in calls} == {(1, 0)}
+    assert result["selected"]["7"] == 1
 
 
 @pytest.mark.parametrize("at_once", [2, 4])

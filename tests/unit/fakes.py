@@ -177,6 +177,9 @@ class FakeArtifacts:
         self.objects[uri] = bytes(data)
         return uri
 
+    def named_uri(self, bucket_kind: str, name: str) -> str:
+        return f"gs://fake-{bucket_kind}/{name}"
+
     def put_named_file(self, bucket_kind: str, name: str, file: Any, content_type: str = "application/octet-stream") -> str:
         file.seek(0)
         return self.put_named(bucket_kind, name, file.read(), content_type)

@@ -50,7 +50,12 @@ SECTIONS: tuple[tuple[str, str, tuple[type[BaseModel], ...]], ...] = (
      "one (`schemas/phases/phase5_panel.json`; the workflow fans these out), `collect` gathers them into the "
      "phase's output (`phase5.json`, below).", (p.PanelImage, p.Images)),
     ("Phase 6: dialogue and lettering (`phase6_lettering`)", "", (p.Lettering,)),
-    ("Phase 7: finalize (`phase7_finalize`)", "", (p.Final,)),
+    ("Phase 7: finalize (`phase7_finalize`)",
+     "The workflow runs phase 7 as three operations: `plan` lists the pages, `page` composes one and stores its "
+     "PNG and preview under the attempt's names with a note of its `inputs_sha256` (the workflow fans these out, "
+     "so every worker composes), `collect` writes the PDF and CBZ from the stored pages and records the phase's "
+     "output (below). A call without `operation` does all of it in one call; a page no `page` call left is "
+     "composed by `collect`.", (p.Final,)),
     ("Translation of a finished book (`service/translate.py`)",
      "`translate` re-letters a finished book in the other language: the text model answers a "
      "`TranslationAnswer` for the book's lines, phase 6 letters them (its output then carries a "

@@ -45,6 +45,8 @@ class ProcessingMetadata(Shape):
     provider: ProviderName | None = Field(default=None, description="The text phases' provider: `offline`, "
                                                                     "`simulated` or `vertex`.")
     feedback: FeedbackApplied | None = Field(default=None, description="Present when the run answered feedback.")
+    started_at: Timestamp | None = Field(default=None, description="When the attempt's work began, where that was "
+                                         "before the call that recorded it (phase 7: its first `page` call).")
 
 
 class Palette(Shape):

@@ -12,6 +12,7 @@ false} (alone: page numbers switched off, or on again). The options in force are
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -19,15 +20,17 @@ import os
 import pathlib
 import re
 import tempfile
+import threading
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, BinaryIO, Mapping, Protocol
 
 from PIL import Image, ImageOps
 
-from mangaflow.errors import RenderError
+from mangaflow.errors import NotFound, RenderError
 from mangaflow.hitl.intents import NotApplicable
 from mangaflow.logs import log_event
 from mangaflow.render.exports import PAPER_MM, CbzWriter, PdfWriter, png_bytes, preview_webp
@@ -52,12 +55,19 @@ class Shelf(Protocol):
 
     def put(self, name: str, data: bytes) -> None: ...
     def put_file(self, name: str, file: BinaryIO) -> None: ...
+    def adopt(self, name: str, uri: str) -> None: ...   # a file already stored under its name (a page call's)
 
 
 class EarlierPages(Protocol):
     """Pages an earlier attempt composed, by the content hash of what each was made from (`page_key`)."""
 
     def find(self, key: str) -> tuple[bytes, bytes, int] | None: ...   # (page PNG, its preview, attempt)
+
+
+class PagesAhead(Protocol):
+    """Pages this attempt's `page` calls composed and stored under their final names, by `page_key`."""
+
+    def find(self, key: str) -> tuple[bytes, str, str] | None: ...   # (page PNG, its URI, its preview's URI)
 
 
 # What a page's pixels depend on besides its inputs: the code that composes, letters and encodes it. A change
@@ -84,6 +94,7 @@ class FilesShelf:
 
     def __init__(self) -> None:
         self.files: dict[str, bytes] = {}
+        self.adopted: dict[str, str] = {}
 
     def put(self, name: str, data: bytes) -> None:
         self.files[name] = data
@@ -91,6 +102,9 @@ class FilesShelf:
     def put_file(self, name: str, file: BinaryIO) -> None:
         file.seek(0)
         self.files[name] = file.read()
+
+    def adopt(self, name: str, uri: str) -> None:
+        self.adopted[name] = uri
 
 
 def run(inputs: dict, feedback: dict | None, provider: Any = None, *,
@@ -101,9 +115,50 @@ def run(inputs: dict, feedback: dict | None, provider: Any = None, *,
     return output, shelf.files
 
 
+@dataclass(frozen=True)
+class Book:
+    """What every page of the book is composed with: the lettered storyboard (phase 6), its pages in order, the
+    reading direction, page size and the finishing options in force (from the feedback and the version shown)."""
+
+    lettering: dict
+    pages: list
+    context: dict
+    language: str
+    direction: str
+    title: str
+    page_size: tuple
+    options: dict
+    placements_by_panel: dict
+    ordered: list
+
+    @classmethod
+    def of(cls, inputs: dict, feedback: dict | None, previous: dict | None = None) -> "Book":
+        lettering = inputs.get("lettering") if isinstance(inputs.get("lettering"), dict) and "pages" in inputs["lettering"] else inputs
+        pages = lettering.get("pages")
+        if not isinstance(pages, list) or not pages:
+            raise FinalizeError("inputs must carry the storyboard's 'pages' (a non-empty list) from phase 6")
+        context = lettering.get("story_context") or {}
+        language = lettering.get("language") or context.get("language") or (inputs.get("request") or {}).get("language") or "ja"
+        return cls(lettering=lettering, pages=pages, context=context, language=language,
+                   direction=lettering.get("reading_direction") or ("rtl" if language == "ja" else "ltr"),
+                   title=(inputs.get("request") or {}).get("title") or context.get("title") or "Mangaflow",
+                   page_size=tuple(lettering.get("page_size_px") or PAGE_SIZE_PX),
+                   options=_options(feedback, (previous or {}).get("finish_options")),
+                   placements_by_panel={p["panel_id"]: p.get("placements", []) for p in lettering.get("dialogue_placements", [])},
+                   ordered=sorted(pages, key=lambda p: int(p.get("page", 0))))
+
+    def key(self, page: dict, art_ids: Mapping[str, str]) -> str:
+        return page_key(page, self.placements_by_panel, art_ids, self.page_size, self.direction,
+                        self.options["page_numbers"])
+
+    def compose(self, page: dict, art: Mapping[str, Image.Image], lettered: bool = True) -> Image.Image:
+        return compose_page(page, art, self.placements_by_panel if lettered else {}, page_size_px=self.page_size,
+                            direction=self.direction, page_numbers=self.options["page_numbers"])
+
+
 def assemble(inputs: dict, feedback: dict | None, *, panel_images: Mapping[str, Image.Image], shelf: Shelf,
              previous: dict | None = None, in_flight: int | None = None, art_ids: Mapping[str, str] | None = None,
-             earlier: EarlierPages | None = None) -> dict:
+             earlier: EarlierPages | None = None, ahead: PagesAhead | None = None) -> dict:
     """Compose the book page by page and hand each file to `shelf` as soon as it is finished; returns
     the output dict (file names where the lead's storage will put URIs). `inputs` is the phase 6
     output (or holds it under "lettering"); `panel_images` maps panel_id to its art.
@@ -116,19 +171,13 @@ def assemble(inputs: dict, feedback: dict | None, *, panel_images: Mapping[str, 
     With `art_ids` (each panel's art by a name that changes with its content), every page records its
     `inputs_sha256` (`page_key`); a page `earlier` holds under the same key is not composed again: its PNG
     and preview are stored as they were (`reused_from`), and go into the exports unchanged. A book with a
-    CBZ without lettering composes every page (the clean page is not kept)."""
-    lettering = inputs.get("lettering") if isinstance(inputs.get("lettering"), dict) and "pages" in inputs["lettering"] else inputs
-    pages = lettering.get("pages")
-    if not isinstance(pages, list) or not pages:
-        raise FinalizeError("inputs must carry the storyboard's 'pages' (a non-empty list) from phase 6")
-    context = lettering.get("story_context") or {}
-    language = lettering.get("language") or context.get("language") or (inputs.get("request") or {}).get("language") or "ja"
-    direction = lettering.get("reading_direction") or ("rtl" if language == "ja" else "ltr")
-    title = (inputs.get("request") or {}).get("title") or context.get("title") or "Mangaflow"
-    page_size = tuple(lettering.get("page_size_px") or PAGE_SIZE_PX)
-    options = _options(feedback, (previous or {}).get("finish_options"))
-    placements_by_panel = {p["panel_id"]: p.get("placements", []) for p in lettering.get("dialogue_placements", [])}
-    ordered = sorted(pages, key=lambda p: int(p.get("page", 0)))
+    CBZ without lettering composes every page (the clean page is not kept). A page `ahead` holds under its key
+    was composed by this attempt's `page` call and is already stored under its name: it is only read for the
+    exports."""
+    book = Book.of(inputs, feedback, previous)
+    lettering, pages, context, language, direction, title, page_size, options, placements_by_panel, ordered = (
+        book.lettering, book.pages, book.context, book.language, book.direction, book.title, book.page_size,
+        book.options, book.placements_by_panel, book.ordered)
     wanted = options["exports"]
 
     comicinfo = {"Title": title, "Summary": context.get("summary") or None, "Genre": context.get("style") or None,
@@ -164,10 +213,20 @@ def assemble(inputs: dict, feedback: dict | None, *, panel_images: Mapping[str, 
             return {"page": number, "file": f"pages/{number:03d}.png", "preview": f"previews/{number:03d}.webp",
                     "size_px": list(page_size), "inputs_sha256": key, "reused_from": attempt}, png, None
 
+        def composed_ahead(page: dict, key: str | None) -> tuple[dict, bytes, bytes | None] | None:
+            found = ahead.find(key) if ahead is not None and key is not None and "cbz_clean" not in writers else None
+            if found is None:
+                return None
+            png, page_uri, preview_uri = found
+            number = int(page["page"])
+            shelf.adopt(f"pages/{number:03d}.png", page_uri)
+            shelf.adopt(f"previews/{number:03d}.webp", preview_uri)
+            return {"page": number, "file": f"pages/{number:03d}.png", "preview": f"previews/{number:03d}.webp",
+                    "size_px": list(page_size), "inputs_sha256": key}, png, None
+
         def finish(page: dict) -> tuple[dict, bytes, bytes | None]:
-            key = page_key(page, placements_by_panel, art_ids, page_size, direction, options["page_numbers"]) \
-                if art_ids is not None else None
-            reused = reuse(page, key)
+            key = book.key(page, art_ids) if art_ids is not None else None
+            reused = composed_ahead(page, key) or reuse(page, key)
             if reused is not None:
                 return reused
             # Drawn once, each panel is decoded as it is pasted (one panel's pixels alive at a time); drawn twice
@@ -176,10 +235,8 @@ def assemble(inputs: dict, feedback: dict | None, *, panel_images: Mapping[str, 
                 str(p["panel_id"]): panel_images[str(p["panel_id"])] for p in page.get("panels", [])
                 if str(p["panel_id"]) in panel_images}
             number = int(page["page"])
-            image = compose_page(page, art, placements_by_panel, page_size_px=page_size, direction=direction,
-                                 page_numbers=options["page_numbers"])
-            clean_image = compose_page(page, art, {}, page_size_px=page_size, direction=direction,
-                                       page_numbers=options["page_numbers"]) if "cbz_clean" in writers else None
+            image = book.compose(page, art)
+            clean_image = book.compose(page, art, lettered=False) if "cbz_clean" in writers else None
             del art   # decoded panels (up to a page's worth of pixels) are not needed while encoding
             png, preview, size = png_bytes(image), preview_webp(image), list(image.size)
             del image
@@ -351,6 +408,9 @@ class StoredShelf:
         self.uris[name] = self._artifacts.put_named_file("final_products", f"{self._prefix}/{name}", file,
                                                          _content_type(name))
 
+    def adopt(self, name: str, uri: str) -> None:
+        self.uris[name] = uri
+
 
 def _content_type(name: str) -> str:
     return _CONTENT_TYPES.get(name.rsplit(".", 1)[-1], "application/octet-stream")
@@ -362,7 +422,7 @@ class PanelArt(Mapping[str, Image.Image]):
     as RGB, which made phase 7 the gateway worker's peak; bench/RESULTS.md, "Memory")."""
 
     def __init__(self, encoded: Mapping[str, bytes | Future[bytes]], mirrored: bool = False) -> None:
-        self._encoded = dict(encoded)   # the bytes, or the storage read that will bring them
+        self._encoded = encoded   # the bytes, or the storage read that will bring them (asked for per panel)
         # A translation that switched the reading direction letters a flopped layout: the art is flopped too.
         self._mirrored = mirrored
 
@@ -390,21 +450,27 @@ class Final(Phase):
     number, key, title = 7, "final", "pages and exports"
 
     def produce(self, ctx: PhaseContext) -> dict:
-        mirrored = bool((ctx.inputs.get("lettering") or {}).get("art_mirrored"))
+        """The book (the workflow's `collect`, or the whole phase in one call): every page this attempt's `page`
+        calls left is taken as stored, an unchanged page of an earlier attempt is copied, the rest composed."""
+        mirrored = _mirrored(ctx)
         descriptions = ctx.inputs["images"]["image_descriptions"]
         # Every panel's PNG read side by side (each read mostly waits), in reading order, while the first
-        # pages are already being drawn: a page waits only for its own panels.
+        # pages are already being drawn: a page waits only for its own panels. Reads start only when a page
+        # asks for its panels, so a book whose pages were all composed ahead reads none.
         reads = ThreadPoolExecutor(max_workers=8)
-        encoded = {d["panel_id"]: reads.submit(ctx.stores.artifacts.get_bytes, d["image_uri"]) for d in descriptions}
-        prefix = f"requests/{ctx.request_id}/attempt-{ctx.attempt}"
+        encoded = _LazyReads(reads, ctx.stores.artifacts, {d["panel_id"]: d["image_uri"] for d in descriptions})
+        prefix = _prefix(ctx)
         shelf = StoredShelf(ctx.stores.artifacts, prefix)
-        art_ids = {d["panel_id"]: f"{d['image_uri']}{'#mirrored' if mirrored else ''}" for d in descriptions}
+        ahead = ComposedAhead(ctx.stores.artifacts, prefix)
         try:
             output = assemble(ctx.inputs, ctx.feedback, panel_images=PanelArt(encoded, mirrored), shelf=shelf,
-                              previous=_shown_version(ctx), art_ids=art_ids, earlier=StoredPages(ctx))
+                              previous=_shown_version(ctx), art_ids=_art_ids(descriptions, mirrored),
+                              earlier=StoredPages(ctx), ahead=ahead)
         finally:
             reads.shutdown(wait=True, cancel_futures=True)
             del encoded
+        if ahead.started:   # the phase's span starts with its first page call, not with this one
+            output["processing_metadata"]["started_at"] = min(ahead.started)
         uris = shelf.uris
         output["pages"] = [{"page": entry["page"], "uri": uris[entry["file"]], "preview_uri": uris[entry["preview"]],
                             **({"inputs_sha256": entry["inputs_sha256"]} if entry.get("inputs_sha256") else {})}
@@ -417,6 +483,45 @@ class Final(Phase):
             "final_products", f"{prefix}/manifest.json", json_bytes(manifest), "application/json")
         return output
 
+    def plan(self, ctx: PhaseContext) -> list[int]:
+        """The workflow's `plan`: the pages `page` calls compose side by side (on every worker, so every core
+        draws) before `collect` writes the exports. None when the book also wants a CBZ without lettering
+        (`collect` draws each page both ways itself)."""
+        book = Book.of(ctx.inputs, ctx.feedback, _shown_version(ctx))
+        return [] if "cbz_clean" in book.options["exports"] else [int(p["page"]) for p in book.ordered]
+
+    def compose_one(self, ctx: PhaseContext, number: int) -> dict:
+        """The workflow's `page`: compose page `number`, store it and its preview under the attempt's names, then
+        a note of its key (`ComposedAhead`) that `collect` finds it by. Nothing is drawn when the note is there
+        already (a repeated call) or an earlier attempt holds the same page (`collect` copies it)."""
+        book = Book.of(ctx.inputs, ctx.feedback, _shown_version(ctx))
+        page = next((p for p in book.ordered if int(p.get("page", 0)) == number), None)
+        if page is None:
+            raise NotFound(f"page {number} is not in the lettered storyboard "
+                           f"(pages {', '.join(str(p.get('page')) for p in book.ordered)})", field="page")
+        mirrored = _mirrored(ctx)
+        descriptions = ctx.inputs["images"]["image_descriptions"]
+        key = book.key(page, _art_ids(descriptions, mirrored))
+        prefix = _prefix(ctx)
+        ahead = ComposedAhead(ctx.stores.artifacts, prefix)
+        if ahead.holds(key) or StoredPages(ctx).holds(key):
+            return {"page": number, "inputs_sha256": key, "composed": False}
+        started_at = datetime.now(timezone.utc).isoformat()
+        wanted = {str(p.get("panel_id")) for p in page.get("panels", [])}
+        uris = {d["panel_id"]: d["image_uri"] for d in descriptions if d["panel_id"] in wanted}
+
+        def draw() -> tuple[bytes, bytes]:
+            art = PanelArt({pid: ctx.stores.artifacts.get_bytes(uri) for pid, uri in uris.items()}, mirrored)
+            image = book.compose(page, art)
+            return png_bytes(image), preview_webp(image)
+
+        png, preview = page_threads().submit(draw).result()
+        shelf = StoredShelf(ctx.stores.artifacts, prefix)
+        shelf.put(f"pages/{number:03d}.png", png)
+        shelf.put(f"previews/{number:03d}.webp", preview)
+        ahead.note(key, shelf.uris[f"pages/{number:03d}.png"], shelf.uris[f"previews/{number:03d}.webp"], started_at)
+        return {"page": number, "inputs_sha256": key, "composed": True}
+
     def summarise(self, output: dict) -> str:
         reused = [e["page"] for e in output.get("pages_composed", []) if e.get("reused_from")]
         kept = (f"; {len(reused)} unchanged page{'s' if len(reused) != 1 else ''} reused as drawn before "
@@ -425,6 +530,88 @@ class Final(Phase):
 
     def artifacts(self, output: dict) -> list[str]:
         return [p["uri"] for p in output.get("pages", [])] + [u for u in output.get("exports", {}).values() if u]
+
+
+@functools.lru_cache(maxsize=None)
+def page_threads() -> ThreadPoolExecutor:
+    """The process's threads that compose pages for `page` calls: a worker takes several calls on its request
+    threads, and each page being composed holds a page's pixels and its panels' (about 60 MB), so each worker
+    composes as many at once as `assemble` does by default (one per core), whatever the calls it holds."""
+    return ThreadPoolExecutor(max_workers=max(1, os.cpu_count() or 1), thread_name_prefix="page-composing")
+
+
+def _mirrored(ctx: PhaseContext) -> bool:
+    return bool((ctx.inputs.get("lettering") or {}).get("art_mirrored"))
+
+
+def _art_ids(descriptions: list[dict], mirrored: bool) -> dict[str, str]:
+    return {d["panel_id"]: f"{d['image_uri']}{'#mirrored' if mirrored else ''}" for d in descriptions}
+
+
+def _prefix(ctx: PhaseContext) -> str:
+    return f"requests/{ctx.request_id}/attempt-{ctx.attempt}"
+
+
+class _LazyReads(Mapping[str, "Future[bytes]"]):
+    """Each panel's storage read, started the first time a page asks for it."""
+
+    def __init__(self, pool: ThreadPoolExecutor, artifacts: Any, uris: Mapping[str, str]) -> None:
+        self._pool, self._artifacts, self._uris = pool, artifacts, dict(uris)
+        self._started: dict[str, Future[bytes]] = {}
+        self._lock = threading.Lock()
+
+    def __getitem__(self, panel_id: str) -> "Future[bytes]":
+        with self._lock:
+            if panel_id not in self._started:
+                self._started[panel_id] = self._pool.submit(self._artifacts.get_bytes, self._uris[panel_id])
+            return self._started[panel_id]
+
+    def __contains__(self, panel_id: object) -> bool:
+        return panel_id in self._uris   # Mapping's own would start the read to answer
+
+    def __iter__(self) -> Any:
+        return iter(self._uris)
+
+    def __len__(self) -> int:
+        return len(self._uris)
+
+
+class ComposedAhead:
+    """Pages this attempt's `page` calls composed: each leaves `composed/<key>.json` (its page's and preview's
+    URIs) under the attempt's prefix, written after both, so a note always names a whole page."""
+
+    def __init__(self, artifacts: Any, prefix: str) -> None:
+        self._artifacts, self._prefix = artifacts, prefix
+        self.started: list[str] = []   # when each page found was begun (its call's start)
+
+    def _name(self, key: str) -> str:
+        return f"{self._prefix}/composed/{key}.json"
+
+    def note(self, key: str, page_uri: str, preview_uri: str, started_at: str) -> None:
+        self._artifacts.put_named("final_products", self._name(key),
+                                  json_bytes({"inputs_sha256": key, "uri": page_uri, "preview_uri": preview_uri,
+                                              "started_at": started_at}), "application/json")
+
+    def _read(self, key: str) -> dict | None:
+        try:
+            return self._artifacts.get_json(self._artifacts.named_uri("final_products", self._name(key)))
+        except FileNotFoundError:
+            return None
+
+    def holds(self, key: str) -> bool:
+        return self._read(key) is not None
+
+    def find(self, key: str) -> tuple[bytes, str, str] | None:
+        noted = self._read(key)
+        if noted is None:
+            return None
+        try:
+            found = self._artifacts.get_bytes(noted["uri"]), noted["uri"], noted["preview_uri"]
+        except FileNotFoundError:
+            return None
+        if noted.get("started_at"):
+            self.started.append(str(noted["started_at"]))
+        return found
 
 
 class StoredPages:
@@ -436,7 +623,7 @@ class StoredPages:
     def __init__(self, ctx: PhaseContext) -> None:
         self._artifacts = ctx.stores.artifacts
         self._pages: dict[str, tuple[str, str, int]] = {}
-        runs = [r for r in ctx.stores.phase_runs.list(ctx.request_id)
+        runs = [r for r in ctx.stores.phase_runs.list(ctx.request_id, 7)
                 if int(r["phase"]) == 7 and r.get("panel_id") is None and r.get("status") == "succeeded"
                 and r.get("output_uri") and int(r["attempt"]) < int(ctx.attempt)]
         for run_row in sorted(runs, key=lambda r: -int(r["attempt"]))[:self.LOOK_BACK]:
@@ -444,6 +631,9 @@ class StoredPages:
                 if page.get("inputs_sha256") and page.get("preview_uri"):
                     self._pages.setdefault(page["inputs_sha256"], (page["uri"], page["preview_uri"],
                                                                    int(run_row["attempt"])))
+
+    def holds(self, key: str) -> bool:
+        return key in self._pages
 
     def find(self, key: str) -> tuple[bytes, bytes, int] | None:
         if key not in self._pages:

@@ -34,6 +34,7 @@ from .gates import reopened_runs
 from .phases import cost_of
 
 PHASE5_OPERATIONS = ("plan", "panel", "collect")
+PHASE7_OPERATIONS = ("plan", "page", "collect")   # collect is the whole phase (what a call without operation does)
 
 
 def provider_name(request: dict[str, Any]) -> str:
@@ -133,8 +134,19 @@ def _response(row: dict[str, Any], **extra: Any) -> dict[str, Any]:
 
 
 def _operation(phase: int, body: dict[str, Any]) -> str:
-    """Phase 5 is called as three named operations; every other phase has one."""
+    """Phase 5 is called as three named operations; phase 7 as three or as one (a call without `operation`
+    composes every page itself); every other phase has one."""
     operation = body.get("operation")
+    if phase == 7:
+        if operation in (None, "produce", "collect"):
+            return "produce"
+        if operation not in PHASE7_OPERATIONS:
+            raise ValidationError(f"phase 7 has no operation {operation!r}: plan, page or collect", status=422,
+                                  field="operation")
+        if operation == "page" and body.get("page") is None:
+            raise ValidationError("the page operation needs 'page' (a page number of the book)", status=400,
+                                  field="page")
+        return operation
     if phase != 5:
         if operation not in (None, "produce"):
             raise ValidationError(f"phase {phase} has no operation {operation!r}", status=422, field="operation")
@@ -154,7 +166,11 @@ def run_phase(stores: Stores, phase: int, body: dict[str, Any]) -> dict[str, Any
     selected = {str(k): int(v) for k, v in (body.get("selected") or {}).items()}
     plugin = registry.phase(phase)
     if operation == "plan":
+        if phase == 7:
+            return plan_pages(stores, plugin, request, selected, attempt, _feedback(body))
         return plan_panels(stores, plugin, request, selected, attempt, _feedback(body))
+    if operation == "page":
+        return page_ahead(stores, plugin, request, selected, attempt, int(body["page"]), _feedback(body))
     panel_id = body["panel_id"] if operation == "panel" else None
     existing = stores.phase_runs.find(request_id, phase, attempt, panel_id=panel_id)
     if existing is not None and existing.get("status") == "succeeded":
@@ -191,6 +207,9 @@ def _run(stores: Stores, plugin: Any, request: dict[str, Any], selected: dict[st
         output = plugin.produce(ctx)
         judged = plugin.evaluate(output, inputs)
     schemas.validate_output(phase, output, panel=panel_id is not None)
+    began = (output.get("processing_metadata") or {}).get("started_at")
+    if began:   # work done ahead of this call (phase 7's page calls) is part of the attempt's span
+        started = min(started, datetime.fromisoformat(began))
     verdict = quality.gate(float(judged["score"]), retry)
     output_uri = stores.artifacts.put_json("version_snapshots", output, prefix=f"requests/{request_id}/phase{phase}")
     seconds = time.perf_counter() - clock
@@ -229,6 +248,37 @@ def plan_panels(stores: Stores, plugin: Any, request: dict[str, Any], selected: 
     live.publish(stores, request["request_id"], {"type": "panels_planned", "phase": 5, "attempt": attempt,
                                                  "total": len(panel_ids)})
     return {"request_id": request["request_id"], "phase": 5, "attempt": attempt, "panel_ids": panel_ids}
+
+
+def plan_pages(stores: Stores, plugin: Any, request: dict[str, Any], selected: dict[str, int], attempt: int,
+               feedback: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Phase 7's `plan`: the pages its `page` calls compose before `collect` (see Final.plan)."""
+    inputs = load_inputs(stores, request, selected, 7)
+    pages = plugin.plan(PhaseContext(stores, request, inputs, feedback, attempt, None))
+    if pages:
+        live.publish(stores, request["request_id"], {"type": "pages_planned", "phase": 7, "attempt": attempt,
+                                                     "total": len(pages)})
+    return {"request_id": request["request_id"], "phase": 7, "attempt": attempt, "pages": pages}
+
+
+def page_ahead(stores: Stores, plugin: Any, request: dict[str, Any], selected: dict[str, int], attempt: int,
+                 page: int, feedback: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Phase 7's `page`: one page composed and stored ahead of `collect` (see Final.compose_one). It records no
+    phase run: a page is named by its content, so a repeated call finds it and draws nothing. A call after the
+    attempt's `collect` (a replay) does nothing."""
+    request_id = request["request_id"]
+    existing = stores.phase_runs.find(request_id, 7, attempt)
+    if existing is not None and existing.get("status") == "succeeded":
+        return {"request_id": request_id, "phase": 7, "attempt": attempt, "page": page, "composed": False,
+                "idempotent_replay": True}
+    if request.get("status") in ("failed", "cancelled"):
+        raise Conflict(f"request {request_id} is {request['status']}; its phases are not run any more",
+                       field="request_id")
+    inputs = load_inputs(stores, request, selected, 7)
+    done = plugin.compose_one(PhaseContext(stores, request, inputs, feedback, attempt, None), page)
+    live.publish(stores, request_id, {"type": "page_done", "phase": 7, "attempt": attempt, "page": page,
+                                      "composed": done["composed"]})
+    return {"request_id": request_id, "phase": 7, "attempt": attempt, **done}
 
 
 def _record_analytics(stores: Stores, request_id: str, phase: int, attempt: int, row: dict[str, Any], retry: int,

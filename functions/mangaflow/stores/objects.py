@@ -118,6 +118,10 @@ class ObjectStore:
             raise InvalidObject(f"bucket_kind must be one of {', '.join(BUCKET_KINDS)}, got {bucket_kind!r}")
         return self._config.bucket(bucket_kind)
 
+    def named_uri(self, bucket_kind: str, name: str) -> str:
+        """The URI `put_named(bucket_kind, name, ...)` stores at (whether or not anything is there yet)."""
+        return f"gs://{self.bucket_name(bucket_kind)}/{name}"
+
     def ensure_buckets(self) -> list[str]:
         """Creates whichever of the six buckets is missing; returns all six names."""
         names = [self.bucket_name(kind) for kind in BUCKET_KINDS]
