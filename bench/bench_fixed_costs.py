@@ -35,6 +35,8 @@ def tree_stack(tree: Path, settings: Mapping[str, str], folder: Path) -> Any:
     from localcloud.private_stack import PrivateStack
 
     class TreeStack(PrivateStack):
+        workflow_file = tree / "workflows" / "manga_pipeline.workflows.yaml"   # the tree's own pipeline
+
         def _spawn(self, argv: list[str], env: Mapping[str, str], name: str) -> tuple[subprocess.Popen, Path]:
             self.folder.mkdir(parents=True, exist_ok=True)
             log = self.folder / f"{name}.log"

@@ -46,6 +46,8 @@ class PrivateStack:
     """`python -m localcloud.workflows serve` (in memory) and `python -m localcloud.gateway` on free ports,
     with the running stack's stores and `settings` (environment variables) on top."""
 
+    workflow_file = parts.WORKFLOW_FILE   # the pipeline it deploys (a benchmark of another checkout: that one's)
+
     def __init__(self, settings: Mapping[str, str], folder: Path, workers: int = 2,
                  gateway_args: tuple[str, ...] = ()) -> None:
         self.settings = dict(settings)
@@ -80,7 +82,7 @@ class PrivateStack:
         proc, log = self._spawn([sys.executable, "-m", "localcloud.gateway", "--host", "127.0.0.1", "--port",
                                  str(self.gateway_port), "--workers", str(self.workers), *self.gateway_args], env, "gateway")
         _wait(f"{self.gateway}/_health", proc, log)
-        parts.deploy_pipeline(engine, self.gateway)
+        parts.deploy_pipeline(engine, self.gateway, self.workflow_file)
         return self
 
     def stop(self) -> None:

@@ -623,14 +623,15 @@ def _gateway_links(ctx: Context, exports: Mapping[str, str]) -> list[Link]:
     return links
 
 
-def deploy_pipeline(workflows_host: str, gateway_url: str) -> bool:
-    """Creates or updates the pipeline workflow with the function URLs in its environment, unless
-    the engine already has exactly that; True when it deployed."""
+def deploy_pipeline(workflows_host: str, gateway_url: str, source: Path | None = None) -> bool:
+    """Creates or updates the pipeline workflow (`source`, default the repository's) with the function URLs in
+    its environment, unless the engine already has exactly that; True when it deployed."""
+    source = source or WORKFLOW_FILE
     import requests
 
     base = f"http://{workflows_host}/v1/projects/{project()}/locations/{WORKFLOW_LOCATION}/workflows"
     body = {
-        "sourceContents": WORKFLOW_FILE.read_text(encoding="utf-8"),
+        "sourceContents": source.read_text(encoding="utf-8"),
         "userEnvVars": {var: f"{gateway_url}/{fn}" for var, fn in WORKFLOW_ENV_FUNCTIONS.items()},
     }
     existing = requests.get(f"{base}/{WORKFLOW_ID}", timeout=10)
@@ -642,7 +643,7 @@ def deploy_pipeline(workflows_host: str, gateway_url: str) -> bool:
     else:
         response = requests.post(base, params={"workflowId": WORKFLOW_ID}, json=body, timeout=30)
     if response.status_code >= 300:
-        raise ServiceError(f"deploying {WORKFLOW_FILE.name} failed ({response.status_code}): {response.text[:2000]}")
+        raise ServiceError(f"deploying {source.name} failed ({response.status_code}): {response.text[:2000]}")
     return True
 
 

@@ -202,31 +202,32 @@ def assemble(inputs: dict, feedback: dict | None, *, panel_images: Mapping[str, 
                 writers[kind] = (name, file, CbzWriter(file, info))
                 stack.callback(writers[kind][2].discard)   # before its file is closed, if the book fails
 
-        def reuse(page: dict, key: str | None) -> tuple[dict, bytes, bytes | None] | None:
-            found = earlier.find(key) if earlier is not None and key is not None and "cbz_clean" not in writers else None
-            if found is None:
+        def found_before(page: dict, key: str | None) -> tuple[dict, bytes, bytes | None] | None:
+            """The page as this attempt's page call stored it (kept where it is), or as an earlier attempt made
+            it (copied under this attempt's names); None when it has to be composed."""
+            if key is None or "cbz_clean" in writers:
                 return None
-            png, preview, attempt = found
             number = int(page["page"])
-            shelf.put(f"pages/{number:03d}.png", png)
-            shelf.put(f"previews/{number:03d}.webp", preview)
-            return {"page": number, "file": f"pages/{number:03d}.png", "preview": f"previews/{number:03d}.webp",
-                    "size_px": list(page_size), "inputs_sha256": key, "reused_from": attempt}, png, None
-
-        def composed_ahead(page: dict, key: str | None) -> tuple[dict, bytes, bytes | None] | None:
-            found = ahead.find(key) if ahead is not None and key is not None and "cbz_clean" not in writers else None
-            if found is None:
+            names = (f"pages/{number:03d}.png", f"previews/{number:03d}.webp")
+            entry = {"page": number, "file": names[0], "preview": names[1], "size_px": list(page_size),
+                     "inputs_sha256": key}
+            stored = ahead.find(key) if ahead is not None else None
+            if stored is not None:
+                png, *uris = stored
+                for name, uri in zip(names, uris):
+                    shelf.adopt(name, uri)
+                return entry, png, None
+            copied = earlier.find(key) if earlier is not None else None
+            if copied is None:
                 return None
-            png, page_uri, preview_uri = found
-            number = int(page["page"])
-            shelf.adopt(f"pages/{number:03d}.png", page_uri)
-            shelf.adopt(f"previews/{number:03d}.webp", preview_uri)
-            return {"page": number, "file": f"pages/{number:03d}.png", "preview": f"previews/{number:03d}.webp",
-                    "size_px": list(page_size), "inputs_sha256": key}, png, None
+            png, preview, attempt = copied
+            for name, data in zip(names, (png, preview)):
+                shelf.put(name, data)
+            return {**entry, "reused_from": attempt}, png, None
 
         def finish(page: dict) -> tuple[dict, bytes, bytes | None]:
             key = book.key(page, art_ids) if art_ids is not None else None
-            reused = composed_ahead(page, key) or reuse(page, key)
+            reused = found_before(page, key)
             if reused is not None:
                 return reused
             # Drawn once, each panel is decoded as it is pasted (one panel's pixels alive at a time); drawn twice
@@ -462,10 +463,14 @@ class Final(Phase):
         prefix = _prefix(ctx)
         shelf = StoredShelf(ctx.stores.artifacts, prefix)
         ahead = ComposedAhead(ctx.stores.artifacts, prefix)
+        previous = _shown_version(ctx)
+        art_ids = _art_ids(descriptions, mirrored)
+        book = Book.of(ctx.inputs, ctx.feedback, previous)
+        if "cbz_clean" not in book.options["exports"]:
+            ahead.fetch([book.key(page, art_ids) for page in book.ordered], reads)
         try:
             output = assemble(ctx.inputs, ctx.feedback, panel_images=PanelArt(encoded, mirrored), shelf=shelf,
-                              previous=_shown_version(ctx), art_ids=_art_ids(descriptions, mirrored),
-                              earlier=StoredPages(ctx), ahead=ahead)
+                              previous=previous, art_ids=art_ids, earlier=StoredPages(ctx), ahead=ahead)
         finally:
             reads.shutdown(wait=True, cancel_futures=True)
             del encoded
@@ -583,6 +588,27 @@ class ComposedAhead:
     def __init__(self, artifacts: Any, prefix: str) -> None:
         self._artifacts, self._prefix = artifacts, prefix
         self.started: list[str] = []   # when each page found was begun (its call's start)
+        self._fetching: dict[str, Future] = {}
+        self._to_fetch: deque[str] = deque()
+        self._pool: ThreadPoolExecutor | None = None
+        self._lock = threading.Lock()
+
+    READ_AHEAD = 8   # pages read before `collect` asks for them (a page's PNG is about 1 MB)
+
+    def fetch(self, keys: list[str], pool: ThreadPoolExecutor) -> None:
+        """Read these pages' notes and PNGs ahead, up to READ_AHEAD at a time, in this order (`find` waits for
+        its own): `collect` has nothing to compute for a page composed ahead, only to read it, and reading side by
+        side overlaps the reads with writing the exports."""
+        with self._lock:
+            self._pool = pool
+            self._to_fetch.extend(keys)
+            self._top_up()
+
+    def _top_up(self) -> None:
+        while self._pool is not None and self._to_fetch and len(self._fetching) < self.READ_AHEAD:
+            key = self._to_fetch.popleft()
+            if key not in self._fetching:
+                self._fetching[key] = self._pool.submit(self._find, key)
 
     def _name(self, key: str) -> str:
         return f"{self._prefix}/composed/{key}.json"
@@ -602,6 +628,12 @@ class ComposedAhead:
         return self._read(key) is not None
 
     def find(self, key: str) -> tuple[bytes, str, str] | None:
+        with self._lock:
+            fetching = self._fetching.pop(key, None)
+            self._top_up()
+        return fetching.result() if fetching is not None else self._find(key)
+
+    def _find(self, key: str) -> tuple[bytes, str, str] | None:
         noted = self._read(key)
         if noted is None:
             return None
