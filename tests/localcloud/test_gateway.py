@@ -65,3 +65,37 @@ def test_a_worker_warms_what_a_book_imports_and_says_so_in_its_health():
     assert health["modules"] >= len(gateway.WARM_MODULES) + 50  # the package's own modules too
     assert {"google.cloud.pubsub_v1", "google.cloud.storage", "mangaflow.phases.phase5_images",
             "mangaflow.render.panel_art"} <= set(sys.modules)
+
+
+def test_each_allocator_is_set_in_the_worker_and_the_gateway_serves_with_it():
+    """`--allocator lean` and `--allocator arenas` set glibc's parameters in each worker before its threads
+    allocate (mallopt answers 1 when it took them), and a gateway started with either serves its functions."""
+    import json
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    probe = ("import json, sys; from localcloud.gateway import lean_allocator, two_arenas; "
+             "print(json.dumps([two_arenas(), lean_allocator()]))")
+    assert json.loads(subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                                     check=True).stdout) == [True, True]
+    for allocator in ("lean", "arenas"):
+        with socket.socket() as free:
+            free.bind(("127.0.0.1", 0))
+            port = free.getsockname()[1]
+        gateway = subprocess.Popen([sys.executable, "-m", "localcloud.gateway", "--port", str(port), "--workers", "1",
+                                    "--allocator", allocator], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            deadline, answer = time.monotonic() + 60, None
+            while answer is None and time.monotonic() < deadline and gateway.poll() is None:
+                try:
+                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/_health", timeout=2) as response:
+                        answer = json.loads(response.read())
+                except OSError:
+                    time.sleep(0.2)
+            assert answer is not None and answer["healthy"] is True, allocator
+        finally:
+            gateway.terminate()
+            gateway.wait(30)
