@@ -490,7 +490,7 @@ class Final(Phase):
 
     def plan(self, ctx: PhaseContext) -> list[int]:
         """The workflow's `plan`: the pages `page` calls compose side by side (on every worker, so every core
-        draws) before `collect` writes the exports. None when the book also wants a CBZ without lettering
+        draws) before `collect` writes the exports; none when the book also wants a CBZ without lettering
         (`collect` draws each page both ways itself)."""
         book = Book.of(ctx.inputs, ctx.feedback, _shown_version(ctx))
         return [] if "cbz_clean" in book.options["exports"] else [int(p["page"]) for p in book.ordered]
