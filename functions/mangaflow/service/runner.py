@@ -262,7 +262,7 @@ def plan_pages(stores: Stores, plugin: Any, request: dict[str, Any], selected: d
 
 
 def page_ahead(stores: Stores, plugin: Any, request: dict[str, Any], selected: dict[str, int], attempt: int,
-                 page: int, feedback: dict[str, Any] | None = None) -> dict[str, Any]:
+               page: int, feedback: dict[str, Any] | None = None) -> dict[str, Any]:
     """Phase 7's `page`: one page composed and stored ahead of `collect` (see Final.compose_one). It records no
     phase run: a page is named by its content, so a repeated call finds it and draws nothing. A call after the
     attempt's `collect` (a replay) does nothing."""
