@@ -27,9 +27,10 @@ from bench_cores import REPO, RESULTS, STORY, memory_mb, one_book, workers_of  #
 from results import write_section  # noqa: E402 - bench/ is the script's folder
 
 sys.path.insert(0, str(REPO))
-VARIANTS = {"glibc's defaults (the gateway's default)": ("--allocator", "default"),
-            "2 arenas, fixed 1 MB mmap threshold (`--allocator lean`)": ("--allocator", "lean"),
-            "2 arenas (`--allocator arenas`)": ("--allocator", "arenas")}
+VARIANTS = {"2 arenas, fixed 1 MB mmap threshold (`--allocator lean`, the default)": ("--allocator", "lean"),
+            "glibc's defaults (`--allocator glibc`)": ("--allocator", "glibc"),
+            "2 arenas (`--allocator arenas`)": ("--allocator", "arenas"),
+            "fixed 4 MB mmap threshold (`--allocator mmap`)": ("--allocator", "mmap")}
 
 
 class Sampler(threading.Thread):
@@ -103,8 +104,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--no-write", action="store_true")
     parser.add_argument("--only", nargs="+", metavar="ALLOCATOR",
-                        help="run only these allocators (default, lean, arenas), in this order")
-    parser.add_argument("--label", help="run glibc's default allocator only, under this name")
+                        help="run only these allocators (lean, glibc, arenas, mmap), in this order")
+    parser.add_argument("--label", help="run the gateway's default allocator only, under this name")
     parser.add_argument("--save", help="append each run as a JSON line to this file (and write nothing)")
     parser.add_argument("--report", help="write the section from the runs saved in this file, running nothing")
     parser.add_argument("--no-up", action="store_true",

@@ -165,12 +165,13 @@ M_ARENA_MAX, M_MMAP_THRESHOLD = -8, -3  # glibc's mallopt parameters (malloc.h)
 
 
 def lean_allocator() -> bool:
-    """`--allocator lean`: two malloc arenas and a fixed 1 MB mmap threshold in each worker, so every large
-    buffer (a page, a 2x panel canvas, a mask) is its own mapping, handed back to the system when freed.
-    Measured on a 32-page book (bench/RESULTS.md, "Memory"): what a worker keeps after the book drops about a
-    fifth, its peak barely moves (the peak is phase 7's working set, not fragmentation), and the book takes
-    30-50 % longer (every large buffer costs its page faults again), so it is not the default. False where
-    there is no glibc."""
+    """`--allocator lean` (the default): two malloc arenas and a fixed 1 MB mmap threshold in each worker, so
+    every large buffer (a panel's 2x canvas, a page, a big mask) is its own mapping, handed back to the system
+    when freed, and memory one thread freed is reused by the next thread's allocation instead of staying in
+    its own arena. Measured on a 32-page book (bench/RESULTS.md, "Memory"): the larger worker peaks at
+    380-392 MB against 403-457 MB with glibc's defaults. Each new mapping is faulted in again; with huge
+    pages (`with_hugepages`, also the default) that costs 2-5 % of the book's wall time instead of 15-30 %.
+    False where there is no glibc."""
     import ctypes
 
     try:
@@ -193,8 +194,36 @@ def two_arenas() -> bool:
     return bool(libc.mallopt(M_ARENA_MAX, 2))
 
 
+def fixed_mmap_threshold(threshold: int = 4 << 20) -> bool:
+    """`--allocator mmap`: a fixed mmap threshold of 4 MB in each worker and glibc's arenas: every buffer
+    that large (a panel's supersampled canvas, a page, their big masks) is its own mapping, handed back to the
+    system when freed, while smaller allocations stay in the arenas. glibc's dynamic threshold rises to the
+    largest buffer freed (up to 32 MB), after which canvases come from the arenas, which keep them. False
+    where there is no glibc."""
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return False
+    return bool(libc.mallopt(M_MMAP_THRESHOLD, threshold))
+
+
+HUGEPAGES_TUNABLE = "glibc.malloc.hugetlb=1"
+
+
+def with_hugepages(env: dict[str, str]) -> dict[str, str]:
+    """`env` with glibc's malloc told to ask for transparent huge pages (2 MB) for its memory
+    (`glibc.malloc.hugetlb=1`, glibc 2.35 and later; an older glibc ignores it, and so does a kernel whose
+    transparent huge pages are `never`). A tunable another caller set is kept."""
+    tunables = env.get("GLIBC_TUNABLES", "")
+    if "glibc.malloc.hugetlb=" in tunables:
+        return dict(env)
+    return {**env, "GLIBC_TUNABLES": f"{tunables}:{HUGEPAGES_TUNABLE}" if tunables else HUGEPAGES_TUNABLE}
+
+
 def serve(host: str, port: int, workers: int = 1, threads: int = 8, keepalive: int = 0,
-          allocator: str = "default") -> None:
+          allocator: str = "lean") -> None:
     """Serve every function from gunicorn worker processes (several use every core, as Cloud
     Functions scales out). SIGHUP loads new function code into new workers while the old ones
     finish their requests; SIGTERM stops accepting at once and lets in-flight calls finish.
@@ -217,6 +246,8 @@ def serve(host: str, port: int, workers: int = 1, threads: int = 8, keepalive: i
                 lean_allocator()
             elif allocator == "arenas":
                 two_arenas()
+            elif allocator == "mmap":
+                fixed_mmap_threshold()
             app = build_app()
             threading.Thread(target=warm_imports, name="warm-imports", daemon=True).start()
             return app
@@ -233,11 +264,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=8, help="threads per worker")
     parser.add_argument("--keepalive", type=int, default=0,
                         help="seconds a connection is kept open for another request (default 0: closed after each)")
-    parser.add_argument("--allocator", choices=("default", "lean", "arenas"), default="default",
-                        help="default: glibc's; lean: 2 malloc arenas and a fixed 1 MB mmap threshold per worker "
-                             "(less memory kept, slower); arenas: 2 malloc arenas per worker (about 45 MB lower "
-                             "peak for a 32-page book, about 5 %% slower): bench/RESULTS.md, \"Memory\"")
+    parser.add_argument("--allocator", choices=("lean", "glibc", "arenas", "mmap"), default="lean",
+                        help="lean (default): 2 malloc arenas and a fixed 1 MB mmap threshold per worker (a 32-page "
+                             "book's peak per worker under 400 MB); glibc: glibc's defaults (about 50 MB higher); "
+                             "arenas: 2 malloc arenas only; mmap: a fixed 4 MB mmap threshold only: "
+                             "bench/RESULTS.md, \"Memory\"")
+    parser.add_argument("--no-hugepages", dest="hugepages", action="store_false",
+                        help="leave glibc's malloc on 4 KB pages (default: transparent huge pages, GLIBC_TUNABLES "
+                             "glibc.malloc.hugetlb=1; drawing a panel faulted in its canvas 4 KB at a time, and "
+                             "the faults were about half of phase 5's CPU: bench/RESULTS.md, \"Memory\")")
     args = parser.parse_args(argv)
+    if argv is None and args.hugepages and with_hugepages(dict(os.environ)) != dict(os.environ):
+        # glibc reads its tunables when a process starts: from the command line, the gateway starts again as
+        # the same process (same pid and arguments) with the tunable set, and its workers inherit it.
+        os.execve(sys.executable, [sys.executable, *sys.orig_argv[1:]], with_hugepages(dict(os.environ)))
     try:
         serve(args.host, args.port, args.workers, args.threads, args.keepalive, args.allocator)
     except KeyboardInterrupt:

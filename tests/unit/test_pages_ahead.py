@@ -152,3 +152,48 @@ def test_the_schema_keeps_page_a_small_positive_whole_number(page):
     assert refused.value.field == "page" and refused.value.status in (400, 422)
     schemas.validate("http/phase_call", {"request_id": "r-0123456789abcdef", "attempt": 1, "operation": "page",
                                          "page": 64})
+
+
+def test_page_calls_compose_on_the_process_page_threads_as_many_at_once_as_configured(lettered, monkeypatch):
+    """Page calls on two request threads of one process with MANGAFLOW_PAGES_AT_ONCE=2: two compositions
+    meet (a barrier of two), never three, and always on the page-composing threads (a page being composed
+    holds its pixels and its panels'; the default of one per process keeps a worker's peak down)."""
+    import threading
+
+    from mangaflow.config import settings
+
+    monkeypatch.setenv("MANGAFLOW_PAGES_AT_ONCE", "2")
+    assert settings().pages_at_once == 2
+    world, request_id = lettered
+    met, lock, active, most, where = threading.Barrier(2, timeout=20), threading.Lock(), [0], [0], set()
+    original = phase7_finalize.Book.compose
+
+    def watched(self, page, art, lettered=True):  # type: ignore[no-untyped-def]
+        with lock:
+            active[0] += 1
+            most[0] = max(most[0], active[0])
+            where.add(threading.current_thread().name.rsplit("_", 1)[0])
+        try:
+            met.wait()  # a lone composition (one thread) breaks the barrier
+            return original(self, page, art, lettered)
+        finally:
+            with lock:
+                active[0] -= 1
+
+    monkeypatch.setattr(phase7_finalize.Book, "compose", watched)
+    failures: list[BaseException] = []
+
+    def one(number: int) -> None:
+        try:
+            run(world, 7, request_id, operation="page", page=number)
+        except BaseException as err:  # noqa: BLE001 - reported below
+            failures.append(err)
+
+    threads = [threading.Thread(target=one, args=(n,)) for n in (1, 2)]
+    [t.start() for t in threads]
+    [t.join(60) for t in threads]
+    assert not failures and most[0] == 2, (failures, most[0])
+    assert where == {"page-composing"}, where
+    monkeypatch.setenv("MANGAFLOW_PAGES_AT_ONCE", "0")
+    with pytest.raises(Exception, match="MANGAFLOW_PAGES_AT_ONCE"):
+        settings()

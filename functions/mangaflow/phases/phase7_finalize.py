@@ -30,6 +30,7 @@ from typing import Any, BinaryIO, Mapping, Protocol
 
 from PIL import Image, ImageOps
 
+from mangaflow.config import settings
 from mangaflow.errors import NotFound, RenderError
 from mangaflow.hitl.intents import NotApplicable
 from mangaflow.logs import log_event
@@ -520,7 +521,7 @@ class Final(Phase):
             image = book.compose(page, art)
             return png_bytes(image), preview_webp(image)
 
-        png, preview = page_threads().submit(draw).result()
+        png, preview = page_threads(settings().pages_at_once).submit(draw).result()
         shelf = StoredShelf(ctx.stores.artifacts, prefix)
         shelf.put(f"pages/{number:03d}.png", png)
         shelf.put(f"previews/{number:03d}.webp", preview)
@@ -538,11 +539,11 @@ class Final(Phase):
 
 
 @functools.lru_cache(maxsize=None)
-def page_threads() -> ThreadPoolExecutor:
-    """The process's threads that compose pages for `page` calls: a worker takes several calls on its request
-    threads, and each page being composed holds a page's pixels and its panels' (about 60 MB), so each worker
-    composes as many at once as `assemble` does by default (one per core), whatever the calls it holds."""
-    return ThreadPoolExecutor(max_workers=max(1, os.cpu_count() or 1), thread_name_prefix="page-composing")
+def page_threads(at_once: int) -> ThreadPoolExecutor:
+    """The process's threads that compose pages for `page` calls (`settings().pages_at_once` of them): a worker
+    takes several calls on its request threads, and each page being composed holds a page's pixels and its
+    panels' (about 60 MB). The calls spread over the workers, so one thread each keeps every core busy."""
+    return ThreadPoolExecutor(max_workers=at_once, thread_name_prefix="page-composing")
 
 
 def _mirrored(ctx: PhaseContext) -> bool:

@@ -10,7 +10,7 @@ from typing import Callable
 from PIL import Image, ImageDraw
 
 from mangaflow.render.art_scene import Scene
-from mangaflow.render.art_tones import paint_glow, tone_polygon, vertical_gradient
+from mangaflow.render.art_tones import paint_glow, paint_vertical_gradient, tone_polygon, vertical_gradient
 from mangaflow.render.palette import INK, LANTERN, PAPER, RGB, Light, grey, light_for, mix, shade
 
 # Horizon height (share of the panel) per camera: looking down pushes it up, looking up pulls it down.
@@ -92,7 +92,7 @@ def _sky(stage: Stage, bottom_y: float | None = None) -> None:
     bottom = int(stage.horizon if bottom_y is None else bottom_y)
     if bottom <= 0:
         return
-    stage.canvas.paste(vertical_gradient((stage.w, bottom), stage.light.sky_top, stage.light.sky_bottom), (0, 0))
+    paint_vertical_gradient(stage.canvas, (stage.w, bottom), stage.light.sky_top, stage.light.sky_bottom)
     time = stage.scene.time_of_day
     if time == "night" and stage.scene.weather in ("clear", "snow"):
         _stars(stage, bottom)

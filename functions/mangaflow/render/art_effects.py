@@ -39,13 +39,13 @@ def draw_mood_behind(canvas: Image.Image, scene: Scene, focus: tuple[float, floa
                 paint_glow(canvas, (rng.random() * w, rng.random() * h * 0.5), h * 0.05, (255, 236, 200), 120)
 
 
-@lru_cache(maxsize=2)   # panel-sized, like the tones (art_tones.TONES_KEPT)
+@lru_cache(maxsize=2)   # panel-sized (at final size, 'L': 4.8 MB for a full-height panel)
 def mystery_vignette(size: tuple[int, int]) -> Image.Image:
     """An 'L' mask of toned corners closing in on the panel; built once per panel size and applied at
     final size, where it costs a quarter of the supersampled work."""
     w, h = size
     corners = [[(cx, cy), (abs(cx - w * 0.45), cy), (cx, abs(cy - h * 0.55))] for cx, cy in ((0, 0), (w, 0), (0, h), (w, h))]
-    return ImageChops.multiply(shape_mask(size, polygons=corners), dot_tone(size, 0.4, DOT_PERIOD // 2))
+    return ImageChops.multiply(shape_mask(size, polygons=corners), dot_tone((0, 0, w, h), 0.4, DOT_PERIOD // 2))
 
 
 def vignette_clear_of_heads(size: tuple[int, int], zones: list[HeadZone]) -> Image.Image:

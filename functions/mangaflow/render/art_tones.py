@@ -16,9 +16,11 @@ Point = tuple[float, float]
 DOT_PERIOD = 12
 
 
-def _tile_to(tile: Image.Image, size: tuple[int, int]) -> Image.Image:
-    """Repeat `tile` over `size` by doubling strips (a few dozen pastes, not one per tile)."""
-    w, h = size
+def _tile_to(tile: Image.Image, size: tuple[int, int], offset: tuple[int, int] = (0, 0)) -> Image.Image:
+    """Repeat `tile` over `size` by doubling strips (a few dozen pastes, not one per tile), starting
+    `offset` pixels into the pattern: the piece of an endless tiling from (0, 0) that covers a box whose
+    corner is at `offset` modulo the tile's size."""
+    w, h = size[0] + offset[0], size[1] + offset[1]
     tw, th = tile.size
     row = Image.new(tile.mode, (max(w, tw), th))
     row.paste(tile, (0, 0))
@@ -30,41 +32,31 @@ def _tile_to(tile: Image.Image, size: tuple[int, int]) -> Image.Image:
     sheet.paste(row, (0, 0))
     filled = th
     while filled < h:
-        sheet.paste(sheet.crop((0, 0, row.width, filled)), (0, filled))
+        sheet.paste(sheet.crop((0, 0, sheet.width, filled)), (0, filled))
         filled *= 2
-    return sheet.crop((0, 0, w, h))
+    return sheet.crop((offset[0], offset[1], w, h))
 
 
-# A tone is built at the size of the panel's supersampled canvas (an 'L' image of 2-8 MB), so the caches keep a
-# few: a panel asks for the same tone several times (hits 72 of 94 calls over a 32-page book with 4 kept, 78 with
-# 16), but 16 of each kept up to 64 MB per tone kind in every worker for as long as it lived (bench/RESULTS.md,
-# "Memory").
-TONES_KEPT = 4
-
-
-@lru_cache(maxsize=TONES_KEPT)
-def dot_tone(size: tuple[int, int], density: float, period: int = DOT_PERIOD) -> Image.Image:
-    """An 'L' mask of 45-degree screentone dots; density 0..1 is roughly the inked share."""
+@lru_cache(maxsize=64)
+def _dot_tile(density: float, period: int) -> Image.Image:
+    """One period of 45-degree screentone dots (a few hundred bytes)."""
     p = period
     radius = max(1.0, (density ** 0.5) * p * 0.5)
     tile = Image.new("L", (p, p), 0)
     draw = ImageDraw.Draw(tile)
     for cx, cy in ((0, 0), (p, 0), (0, p), (p, p), (p / 2, p / 2)):
         draw.ellipse((cx - radius, cy - radius, cx + radius, cy + radius), fill=255)
-    return _tile_to(tile, size)
+    return tile
 
 
-@lru_cache(maxsize=TONES_KEPT)
-def hatch_tone(size: tuple[int, int], spacing: int, width: int, rising: bool = True) -> Image.Image:
-    """An 'L' mask of parallel 45-degree hatching lines."""
-    tile = Image.new("L", (spacing, spacing), 0)
-    draw = ImageDraw.Draw(tile)
-    for offset in (-spacing, 0, spacing):
-        if rising:
-            draw.line((offset, spacing, offset + spacing, 0), fill=255, width=width)
-        else:
-            draw.line((offset, 0, offset + spacing, spacing), fill=255, width=width)
-    return _tile_to(tile, size)
+def dot_tone(box: tuple[int, int, int, int], density: float, period: int = DOT_PERIOD) -> Image.Image:
+    """An 'L' mask of 45-degree screentone dots covering the canvas box (left, top, right, bottom); density
+    0..1 is roughly the inked share. The dots sit on one grid from the canvas's corner, so neighbouring
+    boxes tone as one. Built at the box's size, never the canvas's: a full-height panel's supersampled
+    canvas is 3656x5208 px, and canvas-sized tones (19 MB each) and their cache were a large part of a
+    drawing's memory (bench/RESULTS.md, "Memory")."""
+    x0, y0, x1, y1 = box
+    return _tile_to(_dot_tile(density, period), (x1 - x0, y1 - y0), (x0 % period, y0 % period))
 
 
 def shape_mask(size: tuple[int, int], polygons: Sequence[Sequence[Point]] = (), ellipses: Sequence[Sequence[float]] = (),
@@ -81,21 +73,6 @@ def shape_mask(size: tuple[int, int], polygons: Sequence[Sequence[Point]] = (), 
     return mask
 
 
-def paint_tone(canvas: Image.Image, region: Image.Image, tone: Image.Image, colour: RGB = INK,
-               box: tuple[int, int, int, int] | None = None) -> None:
-    """Ink `colour` where both the region mask and the tone mask are set; `box` limits the work."""
-    if box is None:
-        box = region.getbbox()
-        if box is None:
-            return
-    x0, y0, x1, y1 = (max(0, box[0]), max(0, box[1]), min(canvas.width, box[2]), min(canvas.height, box[3]))
-    if x1 <= x0 or y1 <= y0:
-        return
-    crop = (x0, y0, x1, y1)
-    mask = ImageChops.multiply(region.crop(crop), tone.crop(crop))
-    canvas.paste(colour, crop, mask)
-
-
 def tone_polygon(canvas: Image.Image, points: Sequence[Point], density: float, colour: RGB = INK) -> None:
     """Screentone inside a polygon, working only within its bounding box."""
     xs = [p[0] for p in points]
@@ -106,17 +83,36 @@ def tone_polygon(canvas: Image.Image, points: Sequence[Point], density: float, c
         return
     local = Image.new("L", (x1 - x0, y1 - y0), 0)
     ImageDraw.Draw(local).polygon([(x - x0, y - y0) for x, y in points], fill=255)
-    tone = dot_tone(canvas.size, density).crop((x0, y0, x1, y1))
+    tone = dot_tone((x0, y0, x1, y1), density)
     canvas.paste(colour, (x0, y0, x1, y1), ImageChops.multiply(local, tone))
+
+
+def _gradient_column(h: int, top: RGB, bottom: RGB) -> Image.Image:
+    """A 1-pixel RGB column from `top` to `bottom`, `h` pixels high."""
+    column = Image.linear_gradient("L").resize((1, max(1, h)), Image.Resampling.BILINEAR)
+    top_img = Image.new("RGB", (1, max(1, h)), top)
+    bottom_img = Image.new("RGB", (1, max(1, h)), bottom)
+    return Image.composite(bottom_img, top_img, column)
 
 
 def vertical_gradient(size: tuple[int, int], top: RGB, bottom: RGB) -> Image.Image:
     """An RGB vertical gradient: computed on a 1-pixel column, then stretched (cheap)."""
     w, h = size
-    column = Image.linear_gradient("L").resize((1, max(1, h)), Image.Resampling.BILINEAR)
-    top_img = Image.new("RGB", (1, max(1, h)), top)
-    bottom_img = Image.new("RGB", (1, max(1, h)), bottom)
-    return Image.composite(bottom_img, top_img, column).resize((max(1, w), max(1, h)), Image.Resampling.NEAREST)
+    return _gradient_column(h, top, bottom).resize((max(1, w), max(1, h)), Image.Resampling.NEAREST)
+
+
+GRADIENT_BAND_ROWS = 256
+
+
+def paint_vertical_gradient(canvas: Image.Image, size: tuple[int, int], top: RGB, bottom: RGB) -> None:
+    """Paint `vertical_gradient(size, top, bottom)` into the canvas's top-left corner, the same pixels,
+    a band of rows at a time: a whole sky at a full-height panel's supersampled size would be another 76 MB
+    image beside the canvas while it is pasted."""
+    w, h = max(1, size[0]), max(1, size[1])
+    column = _gradient_column(h, top, bottom)
+    for y in range(0, h, GRADIENT_BAND_ROWS):
+        rows = min(GRADIENT_BAND_ROWS, h - y)
+        canvas.paste(column.crop((0, y, 1, y + rows)).resize((w, rows), Image.Resampling.NEAREST), (0, y))
 
 
 @lru_cache(maxsize=32)

@@ -118,6 +118,9 @@ def draw_panel(description: dict, characters: list[dict], size_px: tuple[int, in
     if variant == "none":
         draw_weather_front(canvas, scene, front, stage.line)
     image = canvas.reduce(SUPERSAMPLE)
+    # The supersampled canvas (76 MB for a full-height panel) is let go before the final-size washes, which
+    # make two more final-size images: held to the end, it was a drawing's peak.
+    del canvas, stage
     if variant == "none":
         image = indoor_flash(image, scene)
         image = _finish_mood(image, scene, [(x / SUPERSAMPLE, y / SUPERSAMPLE, r / SUPERSAMPLE) for x, y, r in zones])
