@@ -23,7 +23,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from bench_cores import REPO, RESULTS, STORY, memory_mb, one_book, workers_of  # noqa: E402
+from bench_cores import REPO, RESULTS, STORY, cpu_s, memory_mb, one_book, workers_of  # noqa: E402
 from results import write_section  # noqa: E402 - bench/ is the script's folder
 
 sys.path.insert(0, str(REPO))
@@ -76,6 +76,7 @@ def one_run(gateway_args: tuple[str, ...], pages: int, text: str, folder: Path) 
         workers = workers_of(master)
         warm = [memory_mb(pid, "VmRSS") for pid in workers]
         sampler = Sampler(workers)
+        cpu_before = sum(cpu_s(pid) for pid in workers)
         sampler.start()
         client = Client(private.gateway)
         started = time.perf_counter()
@@ -83,6 +84,7 @@ def one_run(gateway_args: tuple[str, ...], pages: int, text: str, folder: Path) 
         with tempfile.TemporaryDirectory() as out:
             download(client.api, state["request_id"], Path(out))
         wall = time.perf_counter() - started
+        cpu = sum(cpu_s(pid) for pid in workers) - cpu_before
         sampler.done.set()
         sampler.join()
         windows = _phase_windows(state["request_id"])
@@ -94,7 +96,7 @@ def one_run(gateway_args: tuple[str, ...], pages: int, text: str, folder: Path) 
              - next((rss for at, p, rss in sampler.samples if p == pid and at >= windows[7][0]), 0.0))
             for pid in workers) if 7 in windows else 0.0
         return {"peak": [memory_mb(pid) for pid in workers], "after": [memory_mb(pid, "VmRSS") for pid in workers],
-                "idle": idle, "warm": warm, "wall": wall, "load": os.getloadavg()[0], **during,
+                "idle": idle, "warm": warm, "wall": wall, "cpu": cpu, "load": os.getloadavg()[0], **during,
                 "phase7_s": windows[7][1] - windows[7][0] if 7 in windows else 0.0}
 
 
@@ -140,7 +142,7 @@ def main(argv: list[str]) -> int:
                         saved.write(json.dumps({"label": name, **sample}) + "\n")
                 print(f"{name} #{round_ + 1}: peak {', '.join(f'{m:.0f}' for m in sample['peak'])} MB, after "
                       f"{', '.join(f'{m:.0f}' for m in sample['after'])} MB, idle "
-                      f"{', '.join(f'{m:.0f}' for m in sample['idle'])} MB; wall {sample['wall']:.1f} s, "
+                      f"{', '.join(f'{m:.0f}' for m in sample['idle'])} MB; wall {sample['wall']:.1f} s, CPU {sample['cpu']:.1f} s, "
                       f"load {sample['load']:.1f}; highest sample in phase 5 {sample.get('phase5', 0):.0f} MB, in phase 7 "
                       f"{sample.get('phase7', 0):.0f} MB (rise {sample.get('phase7_rise', 0):.0f} MB); warm {', '.join(f'{m:.0f}' for m in sample['warm'])} MB",
                       flush=True)

@@ -540,10 +540,11 @@ class Final(Phase):
 
 @functools.lru_cache(maxsize=None)
 def page_threads(at_once: int) -> ThreadPoolExecutor:
-    """The process's threads that compose pages for `page` calls (`settings().pages_at_once` of them): a worker
-    takes several calls on its request threads, and each page being composed holds a page's pixels and its
-    panels' (about 60 MB). The calls spread over the workers, so one thread each keeps every core busy."""
-    return ThreadPoolExecutor(max_workers=at_once, thread_name_prefix="page-composing")
+    """The process's threads that compose pages for `page` calls (`settings().pages_at_once` of them, 0: one per
+    core): a worker takes several calls on its request threads, and each page being composed holds a page's
+    pixels and its panels' (about 60 MB), so a worker composes a bounded number at once whatever the calls it
+    holds. A thread also waits on storage for its panels, so one per worker would leave a core idle."""
+    return ThreadPoolExecutor(max_workers=at_once or max(1, os.cpu_count() or 1), thread_name_prefix="page-composing")
 
 
 def _mirrored(ctx: PhaseContext) -> bool:
