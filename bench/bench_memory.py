@@ -27,7 +27,7 @@ from bench_cores import REPO, RESULTS, STORY, cpu_s, memory_mb, one_book, worker
 from results import write_section  # noqa: E402 - bench/ is the script's folder
 
 sys.path.insert(0, str(REPO))
-VARIANTS = {"2 arenas, fixed 1 MB mmap threshold (`--allocator lean`, the default)": ("--allocator", "lean"),
+VARIANTS = {"2 arenas, fixed 2 MB mmap threshold, huge pages (`--allocator lean`, the default)": ("--allocator", "lean"),
             "glibc's defaults (`--allocator glibc`)": ("--allocator", "glibc"),
             "2 arenas (`--allocator arenas`)": ("--allocator", "arenas"),
             "fixed 4 MB mmap threshold (`--allocator mmap`)": ("--allocator", "mmap")}

@@ -292,7 +292,7 @@ locals {
       # The local gateway's allocator (localcloud/gateway.py: `--allocator lean` and huge pages): two malloc
       # arenas, large buffers as their own mappings (given back when freed), transparent huge pages for them.
       # A 32-page book's peak per worker 380-392 MB instead of 403-457 (bench/RESULTS.md, "Memory").
-      GLIBC_TUNABLES = "glibc.malloc.arena_max=2:glibc.malloc.mmap_threshold=1048576:glibc.malloc.hugetlb=1"
+      GLIBC_TUNABLES = "glibc.malloc.arena_max=2:glibc.malloc.mmap_threshold=2097152:glibc.malloc.hugetlb=1"
     },
     { for key in keys(local.buckets) : "MANGAFLOW_BUCKET_${upper(key)}" => google_storage_bucket.bucket[key].name },
   )

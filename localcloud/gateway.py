@@ -164,21 +164,23 @@ def function_urls(base_url: str | None, overrides: Iterable[str] = ()) -> dict[s
 M_ARENA_MAX, M_MMAP_THRESHOLD = -8, -3  # glibc's mallopt parameters (malloc.h)
 
 
+LEAN_MMAP_THRESHOLD = 2 << 20   # a transparent huge page: every buffer this large is its own mapping
+
+
 def lean_allocator() -> bool:
-    """`--allocator lean` (the default): two malloc arenas and a fixed 1 MB mmap threshold in each worker, so
-    every large buffer (a panel's 2x canvas, a page, a big mask) is its own mapping, handed back to the system
-    when freed, and memory one thread freed is reused by the next thread's allocation instead of staying in
-    its own arena. Measured on a 32-page book (bench/RESULTS.md, "Memory"): the larger worker peaks at
-    380-392 MB against 403-457 MB with glibc's defaults. Each new mapping is faulted in again; with huge
-    pages (`with_hugepages`, also the default) that costs 2-5 % of the book's wall time instead of 15-30 %.
-    False where there is no glibc."""
+    """`--allocator lean` (the default): two malloc arenas and a fixed 2 MB mmap threshold in each worker, so
+    every large buffer (a panel's 2x canvas, a page, a big mask) is its own mapping, backed by huge pages
+    (`with_hugepages`) and handed back to the system when freed, and memory one thread freed is reused by the
+    next thread's allocation instead of staying in its own arena. Each new mapping is faulted in again, which
+    costs CPU: bench/RESULTS.md, "Memory", has the peaks and the CPU seconds against glibc's defaults. False
+    where there is no glibc."""
     import ctypes
 
     try:
         libc = ctypes.CDLL("libc.so.6")
     except OSError:
         return False
-    return bool(libc.mallopt(M_ARENA_MAX, 2)) and bool(libc.mallopt(M_MMAP_THRESHOLD, 1 << 20))
+    return bool(libc.mallopt(M_ARENA_MAX, 2)) and bool(libc.mallopt(M_MMAP_THRESHOLD, LEAN_MMAP_THRESHOLD))
 
 
 def two_arenas() -> bool:
@@ -265,7 +267,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keepalive", type=int, default=0,
                         help="seconds a connection is kept open for another request (default 0: closed after each)")
     parser.add_argument("--allocator", choices=("lean", "glibc", "arenas", "mmap"), default="lean",
-                        help="lean (default): 2 malloc arenas and a fixed 1 MB mmap threshold per worker (a 32-page "
+                        help="lean (default): 2 malloc arenas and a fixed 2 MB mmap threshold per worker (a 32-page "
                              "book's peak per worker under 400 MB); glibc: glibc's defaults (about 50 MB higher); "
                              "arenas: 2 malloc arenas only; mmap: a fixed 4 MB mmap threshold only: "
                              "bench/RESULTS.md, \"Memory\"")

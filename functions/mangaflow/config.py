@@ -132,11 +132,11 @@ class Settings:
     # gateway runs a worker per core, and in the cloud procedural art is only the image model's fallback;
     # each drawing thread keeps a drawing's worth of memory (bench/RESULTS.md, "Memory").
     drawings_at_once: int = 1
-    # Threads a process composes phase 7's pages on for `page` calls (phase7_finalize.page_threads); 0 is one
-    # per core. A page thread also waits on storage for its panels, so one per worker left a core idle (phase 7
-    # of an 8-page book 1.0 -> 1.8 s); each page being composed holds its pixels and its panels', and phase 5,
-    # not phase 7, is a worker's peak (bench/RESULTS.md, "Memory").
-    pages_at_once: int = 0
+    # Threads a process composes phase 7's pages on for `page` calls (phase7_finalize.page_threads). One, as for
+    # drawings: the page calls spread over the workers and read their panels before they queue, and each page
+    # being composed holds its pixels and its panels' (two per worker raised a 32-page book's peak per worker
+    # by about 20-40 MB; bench/RESULTS.md, "Memory").
+    pages_at_once: int = 1
     # Spend per request when the request names none (US dollars at list price, prices.json), and how panels
     # are drawn by an image model: one call per panel, or one per page cut along the frames.
     budget_usd: float = 2.0
@@ -223,7 +223,7 @@ class Settings:
             phase_call_timeout_s=_int("MANGAFLOW_PHASE_CALL_TIMEOUT_S", cls.phase_call_timeout_s, 2, 1800),
             vertex_concurrency=_int("MANGAFLOW_VERTEX_CONCURRENCY", cls.vertex_concurrency, 1, 20),
             drawings_at_once=_int("MANGAFLOW_DRAWINGS_AT_ONCE", cls.drawings_at_once, 1, 64),
-            pages_at_once=_int("MANGAFLOW_PAGES_AT_ONCE", cls.pages_at_once, 0, 64),
+            pages_at_once=_int("MANGAFLOW_PAGES_AT_ONCE", cls.pages_at_once, 1, 64),
             budget_usd=_float("MANGAFLOW_BUDGET_USD", cls.budget_usd, 0.0, 1000.0),
             image_mode=_choice("MANGAFLOW_IMAGE_MODE", cls.image_mode, IMAGE_MODES),
             simulated_latency_s=_float("MANGAFLOW_SIMULATED_LATENCY_S", cls.simulated_latency_s, 0.0, 600.0),

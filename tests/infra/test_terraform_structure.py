@@ -150,14 +150,14 @@ def test_functions_reach_sql_and_redis_through_the_vpc_and_read_secrets_from_sec
 
 def test_functions_run_with_the_allocator_the_local_gateway_was_measured_with(terraform):
     """The cloud functions get, as glibc tunables, what `python -m localcloud.gateway` sets by default: two
-    arenas, a fixed 1 MB mmap threshold (lean_allocator's mallopt values) and huge pages (with_hugepages)."""
+    arenas, a fixed 2 MB mmap threshold (lean_allocator's mallopt values) and huge pages (with_hugepages)."""
     from localcloud import gateway
 
     text = json.dumps(terraform["locals"]["function_env"])
     match = re.search(r'GLIBC_TUNABLES = \\"([^"\\]+)\\"', text)
     assert match, text
     tunables = dict(item.split("=") for item in match.group(1).split(":"))
-    assert tunables == {"glibc.malloc.arena_max": "2", "glibc.malloc.mmap_threshold": str(1 << 20),
+    assert tunables == {"glibc.malloc.arena_max": "2", "glibc.malloc.mmap_threshold": str(gateway.LEAN_MMAP_THRESHOLD),
                         gateway.HUGEPAGES_TUNABLE.split("=")[0]: gateway.HUGEPAGES_TUNABLE.split("=")[1]}
 
 

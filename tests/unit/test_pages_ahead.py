@@ -4,7 +4,6 @@ On in-memory stores (the pipeline tests run the same operations through the engi
 from __future__ import annotations
 
 import io
-import os
 import zipfile
 from typing import Any
 
@@ -158,7 +157,7 @@ def test_the_schema_keeps_page_a_small_positive_whole_number(page):
 def test_page_calls_compose_on_the_process_page_threads_as_many_at_once_as_configured(lettered, monkeypatch):
     """Page calls on two request threads of one process with MANGAFLOW_PAGES_AT_ONCE=2: two compositions
     meet (a barrier of two), never three, and always on the page-composing threads (a page being composed
-    holds its pixels and its panels'); 0, the default, is one per core."""
+    holds its pixels and its panels'; one, the default, per worker process)."""
     import threading
 
     from mangaflow.config import settings
@@ -196,7 +195,7 @@ def test_page_calls_compose_on_the_process_page_threads_as_many_at_once_as_confi
     assert not failures and most[0] == 2, (failures, most[0])
     assert where == {"page-composing"}, where
     monkeypatch.delenv("MANGAFLOW_PAGES_AT_ONCE")
-    assert settings().pages_at_once == 0 and phase7_finalize.page_threads(0)._max_workers == (os.cpu_count() or 1)
-    monkeypatch.setenv("MANGAFLOW_PAGES_AT_ONCE", "-1")
+    assert settings().pages_at_once == 1
+    monkeypatch.setenv("MANGAFLOW_PAGES_AT_ONCE", "0")
     with pytest.raises(Exception, match="MANGAFLOW_PAGES_AT_ONCE"):
         settings()

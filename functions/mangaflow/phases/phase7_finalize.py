@@ -516,9 +516,12 @@ class Final(Phase):
         wanted = {str(p.get("panel_id")) for p in page.get("panels", [])}
         uris = {d["panel_id"]: d["image_uri"] for d in descriptions if d["panel_id"] in wanted}
 
+        # The panels are read here, on the call's own thread: a page thread only composes and encodes (CPU), so
+        # one per core keeps the cores busy instead of waiting on storage.
+        stored = {pid: ctx.stores.artifacts.get_bytes(uri) for pid, uri in uris.items()}
+
         def draw() -> tuple[bytes, bytes]:
-            art = PanelArt({pid: ctx.stores.artifacts.get_bytes(uri) for pid, uri in uris.items()}, mirrored)
-            image = book.compose(page, art)
+            image = book.compose(page, PanelArt(stored, mirrored))
             return png_bytes(image), preview_webp(image)
 
         png, preview = page_threads(settings().pages_at_once).submit(draw).result()
@@ -540,11 +543,11 @@ class Final(Phase):
 
 @functools.lru_cache(maxsize=None)
 def page_threads(at_once: int) -> ThreadPoolExecutor:
-    """The process's threads that compose pages for `page` calls (`settings().pages_at_once` of them, 0: one per
-    core): a worker takes several calls on its request threads, and each page being composed holds a page's
-    pixels and its panels' (about 60 MB), so a worker composes a bounded number at once whatever the calls it
-    holds. A thread also waits on storage for its panels, so one per worker would leave a core idle."""
-    return ThreadPoolExecutor(max_workers=at_once or max(1, os.cpu_count() or 1), thread_name_prefix="page-composing")
+    """The process's threads that compose pages for `page` calls (`settings().pages_at_once` of them): a worker
+    takes several calls on its request threads, and each page being composed holds a page's pixels and its
+    panels' (about 60 MB), so a worker composes a bounded number at once whatever the calls it holds. The
+    calls read their panels before they queue here, so these threads only compute."""
+    return ThreadPoolExecutor(max_workers=at_once, thread_name_prefix="page-composing")
 
 
 def _mirrored(ctx: PhaseContext) -> bool:
