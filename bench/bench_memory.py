@@ -27,10 +27,20 @@ from bench_cores import REPO, RESULTS, STORY, cpu_s, memory_mb, one_book, worker
 from results import write_section  # noqa: E402 - bench/ is the script's folder
 
 sys.path.insert(0, str(REPO))
-VARIANTS = {"2 arenas, fixed 2 MB mmap threshold, huge pages (`--allocator lean`, the default)": ("--allocator", "lean"),
-            "glibc's defaults (`--allocator glibc`)": ("--allocator", "glibc"),
-            "2 arenas (`--allocator arenas`)": ("--allocator", "arenas"),
-            "fixed 4 MB mmap threshold (`--allocator mmap`)": ("--allocator", "mmap")}
+# name -> (the --only key, the gateway's arguments, GLIBC_TUNABLES for the gateway or None). The tunable variants
+# run `--allocator glibc` (nothing set by mallopt) with glibc's own tunables instead.
+HUGE = "glibc.malloc.hugetlb=1"
+VARIANTS = {
+    "2 arenas, fixed 2 MB mmap threshold, huge pages (`--allocator lean`, the default)": ("lean", ("--allocator", "lean"), None),
+    "glibc's defaults, huge pages (`--allocator glibc`)": ("glibc", ("--allocator", "glibc"), None),
+    "glibc's defaults, 4 KB pages (`--allocator glibc --no-hugepages`)": ("glibc-4k", ("--allocator", "glibc", "--no-hugepages"), None),
+    "2 arenas, huge pages (`--allocator arenas`)": ("arenas", ("--allocator", "arenas"), None),
+    "fixed 4 MB mmap threshold, huge pages (`--allocator mmap`)": ("mmap", ("--allocator", "mmap"), None),
+    "2 arenas, fixed 1 MB mmap threshold, huge pages": ("a2-m1", ("--allocator", "glibc"), f"glibc.malloc.arena_max=2:glibc.malloc.mmap_threshold={1 << 20}:{HUGE}"),
+    "2 arenas, fixed 8 MB mmap threshold, huge pages": ("a2-m8", ("--allocator", "glibc"), f"glibc.malloc.arena_max=2:glibc.malloc.mmap_threshold={8 << 20}:{HUGE}"),
+    "glibc's arenas, fixed 8 MB mmap threshold, huge pages": ("m8", ("--allocator", "glibc"), f"glibc.malloc.mmap_threshold={8 << 20}:{HUGE}"),
+    "1 arena, fixed 4 MB mmap threshold, huge pages": ("a1-m4", ("--allocator", "glibc"), f"glibc.malloc.arena_max=1:glibc.malloc.mmap_threshold={4 << 20}:{HUGE}"),
+}
 
 
 class Sampler(threading.Thread):
@@ -64,12 +74,17 @@ def _phase_windows(request_id: str) -> dict[int, tuple[float, float]]:
     return windows
 
 
-def one_run(gateway_args: tuple[str, ...], pages: int, text: str, folder: Path) -> dict[str, Any]:
+def one_run(gateway_args: tuple[str, ...], pages: int, text: str, folder: Path,
+            tunables: str | None = None) -> dict[str, Any]:
     from bench_ai import Client
     from localcloud.private_stack import PrivateStack
     from mangaflow_cli.book import download
 
+    os.environ.pop("GLIBC_TUNABLES", None)   # the gateway's own choice, or the variant's
+    if tunables:
+        os.environ["GLIBC_TUNABLES"] = tunables
     with PrivateStack({"MANGAFLOW_PROVIDER": "offline"}, folder, workers=2, gateway_args=gateway_args) as private:
+        os.environ.pop("GLIBC_TUNABLES", None)
         master = private._procs[-1].pid
         idle = [memory_mb(pid, "VmRSS") for pid in workers_of(master)]
         one_book(private.gateway, master, 1, "A warm-up story. \"Hello,\" said Ann.")
@@ -106,7 +121,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--no-write", action="store_true")
     parser.add_argument("--only", nargs="+", metavar="ALLOCATOR",
-                        help="run only these allocators (lean, glibc, arenas, mmap), in this order")
+                        help="run only these variants (" + ", ".join(v[0] for v in VARIANTS.values()) + "), in this order; "
+                             "default: the first three")
     parser.add_argument("--label", help="run the gateway's default allocator only, under this name")
     parser.add_argument("--save", help="append each run as a JSON line to this file (and write nothing)")
     parser.add_argument("--report", help="write the section from the runs saved in this file, running nothing")
@@ -121,9 +137,9 @@ def main(argv: list[str]) -> int:
         args.repeat = max(len(runs) for runs in samples.values())
         _write(samples, args)
         return 0
-    variants = {args.label: VARIANTS[next(iter(VARIANTS))]} if args.label else VARIANTS
+    variants = {args.label: VARIANTS[next(iter(VARIANTS))]} if args.label else dict(list(VARIANTS.items())[:3])
     if args.only:
-        variants = {name: flags for wanted in args.only for name, flags in VARIANTS.items() if flags[1] == wanted}
+        variants = {name: variant for wanted in args.only for name, variant in VARIANTS.items() if variant[0] == wanted}
 
     from localcloud import supervisor
 
@@ -134,8 +150,8 @@ def main(argv: list[str]) -> int:
     samples: dict[str, list[dict[str, Any]]] = {}
     with tempfile.TemporaryDirectory() as folder:
         for round_ in range(args.repeat):
-            for i, (name, gateway_args) in enumerate(variants.items()):
-                sample = one_run(gateway_args, args.pages, text, Path(folder) / f"{round_}-{i}")
+            for i, (name, (_, gateway_args, tunables)) in enumerate(variants.items()):
+                sample = one_run(gateway_args, args.pages, text, Path(folder) / f"{round_}-{i}", tunables)
                 samples.setdefault(name, []).append(sample)
                 if args.save:
                     with open(args.save, "a") as saved:
