@@ -1,6 +1,18 @@
 """The function gateway: each entry point at `/<name>`, exactly as functions-framework serves it."""
 from __future__ import annotations
 
+import contextlib
+import json
+import os
+import pathlib
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from typing import Iterator
+
 from werkzeug.test import Client
 
 from localcloud import gateway
@@ -55,9 +67,6 @@ def test_health_reports_the_addresses_it_uses_and_whether_it_reaches_them(monkey
 def test_a_worker_warms_what_a_book_imports_and_says_so_in_its_health():
     """A new worker imports the functions' modules and WARM_MODULES in the background (the first book after
     `services up` no longer waits for them); /_health tells whether that is done and what failed to import."""
-    import sys
-
-    from localcloud import gateway
 
     app = Client(build_app(["get_status"]))
     gateway.warm_imports()
@@ -68,38 +77,39 @@ def test_a_worker_warms_what_a_book_imports_and_says_so_in_its_health():
             "mangaflow.render.panel_art"} <= set(sys.modules)
 
 
+@contextlib.contextmanager
+def started_gateway(*flags: str, env: dict[str, str] | None = None) -> Iterator[subprocess.Popen]:
+    """`python -m localcloud.gateway` with `flags` on a free port, once it answers /_health as healthy."""
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    started = subprocess.Popen([sys.executable, "-m", "localcloud.gateway", "--port", str(port), *flags], env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline, answer = time.monotonic() + 60, None
+        while answer is None and time.monotonic() < deadline and started.poll() is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/_health", timeout=2) as response:
+                    answer = json.loads(response.read())
+            except OSError:
+                time.sleep(0.2)
+        assert answer is not None and answer["healthy"] is True, flags
+        yield started
+    finally:
+        started.terminate()
+        started.wait(30)
+
+
 def test_each_allocator_is_set_in_the_worker_and_the_gateway_serves_with_it():
     """`--allocator lean`, `arenas` and `mmap` set glibc's parameters in each worker before its threads
     allocate (mallopt answers 1 when it took them), and a gateway started with either serves its functions."""
-    import json
-    import socket
-    import subprocess
-    import sys
-    import time
-    import urllib.request
-
     probe = ("import json, sys; from localcloud.gateway import fixed_mmap_threshold, lean_allocator, two_arenas; "
              "print(json.dumps([two_arenas(), lean_allocator(), fixed_mmap_threshold()]))")
     assert json.loads(subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
                                      check=True).stdout) == [True, True, True]
-    for allocator in ("lean", "arenas", "mmap"):
-        with socket.socket() as free:
-            free.bind(("127.0.0.1", 0))
-            port = free.getsockname()[1]
-        gateway = subprocess.Popen([sys.executable, "-m", "localcloud.gateway", "--port", str(port), "--workers", "1",
-                                    "--allocator", allocator], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            deadline, answer = time.monotonic() + 60, None
-            while answer is None and time.monotonic() < deadline and gateway.poll() is None:
-                try:
-                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/_health", timeout=2) as response:
-                        answer = json.loads(response.read())
-                except OSError:
-                    time.sleep(0.2)
-            assert answer is not None and answer["healthy"] is True, allocator
-        finally:
-            gateway.terminate()
-            gateway.wait(30)
+    for allocator in ("lean", "arenas", "mmap", "glibc"):
+        with started_gateway("--workers", "1", "--allocator", allocator):
+            pass
 
 
 def test_with_hugepages_adds_the_tunable_once_and_keeps_the_callers():
@@ -113,8 +123,6 @@ def test_with_hugepages_adds_the_tunable_once_and_keeps_the_callers():
 
 
 def _worker_environments(master: int) -> list[dict[str, str]]:
-    import pathlib
-
     children = pathlib.Path(f"/proc/{master}/task/{master}/children").read_text().split()
     found = []
     for pid in [master, *map(int, children)]:
@@ -126,47 +134,18 @@ def _worker_environments(master: int) -> list[dict[str, str]]:
 def test_the_gateway_starts_again_with_huge_pages_as_the_same_process_and_its_workers_inherit_them():
     """From the command line the gateway re-executes itself (same pid, same arguments) with glibc's hugetlb
     tunable, since glibc reads it only at a process's start; `--no-hugepages` leaves the environment alone."""
-    import json
-    import os
-    import socket
-    import subprocess
-    import sys
-    import time
-    import urllib.request
-
     for flags, expected in (((), "glibc.malloc.hugetlb=1"), (("--no-hugepages",), None)):
-        with socket.socket() as free:
-            free.bind(("127.0.0.1", 0))
-            port = free.getsockname()[1]
         env = {k: v for k, v in os.environ.items() if k != "GLIBC_TUNABLES"}
-        started = subprocess.Popen([sys.executable, "-m", "localcloud.gateway", "--port", str(port), "--workers", "2",
-                                    *flags], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            deadline, answer = time.monotonic() + 60, None
-            while answer is None and time.monotonic() < deadline and started.poll() is None:
-                try:
-                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/_health", timeout=2) as response:
-                        answer = json.loads(response.read())
-                except OSError:
-                    time.sleep(0.2)
-            assert answer is not None and answer["healthy"] is True, flags
+        with started_gateway("--workers", "2", *flags, env=env) as started:
             environments = _worker_environments(started.pid)   # the pid we started is still the master
             assert len(environments) == 3, flags
             assert [e.get("GLIBC_TUNABLES") for e in environments] == [expected] * 3, flags
-        finally:
-            started.terminate()
-            started.wait(30)
 
 
 def test_huge_pages_reach_the_kernel_where_it_offers_them():
     """A process started with the tunable backs a large image with transparent huge pages whenever the kernel's
     setting is `madvise` or `always` (and with none where it is `never`): the faults that made drawing slow
     happen once per 2 MB, not once per 4 KB."""
-    import pathlib
-    import re
-    import subprocess
-    import sys
-
     mode = re.search(r"\[(\w+)\]", pathlib.Path("/sys/kernel/mm/transparent_hugepage/enabled").read_text()).group(1)
     probe = ("from PIL import Image; canvas = Image.new('RGB', (3656, 5208), (250, 250, 250)); "
              "import re; print(re.search(r'AnonHugePages:\\s+(\\d+)', open('/proc/self/smaps_rollup').read()).group(1))")
@@ -174,8 +153,6 @@ def test_huge_pages_reach_the_kernel_where_it_offers_them():
     def huge_kb(env: dict[str, str]) -> int:
         return int(subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True,
                                   check=True).stdout)
-
-    import os
 
     plain = {k: v for k, v in os.environ.items() if k != "GLIBC_TUNABLES"}
     with_tunable = huge_kb(gateway.with_hugepages(plain))

@@ -314,3 +314,47 @@ class World:
         row = self.requests.create(user, language=language, pages=pages, input_uri=uri, style=None, title=None)
         self.progress.open_session(row["request_id"], user)
         return row
+
+
+class Meeting:
+    """Wraps `original` so that calls on different threads must meet `parties` at a time (a threading.Barrier,
+    broken by a lone call): `most` is the most calls seen at once, `threads` the callers' thread-name prefixes
+    (a pool's threads are named `<prefix>_<n>`)."""
+
+    def __init__(self, original: Any, parties: int = 2, timeout: float = 20) -> None:
+        import threading
+
+        self.original, self.most, self.threads = original, 0, set()
+        self._met, self._lock, self._active = threading.Barrier(parties, timeout=timeout), threading.Lock(), 0
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        import threading
+
+        with self._lock:
+            self._active += 1
+            self.most = max(self.most, self._active)
+            self.threads.add(threading.current_thread().name.rsplit("_", 1)[0])
+        try:
+            self._met.wait()
+            return self.original(*args, **kwargs)
+        finally:
+            with self._lock:
+                self._active -= 1
+
+
+def on_threads(call: Any, arguments: list[Any], timeout: float = 60) -> list[BaseException]:
+    """`call(argument)` for each argument, each on a thread of its own, all at once; what they raised."""
+    import threading
+
+    failures: list[BaseException] = []
+
+    def one(argument: Any) -> None:
+        try:
+            call(argument)
+        except BaseException as err:  # noqa: BLE001 - returned to the test
+            failures.append(err)
+
+    threads = [threading.Thread(target=one, args=(argument,)) for argument in arguments]
+    [t.start() for t in threads]
+    [t.join(timeout) for t in threads]
+    return failures

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from fakes import World
+from fakes import Meeting, World, on_threads
 from mangaflow import schemas
 from mangaflow.errors import DomainError
 from mangaflow.phases import phase7_finalize
@@ -158,41 +158,16 @@ def test_page_calls_compose_on_the_process_page_threads_as_many_at_once_as_confi
     """Page calls on two request threads of one process with MANGAFLOW_PAGES_AT_ONCE=2: two compositions
     meet (a barrier of two), never three, and always on the page-composing threads (a page being composed
     holds its pixels and its panels'; one, the default, per worker process)."""
-    import threading
-
     from mangaflow.config import settings
 
     monkeypatch.setenv("MANGAFLOW_PAGES_AT_ONCE", "2")
     assert settings().pages_at_once == 2
     world, request_id = lettered
-    met, lock, active, most, where = threading.Barrier(2, timeout=20), threading.Lock(), [0], [0], set()
-    original = phase7_finalize.Book.compose
-
-    def watched(self, page, art, lettered=True):  # type: ignore[no-untyped-def]
-        with lock:
-            active[0] += 1
-            most[0] = max(most[0], active[0])
-            where.add(threading.current_thread().name.rsplit("_", 1)[0])
-        try:
-            met.wait()  # a lone composition (one thread) breaks the barrier
-            return original(self, page, art, lettered)
-        finally:
-            with lock:
-                active[0] -= 1
-
-    monkeypatch.setattr(phase7_finalize.Book, "compose", watched)
-    failures: list[BaseException] = []
-
-    def one(number: int) -> None:
-        try:
-            run(world, 7, request_id, operation="page", page=number)
-        except BaseException as err:  # noqa: BLE001 - reported below
-            failures.append(err)
-
-    threads = [threading.Thread(target=one, args=(n,)) for n in (1, 2)]
-    [t.start() for t in threads]
-    [t.join(60) for t in threads]
-    assert not failures and most[0] == 2, (failures, most[0])
+    meeting = Meeting(phase7_finalize.Book.compose)   # a lone composition (one thread) breaks the barrier
+    monkeypatch.setattr(phase7_finalize.Book, "compose", lambda self, *args, **kwargs: meeting(self, *args, **kwargs))
+    failures = on_threads(lambda number: run(world, 7, request_id, operation="page", page=number), [1, 2])
+    assert not failures and meeting.most == 2, (failures, meeting.most)
+    where = meeting.threads
     assert where == {"page-composing"}, where
     monkeypatch.delenv("MANGAFLOW_PAGES_AT_ONCE")
     assert settings().pages_at_once == 1

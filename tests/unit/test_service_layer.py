@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from fakes import World
+from fakes import Meeting, World, on_threads
 from mangaflow.auth import Principal
 from mangaflow.errors import Conflict, DomainError, Forbidden, NotFound, Unauthenticated
 from mangaflow.hitl import tokens
@@ -140,8 +140,6 @@ def test_a_process_draws_panels_on_its_own_drawing_threads(world: World, monkeyp
     """Panel calls on four threads of one process, two drawing threads: two drawings meet (a barrier of two),
     never three, and always on the drawing threads (each drawing holds a canvas of tens of MB, and the
     memory a thread's malloc arena grew to stays with it)."""
-    import threading
-
     from mangaflow.render import panel_art
 
     monkeypatch.setenv("MANGAFLOW_DRAWINGS_AT_ONCE", "2")
@@ -150,34 +148,11 @@ def test_a_process_draws_panels_on_its_own_drawing_threads(world: World, monkeyp
     through_phase(world, 4, rid)
     panel_ids = run(world, 5, rid, operation="plan")["panel_ids"]
     assert len(panel_ids) >= 4, panel_ids
-    met, lock, active, most, where = threading.Barrier(2, timeout=20), threading.Lock(), [0], [0], set()
-    draw = panel_art.draw_panel
-
-    def watched(*args: Any, **kwargs: Any) -> Any:
-        with lock:
-            active[0] += 1
-            most[0] = max(most[0], active[0])
-            where.add(threading.current_thread().name.rsplit("_", 1)[0])
-        try:
-            met.wait()  # a lone drawing (one slot) breaks the barrier
-            return draw(*args, **kwargs)
-        finally:
-            with lock:
-                active[0] -= 1
-
-    monkeypatch.setattr(panel_art, "draw_panel", watched)
-    failures: list[BaseException] = []
-
-    def one(panel_id: str) -> None:
-        try:
-            run(world, 5, rid, operation="panel", panel_id=panel_id)
-        except BaseException as err:  # noqa: BLE001 - reported below
-            failures.append(err)
-
-    threads = [threading.Thread(target=one, args=(p,)) for p in panel_ids[:4]]
-    [t.start() for t in threads]
-    [t.join(60) for t in threads]
-    assert not failures and most[0] == 2, (failures, most[0])
+    meeting = Meeting(panel_art.draw_panel)   # a lone drawing (one slot) breaks the barrier
+    monkeypatch.setattr(panel_art, "draw_panel", meeting)
+    failures = on_threads(lambda panel_id: run(world, 5, rid, operation="panel", panel_id=panel_id), panel_ids[:4])
+    assert not failures and meeting.most == 2, (failures, meeting.most)
+    where = meeting.threads
     assert where == {"panel-drawing"}, where
 
 
