@@ -267,14 +267,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keepalive", type=int, default=0,
                         help="seconds a connection is kept open for another request (default 0: closed after each)")
     parser.add_argument("--allocator", choices=("lean", "glibc", "arenas", "mmap"), default="lean",
-                        help="lean (default): 2 malloc arenas and a fixed 2 MB mmap threshold per worker (a 32-page "
-                             "book's peak per worker under 400 MB); glibc: glibc's defaults (50-90 MB higher, about 10 %% faster); "
-                             "arenas: 2 malloc arenas only; mmap: a fixed 4 MB mmap threshold only: "
-                             "bench/RESULTS.md, \"Memory\"")
+                        help="lean (default): 2 malloc arenas and a fixed 2 MB mmap threshold per worker (a "
+                             "32-page book's peak per worker under 400 MB); glibc: glibc's defaults (40-70 MB "
+                             "higher, 10-15 %% faster); arenas: 2 malloc arenas only; mmap: a fixed 4 MB mmap "
+                             "threshold only: bench/RESULTS.md, \"Memory\"")
     parser.add_argument("--no-hugepages", dest="hugepages", action="store_false",
                         help="leave glibc's malloc on 4 KB pages (default: transparent huge pages, GLIBC_TUNABLES "
-                             "glibc.malloc.hugetlb=1: a panel's canvas is faulted in 2 MB at a time, not 4 KB; "
-                             "about 8 %% less CPU for a 32-page book: bench/RESULTS.md, \"Memory\")")
+                             "glibc.malloc.hugetlb=1, so the lean allocator's fresh mappings are faulted in 2 MB "
+                             "at a time: bench/RESULTS.md, \"Memory\")")
     args = parser.parse_args(argv)
     if argv is None and args.hugepages and with_hugepages(dict(os.environ)) != dict(os.environ):
         # glibc reads its tunables when a process starts: from the command line, the gateway starts again as

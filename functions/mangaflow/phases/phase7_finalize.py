@@ -517,7 +517,7 @@ class Final(Phase):
         uris = {d["panel_id"]: d["image_uri"] for d in descriptions if d["panel_id"] in wanted}
 
         # The panels are read here, on the call's own thread: a page thread only composes and encodes (CPU), so
-        # one per core keeps the cores busy instead of waiting on storage.
+        # one per worker keeps its core busy instead of waiting on storage.
         stored = {pid: ctx.stores.artifacts.get_bytes(uri) for pid, uri in uris.items()}
 
         def draw() -> tuple[bytes, bytes]:
