@@ -443,3 +443,34 @@ print((kb('VmHWM') - before) / 1024)
                                   check=True).stdout) for mood, place in (("joy", "garden"), ("sad", "town street"))]
     # one canvas is 76 MB; the sky's full-size gradient and the canvas held under the washes made 127-140 MB
     assert max(rises) < 112, rises
+
+
+@pytest.mark.parametrize("points", [
+    [(10, 10), (120, 30), (90, 140), (20, 100)],                 # inside
+    [(-40, 20), (60, -30), (150, 90), (30, 160)],                # off the top-left corner
+    [(150, 150), (260, 170), (240, 260), (160, 240)],            # off the bottom-right corner
+    [(30.5, 40.25), (170.75, 55.5), (120.125, 180.5), (35.5, 150.75)],   # fractional corners
+])
+@pytest.mark.parametrize("width", [2, 3, 7])
+def test_an_outlined_polygon_on_its_own_box_is_pillows_polygon(points, width):
+    """CanvasDraw draws an outlined polygon on the polygon's box instead of through a canvas-sized mask; the
+    result is Pillow's own polygon (whole-pixel corners: identical; fractional ones: at most a pixel or two
+    where the moved coordinates round the other way)."""
+    from PIL import ImageDraw
+
+    from mangaflow.render.art_tones import CanvasDraw
+
+    ours, pillows = (Image.new("RGB", (200, 200), (240, 236, 228)) for _ in range(2))
+    CanvasDraw(ours).polygon(points, fill=(200, 90, 60), outline=(20, 20, 30), width=width)
+    ImageDraw.Draw(pillows).polygon(points, fill=(200, 90, 60), outline=(20, 20, 30), width=width)
+    differing = sum(1 for a, b in zip(ours.tobytes(), pillows.tobytes()) if a != b)
+    assert ours.tobytes() != Image.new("RGB", (200, 200), (240, 236, 228)).tobytes()
+    if all(float(x).is_integer() and float(y).is_integer() for x, y in points):
+        assert differing == 0
+    else:
+        assert differing <= 2 * 3, differing
+    # an outline of width 1 and a fill-only polygon go straight to Pillow
+    one, two = (Image.new("RGB", (200, 200)) for _ in range(2))
+    CanvasDraw(one).polygon(points, fill=(9, 9, 9), outline=(200, 200, 200))
+    ImageDraw.Draw(two).polygon(points, fill=(9, 9, 9), outline=(200, 200, 200))
+    assert one.tobytes() == two.tobytes()

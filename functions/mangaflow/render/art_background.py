@@ -10,7 +10,7 @@ from typing import Callable
 from PIL import Image, ImageDraw
 
 from mangaflow.render.art_scene import Scene
-from mangaflow.render.art_tones import paint_glow, paint_vertical_gradient, tone_polygon, vertical_gradient
+from mangaflow.render.art_tones import CanvasDraw, paint_glow, paint_vertical_gradient, tone_polygon, vertical_gradient
 from mangaflow.render.palette import INK, LANTERN, PAPER, RGB, Light, grey, light_for, mix, shade
 
 # Horizon height (share of the panel) per camera: looking down pushes it up, looking up pulls it down.
@@ -70,7 +70,7 @@ def make_stage(canvas: Image.Image, scene: Scene) -> Stage:
     w, h = canvas.size
     horizon = h * HORIZON[scene.camera]
     vanish_x = w * (0.38 + 0.24 * rng.random())
-    return Stage(canvas, ImageDraw.Draw(canvas), scene, light_for(scene.time_of_day, scene.weather), rng,
+    return Stage(canvas, CanvasDraw(canvas), scene, light_for(scene.time_of_day, scene.weather), rng,
                  horizon, vanish_x, max(2, round(h / 360)), PROP_SCALE[scene.camera])
 
 

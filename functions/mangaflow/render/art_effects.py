@@ -11,13 +11,13 @@ from PIL import Image, ImageChops, ImageDraw
 
 from mangaflow.render.art_background import FLASH, weather_is_outside
 from mangaflow.render.art_scene import Scene
-from mangaflow.render.art_tones import DOT_PERIOD, dot_tone, paint_glow, shape_mask
+from mangaflow.render.art_tones import CanvasDraw, DOT_PERIOD, dot_tone, paint_glow, shape_mask
 from mangaflow.render.palette import INK, PAPER, grey
 
 
 def draw_mood_behind(canvas: Image.Image, scene: Scene, focus: tuple[float, float], rng: random.Random, line: int) -> None:
     """Effects that belong to the background: speed lines, focus lines, gloom, a mysterious vignette."""
-    draw = ImageDraw.Draw(canvas)
+    draw = CanvasDraw(canvas)
     w, h = canvas.size
     if scene.mood == "tension":
         _speed_lines(draw, w, h, rng, line)
@@ -121,7 +121,7 @@ def draw_weather_behind(canvas: Image.Image, scene: Scene, rng: random.Random, l
     Indoors nothing is drawn here: the weather is in the windows, drawn with the room."""
     if weather_is_outside(scene):
         return []
-    draw = ImageDraw.Draw(canvas)
+    draw = CanvasDraw(canvas)
     w, h = canvas.size
     if scene.weather == "storm":
         _lightning(canvas, draw, w, h, rng, line)
@@ -137,7 +137,7 @@ def draw_weather_behind(canvas: Image.Image, scene: Scene, rng: random.Random, l
 
 def draw_weather_front(canvas: Image.Image, scene: Scene, strokes: list[Stroke], line: int) -> None:
     """Rain and snow in front of the figures: only the strokes that keep clear of every head."""
-    draw = ImageDraw.Draw(canvas)
+    draw = CanvasDraw(canvas)
     for stroke in strokes:
         _draw_stroke(draw, scene, stroke, line)
 

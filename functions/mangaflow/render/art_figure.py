@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from PIL import Image, ImageDraw
 
+from mangaflow.render.art_tones import CanvasDraw
 from mangaflow.render.art_scene import HEAD_SHARE, Placement
 from mangaflow.render.palette import INK, PAPER, RGB, FigureColours, figure_colours, grey, luminance, mix, shade, stable_int
 
@@ -109,7 +110,7 @@ class _Painter:
 
     def __init__(self, canvas: Image.Image, figure: Figure, body: Body, expression: str, style: str, silhouette: bool):
         self.canvas = canvas
-        self.draw = ImageDraw.Draw(canvas)
+        self.draw = CanvasDraw(canvas)
         self.f = figure
         self.b = body
         self.expression = expression

@@ -13,7 +13,7 @@ from mangaflow.render.art_effects import (HeadZone, Stroke, draw_mood_behind, dr
                                           indoor_flash, vignette_clear_of_heads)
 from mangaflow.render.art_figure import draw_figure, pose_figure, resolve_figure
 from mangaflow.render.art_scene import Placement, Scene, read_scene
-from mangaflow.render.art_tones import vertical_gradient
+from mangaflow.render.art_tones import CanvasDraw, vertical_gradient
 from mangaflow.render.palette import INK, PAPER, TONE_LIGHT, grey, mix
 
 VARIANTS = ("none", "simplified", "placeholder")
@@ -177,7 +177,7 @@ def draw_character_sheet(character: dict, size_px: int = 512) -> Image.Image:
         raise ValueError(f"size_px must be an integer between {MIN_SIDE_PX * 4} and {MAX_SIDE_PX} px; got {size_px!r}")
     side = size_px * SUPERSAMPLE
     canvas = vertical_gradient((side, side), PAPER, TONE_LIGHT)
-    draw = ImageDraw.Draw(canvas)
+    draw = CanvasDraw(canvas)
     line = max(2, side // 300)
     floor_y = side * 0.9
     draw.line((side * 0.05, floor_y, side * 0.95, floor_y), fill=grey(0.4), width=line)
