@@ -164,6 +164,18 @@ def function_urls(base_url: str | None, overrides: Iterable[str] = ()) -> dict[s
 M_ARENA_MAX, M_MMAP_THRESHOLD = -8, -3  # glibc's mallopt parameters (malloc.h)
 
 
+def _mallopt(*settings: tuple[int, int]) -> bool:
+    """glibc's mallopt(parameter, value) for each setting, in this process; True when glibc took them all,
+    False where there is no glibc."""
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return False
+    return all(bool(libc.mallopt(parameter, value)) for parameter, value in settings)
+
+
 LEAN_MMAP_THRESHOLD = 2 << 20   # a transparent huge page: every buffer this large is its own mapping
 
 
@@ -174,26 +186,14 @@ def lean_allocator() -> bool:
     next thread's allocation instead of staying in its own arena. Each new mapping is faulted in again, which
     costs CPU: bench/RESULTS.md, "Memory", has the peaks and the CPU seconds against glibc's defaults. False
     where there is no glibc."""
-    import ctypes
-
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:
-        return False
-    return bool(libc.mallopt(M_ARENA_MAX, 2)) and bool(libc.mallopt(M_MMAP_THRESHOLD, LEAN_MMAP_THRESHOLD))
+    return _mallopt((M_ARENA_MAX, 2), (M_MMAP_THRESHOLD, LEAN_MMAP_THRESHOLD))
 
 
 def two_arenas() -> bool:
     """`--allocator arenas`: at most two malloc arenas in each worker (glibc's default is 8 per core), so
     memory one thread freed is reused by the next thread's allocation instead of staying in its own arena;
     glibc's dynamic mmap threshold is kept. False where there is no glibc."""
-    import ctypes
-
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:
-        return False
-    return bool(libc.mallopt(M_ARENA_MAX, 2))
+    return _mallopt((M_ARENA_MAX, 2))
 
 
 def fixed_mmap_threshold(threshold: int = 4 << 20) -> bool:
@@ -202,13 +202,7 @@ def fixed_mmap_threshold(threshold: int = 4 << 20) -> bool:
     system when freed, while smaller allocations stay in the arenas. glibc's dynamic threshold rises to the
     largest buffer freed (up to 32 MB), after which canvases come from the arenas, which keep them. False
     where there is no glibc."""
-    import ctypes
-
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:
-        return False
-    return bool(libc.mallopt(M_MMAP_THRESHOLD, threshold))
+    return _mallopt((M_MMAP_THRESHOLD, threshold))
 
 
 HUGEPAGES_TUNABLE = "glibc.malloc.hugetlb=1"
@@ -244,12 +238,8 @@ def serve(host: str, port: int, workers: int = 1, threads: int = 8, keepalive: i
                 self.cfg.set(key, value)
 
         def load(self):  # type: ignore[no-untyped-def]
-            if allocator == "lean":  # in the worker, before its threads allocate anything
-                lean_allocator()
-            elif allocator == "arenas":
-                two_arenas()
-            elif allocator == "mmap":
-                fixed_mmap_threshold()
+            # in the worker, before its threads allocate anything ("glibc": nothing to set)
+            {"lean": lean_allocator, "arenas": two_arenas, "mmap": fixed_mmap_threshold}.get(allocator, bool)()
             app = build_app()
             threading.Thread(target=warm_imports, name="warm-imports", daemon=True).start()
             return app
@@ -276,10 +266,11 @@ def main(argv: list[str] | None = None) -> int:
                              "glibc.malloc.hugetlb=1, so the lean allocator's fresh mappings are faulted in 2 MB "
                              "at a time: bench/RESULTS.md, \"Memory\")")
     args = parser.parse_args(argv)
-    if argv is None and args.hugepages and with_hugepages(dict(os.environ)) != dict(os.environ):
+    wanted = with_hugepages(dict(os.environ))
+    if argv is None and args.hugepages and wanted != dict(os.environ):
         # glibc reads its tunables when a process starts: from the command line, the gateway starts again as
         # the same process (same pid and arguments) with the tunable set, and its workers inherit it.
-        os.execve(sys.executable, [sys.executable, *sys.orig_argv[1:]], with_hugepages(dict(os.environ)))
+        os.execve(sys.executable, [sys.executable, *sys.orig_argv[1:]], wanted)
     try:
         serve(args.host, args.port, args.workers, args.threads, args.keepalive, args.allocator)
     except KeyboardInterrupt:

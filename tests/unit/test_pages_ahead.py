@@ -167,8 +167,7 @@ def test_page_calls_compose_on_the_process_page_threads_as_many_at_once_as_confi
     monkeypatch.setattr(phase7_finalize.Book, "compose", lambda self, *args, **kwargs: meeting(self, *args, **kwargs))
     failures = on_threads(lambda number: run(world, 7, request_id, operation="page", page=number), [1, 2])
     assert not failures and meeting.most == 2, (failures, meeting.most)
-    where = meeting.threads
-    assert where == {"page-composing"}, where
+    assert meeting.threads == {"page-composing"}, meeting.threads
     monkeypatch.delenv("MANGAFLOW_PAGES_AT_ONCE")
     assert settings().pages_at_once == 1
     monkeypatch.setenv("MANGAFLOW_PAGES_AT_ONCE", "0")

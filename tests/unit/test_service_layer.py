@@ -152,8 +152,7 @@ def test_a_process_draws_panels_on_its_own_drawing_threads(world: World, monkeyp
     monkeypatch.setattr(panel_art, "draw_panel", meeting)
     failures = on_threads(lambda panel_id: run(world, 5, rid, operation="panel", panel_id=panel_id), panel_ids[:4])
     assert not failures and meeting.most == 2, (failures, meeting.most)
-    where = meeting.threads
-    assert where == {"panel-drawing"}, where
+    assert meeting.threads == {"panel-drawing"}, meeting.threads
 
 
 def test_a_pass_with_a_warning_is_shown_at_the_gate(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
