@@ -137,6 +137,9 @@ class Settings:
     # being composed holds its pixels and its panels' (two per worker raised a 32-page book's peak per worker
     # by about 20-40 MB; bench/RESULTS.md, "Memory").
     pages_at_once: int = 1
+    # Phase 5 composes a page as soon as its last panel is drawn, lettered as phase 6 will letter it
+    # (phase5_images.Images.finish_page_of): 1 (the default) or 0, phase 7 composing every page itself.
+    pages_with_panels: int = 1
     # Spend per request when the request names none (US dollars at list price, prices.json), and how panels
     # are drawn by an image model: one call per panel, or one per page cut along the frames.
     budget_usd: float = 2.0
@@ -224,6 +227,7 @@ class Settings:
             vertex_concurrency=_int("MANGAFLOW_VERTEX_CONCURRENCY", cls.vertex_concurrency, 1, 20),
             drawings_at_once=_int("MANGAFLOW_DRAWINGS_AT_ONCE", cls.drawings_at_once, 1, 64),
             pages_at_once=_int("MANGAFLOW_PAGES_AT_ONCE", cls.pages_at_once, 1, 64),
+            pages_with_panels=_int("MANGAFLOW_PAGES_WITH_PANELS", cls.pages_with_panels, 0, 1),
             budget_usd=_float("MANGAFLOW_BUDGET_USD", cls.budget_usd, 0.0, 1000.0),
             image_mode=_choice("MANGAFLOW_IMAGE_MODE", cls.image_mode, IMAGE_MODES),
             simulated_latency_s=_float("MANGAFLOW_SIMULATED_LATENCY_S", cls.simulated_latency_s, 0.0, 600.0),

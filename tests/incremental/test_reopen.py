@@ -102,11 +102,14 @@ def test_reopened_at_phase_6_one_corrected_line_reletters_one_page_and_draws_not
     assert corrected["lettering"]["relettered_pages"] == [2]
     assert len(_image_calls(real_stores, rid)) == at_phase_6["images_before"]  # 0 image calls
     assert [c for c in real_stores.model_calls.list(rid) if c["phase"] in (6, 7)] == []
-    # Phase 7 composed page 2 only: every other page is the finished run's, copied by its inputs' hash.
+    # Phase 7 composed page 2 only: every other page is the finished run's, found by its inputs' hash as phase 5
+    # made it when its last panel was drawn (the same file).
     finished = chosen_output(after, 7, book_runs)
-    first_final = _whole(before, 7)[-1]["attempt"]
-    assert {e["page"]: e.get("reused_from") for e in finished["pages_composed"]} == \
-        {n: (None if n == 2 else first_final) for n in range(1, 9)}
+    first = chosen_output(before, 7, book_runs)
+    assert {e["page"]: bool(e.get("made_with_panels")) for e in finished["pages_composed"]} == \
+        {n: n != 2 for n in range(1, 9)}
+    assert not any(e.get("reused_from") for e in finished["pages_composed"])
+    assert [p["uri"] == q["uri"] for p, q in zip(finished["pages"], first["pages"])] == [n != 2 for n in range(1, 9)]
     # A new PDF with the corrected line; the old book's files are still served, unchanged.
     assert after["exports"]["pdf"] != before["exports"]["pdf"]
     pdf = pypdf.PdfReader(io.BytesIO(book_runs.artifact(rid, after["exports"]["pdf"])))

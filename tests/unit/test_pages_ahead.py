@@ -23,6 +23,9 @@ STORY = ('Mia found a lantern on the shore. "Who left you here?" Mia asked. Tom 
 def environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MANGAFLOW_SIGNING_KEY", "unit-test-key")
     monkeypatch.setenv("MANGAFLOW_PROVIDER", "offline")
+    # These are phase 7's own page calls: phase 5 making the pages as their panels arrive is switched off
+    # (tests/unit/test_pages_with_panels.py covers that).
+    monkeypatch.setenv("MANGAFLOW_PAGES_WITH_PANELS", "0")
 
 
 def run(world: World, phase: int, request_id: str, attempt: int = 1, **body: Any) -> dict[str, Any]:

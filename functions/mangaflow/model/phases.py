@@ -418,6 +418,9 @@ class ComposedPage(Shape):
     inputs_sha256: Sha256 | None = None
     reused_from: int | None = Field(None, ge=1, description="The earlier attempt whose page (same "
                                     "`inputs_sha256`) was stored again instead of composing it.")
+    made_with_panels: bool | None = Field(None, description="True when phase 5 composed the page as its last "
+                                          "panel was drawn (lettered as phase 6 lettered it, same "
+                                          "`inputs_sha256`): phase 7 took it as stored.")
 
 
 class Exports(Shape):

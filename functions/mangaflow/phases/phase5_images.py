@@ -253,6 +253,35 @@ class Images(Phase):
         return {**description, "panel_id": panel_id, "image_uri": uri, "size_px": list(size), "attempt": ctx.attempt,
                 "fallback": variant, "provenance": art.provenance, "inputs_sha256": key.rsplit(":", 1)[-1]}, variant
 
+    def finish_page_of(self, ctx: PhaseContext, panel_id: str) -> str | None:
+        """After a panel is recorded: when it was the last of its page to be drawn in this attempt, the page is
+        lettered and composed now (`phase7_finalize.make_page_ahead`), while the model still draws other panels,
+        so phase 7 has only the exports left to write when it runs as phase 6 leaves the page ("pages compose as
+        their panels arrive"). Best effort: whatever fails here only leaves the page to phase 7. Returns the
+        page's key when it is made (or was already), None otherwise."""
+        from . import phase7_finalize
+
+        if not settings().pages_with_panels:
+            return None
+        try:
+            page = next((page for page in ctx.inputs["storyboard"].get("pages", [])
+                         if any(str(p.get("panel_id")) == panel_id for p in page.get("panels", []))), None)
+            if page is None:
+                return None
+            wanted = [str(p.get("panel_id")) for p in page.get("panels", [])]
+            drawn = {run["panel_id"]: run["output_uri"] for run in ctx.stores.phase_runs.list(ctx.request_id, 5)
+                     if run.get("panel_id") in wanted and int(run["attempt"]) == ctx.attempt
+                     and run.get("status") == "succeeded" and run.get("output_uri")}
+            if len(drawn) < len(set(wanted)):
+                return None   # another panel of the page is still to come; its call makes the page
+            descriptions = {pid: ctx.stores.artifacts.get_json(drawn[pid]) for pid in wanted}
+            return phase7_finalize.make_page_ahead(ctx, page, descriptions,
+                                                   drawing_threads(settings().drawings_at_once))
+        except Exception as err:  # noqa: BLE001 - phase 7 composes any page not made here
+            log_event("a page could not be made with its panels; phase 7 will compose it", logging.WARNING,
+                      request_id=ctx.request_id, panel_id=panel_id, error=str(err))
+            return None
+
     def kept_from_shown(self, ctx: PhaseContext, panel_id: str) -> tuple[dict, str] | None:
         """A one-panel redo (`regenerate_panel:<panel>`, from the gate) keeps every other panel of the version
         shown at the gate exactly as it was: no description, no drawing, no model call."""

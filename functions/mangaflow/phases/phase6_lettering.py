@@ -90,11 +90,7 @@ def run(inputs: dict, feedback: dict | None, provider: Any = None, previous: dic
         raise LetteringError("inputs.storyboard must be the phase 4 output with a 'pages' list")
     images = inputs.get("images") or {}
     descriptions = {d.get("panel_id"): d for d in images.get("image_descriptions", []) if isinstance(d, dict)}
-    language = _language(inputs, storyboard)
-    direction = storyboard.get("reading_direction") or ("rtl" if language == "ja" else "ltr")
-    if direction not in ("rtl", "ltr"):
-        raise LetteringError(f"storyboard.reading_direction must be 'rtl' or 'ltr', got {direction!r}")
-    page_size = storyboard.get("page_size_px") or list(PAGE_SIZE_PX)
+    language, direction, page_size = reading(inputs, storyboard)
     earlier = list((previous or {}).get("bubble_edits") or [])
     mods = earlier + feedback_edits(feedback, storyboard, language, previous)
 
@@ -102,23 +98,13 @@ def run(inputs: dict, feedback: dict | None, provider: Any = None, previous: dic
     overflow = collisions = splits = 0
     smallest = None
     for page in storyboard["pages"]:
-        rects = panel_rects_px(page, page_size)
-        for panel in sorted(page.get("panels", []), key=lambda p: p.get("reading_order", 0)):
-            pid = str(panel["panel_id"])
-            _, _, pw, ph = rects[pid]
-            dialogues = _dialogues_with_feedback(panel, mods, language)
-            heads = _heads(descriptions.get(pid), pw, ph)
-            letterer = PanelLetterer(pw, ph, heads, direction, language, mods, pid)
-            bubbles = letterer.letter(dialogues)
-            placements = [_placement(b, pw, ph) for b in bubbles]
-            report = measure_lettering(placements, (pw, ph))
-            overflow += report["overflow"]
+        for entry, letterer, bubbles in letter_page(page, page_size, descriptions, direction, language, mods):
+            overflow += measure_lettering(entry["placements"], tuple(entry["panel_size_px"]))["overflow"]
             collisions += letterer.collisions
             splits += sum(1 for b in bubbles if b.linked_to is not None)
             for b in bubbles:
                 smallest = b.size_px if smallest is None else min(smallest, b.size_px)
-            placements_out.append({"panel_id": pid, "panel_size_px": [pw, ph],
-                                   "dialogues": dialogues, "placements": placements})
+            placements_out.append(entry)
 
     output = dict(storyboard)
     for key, value in images.items():
@@ -135,6 +121,33 @@ def run(inputs: dict, feedback: dict | None, provider: Any = None, previous: dic
                                 "status": "completed"},
     })
     return output
+
+
+def letter_page(page: dict, page_size: Any, descriptions: dict, direction: str, language: str,
+                mods: list[dict]) -> list[tuple[dict, "PanelLetterer", list[Bubble]]]:
+    """Every panel of one storyboard page lettered, in reading order: its `dialogue_placements` entry, its letterer
+    and bubbles. A page depends only on itself, its panels' staging (`descriptions`, phase 5) and the edits, so
+    phase 5 can letter a page as soon as its panels are drawn (`phase7_finalize.make_page_ahead`)."""
+    rects = panel_rects_px(page, page_size)
+    lettered = []
+    for panel in sorted(page.get("panels", []), key=lambda p: p.get("reading_order", 0)):
+        pid = str(panel["panel_id"])
+        _, _, pw, ph = rects[pid]
+        dialogues = _dialogues_with_feedback(panel, mods, language)
+        letterer = PanelLetterer(pw, ph, _heads(descriptions.get(pid), pw, ph), direction, language, mods, pid)
+        bubbles = letterer.letter(dialogues)
+        lettered.append(({"panel_id": pid, "panel_size_px": [pw, ph], "dialogues": dialogues,
+                          "placements": [_placement(b, pw, ph) for b in bubbles]}, letterer, bubbles))
+    return lettered
+
+
+def reading(inputs: dict, storyboard: dict) -> tuple[str, str, list]:
+    """The language, reading direction and page size phase 6 letters `storyboard` in."""
+    language = _language(inputs, storyboard)
+    direction = storyboard.get("reading_direction") or ("rtl" if language == "ja" else "ltr")
+    if direction not in ("rtl", "ltr"):
+        raise LetteringError(f"storyboard.reading_direction must be 'rtl' or 'ltr', got {direction!r}")
+    return language, direction, storyboard.get("page_size_px") or list(PAGE_SIZE_PX)
 
 
 def _language(inputs: dict, storyboard: dict) -> str:

@@ -66,9 +66,10 @@ class EarlierPages(Protocol):
 
 
 class PagesAhead(Protocol):
-    """Pages this attempt's `page` calls composed and stored under their final names, by `page_key`."""
+    """Pages composed before `collect` and already stored, by `page_key`: by this attempt's `page` calls, under
+    the attempt's names, or by phase 5 as their panels arrived (`made_with_panels` true)."""
 
-    def find(self, key: str) -> tuple[bytes, str, str] | None: ...   # (page PNG, its URI, its preview's URI)
+    def find(self, key: str) -> tuple[bytes, str, str, bool] | None: ...   # (PNG, its URI, preview's URI, by phase 5)
 
 
 # What a page's pixels depend on besides its inputs: the code that composes, letters and encodes it. A change
@@ -214,10 +215,10 @@ def assemble(inputs: dict, feedback: dict | None, *, panel_images: Mapping[str, 
                      "inputs_sha256": key}
             stored = ahead.find(key) if ahead is not None else None
             if stored is not None:
-                png, *uris = stored
-                for name, uri in zip(names, uris):
+                png, page_uri, preview_uri, with_panels = stored
+                for name, uri in zip(names, (page_uri, preview_uri)):
                     shelf.adopt(name, uri)
-                return entry, png, None
+                return ({**entry, "made_with_panels": True} if with_panels else entry), png, None
             copied = earlier.find(key) if earlier is not None else None
             if copied is None:
                 return None
@@ -464,14 +465,18 @@ class Final(Phase):
         prefix = _prefix(ctx)
         shelf = StoredShelf(ctx.stores.artifacts, prefix)
         ahead = ComposedAhead(ctx.stores.artifacts, prefix)
+        made = made_with_panels(ctx)
         previous = _shown_version(ctx)
         art_ids = _art_ids(descriptions, mirrored)
         book = Book.of(ctx.inputs, ctx.feedback, previous)
         if "cbz_clean" not in book.options["exports"]:
-            ahead.fetch([book.key(page, art_ids) for page in book.ordered], reads)
+            keys = [book.key(page, art_ids) for page in book.ordered]
+            made.fetch(keys, reads)
+            ahead.fetch(keys, reads)
         try:
             output = assemble(ctx.inputs, ctx.feedback, panel_images=PanelArt(encoded, mirrored), shelf=shelf,
-                              previous=previous, art_ids=art_ids, earlier=StoredPages(ctx), ahead=ahead)
+                              previous=previous, art_ids=art_ids, earlier=StoredPages(ctx),
+                              ahead=FirstFound(made, ahead))
         finally:
             reads.shutdown(wait=True, cancel_futures=True)
             del encoded
@@ -492,9 +497,16 @@ class Final(Phase):
     def plan(self, ctx: PhaseContext) -> list[int]:
         """The workflow's `plan`: the pages `page` calls compose side by side (on every worker, so every core
         draws) before `collect` writes the exports; none when the book also wants a CBZ without lettering
-        (`collect` draws each page both ways itself)."""
+        (`collect` draws each page both ways itself). A page phase 5 already made as its panels arrived
+        (`make_page_ahead`), lettered as phase 6 lettered it, needs no call: `collect` finds it."""
         book = Book.of(ctx.inputs, ctx.feedback, _shown_version(ctx))
-        return [] if "cbz_clean" in book.options["exports"] else [int(p["page"]) for p in book.ordered]
+        if "cbz_clean" in book.options["exports"]:
+            return []
+        art_ids = _art_ids(ctx.inputs["images"]["image_descriptions"], _mirrored(ctx))
+        made = made_with_panels(ctx)
+        with ThreadPoolExecutor(max_workers=8) as pool:   # one small read a page, side by side
+            held = list(pool.map(lambda page: made.holds(book.key(page, art_ids)), book.ordered))
+        return [int(page["page"]) for page, done in zip(book.ordered, held) if not done]
 
     def compose_one(self, ctx: PhaseContext, number: int) -> dict:
         """The workflow's `page`: compose page `number`, store it and its preview under the attempt's names, then
@@ -510,7 +522,8 @@ class Final(Phase):
         key = book.key(page, _art_ids(descriptions, mirrored))
         prefix = _prefix(ctx)
         ahead = ComposedAhead(ctx.stores.artifacts, prefix)
-        if ahead.holds(key) or StoredPages(ctx).holds(key):
+        made = made_with_panels(ctx)
+        if ahead.holds(key) or made.holds(key) or StoredPages(ctx).holds(key):
             return {"page": number, "inputs_sha256": key, "composed": False}
         started_at = datetime.now(timezone.utc).isoformat()
         wanted = {str(p.get("panel_id")) for p in page.get("panels", [])}
@@ -535,7 +548,9 @@ class Final(Phase):
         reused = [e["page"] for e in output.get("pages_composed", []) if e.get("reused_from")]
         kept = (f"; {len(reused)} unchanged page{'s' if len(reused) != 1 else ''} reused as drawn before "
                 f"({', '.join(map(str, reused))})") if reused else ""
-        return f"{len(output.get('pages', []))} pages exported: PDF, CBZ, PNG{kept}"
+        made = sum(1 for e in output.get("pages_composed", []) if e.get("made_with_panels"))
+        early = f"; {made} composed as {'its' if made == 1 else 'their'} panels arrived" if made else ""
+        return f"{len(output.get('pages', []))} pages exported: PDF, CBZ, PNG{kept}{early}"
 
     def artifacts(self, output: dict) -> list[str]:
         return [p["uri"] for p in output.get("pages", [])] + [u for u in output.get("exports", {}).values() if u]
@@ -590,8 +605,8 @@ class ComposedAhead:
     """Pages this attempt's `page` calls composed: each leaves `composed/<key>.json` (its page's and preview's
     URIs) under the attempt's prefix, written after both, so a note always names a whole page."""
 
-    def __init__(self, artifacts: Any, prefix: str) -> None:
-        self._artifacts, self._prefix = artifacts, prefix
+    def __init__(self, artifacts: Any, prefix: str, with_panels: bool = False) -> None:
+        self._artifacts, self._prefix, self.with_panels = artifacts, prefix, with_panels
         self.started: list[str] = []   # when each page found was begun (its call's start)
         self._fetching: dict[str, Future] = {}
         self._to_fetch: deque[str] = deque()
@@ -618,10 +633,11 @@ class ComposedAhead:
     def _name(self, key: str) -> str:
         return f"{self._prefix}/composed/{key}.json"
 
-    def note(self, key: str, page_uri: str, preview_uri: str, started_at: str) -> None:
-        self._artifacts.put_named("final_products", self._name(key),
-                                  json_bytes({"inputs_sha256": key, "uri": page_uri, "preview_uri": preview_uri,
-                                              "started_at": started_at}), "application/json")
+    def note(self, key: str, page_uri: str, preview_uri: str, started_at: str | None = None) -> None:
+        noted = {"inputs_sha256": key, "uri": page_uri, "preview_uri": preview_uri}
+        if started_at is not None:   # a page call's: the attempt's span starts with it (a page made in phase 5 has none)
+            noted["started_at"] = started_at
+        self._artifacts.put_named("final_products", self._name(key), json_bytes(noted), "application/json")
 
     def _read(self, key: str) -> dict | None:
         try:
@@ -632,23 +648,88 @@ class ComposedAhead:
     def holds(self, key: str) -> bool:
         return self._read(key) is not None
 
-    def find(self, key: str) -> tuple[bytes, str, str] | None:
+    def find(self, key: str) -> tuple[bytes, str, str, bool] | None:
         with self._lock:
             fetching = self._fetching.pop(key, None)
             self._top_up()
         return fetching.result() if fetching is not None else self._find(key)
 
-    def _find(self, key: str) -> tuple[bytes, str, str] | None:
+    def _find(self, key: str) -> tuple[bytes, str, str, bool] | None:
         noted = self._read(key)
         if noted is None:
             return None
         try:
-            found = self._artifacts.get_bytes(noted["uri"]), noted["uri"], noted["preview_uri"]
+            found = self._artifacts.get_bytes(noted["uri"]), noted["uri"], noted["preview_uri"], self.with_panels
         except FileNotFoundError:
             return None
         if noted.get("started_at"):
             self.started.append(str(noted["started_at"]))
         return found
+
+
+class FirstFound:
+    """Pages ahead looked up in order: those phase 5 made as their panels arrived, then this attempt's page calls'."""
+
+    def __init__(self, *places: ComposedAhead) -> None:
+        self._places = places
+
+    def find(self, key: str) -> tuple[bytes, str, str, bool] | None:
+        for place in self._places:
+            found = place.find(key)
+            if found is not None:
+                return found
+        return None
+
+
+def made_with_panels(ctx: PhaseContext) -> ComposedAhead:
+    return ComposedAhead(ctx.stores.artifacts, with_panels_prefix(ctx.request_id), with_panels=True)
+
+
+def with_panels_prefix(request_id: str) -> str:
+    """Where phase 5 leaves the pages it composed as their panels arrived: content-addressed files, and a note
+    by `page_key` (`ComposedAhead`), kept for the request, so a later attempt with the same page finds it too."""
+    return f"requests/{request_id}/with-panels"
+
+
+def make_page_ahead(ctx: PhaseContext, page: dict, descriptions: Mapping[str, dict],
+                    threads: ThreadPoolExecutor) -> str | None:
+    """Phase 7's work on one page, done in phase 5 by the call that drew the page's last panel: the page is
+    lettered as phase 6 will letter it with no edits (`phase6_lettering.letter_page`, the same code), composed as
+    phase 7 composes it with its default options, and stored with a note under its `page_key`. Phase 7 finds the
+    note only when its key is the same, which is when nothing it is made from changed on the way (bubbles edited at
+    gate 6, page numbers switched off, a CBZ without lettering, mirrored art: the page is composed there as
+    before). Drawn on `threads` (phase 5's drawing threads, so a worker never holds a drawing and a page at once
+    while the model is waited on). `ctx` is the panel call's (phase 5 inputs); `descriptions` the page's panels'
+    outputs as stored. Returns the key, None when the page is not made here."""
+    from . import phase6_lettering
+
+    storyboard = ctx.inputs["storyboard"]
+    language, direction, page_size = phase6_lettering.reading(ctx.inputs, storyboard)
+    lettered = phase6_lettering.letter_page(page, page_size, descriptions, direction, language, [])
+    # As phase 7 reads phase 6's output: through JSON (the key hashes exactly what it would hash).
+    book = Book.of(json.loads(json_bytes({
+        "pages": storyboard["pages"], "language": language, "reading_direction": direction,
+        "page_size_px": page_size, "story_context": storyboard.get("story_context") or {},
+        "dialogue_placements": [entry for entry, _, _ in lettered]})), None)
+    if "cbz_clean" in book.options["exports"]:
+        return None
+    page = next(p for p in book.ordered if p.get("page") == page.get("page"))
+    key = book.key(page, _art_ids(list(descriptions.values()), False))
+    made = made_with_panels(ctx)
+    if made.holds(key):   # an earlier attempt's panels, kept, made the same page
+        return key
+    wanted = {str(p.get("panel_id")) for p in page.get("panels", [])}
+    stored = {pid: ctx.stores.artifacts.get_bytes(d["image_uri"]) for pid, d in descriptions.items() if pid in wanted}
+
+    def draw() -> tuple[bytes, bytes]:
+        image = book.compose(page, PanelArt(stored))
+        return png_bytes(image), preview_webp(image)
+
+    png, preview = threads.submit(draw).result()
+    prefix = with_panels_prefix(ctx.request_id)
+    made.note(key, ctx.stores.artifacts.put_bytes("final_products", png, "image/png", prefix=prefix),
+              ctx.stores.artifacts.put_bytes("final_products", preview, "image/webp", prefix=prefix))
+    return key
 
 
 class StoredPages:

@@ -222,6 +222,7 @@ def _run(stores: Stores, plugin: Any, request: dict[str, Any], selected: dict[st
     if panel_id is not None:
         live.publish(stores, request_id, {"type": "panel_done", "phase": 5, "panel_id": panel_id, "attempt": attempt,
                                           "fallback": fallback})
+        plugin.finish_page_of(ctx, panel_id)  # type: ignore[attr-defined]
         return _response(row)
     # A pass with a warning (0.60-0.70) is shown to the person at the gate, not only recorded.
     warning = judged.get("warning") if verdict["decision"] in ("warn", "give_up") else None
