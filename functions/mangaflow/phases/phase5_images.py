@@ -274,7 +274,8 @@ class Images(Phase):
                      and run.get("status") == "succeeded" and run.get("output_uri")}
             if len(drawn) < len(set(wanted)):
                 return None   # another panel of the page is still to come; its call makes the page
-            descriptions = {pid: ctx.stores.artifacts.get_json(drawn[pid]) for pid in wanted}
+            descriptions = dict(zip(wanted, phase7_finalize.side_by_side(
+                *(functools.partial(ctx.stores.artifacts.get_json, drawn[pid]) for pid in wanted))))
             return phase7_finalize.make_page_ahead(ctx, page, descriptions,
                                                    drawing_threads(settings().drawings_at_once))
         except Exception as err:  # noqa: BLE001 - phase 7 composes any page not made here
