@@ -230,6 +230,42 @@ def test_a_try_that_finds_no_slot_in_time_fails_the_call():
     assert admission.asked > 10  # it kept looking until the call's time ran out
 
 
+def test_the_slot_is_given_back_before_the_try_is_recorded():
+    """The slot is held while the model is waited on, not while the try is settled and recorded (database
+    writes): when the row is written, the slot is already free for another call."""
+    from mangaflow.providers.calls import ModelSlots
+
+    class OneSlot:
+        def __init__(self) -> None:
+            self.held: set[str] = set()
+            self.events: list[str] = []
+
+        def take_model_slot(self, request_id: str, limit: int, hold_s: float) -> str | None:
+            if len(self.held) >= limit:
+                return None
+            token = uuid.uuid4().hex
+            self.held.add(token)
+            self.events.append("taken")
+            return token
+
+        def free_model_slot(self, request_id: str, token: str) -> None:
+            self.held.discard(token)
+            self.events.append("freed")
+
+    class Watched(MemoryModelCalls):
+        def record(self, **fields: object) -> dict:
+            admission.events.append(f"recorded with {len(admission.held)} held")
+            return super().record(**fields)
+
+    admission = OneSlot()
+    calls = scope(Watched())
+    calls.slots = ModelSlots(admission, RID, 1)
+    for item in ("a", "b"):
+        assert calls.call(CallSpec("concept", "text", "offline", "offline-rules", item=item),
+                          lambda: Reply({"ok": True})).reply.value == {"ok": True}
+    assert admission.events == ["taken", "freed", "recorded with 0 held"] * 2 and not admission.held
+
+
 def test_a_slot_store_that_is_down_never_stops_the_call(monkeypatch):
     """Redis down: the try goes ahead without a slot, and for a while the process does not ask again."""
     from mangaflow.errors import StoreUnavailable
