@@ -62,7 +62,8 @@ def open_gate(stores: Stores, body: dict[str, Any]) -> dict[str, Any]:
     auto = body.get("auto_decision")
     if auto:
         decided = stores.gates.decide(gate["gate_id"], auto, decided_by="workflow:skip")
-        _after_decision(stores, request_id, phase, gate["gate_id"], decided.get("decision") or auto)
+        _after_decision(stores, request_id, phase, gate["gate_id"], decided.get("decision") or auto, gate=decided,
+                        request=request)
         return {"gate_id": gate["gate_id"], "decision": decided.get("decision"), "timeout_seconds": timeout}
     expires = deadline_epoch(gate)
     token = tokens.sign(request_id, phase, gate["gate_id"], expires)
@@ -132,9 +133,9 @@ def record_decision(stores: Stores, body: dict[str, Any]) -> dict[str, Any]:
                                          gate_id=gate_id)
             feedback = intents.feedback_for_phase(phase, answer, intent)
             feedback["base_attempt"] = shown_attempt(stores, gate)
-    stores.gates.decide(gate_id, decision, decided_by=str(answer.get("decided_by") or "reviewer")[:128],
-                        feedback=answer.get("feedback"))
-    _after_decision(stores, request_id, phase, gate_id, decision)
+    decided = stores.gates.decide(gate_id, decision, decided_by=str(answer.get("decided_by") or "reviewer")[:128],
+                                  feedback=answer.get("feedback"))
+    _after_decision(stores, request_id, phase, gate_id, decision, gate=decided)
     return {"decision": decision, "feedback": feedback, "remaining_seconds": remaining, "attempt": revert_to}
 
 
@@ -176,9 +177,13 @@ def _revert_target(stores: Stores, request_id: str, phase: int, answer: dict[str
     return int(attempt)
 
 
-def _after_decision(stores: Stores, request_id: str, phase: int, gate_id: str, decision: str) -> None:
-    _record_gate_analytics(stores, gate_id, decision)
-    events.gate_decided(request_id, phase, gate_id, decision, run=reopened_runs(load_request(stores, request_id)))
+def _after_decision(stores: Stores, request_id: str, phase: int, gate_id: str, decision: str, *,
+                    gate: dict[str, Any] | None = None, request: dict[str, Any] | None = None) -> None:
+    """What follows a decision. `gate` is the row the decision returned and `request` the request the call
+    already read, when there are: each read again was a database round trip between two phases."""
+    _record_gate_analytics(stores, gate_id, decision, gate)
+    events.gate_decided(request_id, phase, gate_id, decision,
+                        run=reopened_runs(request if request is not None else load_request(stores, request_id)))
     if phase == 7 and decision != "modify":
         from .runner import complete
 
@@ -195,10 +200,10 @@ def reopened_runs(request: dict[str, Any]) -> int:
     return len((request.get("options") or {}).get("reopens") or [])
 
 
-def _record_gate_analytics(stores: Stores, gate_id: str, decision: str) -> None:
+def _record_gate_analytics(stores: Stores, gate_id: str, decision: str, gate: dict[str, Any] | None = None) -> None:
     """Gate outcomes feed `user_feedback_analysis`; analytics never holds up the pipeline."""
     try:
-        gate = stores.gates.get(gate_id)
+        gate = gate if gate is not None and gate.get("opened_at") is not None else stores.gates.get(gate_id)
         opened = gate["opened_at"]
         opened = datetime.fromisoformat(opened) if isinstance(opened, str) else opened
         wait_s = max(0.0, (datetime.now(timezone.utc) - opened).total_seconds())
