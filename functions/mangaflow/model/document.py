@@ -55,7 +55,9 @@ SECTIONS: tuple[tuple[str, str, tuple[type[BaseModel], ...]], ...] = (
      "PNG and preview under the attempt's names with a note of its `inputs_sha256` (the workflow fans these out, "
      "so every worker composes), `collect` writes the PDF and CBZ from the stored pages and records the phase's "
      "output (below). A call without `operation` does all of it in one call; a page no `page` call left is "
-     "composed by `collect`.", (p.Final,)),
+     "composed by `collect`. A page phase 5 already composed as its last panel arrived (lettered as phase 6 "
+     "letters it, stored under `requests/<id>/with-panels/` with a note of its `inputs_sha256`) gets no `page` "
+     "call: `collect` takes it as stored (`made_with_panels`).", (p.Final,)),
     ("Translation of a finished book (`service/translate.py`)",
      "`translate` re-letters a finished book in the other language: the text model answers a "
      "`TranslationAnswer` for the book's lines, phase 6 letters them (its output then carries a "
