@@ -117,6 +117,29 @@ def test_concurrent_reservations_on_postgresql_never_pass_the_budget(real_stores
     assert float(ledger["reserved_usd"]) <= 0.39 and ledger["stopped_at"] is not None
 
 
+def test_a_model_call_row_keeps_the_time_its_try_ended(real_stores, request_row):
+    """A try's row says when its wait ended (the slot is given back before the row is written); a row given no
+    time is stamped by PostgreSQL; a time that is not ISO 8601 is refused before the database."""
+    import datetime as dt
+
+    rid = f"r-{uuid.uuid4().hex[:16]}"
+    real_stores.requests.create(request_row["user_id"], request_id=rid, language="en", pages=1)
+    row = {"request_id": rid, "phase": 1, "attempt": 1, "operation": "concept", "kind": "text", "call_key": "k",
+           "try_number": 0, "provider": "vertex", "model": "gemini-2.5-flash", "status": "ok", "latency_ms": 1000}
+    ended = "2026-01-02T03:04:05.678901+00:00"
+    def when(value: object) -> dt.datetime:
+        return value if isinstance(value, dt.datetime) else dt.datetime.fromisoformat(str(value))
+
+    kept = real_stores.model_calls.record(**row, created_at=ended)
+    assert when(kept["created_at"]) == dt.datetime.fromisoformat(ended)
+    before = dt.datetime.now(dt.timezone.utc)
+    stamped = real_stores.model_calls.record(**{**row, "try_number": 1})
+    assert when(stamped["created_at"]) >= before - dt.timedelta(seconds=5)
+    with pytest.raises(ValueError):
+        real_stores.model_calls.record(**{**row, "try_number": 2}, created_at="yesterday")
+    assert len(real_stores.model_calls.list(rid)) == 2
+
+
 def _png(size, colour) -> bytes:
     import io
 

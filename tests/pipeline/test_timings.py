@@ -87,8 +87,8 @@ def test_model_calls_keep_to_the_limit_while_panel_calls_exceed_it(simulated_run
 
     calls = [c for c in bootstrap.stores().model_calls.list(simulated_run["request_id"])
              if c["phase"] == 5 and c["status"] == "ok"]
-    # A row is written when its try ends, before its slot is given back; its start is `latency_ms` (whole
-    # milliseconds) earlier: trimmed by 3 ms for the rounding.
+    # A row's created_at is when its try ended, taken before its slot is given back (the row itself is written
+    # after); its start is `latency_ms` (whole milliseconds) earlier: trimmed by 3 ms for the rounding.
     waits = [(_when(c["created_at"]) - c["latency_ms"] / 1000 + 0.003, _when(c["created_at"]))
              for c in calls]
     assert len(waits) >= 4 and _most_at_once(waits) <= CONCURRENCY

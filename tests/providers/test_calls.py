@@ -239,6 +239,7 @@ def test_the_slot_is_given_back_before_the_try_is_recorded():
         def __init__(self) -> None:
             self.held: set[str] = set()
             self.events: list[str] = []
+            self.freed_at: list[float] = []
 
         def take_model_slot(self, request_id: str, limit: int, hold_s: float) -> str | None:
             if len(self.held) >= limit:
@@ -251,6 +252,7 @@ def test_the_slot_is_given_back_before_the_try_is_recorded():
         def free_model_slot(self, request_id: str, token: str) -> None:
             self.held.discard(token)
             self.events.append("freed")
+            self.freed_at.append(time.time())
 
     class Watched(MemoryModelCalls):
         def record(self, **fields: object) -> dict:
@@ -264,6 +266,11 @@ def test_the_slot_is_given_back_before_the_try_is_recorded():
         assert calls.call(CallSpec("concept", "text", "offline", "offline-rules", item=item),
                           lambda: Reply({"ok": True})).reply.value == {"ok": True}
     assert admission.events == ["taken", "freed", "recorded with 0 held"] * 2 and not admission.held
+    # Each row's time is when its wait ended, before the slot was given back (not when it was written).
+    from datetime import datetime
+
+    ended = [datetime.fromisoformat(r["created_at"]).timestamp() for r in calls.model_calls.list(RID)]
+    assert len(ended) == 2 and all(e <= f for e, f in zip(ended, admission.freed_at))
 
 
 def test_a_slot_store_that_is_down_never_stops_the_call(monkeypatch):

@@ -12,6 +12,7 @@ import logging
 import random
 import threading
 import time
+from datetime import datetime, timezone
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -280,6 +281,7 @@ class CallScope:
 
         threading.Thread(target=run, name=f"model-call {key}", daemon=True).start()
         answered = done.wait(deadline)
+        ended = datetime.now(timezone.utc).isoformat()   # the row's time: the wait is over here, not when recorded
         release()
         if not answered:
             with lock:
@@ -288,7 +290,7 @@ class CallScope:
                     state["now"] = "abandoned"
             if missed:
                 self._record(spec, key, number, "timeout", fault=fault, latency_ms=int(deadline * 1000),
-                             error=f"no answer within {deadline:.1f} s")
+                             error=f"no answer within {deadline:.1f} s", ended=ended)
                 return None, f"no answer within {deadline:.1f} s", True
             done.wait()
         latency = int(box.get("latency_ms") or (time.monotonic() - started) * 1000)
@@ -298,7 +300,7 @@ class CallScope:
             code = getattr(error, "code", None)
             status_text = f"{code} " if code else ""
             self._record(spec, key, number, "error", fault=fault, http_status=code, latency_ms=latency,
-                         error=f"{status_text}{error}"[:500])
+                         error=f"{status_text}{error}"[:500], ended=ended)
             if isinstance(error, TransientError):
                 return None, f"{status_text}{error}".strip(), True
             if isinstance(error, PermanentError):
@@ -309,7 +311,7 @@ class CallScope:
         self._settle(reserved, cost)
         row = self._record(spec, key, number, "blocked" if reply.blocked else "ok", fault=fault, latency_ms=latency,
                            usage=reply.usage, cost=cost, model_version=reply.model_version,
-                           response_id=reply.response_id, error=reply.blocked)
+                           response_id=reply.response_id, error=reply.blocked, ended=ended)
         outcome = Outcome(reply, row, cost, latency)
         self.outcomes.append(outcome)
         return outcome, "", False
@@ -351,7 +353,7 @@ class CallScope:
     def _record(self, spec: CallSpec, key: str, number: int, status: str, *, fault: str | None = None,
                 http_status: int | None = None, latency_ms: int | None = None, usage: Usage | None = None,
                 cost: float = 0.0, model_version: str | None = None, response_id: str | None = None,
-                error: str | None = None) -> dict[str, Any]:
+                error: str | None = None, ended: str | None = None) -> dict[str, Any]:
         usage = usage or Usage()
         row = {"request_id": self.request_id, "phase": self.phase, "attempt": self.attempt, "panel_id": self.panel_id,
                "operation": spec.operation, "kind": spec.kind, "call_key": key, "try_number": number,
@@ -360,6 +362,8 @@ class CallScope:
                "output_tokens": usage.output, "image_tokens": usage.image, "cost_usd": cost, "latency_ms": latency_ms,
                "prompt_sha256": spec.prompt_sha256, "reference_sha256": list(spec.reference_sha256),
                "seed": spec.seed, "response_id": response_id, "cache_of": None}
+        if ended is not None:
+            row["created_at"] = ended
         if status in ("ok", "blocked", "error", "timeout") and not self.recorded:
             self._local_tries[key] = self._local_tries.get(key, 0) + 1
         if self.recorded:

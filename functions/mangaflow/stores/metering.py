@@ -21,6 +21,18 @@ COLUMNS = ("request_id", "phase", "attempt", "panel_id", "operation", "kind", "c
 JSON_COLUMNS = ("reference_sha256", "cache_of")
 
 
+def _ended_at(fields: dict[str, Any]) -> str | None:
+    """The row's `created_at` as the caller gave it: when the try ended. A model slot is given back before the
+    try is recorded, so the time of the insert would say the model was waited on a little longer than it was."""
+    ended = fields.get("created_at")
+    if ended is None:
+        return None
+    if not isinstance(ended, str):
+        raise TypeError(f"created_at must be an ISO 8601 string, got {type(ended).__name__}")
+    dt.datetime.fromisoformat(ended)   # refused here, not inside the database
+    return ended
+
+
 def _check(fields: dict[str, Any]) -> dict[str, Any]:
     from mangaflow.errors import StoreValueError
 
@@ -78,11 +90,13 @@ class PostgresModelCalls:
         self._db = db
 
     def record(self, **fields: Any) -> Row:
+        """One try (or cache hit); `created_at` (ISO 8601), when given, is when the try ended, else now."""
         row = _check(fields)
         params = {k: (json.dumps(v) if k in JSON_COLUMNS and v is not None else v) for k, v in row.items()}
+        params["created_at"] = _ended_at(fields)
         values = ", ".join(f"CAST(:{c} AS jsonb)" if c in JSON_COLUMNS else f":{c}" for c in COLUMNS)
-        return self._db().run(f"INSERT INTO model_calls ({', '.join(COLUMNS)}) VALUES ({values}) RETURNING *",
-                              **params)[0]
+        return self._db().run(f"INSERT INTO model_calls ({', '.join(COLUMNS)}, created_at) VALUES ({values},"
+                              " COALESCE(CAST(:created_at AS timestamptz), now())) RETURNING *", **params)[0]
 
     def tries(self, request_id: str, call_key: str) -> int:
         rows = self._db().run("SELECT count(*) AS n FROM model_calls WHERE request_id = :rid AND call_key = :key"
@@ -188,7 +202,7 @@ class MemoryModelCalls:
         self.leases: dict[tuple[str, str], str] = {}
 
     def record(self, **fields: Any) -> Row:
-        row = {**_check(fields), "created_at": dt.datetime.now(dt.timezone.utc).isoformat()}
+        row = {**_check(fields), "created_at": _ended_at(fields) or dt.datetime.now(dt.timezone.utc).isoformat()}
         with self._lock:
             row["call_id"] = len(self.rows) + 1
             self.rows.append(row)
