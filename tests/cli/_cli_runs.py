@@ -57,8 +57,16 @@ class Background:
         raise AssertionError(f"no line matching {pattern!r}; stderr so far:\n{''.join(self.stderr)[-3000:]}")
 
     def finish(self, timeout: float = 300) -> tuple[int, str, str]:
-        """(exit code, stdout, stderr) once it ends."""
-        self.proc.wait(timeout=timeout)
+        """(exit code, stdout, stderr) once it ends; a run that does not end in `timeout` s is killed and the test
+        fails with what it had written (a bare TimeoutExpired said nothing of where it stood)."""
+        try:
+            self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            out, _ = self.proc.communicate(timeout=30)
+            time.sleep(0.2)
+            raise AssertionError(f"still running after {timeout} s; stderr:\n{''.join(self.stderr)[-3000:]}\n"
+                                 f"stdout:\n{(out or '')[-2000:]}") from None
         assert self.proc.stdout is not None
         stdout = self.proc.stdout.read()
         time.sleep(0.2)  # the reader thread drains the last lines
