@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import queue
 import re
+import signal
 import subprocess
 import sys
 import threading
@@ -25,12 +26,19 @@ def mangaflow(*args: str, stdin: str | None = None, timeout: float = 300, **env:
                           timeout=timeout, env=cli_env(**env))
 
 
+def _as_at_a_terminal() -> None:
+    """Ctrl-C as a person's terminal delivers it: a test suite started in the background (`make test &` in a
+    shell without job control) inherits SIGINT ignored, and Python then never raises KeyboardInterrupt."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class Background:
     """`mangaflow ARGS` running while the test does something else."""
 
     def __init__(self, *args: str, **env: str) -> None:
         self.proc = subprocess.Popen([*MANGAFLOW, *map(str, args)], cwd=REPO, stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env(**env))
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env(**env),
+                                     preexec_fn=_as_at_a_terminal)
         self.lines: queue.Queue[str] = queue.Queue()
         self.stderr: list[str] = []
         threading.Thread(target=self._read, daemon=True).start()

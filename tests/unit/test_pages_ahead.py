@@ -95,7 +95,8 @@ def test_pages_composed_ahead_are_collected_as_stored_and_the_book_is_the_same(l
     # The same book composed in one call (no page calls, nothing to reuse) has the same bytes.
     monkeypatch.setattr(phase7_finalize, "StoredPages", lambda ctx: None)
     whole = output_of(world, run(world, 7, request_id, attempt=2))
-    assert composed == [3, 2, 1, 1, 2, 3]
+    # (its pages are composed on one thread per core: in any order)
+    assert composed[:3] == [3, 2, 1] and sorted(composed[3:]) == [1, 2, 3]
     for kind in ("pdf", "cbz"):
         assert world.artifacts.get_bytes(whole["exports"][kind]) == world.artifacts.get_bytes(output["exports"][kind])
     with zipfile.ZipFile(io.BytesIO(world.artifacts.get_bytes(output["exports"]["cbz"]))) as cbz:

@@ -237,6 +237,36 @@ def test_a_modify_records_the_feedback_and_the_fourth_round_approves(world: Worl
     assert last["decision"] == "approve"  # three modifications were made already
 
 
+def test_a_decision_whose_call_died_before_its_follow_up_is_finished_when_asked_again(world: World) -> None:
+    """The gateway killed between recording a decision and what follows it (the request running again): the
+    workflow retries `record_decision`, which finds the gate decided and finishes the follow-up, once."""
+    _, event = open_first_gate(world)
+    rid = event["request_id"]
+    world.gates.decide(event["gate_id"], "approve", decided_by="cli:review")   # ... and the call died here
+    assert world.requests.get(rid)["status"] == "waiting"
+    again = decide(world, event, {"decision": "approve", "token": event["token"]})
+    assert again["decision"] == "approve"
+    assert world.requests.get(rid)["status"] == "running"
+    assert world.progress.types(rid).count("gate_decided") == 1
+    # Asked a third time, nothing is done again.
+    assert decide(world, event, {"decision": "approve", "token": event["token"]})["decision"] == "approve"
+    assert world.progress.types(rid).count("gate_decided") == 1 and world.requests.get(rid)["status"] == "running"
+
+
+def test_the_last_gate_decided_by_a_call_that_died_completes_the_request_when_asked_again(world: World) -> None:
+    request = world.request(STORY)
+    rid = request["request_id"]
+    gate = world.gates.open(rid, 7, callback_url=callback())
+    world.requests.update(rid, status="waiting", current_phase=7)
+    world.gates.decide(gate["gate_id"], "approve", decided_by="cli:review")   # the follow-up never ran
+    token = tokens.sign(rid, 7, gate["gate_id"], gates.deadline_epoch(gate))
+    answer = gates.record_decision(world.stores, {"request_id": rid, "phase": 7, "gate_id": gate["gate_id"],
+                                                  "callback": {"decision": "approve", "token": token}})
+    assert answer["decision"] == "approve"
+    assert world.requests.get(rid)["status"] == "completed"
+    assert world.progress.types(rid).count("completed") == 1
+
+
 def test_reverting_needs_a_finished_earlier_attempt(world: World) -> None:
     _, event = open_first_gate(world)
     missing = decide(world, event, {"decision": "approve", "attempt": 2, "token": event["token"]})

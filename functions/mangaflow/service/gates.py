@@ -100,6 +100,7 @@ def record_decision(stores: Stores, body: dict[str, Any]) -> dict[str, Any]:
     remaining = max(0, deadline_epoch(gate) - int(time.time()))
     if gate.get("decided_at") is not None:
         decision = gate.get("decision") or "timeout"
+        _finish_an_interrupted_decision(stores, request_id, phase, gate, decision)
         return {"decision": decision, "feedback": None, "remaining_seconds": remaining}
     if body.get("timed_out") is True:
         # Only the engine's own wait running out means timeout, and never before the gate's deadline.
@@ -175,6 +176,19 @@ def _revert_target(stores: Stores, request_id: str, phase: int, answer: dict[str
         raise DomainError(f"phase {phase} has no finished attempt {attempt} to revert to", status=422,
                           field="attempt")
     return int(attempt)
+
+
+def _finish_an_interrupted_decision(stores: Stores, request_id: str, phase: int, gate: dict[str, Any],
+                                    decision: str) -> None:
+    """A decision asked for again (the workflow retries `record_decision` when its call failed): when the call
+    that recorded it died before what follows it (the request still waits at this gate: not running again, or
+    after the last gate not completed), that part is done now. Otherwise nothing is done twice."""
+    request = load_request(stores, request_id)
+    if request.get("status") != "waiting" or int(request.get("current_phase") or 0) != phase:
+        return
+    log_event("a recorded decision's follow-up was interrupted; finishing it", logging.WARNING,
+              request_id=request_id, phase=phase, gate_id=gate["gate_id"], decision=decision)
+    _after_decision(stores, request_id, phase, gate["gate_id"], decision, gate=gate, request=request)
 
 
 def _after_decision(stores: Stores, request_id: str, phase: int, gate_id: str, decision: str, *,
