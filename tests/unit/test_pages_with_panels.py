@@ -10,12 +10,11 @@ from typing import Any
 import pytest
 
 from fakes import World
+from test_pages_ahead import STORY   # the same 3-page story as phase 7's own page calls are tested on
 from mangaflow.config import settings
 from mangaflow.phases import phase5_images, phase7_finalize
 from mangaflow.service import runner
 
-STORY = ('Mia found a lantern on the shore. "Who left you here?" Mia asked. Tom waved from the pier. '
-         '"It is mine," Tom said. They walked home together under the stars. "Thank you," said Tom.')
 
 
 @pytest.fixture(autouse=True)

@@ -504,8 +504,7 @@ class Final(Phase):
             return []
         art_ids = _art_ids(ctx.inputs["images"]["image_descriptions"], _mirrored(ctx))
         made = made_with_panels(ctx)
-        with ThreadPoolExecutor(max_workers=8) as pool:   # one small read a page, side by side
-            held = list(pool.map(lambda page: made.holds(book.key(page, art_ids)), book.ordered))
+        held = side_by_side(*(functools.partial(made.holds, book.key(page, art_ids)) for page in book.ordered))
         return [int(page["page"]) for page, done in zip(book.ordered, held) if not done]
 
     def compose_one(self, ctx: PhaseContext, number: int) -> dict:
@@ -722,14 +721,13 @@ def make_page_ahead(ctx: PhaseContext, page: dict, descriptions: Mapping[str, di
     storyboard = ctx.inputs["storyboard"]
     language, direction, page_size = phase6_lettering.reading(ctx.inputs, storyboard)
     lettered = phase6_lettering.letter_page(page, page_size, descriptions, direction, language, [])
-    # As phase 7 reads phase 6's output: through JSON (the key hashes exactly what it would hash).
-    book = Book.of(json.loads(json_bytes({
-        "pages": storyboard["pages"], "language": language, "reading_direction": direction,
-        "page_size_px": page_size, "story_context": storyboard.get("story_context") or {},
-        "dialogue_placements": [entry for entry, _, _ in lettered]})), None)
+    # As phase 7 reads phase 6's output, this page's part of it: through JSON (the key hashes exactly what it would).
+    book = Book.of(json.loads(json.dumps({
+        "pages": [page], "language": language, "reading_direction": direction, "page_size_px": page_size,
+        "dialogue_placements": [entry for entry, _, _ in lettered]}, ensure_ascii=False, default=str)), None)
     if "cbz_clean" in book.options["exports"]:
         return None
-    page = next(p for p in book.ordered if p.get("page") == page.get("page"))
+    page = book.ordered[0]
     key = book.key(page, _art_ids(list(descriptions.values()), False))
     made = made_with_panels(ctx)
     if made.holds(key):   # an earlier attempt's panels, kept, made the same page
