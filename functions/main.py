@@ -2,6 +2,8 @@
 
 Each entry point gets its stores from the composition root, `mangaflow.bootstrap.stores()`, built
 once per instance on first use (nothing connects at import)."""
+import gc
+
 from mangaflow.entrypoints.pipeline import (
     get_status,
     open_gate,
@@ -57,3 +59,8 @@ __all__ = [
     "phase_transition_handler",
     "session_cleanup_service",
 ]
+
+# What the imports made lives as long as the instance: frozen out of the cyclic collector's sight, its full
+# collections do not walk every module and schema again (the local gateway freezes after its warm-up too).
+gc.collect()
+gc.freeze()

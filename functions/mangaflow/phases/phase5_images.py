@@ -398,6 +398,7 @@ class Images(Phase):
         from PIL import Image
 
         from ..providers.images import Artwork
+        from ..render import png_files
 
         page = next(p for p in ctx.inputs["storyboard"]["pages"] if any(q["panel_id"] == panel["panel_id"]
                                                                        for q in p["panels"]))
@@ -417,9 +418,7 @@ class Images(Phase):
             x, y, w, h = plan["frames"][panel["panel_id"]]
             crop = (round(x * sx), round(y * sy), round((x + w) * sx), round((y + h) * sy))
             cut = image.convert("RGB").crop(crop)
-        buffer = io.BytesIO()
-        cut.save(buffer, format="PNG")
-        data = fit_to(size)(buffer.getvalue())
+        data = fit_to(size)(png_files.png_bytes(cut, compress_level=1))
         provenance["crop_px"] = list(crop)
         return description, Artwork(ctx.stores.artifacts.put_bytes("output_images", data, "image/png", prefix=prefix),
                                     provenance)

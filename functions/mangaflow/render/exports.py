@@ -21,10 +21,11 @@ from typing import BinaryIO, Literal, Sequence
 
 from PIL import Image
 
+from mangaflow.render import png_files
 from mangaflow.render.lettering import TextRun
 
 PAPER_MM = {"B5": (182.0, 257.0), "A5": (148.0, 210.0), "B6": (128.0, 182.0), "A4": (210.0, 297.0)}
-PNG_COMPRESS_LEVEL = 1   # pages are mostly flat tones and line art: level 1 is ~as small, far faster
+PNG_COMPRESS_LEVEL = 3   # unfiltered rows of flat tones and line art: level 3 is as fast as 1 and 15 % smaller
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -37,9 +38,7 @@ class ExportError(RenderError):
 
 def png_bytes(page: Image.Image) -> bytes:
     """A page as an 8-bit RGB PNG (the form the PDF writer can embed without re-encoding)."""
-    buf = io.BytesIO()
-    (page if page.mode == "RGB" else page.convert("RGB")).save(buf, "PNG", compress_level=PNG_COMPRESS_LEVEL)
-    return buf.getvalue()
+    return png_files.png_bytes(page if page.mode == "RGB" else page.convert("RGB"), compress_level=PNG_COMPRESS_LEVEL)
 
 
 def preview_webp(image: Image.Image, max_side: int = 800) -> bytes:

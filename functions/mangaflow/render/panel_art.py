@@ -2,7 +2,6 @@
 colours) for each phase-5 panel description, plus character reference sheets. Deterministic."""
 from __future__ import annotations
 
-import io
 import math
 from functools import lru_cache
 
@@ -13,6 +12,7 @@ from mangaflow.render.art_effects import (HeadZone, Stroke, draw_mood_behind, dr
                                           indoor_flash, vignette_clear_of_heads)
 from mangaflow.render.art_figure import draw_figure, pose_figure, resolve_figure
 from mangaflow.render.art_scene import Placement, Scene, read_scene
+from mangaflow.render import png_files
 from mangaflow.render.art_tones import CanvasDraw, vertical_gradient
 from mangaflow.render.palette import INK, PAPER, TONE_LIGHT, grey, mix
 
@@ -209,14 +209,9 @@ def draw_character_sheet(character: dict, size_px: int = 512) -> Image.Image:
 
 
 def png_bytes(image: Image.Image, *, compress_level: int = 3) -> bytes:
-    """PNG bytes that depend only on the pixels: no timestamp, text, ICC or EXIF chunks."""
-    if isinstance(compress_level, bool) or not isinstance(compress_level, int) or not 0 <= compress_level <= 9:
-        raise ValueError(f"compress_level must be an integer from 0 to 9; got {compress_level!r}")
-    clean = image if image.mode in ("RGB", "RGBA", "L", "LA", "P", "1") else image.convert("RGB")
-    buffer = io.BytesIO()
-    # icc_profile=None stops Pillow copying a profile from image.info; no pnginfo means no text chunks.
-    clean.save(buffer, format="PNG", compress_level=compress_level, optimize=False, icc_profile=None)
-    return buffer.getvalue()
+    """PNG bytes that depend only on the pixels: no timestamp, text, ICC or EXIF chunks, rows unfiltered
+    (`png_files`)."""
+    return png_files.png_bytes(image, compress_level=compress_level)
 
 
 def marked_picture(prompt: str, size_px: tuple[int, int], mark: str,
