@@ -69,7 +69,8 @@ def one_book(gateway: str, master: int, pages: int, text: str) -> dict[str, Any]
                  if a.get("panel_id") is None)
     return {"wall": wall, "completed": completed, "busiest_share": max(used.values()) / total, "cpu_s": total,
             "phase5_span": five.get("span_s", 0.0), "phase5_panels_s": five.get("panels_s", 0.0),
-            "phase5_whole_only": whole5, "panels": state["panel_count"]}
+            "phase5_whole_only": whole5, "panels": state["panel_count"],
+            "spans": {int(phase): float(timing.get("span_s") or 0.0) for phase, timing in spans.items()}}
 
 
 def main(argv: list[str]) -> int:
@@ -105,7 +106,8 @@ def main(argv: list[str]) -> int:
                         print(f"{name} {pages}p #{round_ + 1}: wall {sample['wall']:.2f} s (completed "
                               f"{sample['completed']:.2f}), busiest worker {sample['busiest_share']:.0%} of "
                               f"{sample['cpu_s']:.1f} CPU s; phase 5 span {sample['phase5_span']:.2f} s, "
-                              f"whole attempts only {sample['phase5_whole_only']:.2f} s", flush=True)
+                              f"whole attempts only {sample['phase5_whole_only']:.2f} s; spans "
+                              + ", ".join(f"{p}: {t:.2f}" for p, t in sorted(sample["spans"].items())), flush=True)
             for name, private in stacks.items():
                 peaks[name] = [memory_mb(pid) for pid in workers_of(private._procs[-1].pid)]
         finally:

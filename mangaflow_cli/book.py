@@ -5,12 +5,14 @@ from __future__ import annotations
 import os
 import re
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable
 
 from .api import ApiClient
 
 _PAGE_FILE = re.compile(r"^\d{3}\.png$")
+DOWNLOADS_AT_ONCE = 4
 EXPORT_FILES = (("pdf", "manga.pdf"), ("cbz", "manga.cbz"), ("cbz_clean", "manga-clean.cbz"), ("manifest", "manifest.json"))
 
 
@@ -42,23 +44,25 @@ def _write(path: Path, data: bytes) -> None:
 def download(api: ApiClient, request_id: str, out: Path,
              retrying: Callable[[Callable[[], Any]], Any] = lambda call: call()) -> dict[str, Any]:
     """Copies the finished book into `out` and summarises the run. Pages of an earlier, longer book
-    in the same folder are removed, so the folder holds exactly this book."""
+    in the same folder are removed, so the folder holds exactly this book. The files are fetched
+    DOWNLOADS_AT_ONCE at a time (the gateway serves them from several workers) and written in order."""
     state = retrying(lambda: api.get_status(request_id))
     pages_dir = out / "pages"
     pages_dir.mkdir(parents=True, exist_ok=True)
-    page_paths = []
-    for page in state.get("final_pages", []):
-        path = pages_dir / f"{int(page['page']):03d}.png"
-        _write(path, retrying(lambda uri=page["uri"]: api.get_artifact(request_id, uri)))
-        page_paths.append(path)
+    page_paths = [pages_dir / f"{int(page['page']):03d}.png" for page in state.get("final_pages", [])]
+    exports = state.get("exports") or {}
+    wanted = [(path, page["uri"]) for path, page in zip(page_paths, state.get("final_pages", []))]
+    wanted += [(out / name, exports[key]) for key, name in EXPORT_FILES if exports.get(key)]
+    with ThreadPoolExecutor(DOWNLOADS_AT_ONCE, thread_name_prefix="download") as pool:
+        fetched = pool.map(lambda job: retrying(lambda: api.get_artifact(request_id, job[1])), wanted)
+        for (path, _), data in zip(wanted, fetched):
+            _write(path, data)
     for stale in pages_dir.iterdir():
         if _PAGE_FILE.match(stale.name) and stale not in page_paths:
             stale.unlink()
     outputs: dict[str, Any] = {"pages": [str(path) for path in page_paths]}
-    exports = state.get("exports") or {}
     for key, name in EXPORT_FILES:
         if exports.get(key):
-            _write(out / name, retrying(lambda uri=exports[key]: api.get_artifact(request_id, uri)))
             outputs[key] = str(out / name)
         else:
             (out / name).unlink(missing_ok=True)

@@ -156,20 +156,24 @@ class Outage:
         self.since: float | None = None
         self.reason = ""
         self._delay = 0.5
+        self._lock = threading.Lock()   # the book's files are downloaded on several threads
 
     def down(self, reason: str) -> None:
         """Notes that something is unavailable; OutageTooLong once it has been for `limit_s`."""
-        now = time.monotonic()
-        if self.since is None:
-            self.since, self.reason, self._delay = now, reason, 0.5
-            self.console.print(f"[yellow]{reason}; reconnecting…[/]", highlight=False, soft_wrap=True)
-        elif now - self.since > self.limit_s:
-            raise OutageTooLong(f"{self.reason} for {now - self.since:.0f} s")
+        with self._lock:
+            now = time.monotonic()
+            if self.since is None:
+                self.since, self.reason, self._delay = now, reason, 0.5
+                self.console.print(f"[yellow]{reason}; reconnecting…[/]", highlight=False, soft_wrap=True)
+            elif now - self.since > self.limit_s:
+                raise OutageTooLong(f"{self.reason} for {now - self.since:.0f} s")
 
     def up(self) -> None:
-        if self.since is not None:
-            self.console.print(f"[green]reconnected after {time.monotonic() - self.since:.0f} s[/]", highlight=False)
-            self.since = None
+        with self._lock:
+            if self.since is not None:
+                self.console.print(f"[green]reconnected after {time.monotonic() - self.since:.0f} s[/]",
+                                   highlight=False)
+                self.since = None
 
     def call(self, operation: Callable[[], Any]) -> Any:
         """Runs `operation` until it does not raise Unavailable."""

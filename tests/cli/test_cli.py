@@ -6,6 +6,7 @@ import ast
 import json
 import os
 import re
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -108,6 +109,11 @@ def test_generate_json_summary_and_files(generated):
     assert panels["seconds"] > panels["work_s"]  # the panel calls count, not `collect` alone
     assert sorted(os.listdir(out / "pages")) == ["001.png", "002.png", "003.png"]
     assert (out / "pages" / "001.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # fetched several at a time, each file still holds its own page: the CBZ's pages, in order
+    with zipfile.ZipFile(out / "manga.cbz") as cbz:
+        assert [cbz.read(f"{n:03d}.png") for n in (1, 2, 3)] == \
+            [(out / "pages" / f"{n:03d}.png").read_bytes() for n in (1, 2, 3)]
+    assert len({(out / "pages" / f"{n:03d}.png").read_bytes() for n in (1, 2, 3)}) == 3
     assert (out / "manga.pdf").read_bytes()[:5] == b"%PDF-"
     for key in ("pdf", "cbz", "manifest"):
         assert Path(summary["outputs"][key]).stat().st_size > 0
