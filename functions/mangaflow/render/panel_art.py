@@ -7,12 +7,12 @@ from functools import lru_cache
 
 from PIL import Image, ImageDraw, ImageFont
 
+from mangaflow.render import png_files
 from mangaflow.render.art_background import draw_background, make_stage
 from mangaflow.render.art_effects import (HeadZone, Stroke, draw_mood_behind, draw_weather_behind, draw_weather_front, head_zone,
                                           indoor_flash, vignette_clear_of_heads)
 from mangaflow.render.art_figure import draw_figure, pose_figure, resolve_figure
 from mangaflow.render.art_scene import Placement, Scene, read_scene
-from mangaflow.render import png_files
 from mangaflow.render.art_tones import CanvasDraw, vertical_gradient
 from mangaflow.render.palette import INK, PAPER, TONE_LIGHT, grey, mix
 
