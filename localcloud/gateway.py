@@ -85,8 +85,9 @@ WARM_MODULES = ("PIL.Image", "PIL.ImageDraw", "PIL.ImageFont", "PIL.ImageOps", "
 # Not on an offline or simulated book's path, and heavy: the Vertex AI client (google-genai, aiohttp, httpx) is
 # 24 MB and 0.7 s, paid by the first book asking for `provider: vertex` instead.
 WARM_SKIP = ("mangaflow.providers.vertex",)
-# What this worker's warm-up did (in /_health): modules imported, those that failed, objects then frozen.
-WARM: dict[str, Any] = {"done": False, "modules": 0, "failed": [], "frozen_objects": 0}
+# What this worker's warm-up did (in /_health): modules imported, those that failed, schema validators built,
+# objects then frozen.
+WARM: dict[str, Any] = {"done": False, "modules": 0, "failed": [], "validators": 0, "frozen_objects": 0}
 
 
 def warm_imports() -> None:
@@ -109,6 +110,12 @@ def warm_imports() -> None:
             WARM["modules"] += 1
         except Exception as err:  # noqa: BLE001 - a warm-up never stops the worker
             WARM["failed"].append(f"{name}: {type(err).__name__}: {err}")
+    try:  # every schema's validator built (and its schema checked) once, before a call needs it
+        from mangaflow import schemas
+
+        WARM["validators"] = schemas.warm_validators()
+    except Exception as err:  # noqa: BLE001 - a warm-up never stops the worker
+        WARM["failed"].append(f"validators: {type(err).__name__}: {err}")
     # What the imports made lives as long as the worker: out of the cyclic collector's sight, its full
     # collections no longer walk every module, schema and client object again (about 7 % of a worker's CPU
     # over a 32-page book: bench/RESULTS.md, "All cores").

@@ -49,6 +49,16 @@ def _validator(name: str) -> jsonschema.protocols.Validator:
     return cls(schema, registry=_registry(), format_checker=cls.FORMAT_CHECKER)
 
 
+def warm_validators() -> int:
+    """Builds the validator of every HTTP and phase schema now (each is checked against its meta-schema once,
+    about 10 ms), so no call pays it the first time a process validates that shape. Returns how many."""
+    names = [f"{folder}/{path.stem}" for folder in ("http", "phases")
+             for path in sorted((schema_dir() / folder).glob("*.json"))]
+    for name in names:
+        _validator(name)
+    return len(names)
+
+
 def _field_of(error: jsonschema.ValidationError) -> str:
     path = [str(p) for p in error.absolute_path]
     if error.validator == "required":

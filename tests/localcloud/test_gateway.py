@@ -79,6 +79,11 @@ def test_a_worker_warms_what_a_book_imports_and_says_so_in_its_health():
     assert health["done"] is True and health["failed"] == []
     # what the imports made is out of the cyclic collector's sight (its full collections cost a worker 7 %)
     assert health["frozen_objects"] > 100_000 and frozen > 100_000
+    # every HTTP and phase schema's validator is built before a call needs it (its schema checked once)
+    from mangaflow import schemas
+    files = [p for folder in ("http", "phases") for p in (schemas.schema_dir() / folder).glob("*.json")]
+    assert health["validators"] == len(files) >= 20
+    assert schemas._validator.cache_info().currsize >= len(files)
     assert health["modules"] >= len(gateway.WARM_MODULES) + 50  # the package's own modules too
     assert {"google.cloud.pubsub_v1", "google.cloud.storage", "mangaflow.phases.phase5_images",
             "mangaflow.render.panel_art"} <= set(sys.modules)
